@@ -1,0 +1,107 @@
+//! What the media plane needs to know about its network; signaling fills it from the
+//! operator's configuration.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The one UDP port every peer connection shares (0 picks a free one, for tests).
+    pub udp_port: u16,
+    /// Addresses advertised as host candidates. Without `udp_bind_ip`, one socket is bound per
+    /// address, so the address a datagram arrived on is known exactly.
+    pub public_ips: Vec<IpAddr>,
+    /// Behind 1:1 NAT: bind this local address and advertise `public_ips[0]` for it.
+    pub udp_bind_ip: Option<IpAddr>,
+    /// Destinations the server may send to; empty means any. Tests pin this to loopback.
+    pub peer_allowlist: Vec<IpNet>,
+    pub keyframe_request_interval: Duration,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            udp_port: 7882,
+            public_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            udp_bind_ip: None,
+            peer_allowlist: Vec::new(),
+            keyframe_request_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// An address prefix such as `127.0.0.0/8` or `::1/128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("not an IP address: {s}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("bad prefix length in {s}"))?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipnet_parse_and_contains_table() {
+        let cases = [
+            ("127.0.0.0/8", "127.1.2.3", true),
+            ("127.0.0.0/8", "10.0.0.1", false),
+            ("10.1.2.3", "10.1.2.3", true),
+            ("10.1.2.3", "10.1.2.4", false),
+            ("0.0.0.0/0", "8.8.8.8", true),
+            ("::1/128", "::1", true),
+            ("::1", "127.0.0.1", false),
+            ("fd00::/8", "fd12::1", true),
+        ];
+        for (net, ip, expected) in cases {
+            let net: IpNet = net.parse().unwrap();
+            assert_eq!(net.contains(ip.parse().unwrap()), expected, "{net:?} {ip}");
+        }
+        for bad in ["", "1.2.3", "1.2.3.4/33", "::/129", "x/8"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! The Sans-I/O media core: every room, participant and peer connection of this node, driven
+//! only by its inputs (`handle_datagram`, `handle_timeout`, the request methods) with time
+//! passed in. It produces datagrams to send (`poll_transmit`) and events for signaling
+//! (`poll_event`). No sockets, no clock, no tasks: `driver.rs` owns those.
+//!
+//! Layout: this file routes inputs to peer connections and drains their outputs;
+//! `publish.rs` handles the publisher leg (incoming tracks, forwarding); `subscribe.rs` the
+//! subscriber leg (down tracks, server offers).
+
+mod publish;
+mod subscribe;
+
+use crate::error::SfuError;
+use crate::forwarder::Forwarder;
+use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
+use crate::peer::{build_peer, PeerSetup};
+use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackMeta, TrackSource};
+use crate::stats::SfuStats;
+use crate::stun;
+use bytes::BytesMut;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::TaggedRTCMessage;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A candidate as the browser API spells it, without webrtc-rs types leaking to signaling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+    pub username_fragment: Option<String>,
+}
+
+/// Connection states signaling may want to log or show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+/// What the core tells one participant's signaling session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SfuEvent {
+    ParticipantJoined(ParticipantSnapshot),
+    ParticipantLeft(ParticipantSid),
+    TrackPublished(TrackMeta),
+    TrackUnpublished {
+        track: TrackSid,
+        owner: ParticipantSid,
+    },
+    SubscriberOffer {
+        sdp: String,
+    },
+    IceCandidate {
+        role: PeerRole,
+        candidate: Candidate,
+    },
+    PeerState {
+        role: PeerRole,
+        state: PeerState,
+    },
+}
+
+/// A datagram to send from the socket whose advertised address is `local`.
+#[derive(Debug)]
+pub struct Transmit {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub payload: BytesMut,
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Host candidates: each advertised IP on the shared UDP port.
+    pub candidates: Vec<SocketAddr>,
+    /// At most one keyframe request per published track in this interval.
+    pub keyframe_request_interval: Duration,
+}
+
+/// One forwarded track on a subscriber's connection.
+struct DownTrack {
+    sender_id: RTCRtpSenderId,
+    forwarder: Forwarder,
+    codec: RTCRtpCodec,
+}
+
+struct Peer {
+    pc: RTCPeerConnection,
+    owner: ParticipantSid,
+    role: PeerRole,
+    ufrag: String,
+    /// Next time this connection wants `handle_timeout`.
+    deadline: Option<Instant>,
+    connected: bool,
+    // Subscriber leg only.
+    down: HashMap<TrackSid, DownTrack>,
+    awaiting_answer: bool,
+    /// Tracks changed while an offer was outstanding: offer again after the answer.
+    renegotiate_after_answer: bool,
+}
+
+/// A track arriving on some publisher connection.
+struct UpTrack {
+    publisher: PeerId,
+    receiver_id: RTCRtpReceiverId,
+    media_ssrc: u32,
+    codec: RTCRtpCodec,
+    video_codec: Option<crate::codec::VideoCodec>,
+    /// Subscriber connections with a down track for this track.
+    subscribers: Vec<PeerId>,
+    last_keyframe_request: Option<Instant>,
+}
+
+#[derive(Default)]
+struct ParticipantPeers {
+    publisher: Option<PeerId>,
+    subscriber: Option<PeerId>,
+    /// What the client said each of its tracks is (by msid track id).
+    sources: HashMap<String, TrackSource>,
+}
+
+pub struct SfuCore {
+    config: CoreConfig,
+    rooms: Rooms,
+    peers: HashMap<PeerId, Peer>,
+    next_peer: u64,
+    by_ufrag: HashMap<String, PeerId>,
+    by_addr: HashMap<(SocketAddr, SocketAddr), PeerId>,
+    participants: HashMap<ParticipantSid, ParticipantPeers>,
+    up_tracks: HashMap<TrackSid, UpTrack>,
+    /// Publisher connection → its remote (msid) track ids → track.
+    track_by_remote: HashMap<PeerId, HashMap<String, TrackSid>>,
+    /// Connections with outputs to drain.
+    dirty: BTreeSet<PeerId>,
+    /// Subscriber connections whose track set changed during the current input.
+    needs_offer: BTreeSet<PeerId>,
+    /// Tracks some subscriber needs a keyframe of.
+    keyframe_wanted: BTreeSet<TrackSid>,
+    events: VecDeque<(ParticipantSid, SfuEvent)>,
+    transmits: VecDeque<Transmit>,
+    stats: Arc<SfuStats>,
+}
+
+impl SfuCore {
+    pub fn new(config: CoreConfig, stats: Arc<SfuStats>) -> Self {
+        Self {
+            config,
+            rooms: Rooms::default(),
+            peers: HashMap::new(),
+            next_peer: 1,
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            participants: HashMap::new(),
+            up_tracks: HashMap::new(),
+            track_by_remote: HashMap::new(),
+            dirty: BTreeSet::new(),
+            needs_offer: BTreeSet::new(),
+            keyframe_wanted: BTreeSet::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<SfuStats> {
+        &self.stats
+    }
+
+    /// Adds a participant to a room; returns who is already there.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        room: &str,
+        meta: ParticipantMeta,
+    ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
+        let sid = meta.sid.clone();
+        let others = self.rooms.join(room, meta)?;
+        self.participants.insert(sid.clone(), ParticipantPeers::default());
+        if let Some(snapshot) = self.rooms.snapshot(&sid) {
+            for other in &others {
+                self.emit(
+                    &other.meta.sid,
+                    SfuEvent::ParticipantJoined(snapshot.clone()),
+                );
+            }
+        }
+        for track in self.rooms.tracks_for(&sid) {
+            self.add_down_track(now, &sid, &track);
+        }
+        self.finish(now);
+        Ok(others)
+    }
+
+    /// Removes a participant: closes their connections, ends their tracks, tells the others.
+    pub fn leave(&mut self, now: Instant, sid: &ParticipantSid) {
+        let Some(peers) = self.participants.remove(sid) else {
+            return;
+        };
+        for id in [peers.publisher, peers.subscriber].into_iter().flatten() {
+            self.close_peer(now, id);
+        }
+        if let Some(departure) = self.rooms.leave(sid) {
+            for track in &departure.removed_tracks {
+                self.end_up_track(now, &track.sid, &departure.remaining, sid);
+            }
+            for other in &departure.remaining {
+                self.emit(other, SfuEvent::ParticipantLeft(sid.clone()));
+            }
+            tracing::info!(
+                participant = %sid,
+                room_closed = departure.room_closed,
+                "participant left"
+            );
+        }
+        self.finish(now);
+    }
+
+    /// Trickled client candidate for one of the participant's connections.
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        role: PeerRole,
+        candidate: Candidate,
+    ) -> Result<(), SfuError> {
+        let id = self.peer_of(sid, role)?;
+        let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
+        peer.pc
+            .add_remote_candidate(RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_mline_index,
+                username_fragment: candidate.username_fragment,
+                ..Default::default()
+            })
+            .map_err(|e| SfuError::InvalidCandidate(e.to_string()))?;
+        self.dirty.insert(id);
+        self.finish(now);
+        Ok(())
+    }
+
+    /// A datagram from the shared UDP port. `local` is the advertised address it arrived on.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer_addr: SocketAddr,
+        data: BytesMut,
+    ) {
+        let id = match stun::local_ufrag(&data) {
+            Some(ufrag) => self.by_ufrag.get(ufrag).copied(),
+            None => self.by_addr.get(&(local, peer_addr)).copied(),
+        };
+        let Some(id) = id else {
+            SfuStats::add(&self.stats.unroutable_datagrams, 1);
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        SfuStats::add(&self.stats.received_bytes, data.len() as u64);
+        if let Err(err) = peer.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: local,
+                peer_addr,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: data,
+        }) {
+            tracing::debug!(%err, "peer connection rejected a datagram");
+        }
+        self.dirty.insert(id);
+        self.finish(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers.values().filter_map(|p| p.deadline).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if let Err(err) = peer.pc.handle_timeout(now) {
+                    tracing::debug!(%err, "peer connection timeout handling failed");
+                }
+                self.dirty.insert(id);
+            }
+        }
+        self.finish(now);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<(ParticipantSid, SfuEvent)> {
+        self.events.pop_front()
+    }
+
+    /// Closes every connection (shutdown); the close alerts are in `poll_transmit`.
+    pub fn close_all(&mut self, now: Instant) {
+        let sids: Vec<_> = self.participants.keys().cloned().collect();
+        for sid in sids {
+            self.leave(now, &sid);
+        }
+    }
+
+    fn emit(&mut self, to: &ParticipantSid, event: SfuEvent) {
+        self.events.push_back((to.clone(), event));
+    }
+
+    fn peer_of(&self, sid: &ParticipantSid, role: PeerRole) -> Result<PeerId, SfuError> {
+        let peers = self.participants.get(sid).ok_or(SfuError::NotInRoom)?;
+        match role {
+            PeerRole::Publisher => peers.publisher,
+            PeerRole::Subscriber => peers.subscriber,
+        }
+        .ok_or(SfuError::UnknownSession)
+    }
+
+    fn create_peer(
+        &mut self,
+        now: Instant,
+        owner: &ParticipantSid,
+        role: PeerRole,
+    ) -> Result<PeerId, SfuError> {
+        let ufrag = loop {
+            let candidate = random_ice_ufrag();
+            if !self.by_ufrag.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let pwd = random_ice_pwd();
+        let pc = build_peer(
+            &PeerSetup {
+                ice_ufrag: &ufrag,
+                ice_pwd: &pwd,
+                candidates: &self.config.candidates,
+            },
+            now,
+        )
+        .map_err(|e| SfuError::Internal(e.to_string()))?;
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        self.by_ufrag.insert(ufrag.clone(), id);
+        self.peers.insert(
+            id,
+            Peer {
+                pc,
+                owner: owner.clone(),
+                role,
+                ufrag,
+                deadline: None,
+                connected: false,
+                down: HashMap::new(),
+                awaiting_answer: false,
+                renegotiate_after_answer: false,
+            },
+        );
+        if let Some(peers) = self.participants.get_mut(owner) {
+            match role {
+                PeerRole::Publisher => peers.publisher = Some(id),
+                PeerRole::Subscriber => peers.subscriber = Some(id),
+            }
+        }
+        self.dirty.insert(id);
+        Ok(id)
+    }
+
+    /// Sends the connection's host candidates as trickle events (they are in the SDP too).
+    fn announce_candidates(&mut self, owner: &ParticipantSid, role: PeerRole) {
+        let candidates: Vec<_> = self
+            .config
+            .candidates
+            .iter()
+            .filter_map(|addr| crate::peer::host_candidate(*addr).ok())
+            .collect();
+        for init in candidates {
+            self.emit(
+                owner,
+                SfuEvent::IceCandidate {
+                    role,
+                    candidate: Candidate {
+                        candidate: init.candidate,
+                        sdp_mid: Some("0".to_owned()),
+                        sdp_mline_index: Some(0),
+                        username_fragment: None,
+                    },
+                },
+            );
+        }
+    }
+
+    fn close_peer(&mut self, now: Instant, id: PeerId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        if let Err(err) = peer.pc.close() {
+            tracing::debug!(%err, "closing peer connection");
+        }
+        self.collect_writes(&mut peer);
+        self.by_ufrag.remove(&peer.ufrag);
+        self.by_addr.retain(|_, v| *v != id);
+        for up in self.up_tracks.values_mut() {
+            up.subscribers.retain(|s| *s != id);
+        }
+        self.track_by_remote.remove(&id);
+        self.dirty.remove(&id);
+        self.needs_offer.remove(&id);
+        let _ = now;
+    }
+
+    fn collect_writes(&mut self, peer: &mut Peer) {
+        while let Some(out) = peer.pc.poll_write() {
+            self.transmits.push_back(Transmit {
+                local: out.transport.local_addr,
+                peer: out.transport.peer_addr,
+                payload: out.message,
+            });
+        }
+    }
+
+    /// Drains every dirty connection until nothing more happens, then sends pending offers.
+    fn finish(&mut self, now: Instant) {
+        loop {
+            while let Some(id) = self.dirty.pop_first() {
+                self.drain_peer(now, id);
+            }
+            let offers: Vec<PeerId> = std::mem::take(&mut self.needs_offer).into_iter().collect();
+            for id in offers {
+                self.send_offer(now, id);
+            }
+            self.send_keyframe_requests(now);
+            if self.dirty.is_empty() {
+                break;
+            }
+        }
+        self.update_gauges();
+    }
+
+    fn drain_peer(&mut self, now: Instant, id: PeerId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        loop {
+            let mut progressed = false;
+            while let Some(out) = peer.pc.poll_write() {
+                progressed = true;
+                // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
+                // address it writes to is a validated route for non-STUN traffic.
+                self.by_addr
+                    .entry((out.transport.local_addr, out.transport.peer_addr))
+                    .or_insert(id);
+                self.transmits.push_back(Transmit {
+                    local: out.transport.local_addr,
+                    peer: out.transport.peer_addr,
+                    payload: out.message,
+                });
+            }
+            while let Some(event) = peer.pc.poll_event() {
+                progressed = true;
+                self.on_peer_event(now, id, &mut peer, event);
+            }
+            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
+                progressed = true;
+                self.on_peer_message(now, id, &mut peer, message);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        peer.deadline = peer.pc.poll_timeout();
+        self.peers.insert(id, peer);
+    }
+
+    fn on_peer_event(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        peer: &mut Peer,
+        event: RTCPeerConnectionEvent,
+    ) {
+        match event {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                let mapped = match state {
+                    RTCPeerConnectionState::Connected => PeerState::Connected,
+                    RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
+                    RTCPeerConnectionState::Failed => PeerState::Failed,
+                    RTCPeerConnectionState::Closed => PeerState::Closed,
+                    _ => PeerState::Connecting,
+                };
+                tracing::info!(participant = %peer.owner, role = ?peer.role, state = ?mapped, "peer connection state");
+                peer.connected = mapped == PeerState::Connected;
+                if peer.connected && peer.role == PeerRole::Subscriber {
+                    // Anything forwarded before DTLS completed was dropped: start with keyframes.
+                    let waiting: Vec<TrackSid> = peer.down.keys().cloned().collect();
+                    for track in waiting {
+                        self.request_keyframe(now, &track);
+                    }
+                }
+                let owner = peer.owner.clone();
+                let role = peer.role;
+                self.emit(
+                    &owner,
+                    SfuEvent::PeerState {
+                        role,
+                        state: mapped,
+                    },
+                );
+            }
+            RTCPeerConnectionEvent::OnTrack(track_event) if peer.role == PeerRole::Publisher => {
+                self.on_publisher_track(now, id, peer, track_event);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_peer_message(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        peer: &mut Peer,
+        message: rtc::peer_connection::message::RTCMessage,
+    ) {
+        use rtc::peer_connection::message::RTCMessage;
+        match message {
+            RTCMessage::RtpPacket(track_id, packet) if peer.role == PeerRole::Publisher => {
+                self.forward_rtp(now, id, &track_id, packet);
+            }
+            RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {
+                // Only keyframe requests are delivered here (see peer.rs): relay them.
+                let track = TrackSid(track_id.to_string());
+                if !packets.is_empty() && peer.down.contains_key(&track) {
+                    self.request_keyframe(now, &track);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Notes that a subscriber of `track` needs a keyframe; `finish` sends the request.
+    fn request_keyframe(&mut self, _now: Instant, track: &TrackSid) {
+        self.keyframe_wanted.insert(track.clone());
+    }
+
+    /// Asks publishers for keyframes, at most once per track per configured interval.
+    fn send_keyframe_requests(&mut self, now: Instant) {
+        let interval = self.config.keyframe_request_interval;
+        for track in std::mem::take(&mut self.keyframe_wanted) {
+            let Some(up) = self.up_tracks.get_mut(&track) else {
+                continue;
+            };
+            if up.video_codec.is_none()
+                || up
+                    .last_keyframe_request
+                    .is_some_and(|at| now.duration_since(at) < interval)
+            {
+                continue;
+            }
+            let Some(peer) = self.peers.get_mut(&up.publisher) else {
+                continue;
+            };
+            let Some(mut receiver) = peer.pc.rtp_receiver(up.receiver_id) else {
+                continue;
+            };
+            let pli =
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: up.media_ssrc,
+                };
+            if receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+                up.last_keyframe_request = Some(now);
+                SfuStats::add(&self.stats.keyframe_requests, 1);
+                self.dirty.insert(up.publisher);
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        SfuStats::set(&self.stats.rooms, self.rooms.room_count() as u64);
+        SfuStats::set(
+            &self.stats.participants,
+            self.rooms.participant_count() as u64,
+        );
+        SfuStats::set(
+            &self.stats.published_tracks,
+            self.rooms.track_count() as u64,
+        );
+        SfuStats::set(&self.stats.peer_connections, self.peers.len() as u64);
+    }
+}

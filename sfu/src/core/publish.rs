@@ -1,0 +1,265 @@
+//! The publisher leg: the client's offer, its incoming tracks, and forwarding their packets to
+//! every subscriber connection that carries them.
+
+use super::{Peer, PeerId, SfuCore, SfuEvent, UpTrack};
+use crate::codec::VideoCodec;
+use crate::error::SfuError;
+use crate::forwarder::Decision;
+use crate::ids::{ParticipantSid, PeerRole, TrackSid};
+use crate::rooms::{MediaKind, TrackMeta, TrackSource};
+use crate::stats::SfuStats;
+use rtc::peer_connection::event::RTCTrackEvent;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::shared::marshal::MarshalSize;
+use std::time::Instant;
+
+impl SfuCore {
+    /// Applies a publisher offer (first or renegotiation) and returns the answer SDP.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        offer_sdp: String,
+        sources: Vec<(String, TrackSource)>,
+    ) -> Result<String, SfuError> {
+        let meta = self.rooms.participant(sid).ok_or(SfuError::NotInRoom)?;
+        if !meta.can_publish {
+            return Err(SfuError::PublishNotAllowed);
+        }
+        let offer =
+            RTCSessionDescription::offer(offer_sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let existing = self.participants.get(sid).and_then(|p| p.publisher);
+        let id = match existing {
+            Some(id) => id,
+            None => self.create_peer(now, sid, PeerRole::Publisher)?,
+        };
+        if let Some(peers) = self.participants.get_mut(sid) {
+            peers.sources.extend(sources);
+        }
+        let result = self.negotiate_publisher(now, id, offer);
+        if result.is_err() && existing.is_none() {
+            // A first offer that failed leaves nothing behind; the client may simply retry.
+            self.close_peer(now, id);
+            if let Some(peers) = self.participants.get_mut(sid) {
+                peers.publisher = None;
+            }
+        }
+        let answer = result?;
+        if existing.is_none() {
+            self.announce_candidates(sid, PeerRole::Publisher);
+        }
+        self.finish(now);
+        Ok(answer)
+    }
+
+    fn negotiate_publisher(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        offer: RTCSessionDescription,
+    ) -> Result<String, SfuError> {
+        let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
+        let sdp_error = |e: rtc::shared::error::Error| SfuError::InvalidSdp(e.to_string());
+        peer.pc.set_remote_description(now, offer).map_err(sdp_error)?;
+        let answer = peer.pc.create_answer(None).map_err(sdp_error)?;
+        peer.pc
+            .set_local_description(now, answer)
+            .map_err(|e| SfuError::Internal(e.to_string()))?;
+        self.dirty.insert(id);
+        peer.pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| SfuError::Internal("no local description after answer".into()))
+    }
+
+    pub(super) fn on_publisher_track(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        peer: &mut Peer,
+        event: RTCTrackEvent,
+    ) {
+        match event {
+            RTCTrackEvent::OnOpen(init) => {
+                let remote_id = init.track_id.to_string();
+                if self
+                    .track_by_remote
+                    .get(&id)
+                    .is_some_and(|m| m.contains_key(&remote_id))
+                {
+                    return;
+                }
+                let Some(receiver) = peer.pc.rtp_receiver(init.receiver_id) else {
+                    return;
+                };
+                let track = receiver.track();
+                let kind = match track.kind() {
+                    RtpCodecKind::Audio => MediaKind::Audio,
+                    _ => MediaKind::Video,
+                };
+                let Some(codec) = track.codec(init.ssrc).cloned() else {
+                    tracing::warn!(participant = %peer.owner, "track opened without a codec");
+                    return;
+                };
+                let owner = peer.owner.clone();
+                let source = self
+                    .participants
+                    .get(&owner)
+                    .and_then(|p| p.sources.get(&remote_id).copied())
+                    .unwrap_or(match kind {
+                        MediaKind::Audio => TrackSource::Microphone,
+                        MediaKind::Video => TrackSource::Camera,
+                    });
+                let meta = TrackMeta {
+                    sid: TrackSid::random(),
+                    owner: owner.clone(),
+                    kind,
+                    source,
+                    mime_type: codec.mime_type.clone(),
+                };
+                let audience = match self.rooms.publish(meta.clone()) {
+                    Ok(audience) => audience,
+                    Err(err) => {
+                        tracing::warn!(participant = %owner, %err, "track refused");
+                        return;
+                    }
+                };
+                tracing::info!(participant = %owner, track = %meta.sid, mime = %meta.mime_type, "track published");
+                self.track_by_remote
+                    .entry(id)
+                    .or_default()
+                    .insert(remote_id, meta.sid.clone());
+                self.up_tracks.insert(
+                    meta.sid.clone(),
+                    UpTrack {
+                        publisher: id,
+                        receiver_id: init.receiver_id,
+                        media_ssrc: init.ssrc,
+                        video_codec: VideoCodec::from_mime(&codec.mime_type),
+                        codec,
+                        subscribers: Vec::new(),
+                        last_keyframe_request: None,
+                    },
+                );
+                for other in self.rooms.others(&owner) {
+                    self.emit(&other, SfuEvent::TrackPublished(meta.clone()));
+                }
+                for subscriber in audience {
+                    self.add_down_track(now, &subscriber, &meta);
+                }
+            }
+            RTCTrackEvent::OnClose(track_id) => {
+                let track = self
+                    .track_by_remote
+                    .get_mut(&id)
+                    .and_then(|m| m.remove(track_id.as_str()));
+                if let Some(track) = track {
+                    if let Some((meta, audience)) = self.rooms.unpublish(&track) {
+                        self.end_up_track(now, &track, &audience, &meta.owner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes a published track from every subscriber and tells the room.
+    pub(super) fn end_up_track(
+        &mut self,
+        now: Instant,
+        track: &TrackSid,
+        audience: &[ParticipantSid],
+        owner: &ParticipantSid,
+    ) {
+        self.up_tracks.remove(track);
+        for participant in audience {
+            self.remove_down_track(now, participant, track);
+        }
+        let everyone: Vec<ParticipantSid> = audience
+            .iter()
+            .cloned()
+            .chain(self.rooms.others(owner))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for participant in everyone {
+            self.emit(
+                &participant,
+                SfuEvent::TrackUnpublished {
+                    track: track.clone(),
+                    owner: owner.clone(),
+                },
+            );
+        }
+        tracing::info!(participant = %owner, track = %track, "track unpublished");
+    }
+
+    /// Forwards one publisher packet to every subscriber of its track.
+    pub(super) fn forward_rtp(
+        &mut self,
+        now: Instant,
+        publisher: PeerId,
+        remote_track_id: &str,
+        mut packet: rtc::rtp::Packet,
+    ) {
+        let Some(track) = self
+            .track_by_remote
+            .get(&publisher)
+            .and_then(|m| m.get(remote_track_id))
+        else {
+            return;
+        };
+        let Some(up) = self.up_tracks.get_mut(track) else {
+            return;
+        };
+        SfuStats::add(&self.stats.received_packets, 1);
+        // Extensions carry the publisher's ids: strip them once, not per subscriber.
+        packet.header.extension = false;
+        packet.header.extensions.clear();
+        let padding_only = packet.payload.is_empty();
+        let keyframe = up
+            .video_codec
+            .is_some_and(|codec| codec.is_keyframe_start(&packet.payload));
+        let mut needs_keyframe = false;
+        for subscriber in &up.subscribers {
+            let Some(peer) = self.peers.get_mut(subscriber) else {
+                continue;
+            };
+            if !peer.connected {
+                continue;
+            }
+            let Some(down) = peer.down.get_mut(track) else {
+                continue;
+            };
+            if padding_only {
+                down.forwarder.skip(packet.header.sequence_number);
+                continue;
+            }
+            let mut out = packet.clone();
+            match down.forwarder.rewrite(&mut out.header, keyframe) {
+                Decision::Forward => {
+                    let size = out.header.marshal_size() + out.payload.len();
+                    if let Some(mut sender) = peer.pc.rtp_sender(down.sender_id) {
+                        match sender.write_rtp(now, out) {
+                            Ok(()) => {
+                                SfuStats::add(&self.stats.forwarded_packets, 1);
+                                SfuStats::add(&self.stats.forwarded_bytes, size as u64);
+                                self.dirty.insert(*subscriber);
+                            }
+                            Err(err) => {
+                                tracing::debug!(%err, track = %track, "subscriber leg refused a packet");
+                            }
+                        }
+                    }
+                }
+                Decision::WaitingForKeyframe => needs_keyframe = true,
+                Decision::NotNegotiated | Decision::BeforeStart => {}
+            }
+        }
+        if needs_keyframe {
+            let track = track.clone();
+            self.request_keyframe(now, &track);
+        }
+    }
+}

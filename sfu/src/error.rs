@@ -1,0 +1,35 @@
+//! Errors the media plane reports to its caller (signaling), each mapping to one protocol code.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SfuError {
+    #[error("not in a room")]
+    NotInRoom,
+    #[error("already in a room")]
+    AlreadyInRoom,
+    #[error("this participant may not publish")]
+    PublishNotAllowed,
+    #[error("invalid SDP: {0}")]
+    InvalidSdp(String),
+    #[error("no subscriber offer is outstanding")]
+    NoPendingOffer,
+    #[error("no such peer connection")]
+    UnknownSession,
+    #[error("invalid ICE candidate: {0}")]
+    InvalidCandidate(String),
+    #[error("the media plane is not running")]
+    Stopped,
+    #[error("internal media error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::rooms::RoomError> for SfuError {
+    fn from(err: crate::rooms::RoomError) -> Self {
+        use crate::rooms::RoomError;
+        match err {
+            RoomError::AlreadyInRoom => Self::AlreadyInRoom,
+            RoomError::NotInRoom => Self::NotInRoom,
+            RoomError::PublishNotAllowed => Self::PublishNotAllowed,
+        }
+    }
+}

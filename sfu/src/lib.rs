@@ -1,0 +1,32 @@
+//! Parley's media plane.
+//!
+//! # Layout
+//! - [`core`]: the Sans-I/O SFU ([`SfuCore`]): rooms, peer connections, forwarding. Time and
+//!   datagrams go in; datagrams and events come out.
+//! - [`driver`]: the only code that touches sockets and the clock; runs the core on a tokio
+//!   task behind an [`SfuHandle`].
+//! - Small pure policies, each with table tests: [`forwarder`] (header rewriting),
+//!   [`rooms`] (membership and routing), [`codec`] (keyframe detection), [`stun`] (demux).
+//! - [`peer`]: how each webrtc-rs `rtc` peer connection is configured.
+//!
+//! This crate knows nothing of HTTP, JSON signaling or SQL.
+
+pub mod codec;
+pub mod config;
+pub mod core;
+pub mod driver;
+pub mod error;
+pub mod forwarder;
+pub mod ids;
+pub mod peer;
+pub mod rooms;
+pub mod stats;
+pub mod stun;
+
+pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Transmit};
+pub use config::SfuConfig;
+pub use driver::{spawn, SfuHandle};
+pub use error::SfuError;
+pub use ids::{ParticipantSid, PeerRole, TrackSid};
+pub use rooms::{MediaKind, ParticipantMeta, ParticipantSnapshot, TrackMeta, TrackSource};
+pub use stats::SfuStats;

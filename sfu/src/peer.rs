@@ -1,0 +1,187 @@
+//! How Parley configures each webrtc-rs `rtc` peer connection: codecs, header extensions,
+//! interceptors, ICE-lite with server-chosen credentials, host candidates on the shared port.
+//! Everything that would otherwise differ silently between the publisher and subscriber legs
+//! lives here, so both legs negotiate the same payload types.
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::error::{Error, Result};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The codecs Parley forwards. Payload types match Chromium's usual numbering so publisher and
+/// subscriber legs rarely need remapping. No RTX: with RID simulcast webrtc-rs drops repair
+/// streams, and without RTX negotiated browsers retransmit on the primary SSRC.
+pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+    let codec = |mime: &str, clock_rate, channels, fmtp: &str, payload_type| RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: mime.to_owned(),
+            clock_rate,
+            channels,
+            sdp_fmtp_line: fmtp.to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type,
+    };
+    vec![
+        (
+            codec(MIME_TYPE_OPUS, 48_000, 2, "minptime=10;useinbandfec=1", 111),
+            RtpCodecKind::Audio,
+        ),
+        (codec(MIME_TYPE_VP8, 90_000, 0, "", 96), RtpCodecKind::Video),
+        (
+            codec(
+                MIME_TYPE_H264,
+                90_000,
+                0,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                102,
+            ),
+            RtpCodecKind::Video,
+        ),
+    ]
+}
+
+fn media_engine() -> Result<MediaEngine> {
+    let mut engine = MediaEngine::default();
+    for (codec, kind) in codecs() {
+        engine.register_codec(codec, kind)?;
+    }
+    // Registered now so the publisher leg negotiates it; speaker detection reads it.
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
+    Ok(engine)
+}
+
+/// Lets keyframe requests (PLI, FIR) from subscribers reach the core so it can relay them to
+/// the publisher; everything else stays with webrtc-rs's own interceptors.
+#[derive(Default)]
+struct KeyframeRequestTap {
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
+    packets.iter().any(|p| {
+        let any = p.as_any();
+        any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+    })
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<()> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            if is_keyframe_request(packets) {
+                msg.message.add(Attribute::DeliverToApplication);
+            }
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<()> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Result<()> {
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+impl Interceptor for KeyframeRequestTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Everything a new peer connection needs from the core.
+pub struct PeerSetup<'a> {
+    pub ice_ufrag: &'a str,
+    pub ice_pwd: &'a str,
+    /// The host candidates to advertise: each configured public IP on the shared UDP port.
+    pub candidates: &'a [SocketAddr],
+}
+
+pub fn build_peer(setup: &PeerSetup<'_>, now: Instant) -> Result<RTCPeerConnection> {
+    let mut engine = media_engine()?;
+    let registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
+    let registry = register_default_interceptors(registry, &mut engine)?;
+    let settings = SettingEngineBuilder::new()
+        .with_lite(true)
+        .with_ice_credentials(setup.ice_ufrag.to_owned(), setup.ice_pwd.to_owned())
+        // mDNS would make the connection send multicast queries through the shared socket.
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .build();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings)
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .build(now)?;
+    for addr in setup.candidates {
+        pc.add_local_candidate(host_candidate(*addr)?)?;
+    }
+    Ok(pc)
+}
+
+pub fn host_candidate(
+    addr: SocketAddr,
+) -> Result<rtc::peer_connection::transport::RTCIceCandidateInit> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    RTCIceCandidate::from(&candidate).to_json()
+}

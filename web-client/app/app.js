@@ -1,0 +1,156 @@
+import { ParleyClient } from '/sdk/parley.js';
+
+/** @typedef {import('/sdk/parley.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {'idle' | 'joining' | 'joined' | 'left' | 'error'} State */
+
+const form = /** @type {HTMLFormElement} */ (document.getElementById('join-form'));
+const nameInput = /** @type {HTMLInputElement} */ (document.getElementById('name'));
+const roomInput = /** @type {HTMLInputElement} */ (document.getElementById('room'));
+const joinButton = /** @type {HTMLButtonElement} */ (document.getElementById('join'));
+const leaveButton = /** @type {HTMLButtonElement} */ (document.getElementById('leave'));
+const statusLine = /** @type {HTMLElement} */ (document.getElementById('status'));
+const localVideo = /** @type {HTMLVideoElement} */ (document.getElementById('local-video'));
+const tiles = /** @type {HTMLElement} */ (document.getElementById('tiles'));
+
+/** @type {ParleyClient | null} */
+let client = null;
+/** @type {MediaStream | null} */
+let localStream = null;
+
+roomInput.value ||= new URLSearchParams(location.search).get('room') ?? '';
+
+/** @param {State} state @param {string} message */
+function setState(state, message) {
+  document.body.dataset.state = state;
+  statusLine.textContent = message;
+  const busy = state === 'joining' || state === 'joined';
+  joinButton.disabled = busy;
+  nameInput.disabled = busy;
+  roomInput.disabled = busy;
+  leaveButton.disabled = !busy;
+}
+
+/** @param {string} sid */
+function findTile(sid) {
+  return /** @type {HTMLElement | null} */ (tiles.querySelector(`.tile[data-sid="${CSS.escape(sid)}"]`));
+}
+
+/** @param {ParticipantInfo} p */
+function ensureTile(p) {
+  const existing = findTile(p.sid);
+  if (existing) return existing;
+  const tile = document.createElement('div');
+  tile.className = 'tile';
+  tile.dataset.sid = p.sid;
+  tile.dataset.identity = p.identity;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  // Sound goes through the <audio> element: a muted video may always autoplay.
+  video.muted = true;
+  const audio = document.createElement('audio');
+  audio.autoplay = true;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = p.name || p.identity;
+  tile.append(video, audio, name);
+  tiles.append(tile);
+  return tile;
+}
+
+/** @param {HTMLMediaElement} el @param {MediaStreamTrack} track @param {boolean} add */
+function setTrack(el, track, add) {
+  const stream = /** @type {MediaStream} */ (el.srcObject ?? new MediaStream());
+  if (add) stream.addTrack(track);
+  else stream.removeTrack(track);
+  // Re-assigning makes the element pick up the changed track set.
+  el.srcObject = stream.getTracks().length ? stream : null;
+  if (add) el.play().catch(() => {});
+}
+
+function clearRoom() {
+  tiles.replaceChildren();
+  localStream?.getTracks().forEach((t) => t.stop());
+  localStream = null;
+  localVideo.srcObject = null;
+}
+
+/** @param {ParleyClient} c */
+function wire(c) {
+  c.on('participantJoined', (p) => ensureTile(p));
+  c.on('participantLeft', (p) => findTile(p.sid)?.remove());
+  c.on('trackSubscribed', ({ participant, mediaTrack }) => {
+    const tile = ensureTile(participant);
+    const el = tile.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
+    if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, true);
+  });
+  c.on('trackUnsubscribed', ({ participant, mediaTrack }) => {
+    const el = findTile(participant.sid)?.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
+    if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, false);
+  });
+  c.on('error', (err) => {
+    statusLine.textContent = `Error: ${err.message}`;
+    console.error('parley error', err);
+  });
+  c.on('disconnected', ({ code, reason }) => {
+    if (client !== c) return; // we left on purpose
+    client = null;
+    clearRoom();
+    setState('error', `Disconnected from the server (${code}${reason ? `: ${reason}` : ''})`);
+  });
+}
+
+async function join() {
+  const name = nameInput.value.trim();
+  const room = roomInput.value.trim();
+  if (!name || !room) return;
+  setState('joining', 'Starting camera and microphone…');
+  try {
+    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+    if (document.body.dataset.state !== 'joining') return media.getTracks().forEach((t) => t.stop());
+    localStream = media;
+    localVideo.srcObject = localStream;
+    setState('joining', `Joining ${room}…`);
+    const grant = await ParleyClient.guestToken(location.origin, name, room);
+    const c = new ParleyClient();
+    client = c;
+    window.parleyClient = c;
+    wire(c);
+    await c.connect(location.origin, grant.token);
+    const { participants } = await c.join(grant.room);
+    participants.forEach(ensureTile);
+    await c.publish(localStream);
+    if (client !== c) return; // Leave was clicked while joining
+    setState('joined', `In ${grant.room} as ${c.name ?? name}`);
+  } catch (err) {
+    if (document.body.dataset.state !== 'joining') return; // failed because we left
+    const c = client;
+    client = null;
+    c?.disconnect();
+    clearRoom();
+    const code = /** @type {any} */ (err)?.code;
+    setState('error', `Could not join: ${err instanceof Error ? err.message : err}${code ? ` (${code})` : ''}`);
+    console.error(err);
+  }
+}
+
+async function leave() {
+  const c = client;
+  client = null;
+  // Remove the room from view at once; the server round trip is only a courtesy.
+  clearRoom();
+  setState('left', 'You left the room');
+  try {
+    await c?.leave();
+  } catch (err) {
+    console.warn('leave failed', err);
+  }
+  c?.disconnect();
+}
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  join();
+});
+leaveButton.addEventListener('click', () => leave());
+setState('idle', '');
