@@ -1,1 +1,12 @@
+//! Synthetic Parley clients for integration and load tests.
+//!
+//! - [`signal`]: the signaling protocol v1 over WebSocket (the server's own message types).
+//! - [`client`]: a participant on the async `webrtc` crate that publishes synthetic media and
+//!   checks what it receives.
+//! - [`media`]: the synthetic VP8/Opus payloads, verifiable byte for byte.
 
+pub mod client;
+pub mod media;
+pub mod signal;
+
+pub use client::{ClientError, Publication, RoomView, SyntheticClient, TrackReceipt};

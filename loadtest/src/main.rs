@@ -1,1 +1,104 @@
-fn main() {}
+//! `parley-loadtest`: synthetic publishers and subscribers against a running Parley server.
+//! Tokens come from the server's guest-token endpoint (on by default on loopback).
+
+use anyhow::Context;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use loadtest::SyntheticClient;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "parley-loadtest", about = "Synthetic Parley participants")]
+struct Args {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, default_value = "loadtest")]
+    room: String,
+    /// Participants that publish audio + video (and also subscribe).
+    #[arg(long, default_value_t = 1)]
+    publishers: usize,
+    /// Participants that only subscribe.
+    #[arg(long, default_value_t = 2)]
+    subscribers: usize,
+    /// How long to send media, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct GuestToken {
+    token: String,
+}
+
+async fn token(http: &reqwest::Client, url: &str, name: &str, room: &str) -> anyhow::Result<String> {
+    let response = http
+        .post(format!("{url}/api/guest-token"))
+        .json(&serde_json::json!({ "name": name, "room": room }))
+        .send()
+        .await?
+        .error_for_status()
+        .context("guest tokens must be enabled on the server")?;
+    Ok(response.json::<GuestToken>().await?.token)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let ws_url = format!("{}/ws", args.url.replacen("http", "ws", 1));
+    let mut clients = Vec::new();
+    let mut publications = Vec::new();
+    for i in 0..args.publishers + args.subscribers {
+        let name = format!("synthetic-{i}");
+        let token = token(&http, &args.url, &name, &args.room).await?;
+        let mut client = SyntheticClient::join(&ws_url, &token, &args.room).await?;
+        if i < args.publishers {
+            publications.push(client.publish().await?);
+        }
+        clients.push(client);
+    }
+    let bar = ProgressBar::new(args.seconds);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len}s {msg}")?);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(args.seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let received: u64 = clients
+            .iter()
+            .flat_map(|c| c.view().received.into_values())
+            .map(|r| r.packets)
+            .sum();
+        bar.inc(1);
+        bar.set_message(format!("{received} packets received"));
+    }
+    bar.finish();
+    for client in &clients {
+        client.stop_media();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent: u64 = publications
+        .iter()
+        .map(|p| p.audio_sent.load(std::sync::atomic::Ordering::Relaxed) + p.video_sent.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    let mut received = 0;
+    let mut corrupted = 0;
+    let mut gaps = 0;
+    for client in &clients {
+        for receipt in client.view().received.values() {
+            received += receipt.packets;
+            corrupted += receipt.corrupted;
+            gaps += receipt.index_gaps;
+        }
+    }
+    println!(
+        "sent {sent} packets; subscribers received {received} ({} expected at most), {corrupted} corrupted, {gaps} gaps",
+        sent * (args.publishers + args.subscribers - 1) as u64
+    );
+    for client in clients {
+        client.close().await;
+    }
+    Ok(())
+}

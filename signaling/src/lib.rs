@@ -1,1 +1,134 @@
+//! Parley's signaling server: the WebSocket protocol, HTTP routes, tokens, metrics, and the
+//! wiring that starts the media plane (`sfu`) and chat storage (`chat`) behind them.
+//!
+//! # Layout
+//! - [`protocol`]: every WebSocket message, defined once (documented in `docs/protocol.md`).
+//! - [`session`]: one client's protocol state machine, socket-free; [`ws`] drives it.
+//! - [`http`]: routes (`/ws`, `/healthz`, `/metrics`, `/api/guest-token`, the web app).
+//! - [`auth`]: JWT grants. [`config`]: flags, env, TOML. [`metrics`]: Prometheus.
+//! - [`Server`]: start on a config, stop gracefully.
 
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod protocol;
+pub mod session;
+pub mod state;
+pub mod ws;
+
+use auth::TokenAuthority;
+use config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] chat::StoreError),
+    #[error("cannot bind the media port: {0}")]
+    Media(std::io::Error),
+    #[error("cannot bind the HTTP address {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub media_addrs: Vec<SocketAddr>,
+    tokens: TokenAuthority,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// A fresh random secret, for servers started without one.
+fn random_secret() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 48)
+}
+
+impl Server {
+    pub async fn start(mut config: Config) -> Result<Self, StartError> {
+        if config.jwt_secret.is_none() {
+            tracing::warn!(
+                "no PARLEY_JWT_SECRET configured: using a random secret; tokens will not survive a restart"
+            );
+            config.jwt_secret = Some(random_secret());
+        }
+        let tokens = TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes());
+        let store = chat::Store::connect(&config.database_url).await?;
+        let sfu = sfu::spawn(config.sfu_config())
+            .await
+            .map_err(StartError::Media)?;
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartError::Http {
+                addr: config.http_addr,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| StartError::Http {
+            addr: config.http_addr,
+            source,
+        })?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = state::AppState {
+            config: Arc::new(config),
+            metrics: metrics::Metrics::new(sfu.stats().clone()),
+            sfu: sfu.clone(),
+            tokens: tokens.clone(),
+            store: store.clone(),
+            shutdown: shutdown_rx.clone(),
+        };
+        tracing::info!(
+            http = %http_addr,
+            media = ?sfu.local_addrs(),
+            database = store.backend(),
+            guest_tokens = state.config.guest_tokens,
+            "parley listening"
+        );
+        let media_addrs = sfu.local_addrs().to_vec();
+        let app = http::router(state);
+        let mut drain = shutdown_rx;
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = drain.wait_for(|draining| *draining).await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(%err, "http server failed");
+            }
+            sfu.shutdown().await;
+            store.close().await;
+            tracing::info!("parley stopped");
+        });
+        Ok(Self {
+            http_addr,
+            media_addrs,
+            tokens,
+            shutdown: shutdown_tx,
+            task,
+        })
+    }
+
+    /// The authority that signs this server's tokens (tests and `parley token` use it).
+    pub fn tokens(&self) -> &TokenAuthority {
+        &self.tokens
+    }
+
+    /// Tells every session goodbye, closes sockets and peer connections, and waits.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops on its own (it only does on a fatal error).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}

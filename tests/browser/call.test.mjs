@@ -172,7 +172,7 @@ before(async () => {
     serverBin,
     ['--http-addr', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
       '--data-dir', path.join(tmp, 'data')],
-    { stdio: ['ignore', log, log], env: { RUST_LOG: 'info', ...process.env } },
+    { stdio: ['ignore', log, log] },
   );
   fs.closeSync(log);
   // Whatever happens to this process, do not leave a server holding the ports.

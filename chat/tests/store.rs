@@ -1,0 +1,68 @@
+//! The same suite against SQLite (always) and PostgreSQL (when `PARLEY_TEST_POSTGRES_URL` is
+//! set; the README's test command sets it and starts PostgreSQL).
+
+use chat::Store;
+
+async fn exercise(store: &Store) {
+    let identity = format!("user-{}", uuid_like());
+    assert_eq!(store.user(&identity).await.unwrap(), None);
+    store.upsert_user(&identity, "Ana").await.unwrap();
+    let first = store.user(&identity).await.unwrap().unwrap();
+    assert_eq!(first.display_name, "Ana");
+    store.upsert_user(&identity, "Ana B.").await.unwrap();
+    let second = store.user(&identity).await.unwrap().unwrap();
+    assert_eq!(second.display_name, "Ana B.");
+    assert_eq!(second.created_at_ms, first.created_at_ms);
+    assert!(second.last_seen_at_ms >= first.last_seen_at_ms);
+    // Hostile input is data, not SQL.
+    let odd = format!("{identity}'; DROP TABLE users; --");
+    store.upsert_user(&odd, "x").await.unwrap();
+    assert!(store.delete_user(&odd).await.unwrap());
+    assert!(store.delete_user(&identity).await.unwrap());
+    assert!(!store.delete_user(&identity).await.unwrap());
+    assert_eq!(store.user(&identity).await.unwrap(), None);
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn sqlite_store_works_and_creates_its_directory() {
+    let dir = std::env::temp_dir().join(format!("parley-chat-{}", uuid_like()));
+    let url = format!("sqlite://{}/nested/parley.db?mode=rwc", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    exercise(&store).await;
+    store.close().await;
+    // Reopening runs migrations again without error.
+    Store::connect(&url).await.unwrap().close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn postgres_store_works() {
+    let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+        eprintln!("PARLEY_TEST_POSTGRES_URL not set: PostgreSQL half of the suite not run");
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    exercise(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    assert!(matches!(
+        Store::connect("mysql://x").await,
+        Err(chat::StoreError::UnsupportedUrl)
+    ));
+}

@@ -1,0 +1,553 @@
+//! A synthetic Parley participant on the async `webrtc` crate: joins through the real protocol,
+//! publishes synthetic VP8 + Opus (see `media.rs`), and subscribes to everyone else while
+//! checking every received payload byte for byte.
+
+use crate::media::{self, Kind};
+use crate::signal::{SignalError, Signaling};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use signaling::protocol::{
+    ClientMessage, IceCandidate, ParticipantInfo, PeerTarget, PublishTrack, ServerMessage,
+    TrackInfo, TrackSource,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("webrtc: {0}")]
+    WebRtc(#[from] webrtc::error::Error),
+    #[error("unexpected reply: {0}")]
+    Unexpected(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+}
+
+/// What one subscriber saw of one track.
+#[derive(Debug, Default, Clone)]
+pub struct TrackReceipt {
+    pub kind: Option<Kind>,
+    pub packets: u64,
+    pub payload_bytes: u64,
+    pub corrupted: u64,
+    pub tags: BTreeSet<u32>,
+    pub first_index: Option<u64>,
+    pub last_index: Option<u64>,
+    /// Payload indices that skipped ahead (lost packets) or went back (reordering).
+    pub index_gaps: u64,
+    pub index_reorders: u64,
+    /// RTP sequence numbers that did not follow the previous one.
+    pub seq_discontinuities: u64,
+    last_seq: Option<u16>,
+}
+
+impl TrackReceipt {
+    fn record(&mut self, kind: Kind, seq: u16, payload: &[u8]) {
+        self.kind = Some(kind);
+        self.packets += 1;
+        self.payload_bytes += payload.len() as u64;
+        if let Some(last) = self.last_seq {
+            if seq != last.wrapping_add(1) {
+                self.seq_discontinuities += 1;
+            }
+        }
+        self.last_seq = Some(seq);
+        match media::check(kind, payload) {
+            Ok((tag, index)) => {
+                self.tags.insert(tag);
+                self.first_index.get_or_insert(index);
+                if let Some(last) = self.last_index {
+                    if index > last + 1 {
+                        self.index_gaps += 1;
+                    } else if index <= last {
+                        self.index_reorders += 1;
+                    }
+                }
+                self.last_index = Some(index);
+            }
+            Err(_) => self.corrupted += 1,
+        }
+    }
+}
+
+/// The room as this client has been told about it.
+#[derive(Debug, Default, Clone)]
+pub struct RoomView {
+    pub participants: HashMap<String, ParticipantInfo>,
+    /// Track sid → what the subscriber connection received on it.
+    pub received: HashMap<String, TrackReceipt>,
+    pub subscriber_connected: bool,
+    pub publisher_connected: bool,
+    pub offers_answered: u64,
+}
+
+#[derive(Clone)]
+struct Shared {
+    view: Arc<Mutex<RoomView>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut RoomView)) {
+        if let Ok(mut view) = self.view.lock() {
+            f(&mut view);
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// Sent-packet counters and the tags a subscriber will see.
+#[derive(Debug, Default)]
+pub struct Publication {
+    pub audio_tag: u32,
+    pub video_tag: u32,
+    pub audio_sent: AtomicU64,
+    pub video_sent: AtomicU64,
+}
+
+pub struct SyntheticClient {
+    signaling: Arc<Signaling>,
+    shared: Shared,
+    pub you: ParticipantInfo,
+    subscriber: Arc<tokio::sync::Mutex<Option<Arc<dyn PeerConnection>>>>,
+    publisher: Option<Arc<dyn PeerConnection>>,
+    stop_media: watch::Sender<bool>,
+}
+
+fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    };
+    vec![
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_OPUS.into(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 111,
+            },
+            RtpCodecKind::Audio,
+        ),
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_VP8.into(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: String::new(),
+                    rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
+                },
+                payload_type: 96,
+            },
+            RtpCodecKind::Video,
+        ),
+    ]
+}
+
+struct Handler {
+    shared: Shared,
+    role: PeerTarget,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let connected = state == RTCPeerConnectionState::Connected;
+        let role = self.role;
+        self.shared.update(|v| match role {
+            PeerTarget::Publisher => v.publisher_connected = connected,
+            PeerTarget::Subscriber => v.subscriber_connected = connected,
+        });
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let sid = track.stream_id().await.to_string();
+            let kind = match track.kind().await {
+                RtpCodecKind::Audio => Kind::Audio,
+                _ => Kind::Video,
+            };
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    shared.update(|v| {
+                        v.received.entry(sid.clone()).or_default().record(
+                            kind,
+                            packet.header.sequence_number,
+                            &packet.payload,
+                        )
+                    });
+                }
+            }
+        });
+    }
+}
+
+async fn new_peer(shared: Shared, role: PeerTarget) -> Result<Arc<dyn PeerConnection>, ClientError> {
+    let mut engine = MediaEngine::default();
+    for (codec, kind) in codecs() {
+        engine.register_codec(codec, kind)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(Handler { shared, role }))
+        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}
+
+fn candidate_init(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_mline_index,
+        username_fragment: candidate.username_fragment,
+        ..Default::default()
+    }
+}
+
+impl SyntheticClient {
+    /// Connects to `ws_url` (e.g. `ws://127.0.0.1:8080/ws`), authenticates and joins `room`.
+    pub async fn join(ws_url: &str, token: &str, room: &str) -> Result<Self, ClientError> {
+        let (signaling, events) = Signaling::connect(ws_url).await?;
+        let signaling = Arc::new(signaling);
+        signaling
+            .request(|id| ClientMessage::Hello {
+                id,
+                version: 1,
+                token: token.to_owned(),
+            })
+            .await?;
+        let (changed, _) = watch::channel(0);
+        let shared = Shared {
+            view: Arc::default(),
+            changed: Arc::new(changed),
+        };
+        let subscriber = Arc::new(tokio::sync::Mutex::new(None));
+        let (stop_media, _) = watch::channel(false);
+        tokio::spawn(event_loop(
+            events,
+            signaling.clone(),
+            shared.clone(),
+            subscriber.clone(),
+        ));
+        let reply = signaling
+            .request(|id| ClientMessage::Join {
+                id,
+                room: room.to_owned(),
+            })
+            .await?;
+        let ServerMessage::Joined {
+            you, participants, ..
+        } = reply
+        else {
+            return Err(ClientError::Unexpected(format!("{reply:?}")));
+        };
+        shared.update(|v| {
+            for p in participants {
+                v.participants.insert(p.sid.clone(), p);
+            }
+        });
+        Ok(Self {
+            signaling,
+            shared,
+            you,
+            subscriber,
+            publisher: None,
+            stop_media,
+        })
+    }
+
+    pub fn view(&self) -> RoomView {
+        self.shared.view.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Waits until `condition` holds for the room view.
+    pub async fn wait_until(
+        &self,
+        what: &'static str,
+        timeout: Duration,
+        condition: impl Fn(&RoomView) -> bool,
+    ) -> Result<RoomView, ClientError> {
+        let mut changed = self.shared.changed.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let view = self.view();
+            if condition(&view) {
+                return Ok(view);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(ClientError::Timeout(what)),
+            }
+        }
+    }
+
+    /// Publishes synthetic Opus and VP8 and starts sending once connected.
+    pub async fn publish(&mut self) -> Result<Arc<Publication>, ClientError> {
+        let pc = new_peer(self.shared.clone(), PeerTarget::Publisher).await?;
+        let publication = Arc::new(Publication {
+            audio_tag: rand::random(),
+            video_tag: rand::random(),
+            ..Default::default()
+        });
+        let mut tracks = Vec::new();
+        let mut announced = Vec::new();
+        for (kind, codec) in [Kind::Audio, Kind::Video].into_iter().zip(codecs()) {
+            let ssrc = rand::random::<u32>();
+            let track_id = format!("synthetic-{}-{ssrc}", if kind == Kind::Audio { "audio" } else { "video" });
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("stream-{}", self.you.sid),
+                track_id.clone(),
+                track_id.clone(),
+                codec.1,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.0.rtp_codec.clone(),
+                    ..Default::default()
+                }],
+            )));
+            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+            announced.push(PublishTrack {
+                track_id,
+                source: if kind == Kind::Audio {
+                    TrackSource::Microphone
+                } else {
+                    TrackSource::Camera
+                },
+            });
+            tracks.push((kind, track, sender, ssrc, codec.0.payload_type));
+        }
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer).await?;
+        let sdp = pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or(ClientError::Unexpected("no local offer".into()))?;
+        let reply = self
+            .signaling
+            .request(|id| ClientMessage::Publish {
+                id,
+                sdp,
+                tracks: announced,
+            })
+            .await?;
+        let ServerMessage::PublishAnswer { sdp, .. } = reply else {
+            return Err(ClientError::Unexpected(format!("{reply:?}")));
+        };
+        pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        self.publisher = Some(pc);
+        self.wait_until("publisher connection", Duration::from_secs(10), |v| {
+            v.publisher_connected
+        })
+        .await?;
+        for (kind, track, sender, ssrc, offered_pt) in tracks {
+            let payload_type = sender
+                .get_parameters()
+                .await
+                .ok()
+                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+                .unwrap_or(offered_pt);
+            let publication = publication.clone();
+            let mut stop = self.stop_media.subscribe();
+            tokio::spawn(async move {
+                let (tag, counter, period, burst) = match kind {
+                    Kind::Audio => (
+                        publication.audio_tag,
+                        &publication.audio_sent,
+                        Duration::from_millis(u64::from(media::AUDIO_PACKET_MS)),
+                        1,
+                    ),
+                    Kind::Video => (
+                        publication.video_tag,
+                        &publication.video_sent,
+                        Duration::from_millis(1000 / u64::from(media::VIDEO_FPS)),
+                        media::VIDEO_PACKETS_PER_FRAME,
+                    ),
+                };
+                let mut ticker = tokio::time::interval(period);
+                let (seq0, ts0) = (rand::random::<u16>(), rand::random::<u32>());
+                let mut index = 0u64;
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                    for _ in 0..burst {
+                        let plan = media::plan(kind, index);
+                        let packet = rtc::rtp::Packet {
+                            header: rtc::rtp::header::Header {
+                                version: 2,
+                                marker: plan.marker,
+                                payload_type,
+                                sequence_number: seq0.wrapping_add(index as u16),
+                                timestamp: ts0.wrapping_add(plan.timestamp_offset),
+                                ssrc,
+                                ..Default::default()
+                            },
+                            payload: media::payload(kind, tag, index),
+                        };
+                        if track.write_rtp(packet).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        index += 1;
+                    }
+                }
+            });
+        }
+        Ok(publication)
+    }
+
+    /// Stops the synthetic senders (the connection stays up).
+    pub fn stop_media(&self) {
+        let _ = self.stop_media.send(true);
+    }
+
+    pub async fn leave(&self) -> Result<(), ClientError> {
+        self.signaling.request(|id| ClientMessage::Leave { id }).await?;
+        Ok(())
+    }
+
+    /// Closes both connections and the socket.
+    pub async fn close(self) {
+        self.stop_media();
+        if let Some(pc) = &self.publisher {
+            let _ = pc.close().await;
+        }
+        if let Some(pc) = self.subscriber.lock().await.take() {
+            let _ = pc.close().await;
+        }
+        self.signaling.close();
+    }
+
+    pub fn signaling(&self) -> &Signaling {
+        &self.signaling
+    }
+}
+
+/// Applies server events: answers subscriber offers, adds server candidates, tracks the room.
+async fn event_loop(
+    mut events: mpsc::UnboundedReceiver<ServerMessage>,
+    signaling: Arc<Signaling>,
+    shared: Shared,
+    subscriber: Arc<tokio::sync::Mutex<Option<Arc<dyn PeerConnection>>>>,
+) {
+    let mut early_candidates: Vec<IceCandidate> = Vec::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            ServerMessage::SubscribeOffer { sdp } => {
+                if let Err(err) =
+                    answer_offer(&signaling, &shared, &subscriber, sdp, &mut early_candidates).await
+                {
+                    tracing::warn!(%err, "could not answer subscriber offer");
+                }
+            }
+            ServerMessage::IceCandidate {
+                target: PeerTarget::Subscriber,
+                candidate,
+            } => {
+                let pc = subscriber.lock().await.clone();
+                match pc {
+                    Some(pc) => {
+                        let _ = pc.add_ice_candidate(candidate_init(candidate)).await;
+                    }
+                    None => early_candidates.push(candidate),
+                }
+            }
+            ServerMessage::ParticipantJoined { participant } => shared.update(|v| {
+                v.participants.insert(participant.sid.clone(), participant);
+            }),
+            ServerMessage::ParticipantLeft { sid } => shared.update(|v| {
+                v.participants.remove(&sid);
+            }),
+            ServerMessage::TrackPublished { track } => shared.update(|v| add_track(v, track)),
+            ServerMessage::TrackUnpublished { sid, participant } => shared.update(|v| {
+                if let Some(p) = v.participants.get_mut(&participant) {
+                    p.tracks.retain(|t| t.sid != sid);
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+fn add_track(view: &mut RoomView, track: TrackInfo) {
+    if let Some(p) = view.participants.get_mut(&track.participant) {
+        if !p.tracks.iter().any(|t| t.sid == track.sid) {
+            p.tracks.push(track);
+        }
+    }
+}
+
+async fn answer_offer(
+    signaling: &Signaling,
+    shared: &Shared,
+    subscriber: &tokio::sync::Mutex<Option<Arc<dyn PeerConnection>>>,
+    sdp: String,
+    early_candidates: &mut Vec<IceCandidate>,
+) -> Result<(), ClientError> {
+    let pc = {
+        let mut slot = subscriber.lock().await;
+        match slot.as_ref() {
+            Some(pc) => pc.clone(),
+            None => {
+                let pc = new_peer(shared.clone(), PeerTarget::Subscriber).await?;
+                *slot = Some(pc.clone());
+                pc
+            }
+        }
+    };
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+        .await?;
+    for candidate in early_candidates.drain(..) {
+        let _ = pc.add_ice_candidate(candidate_init(candidate)).await;
+    }
+    let answer = pc.create_answer(None).await?;
+    pc.set_local_description(answer).await?;
+    let sdp = pc
+        .local_description()
+        .await
+        .map(|d| d.sdp)
+        .ok_or(ClientError::Unexpected("no local answer".into()))?;
+    signaling
+        .request(|id| ClientMessage::SubscribeAnswer { id, sdp })
+        .await?;
+    shared.update(|v| v.offers_answered += 1);
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! HTTP routes: the WebSocket, health, metrics, guest tokens and the bundled web app.
+
+use crate::auth::Grants;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rust_embed::RustEmbed;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// The browser app and SDK, compiled into the binary (read from disk in debug builds).
+#[derive(RustEmbed)]
+#[folder = "../web-client/"]
+struct WebClient;
+
+const GUEST_TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/ws", get(crate::ws::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/api/guest-token", post(guest_token))
+        .route("/", get(index))
+        .route("/{*path}", get(asset))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(CorsLayer::permissive())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The one error shape of the REST API.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self }))).into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct GuestTokenRequest {
+    name: String,
+    room: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GuestTokenResponse {
+    token: String,
+    identity: String,
+    room: String,
+}
+
+fn valid_room(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+async fn guest_token(
+    State(state): State<AppState>,
+    body: Result<Json<GuestTokenRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<GuestTokenResponse>, ApiError> {
+    if !state.config.guest_tokens {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "guest_tokens_disabled",
+            "guest tokens are turned off on this server",
+        ));
+    }
+    let Json(request) = body
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "name must be 1-64 characters",
+        ));
+    }
+    if !valid_room(&request.room) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_room",
+            "room must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let identity = format!("guest-{}", uuid::Uuid::new_v4().simple());
+    let token = state
+        .tokens
+        .mint(&identity, name, &request.room, Grants::participant(), GUEST_TOKEN_TTL)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot mint token"))?;
+    Ok(Json(GuestTokenResponse {
+        token,
+        identity,
+        room: request.room,
+    }))
+}
+
+async fn index() -> Response {
+    serve_asset("app/index.html")
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    serve_asset(&path)
+}
+
+fn serve_asset(path: &str) -> Response {
+    match WebClient::get(path) {
+        Some(file) => {
+            let mime = file.metadata.mimetype().to_owned();
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::CACHE_CONTROL, "no-cache".to_owned()),
+                ],
+                file.data,
+            )
+                .into_response()
+        }
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_room;
+
+    #[test]
+    fn room_names_are_restricted() {
+        for ok in ["a", "room-1", "Team_Standup.2"] {
+            assert!(valid_room(ok), "{ok}");
+        }
+        for bad in ["", "a b", "../x", "ü", &"x".repeat(65)] {
+            assert!(!valid_room(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Prometheus metrics. Media counters live as atomics in the `sfu` crate and are read at scrape
+//! time; signaling's own are ordinary collectors. No label carries a user or room id.
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use sfu::SfuStats;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub ws_connections: IntGauge,
+    pub ws_connections_total: IntCounter,
+    pub ws_messages_total: IntCounterVec,
+    pub ws_errors_total: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new(sfu_stats: Arc<SfuStats>) -> Self {
+        let registry = Registry::new();
+        let ws_connections =
+            IntGauge::new("parley_ws_connections", "Open signaling WebSockets").expect("valid metric");
+        let ws_connections_total = IntCounter::new(
+            "parley_ws_connections_total",
+            "Signaling WebSockets accepted",
+        )
+        .expect("valid metric");
+        let ws_messages_total = IntCounterVec::new(
+            Opts::new("parley_ws_messages_total", "Signaling messages by direction"),
+            &["direction"],
+        )
+        .expect("valid metric");
+        let ws_errors_total = IntCounterVec::new(
+            Opts::new("parley_ws_errors_total", "Error replies sent, by protocol error code"),
+            &["code"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(ws_connections.clone()) as Box<dyn Collector>,
+            Box::new(ws_connections_total.clone()),
+            Box::new(ws_messages_total.clone()),
+            Box::new(ws_errors_total.clone()),
+            Box::new(MediaCollector::new(sfu_stats)),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self {
+            registry,
+            ws_connections,
+            ws_connections_total,
+            ws_messages_total,
+            ws_errors_total,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+type StatField = fn(&SfuStats) -> &AtomicU64;
+
+/// Media plane gauges and counters, read from `SfuStats` on each scrape.
+struct MediaCollector {
+    stats: Arc<SfuStats>,
+    gauges: Vec<(IntGauge, StatField)>,
+    counters: Vec<(IntCounter, StatField)>,
+    descs: Vec<Desc>,
+}
+
+impl MediaCollector {
+    fn new(stats: Arc<SfuStats>) -> Self {
+        let gauge = |name: &str, help: &str, field: StatField| {
+            (IntGauge::new(name, help).expect("valid metric"), field)
+        };
+        let counter = |name: &str, help: &str, field: StatField| {
+            (IntCounter::new(name, help).expect("valid metric"), field)
+        };
+        let gauges = vec![
+            gauge("parley_rooms", "Rooms with at least one participant", |s| &s.rooms),
+            gauge("parley_participants", "Participants in rooms", |s| &s.participants),
+            gauge("parley_published_tracks", "Tracks being published", |s| &s.published_tracks),
+            gauge("parley_peer_connections", "Open media peer connections", |s| &s.peer_connections),
+        ];
+        let counters = vec![
+            counter("parley_forwarded_packets_total", "RTP packets forwarded to subscribers", |s| &s.forwarded_packets),
+            counter("parley_forwarded_bytes_total", "RTP bytes forwarded to subscribers (before SRTP)", |s| &s.forwarded_bytes),
+            counter("parley_received_packets_total", "RTP packets received from publishers", |s| &s.received_packets),
+            counter("parley_received_bytes_total", "UDP bytes received on the media port", |s| &s.received_bytes),
+            counter("parley_keyframe_requests_total", "PLIs sent to publishers", |s| &s.keyframe_requests),
+            counter("parley_unroutable_datagrams_total", "Datagrams matching no peer connection", |s| &s.unroutable_datagrams),
+            counter("parley_blocked_sends_total", "Datagrams not sent: destination outside the allow-list", |s| &s.blocked_sends),
+        ];
+        let descs = gauges
+            .iter()
+            .flat_map(|(g, _)| g.desc().into_iter().cloned())
+            .chain(counters.iter().flat_map(|(c, _)| c.desc().into_iter().cloned()))
+            .collect();
+        Self {
+            stats,
+            gauges,
+            counters,
+            descs,
+        }
+    }
+}
+
+impl Collector for MediaCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut families = Vec::new();
+        for (gauge, field) in &self.gauges {
+            gauge.set(SfuStats::get(field(&self.stats)) as i64);
+            families.extend(gauge.collect());
+        }
+        for (counter, field) in &self.counters {
+            let target = SfuStats::get(field(&self.stats));
+            let current = counter.get();
+            if target > current {
+                counter.inc_by(target - current);
+            }
+            families.extend(counter.collect());
+        }
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn media_counters_follow_the_sfu_atomics() {
+        let stats = Arc::new(SfuStats::default());
+        let metrics = Metrics::new(stats.clone());
+        stats.forwarded_packets.store(42, Ordering::Relaxed);
+        stats.rooms.store(3, Ordering::Relaxed);
+        metrics.ws_errors_total.with_label_values(&["bad_json"]).inc();
+        let text = metrics.render();
+        assert!(text.contains("parley_forwarded_packets_total 42"), "{text}");
+        assert!(text.contains("parley_rooms 3"), "{text}");
+        assert!(text.contains("parley_ws_errors_total{code=\"bad_json\"} 1"), "{text}");
+        stats.forwarded_packets.store(50, Ordering::Relaxed);
+        assert!(metrics.render().contains("parley_forwarded_packets_total 50"));
+    }
+}

@@ -1,0 +1,376 @@
+//! One client's signaling session, independent of the socket: frames in, messages out.
+//! `ws.rs` owns the WebSocket and feeds this; tests can drive it directly.
+
+use crate::auth::{Claims, TokenError};
+use crate::protocol::{
+    ClientMessage, ErrorCode, IceCandidate, ParticipantInfo, PeerTarget, ServerMessage, TrackInfo,
+    TrackKind, TrackSource, MAX_MESSAGE_BYTES, SUPPORTED_VERSIONS,
+};
+use crate::state::AppState;
+use sfu::{ParticipantMeta, ParticipantSid, PeerRole, SfuError, SfuEvent};
+use tokio::sync::mpsc;
+
+pub struct Joined {
+    pub sid: ParticipantSid,
+    pub room: String,
+}
+
+pub struct Session {
+    state: AppState,
+    claims: Option<Claims>,
+    joined: Option<Joined>,
+    /// Media events for the joined participant; `None` outside a room.
+    pub events: Option<mpsc::UnboundedReceiver<SfuEvent>>,
+}
+
+fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        reply_to,
+        code,
+        message: message.into(),
+    }
+}
+
+impl Session {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            claims: None,
+            joined: None,
+            events: None,
+        }
+    }
+
+    pub fn joined(&self) -> Option<&Joined> {
+        self.joined.as_ref()
+    }
+
+    /// Handles one text frame; always returns exactly one reply.
+    pub async fn handle_text(&mut self, text: &str) -> ServerMessage {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return error(
+                None,
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                    text.len()
+                ),
+            );
+        }
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(err) => return error(None, ErrorCode::BadJson, format!("invalid JSON: {err}")),
+        };
+        let Some(object) = value.as_object() else {
+            return error(None, ErrorCode::BadJson, "a message must be a JSON object");
+        };
+        let reply_to = object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        match object.get("type").and_then(|t| t.as_str()) {
+            Some(ty) if ClientMessage::TYPES.contains(&ty) => {}
+            Some(ty) => {
+                return error(
+                    reply_to,
+                    ErrorCode::UnknownType,
+                    format!("unknown message type '{ty}'"),
+                )
+            }
+            None => return error(reply_to, ErrorCode::UnknownType, "missing string field 'type'"),
+        }
+        let message: ClientMessage = match serde_json::from_value(value) {
+            Ok(message) => message,
+            Err(err) => return error(reply_to, ErrorCode::InvalidMessage, err.to_string()),
+        };
+        let id = message.id().to_owned();
+        match self.handle(message).await {
+            Ok(reply) => reply,
+            Err((code, message)) => error(Some(id), code, message),
+        }
+    }
+
+    async fn handle(&mut self, message: ClientMessage) -> Result<ServerMessage, (ErrorCode, String)> {
+        match message {
+            ClientMessage::Ping { id } => Ok(ServerMessage::Pong { reply_to: id }),
+            ClientMessage::Hello { id, version, token } => self.hello(id, version, &token).await,
+            other => {
+                let Some(claims) = self.claims.clone() else {
+                    return Err((
+                        ErrorCode::NotAuthenticated,
+                        "send hello with a token first".into(),
+                    ));
+                };
+                self.authenticated(claims, other).await
+            }
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        id: String,
+        version: u32,
+        token: &str,
+    ) -> Result<ServerMessage, (ErrorCode, String)> {
+        if self.claims.is_some() {
+            return Err((ErrorCode::AlreadyAuthenticated, "hello was already accepted".into()));
+        }
+        if !SUPPORTED_VERSIONS.contains(&version) {
+            return Err((
+                ErrorCode::UnsupportedVersion,
+                format!("protocol version {version} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"),
+            ));
+        }
+        let claims = self.state.tokens.verify(token).map_err(|err| match err {
+            TokenError::Expired => (ErrorCode::TokenExpired, err.to_string()),
+            TokenError::Invalid(_) => (ErrorCode::InvalidToken, err.to_string()),
+        })?;
+        if let Err(err) = self.state.store.upsert_user(&claims.sub, &claims.name).await {
+            // The call must not depend on the chat database being healthy.
+            tracing::warn!(%err, "could not record user");
+        }
+        let reply = ServerMessage::Welcome {
+            reply_to: id,
+            version,
+            server: format!("parley/{}", env!("CARGO_PKG_VERSION")),
+            identity: claims.sub.clone(),
+            name: claims.name.clone(),
+        };
+        self.claims = Some(claims);
+        Ok(reply)
+    }
+
+    async fn authenticated(
+        &mut self,
+        claims: Claims,
+        message: ClientMessage,
+    ) -> Result<ServerMessage, (ErrorCode, String)> {
+        match message {
+            ClientMessage::Join { id, room } => self.join(&claims, id, room).await,
+            ClientMessage::Publish { id, sdp, tracks } => {
+                if !claims.grants.publish {
+                    return Err((ErrorCode::Forbidden, "the token does not grant publish".into()));
+                }
+                let sid = self.require_room()?;
+                let sources = tracks
+                    .into_iter()
+                    .map(|t| (t.track_id, source_to_sfu(t.source)))
+                    .collect();
+                let sdp = self
+                    .state
+                    .sfu
+                    .publish(sid, sdp, sources)
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::PublishAnswer { reply_to: id, sdp })
+            }
+            ClientMessage::SubscribeAnswer { id, sdp } => {
+                let sid = self.require_room()?;
+                self.state
+                    .sfu
+                    .subscriber_answer(sid, sdp)
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
+            ClientMessage::IceCandidate {
+                id,
+                target,
+                candidate,
+            } => {
+                let sid = self.require_room()?;
+                let role = match target {
+                    PeerTarget::Publisher => PeerRole::Publisher,
+                    PeerTarget::Subscriber => PeerRole::Subscriber,
+                };
+                let candidate = sfu::Candidate {
+                    candidate: candidate.candidate,
+                    sdp_mid: candidate.sdp_mid,
+                    sdp_mline_index: candidate.sdp_mline_index,
+                    username_fragment: candidate.username_fragment,
+                };
+                self.state
+                    .sfu
+                    .add_ice_candidate(sid, role, candidate)
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
+            ClientMessage::Leave { id } => {
+                if self.joined.is_none() {
+                    return Err((ErrorCode::NotInRoom, "not in a room".into()));
+                }
+                self.leave().await;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
+            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => Err((
+                ErrorCode::Internal,
+                "hello and ping are handled before authentication".into(),
+            )),
+        }
+    }
+
+    async fn join(
+        &mut self,
+        claims: &Claims,
+        id: String,
+        room: String,
+    ) -> Result<ServerMessage, (ErrorCode, String)> {
+        if self.joined.is_some() {
+            return Err((ErrorCode::AlreadyInRoom, "leave the current room first".into()));
+        }
+        if !claims.grants.join {
+            return Err((ErrorCode::Forbidden, "the token does not grant join".into()));
+        }
+        if claims.room != room {
+            return Err((
+                ErrorCode::WrongRoom,
+                "the token is for a different room".into(),
+            ));
+        }
+        let meta = ParticipantMeta {
+            sid: ParticipantSid::random(),
+            identity: claims.sub.clone(),
+            name: claims.name.clone(),
+            can_publish: claims.grants.publish,
+            can_subscribe: claims.grants.subscribe,
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let others = self
+            .state
+            .sfu
+            .join(room.clone(), meta.clone(), events_tx)
+            .await
+            .map_err(sfu_error)?;
+        tracing::info!(room = %room, participant = %meta.sid, identity = %meta.identity, "joined");
+        let you = ParticipantInfo {
+            sid: meta.sid.to_string(),
+            identity: meta.identity,
+            name: meta.name,
+            tracks: Vec::new(),
+        };
+        self.joined = Some(Joined {
+            sid: meta.sid,
+            room: room.clone(),
+        });
+        self.events = Some(events_rx);
+        Ok(ServerMessage::Joined {
+            reply_to: id,
+            room,
+            you,
+            participants: others.iter().map(participant_info).collect(),
+        })
+    }
+
+    fn require_room(&self) -> Result<ParticipantSid, (ErrorCode, String)> {
+        self.joined
+            .as_ref()
+            .map(|j| j.sid.clone())
+            .ok_or((ErrorCode::NotInRoom, "join a room first".into()))
+    }
+
+    /// Leaves the room if in one (also called when the socket closes).
+    pub async fn leave(&mut self) {
+        if let Some(joined) = self.joined.take() {
+            self.events = None;
+            self.state.sfu.leave(joined.sid.clone()).await;
+            tracing::info!(room = %joined.room, participant = %joined.sid, "left");
+        }
+    }
+
+    /// Turns a media event into the protocol event the client sees (`None`: not for clients).
+    pub fn event_message(&self, event: SfuEvent) -> Option<ServerMessage> {
+        Some(match event {
+            SfuEvent::ParticipantJoined(snapshot) => ServerMessage::ParticipantJoined {
+                participant: participant_info(&snapshot),
+            },
+            SfuEvent::ParticipantLeft(sid) => ServerMessage::ParticipantLeft {
+                sid: sid.to_string(),
+            },
+            SfuEvent::TrackPublished(track) => ServerMessage::TrackPublished {
+                track: track_info(&track),
+            },
+            SfuEvent::TrackUnpublished { track, owner } => ServerMessage::TrackUnpublished {
+                sid: track.to_string(),
+                participant: owner.to_string(),
+            },
+            SfuEvent::SubscriberOffer { sdp } => ServerMessage::SubscribeOffer { sdp },
+            SfuEvent::IceCandidate { role, candidate } => ServerMessage::IceCandidate {
+                target: match role {
+                    PeerRole::Publisher => PeerTarget::Publisher,
+                    PeerRole::Subscriber => PeerTarget::Subscriber,
+                },
+                candidate: IceCandidate {
+                    candidate: candidate.candidate,
+                    sdp_mid: candidate.sdp_mid,
+                    sdp_mline_index: candidate.sdp_mline_index,
+                    username_fragment: candidate.username_fragment,
+                },
+            },
+            SfuEvent::PeerState { role, state } => {
+                if let Some(joined) = &self.joined {
+                    tracing::debug!(participant = %joined.sid, ?role, ?state, "peer state");
+                }
+                return None;
+            }
+        })
+    }
+}
+
+fn sfu_error(err: SfuError) -> (ErrorCode, String) {
+    let code = match &err {
+        SfuError::NotInRoom => ErrorCode::NotInRoom,
+        SfuError::AlreadyInRoom => ErrorCode::AlreadyInRoom,
+        SfuError::PublishNotAllowed => ErrorCode::Forbidden,
+        SfuError::InvalidSdp(_) => ErrorCode::InvalidSdp,
+        SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
+        SfuError::UnknownSession => ErrorCode::UnknownSession,
+        SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
+        SfuError::Stopped => ErrorCode::ServerShuttingDown,
+        _ => ErrorCode::Internal,
+    };
+    if code == ErrorCode::Internal {
+        tracing::error!(%err, "media plane error");
+        return (code, "internal media error".into());
+    }
+    (code, err.to_string())
+}
+
+fn source_to_sfu(source: TrackSource) -> sfu::TrackSource {
+    match source {
+        TrackSource::Camera => sfu::TrackSource::Camera,
+        TrackSource::Microphone => sfu::TrackSource::Microphone,
+        TrackSource::Screen => sfu::TrackSource::Screen,
+        TrackSource::ScreenAudio => sfu::TrackSource::ScreenAudio,
+        TrackSource::Unknown => sfu::TrackSource::Unknown,
+    }
+}
+
+fn source_from_sfu(source: sfu::TrackSource) -> TrackSource {
+    match source {
+        sfu::TrackSource::Camera => TrackSource::Camera,
+        sfu::TrackSource::Microphone => TrackSource::Microphone,
+        sfu::TrackSource::Screen => TrackSource::Screen,
+        sfu::TrackSource::ScreenAudio => TrackSource::ScreenAudio,
+        sfu::TrackSource::Unknown => TrackSource::Unknown,
+    }
+}
+
+fn track_info(track: &sfu::TrackMeta) -> TrackInfo {
+    TrackInfo {
+        sid: track.sid.to_string(),
+        participant: track.owner.to_string(),
+        kind: match track.kind {
+            sfu::MediaKind::Audio => TrackKind::Audio,
+            sfu::MediaKind::Video => TrackKind::Video,
+        },
+        source: source_from_sfu(track.source),
+        mime_type: track.mime_type.clone(),
+    }
+}
+
+fn participant_info(snapshot: &sfu::ParticipantSnapshot) -> ParticipantInfo {
+    ParticipantInfo {
+        sid: snapshot.meta.sid.to_string(),
+        identity: snapshot.meta.identity.clone(),
+        name: snapshot.meta.name.clone(),
+        tracks: snapshot.tracks.iter().map(track_info).collect(),
+    }
+}

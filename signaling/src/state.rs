@@ -1,0 +1,19 @@
+//! What every request handler and session shares.
+
+use crate::auth::TokenAuthority;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use sfu::SfuHandle;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub sfu: SfuHandle,
+    pub tokens: TokenAuthority,
+    pub store: chat::Store,
+    pub metrics: Metrics,
+    /// Flips to `true` when the server starts draining; sessions say goodbye and close.
+    pub shutdown: watch::Receiver<bool>,
+}
