@@ -1,1 +1,137 @@
+//! Shared harness for the end-to-end tests: a real Parley server on ephemeral ports (HTTP on
+//! 127.0.0.1:0, media on one UDP port picked by the OS, loopback only), plus raw WebSocket
+//! helpers for protocol-level tests.
 
+use futures_util::{SinkExt, StreamExt};
+use signaling::auth::Grants;
+use signaling::config::{Config, ServeArgs};
+use signaling::Server;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const SECRET: &str = "e2e-test-secret-e2e-test-secret-0123456789";
+
+pub struct TestServer {
+    pub server: Server,
+    pub base_url: String,
+    pub ws_url: String,
+    data_dir: PathBuf,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let data_dir = std::env::temp_dir().join(format!(
+            "parley-e2e-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let config = Config::resolve(ServeArgs {
+            http_addr: Some("127.0.0.1:0".parse().unwrap()),
+            udp_port: Some(0),
+            public_ip: Some(vec!["127.0.0.1".parse().unwrap()]),
+            peer_allowlist: Some(vec!["127.0.0.0/8".into()]),
+            data_dir: Some(data_dir.clone()),
+            jwt_secret: Some(SECRET.into()),
+            ..Default::default()
+        })
+        .expect("test config");
+        let server = Server::start(config).await.expect("server starts");
+        let base_url = format!("http://{}", server.http_addr);
+        let ws_url = format!("ws://{}/ws", server.http_addr);
+        Self {
+            server,
+            base_url,
+            ws_url,
+            data_dir,
+        }
+    }
+
+    pub fn token(&self, identity: &str, room: &str, grants: Grants) -> String {
+        self.server
+            .tokens()
+            .mint(identity, identity, room, grants, Duration::from_secs(600))
+            .expect("mint")
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A bare WebSocket for sending exactly the bytes a test wants.
+pub struct RawSocket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawSocket {
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        Self { socket }
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.socket
+            .send(Message::Text(text.into().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON text message (skipping nothing: events count too).
+    pub async fn recv(&mut self) -> serde_json::Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("reply within 10 s")
+                .expect("socket open")
+                .expect("frame");
+            match frame {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json"),
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends `text` and returns the reply, skipping server events (frames without reply_to
+    /// that are not errors).
+    pub async fn request(&mut self, text: impl Into<String>) -> serde_json::Value {
+        self.send_text(text).await;
+        self.reply().await
+    }
+
+    pub async fn reply(&mut self) -> serde_json::Value {
+        loop {
+            let message = self.recv().await;
+            if message.get("reply_to").is_some() || message["type"] == "error" {
+                return message;
+            }
+        }
+    }
+
+    pub async fn hello(&mut self, token: &str) -> serde_json::Value {
+        self.request(
+            serde_json::json!({"type": "hello", "id": "hello", "version": 1, "token": token})
+                .to_string(),
+        )
+        .await
+    }
+}
