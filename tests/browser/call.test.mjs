@@ -274,6 +274,16 @@ step('a third participant sees and is seen by both', async () => {
   await tileOf('Bob', 'Carol').waitFor({ timeout: 1000 });
   await tileOf('Carol', 'Alice').waitFor({ timeout: 1000 });
   await tileOf('Carol', 'Bob').waitFor({ timeout: 1000 });
+  // Carol gets two forwarded videos, not one stream twice.
+  await eventually(async () => {
+    const video = (await stats('Carol', 'subscriberPc'))
+      .filter((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0);
+    return new Set(video.map((s) => s.ssrc)).size === 2;
+  }, { timeout: 15_000, what: 'Carol: two decoding video streams' });
+  for (const other of ['Alice', 'Bob']) {
+    await eventually(() => tileOf('Carol', other).locator('video').evaluate((v) => v.videoWidth > 0),
+      { timeout: 10_000, what: `Carol: ${other}'s tile video playing` });
+  }
 }, 45_000);
 
 step("the others drop Carol's tile within 1.5 s of her leaving", async () => {
