@@ -1,0 +1,114 @@
+//! Room lifecycle through the real server: late joiners see existing tracks, everyone sees
+//! everyone, a leaver disappears within a second (tracks removed, connection renegotiated),
+//! and a shutdown says goodbye.
+
+use loadtest::SyntheticClient;
+use parley_e2e::{RawSocket, TestServer};
+use signaling::auth::Grants;
+use std::time::{Duration, Instant};
+
+async fn join(server: &TestServer, name: &str, room: &str) -> SyntheticClient {
+    SyntheticClient::join(
+        &server.ws_url,
+        &server.token(name, room, Grants::participant()),
+        room,
+    )
+    .await
+    .unwrap()
+}
+
+fn receives_all_from(view: &loadtest::RoomView, others: &[&str]) -> bool {
+    others.iter().all(|sid| {
+        view.participants.get(*sid).is_some_and(|p| {
+            p.tracks.len() == 2
+                && p.tracks
+                    .iter()
+                    .all(|t| view.received.get(&t.sid).is_some_and(|r| r.packets > 10))
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_participants_see_each_other_and_a_leaver_disappears() {
+    let server = TestServer::start().await;
+    let room = "trio";
+    let mut a = join(&server, "ana", room).await;
+    a.publish().await.unwrap();
+    let mut b = join(&server, "ben", room).await;
+    b.publish().await.unwrap();
+    let mut c = join(&server, "cy", room).await;
+    c.publish().await.unwrap();
+    let (sa, sb, sc) = (a.you.sid.clone(), b.you.sid.clone(), c.you.sid.clone());
+    let wait = Duration::from_secs(20);
+    a.wait_until("a receives b and c", wait, |v| receives_all_from(v, &[&sb, &sc]))
+        .await
+        .unwrap();
+    b.wait_until("b receives a and c", wait, |v| receives_all_from(v, &[&sa, &sc]))
+        .await
+        .unwrap();
+    c.wait_until("c receives a and b", wait, |v| receives_all_from(v, &[&sa, &sb]))
+        .await
+        .unwrap();
+
+    let c_tracks: Vec<String> = a.view().participants[&sc]
+        .tracks
+        .iter()
+        .map(|t| t.sid.clone())
+        .collect();
+    let offers_before = a.view().offers_answered;
+    let left_at = Instant::now();
+    c.leave().await.unwrap();
+    for observer in [&a, &b] {
+        let sc = sc.clone();
+        observer
+            .wait_until("c gone", Duration::from_secs(1), move |v| {
+                !v.participants.contains_key(&sc)
+            })
+            .await
+            .unwrap();
+    }
+    assert!(left_at.elapsed() < Duration::from_secs(1));
+    // The subscriber connection is renegotiated without c's tracks, and c's packets stop.
+    a.wait_until("renegotiated", Duration::from_secs(5), move |v| {
+        v.offers_answered > offers_before
+    })
+    .await
+    .unwrap();
+    let counts = |client: &SyntheticClient| -> u64 {
+        let view = client.view();
+        c_tracks
+            .iter()
+            .filter_map(|t| view.received.get(t))
+            .map(|r| r.packets)
+            .sum()
+    };
+    let before = counts(&a);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counts(&a), before, "no media from a participant who left");
+    // The others still flow.
+    let still = a.view().received.values().map(|r| r.packets).sum::<u64>();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(a.view().received.values().map(|r| r.packets).sum::<u64>() > still);
+
+    c.close().await;
+    a.close().await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_goodbye_and_closes() {
+    let server = TestServer::start().await;
+    let mut ws = RawSocket::connect(&server.ws_url).await;
+    ws.hello(&server.token("ana", "r", Grants::participant())).await;
+    let joined = ws.request(r#"{"type":"join","id":"j","room":"r"}"#).await;
+    assert_eq!(joined["type"], "joined");
+    let stopping = tokio::spawn(server.stop());
+    let goodbye = ws.recv().await;
+    assert_eq!(goodbye["type"], "goodbye", "{goodbye}");
+    assert_eq!(goodbye["reason"], "server_shutdown");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("server stops promptly")
+        .unwrap();
+}
