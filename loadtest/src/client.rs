@@ -7,7 +7,9 @@ use crate::signal::{SignalError, Signaling};
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
@@ -208,7 +210,10 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-async fn new_peer(shared: Shared, role: PeerTarget) -> Result<Arc<dyn PeerConnection>, ClientError> {
+async fn new_peer(
+    shared: Shared,
+    role: PeerTarget,
+) -> Result<Arc<dyn PeerConnection>, ClientError> {
     let mut engine = MediaEngine::default();
     for (codec, kind) in codecs() {
         engine.register_codec(codec, kind)?;
@@ -288,7 +293,11 @@ impl SyntheticClient {
     }
 
     pub fn view(&self) -> RoomView {
-        self.shared.view.lock().map(|v| v.clone()).unwrap_or_default()
+        self.shared
+            .view
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
     }
 
     /// Waits until `condition` holds for the room view.
@@ -325,7 +334,14 @@ impl SyntheticClient {
         let mut announced = Vec::new();
         for (kind, codec) in [Kind::Audio, Kind::Video].into_iter().zip(codecs()) {
             let ssrc = rand::random::<u32>();
-            let track_id = format!("synthetic-{}-{ssrc}", if kind == Kind::Audio { "audio" } else { "video" });
+            let track_id = format!(
+                "synthetic-{}-{ssrc}",
+                if kind == Kind::Audio {
+                    "audio"
+                } else {
+                    "video"
+                }
+            );
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 format!("stream-{}", self.you.sid),
                 track_id.clone(),
@@ -440,7 +456,9 @@ impl SyntheticClient {
     }
 
     pub async fn leave(&self) -> Result<(), ClientError> {
-        self.signaling.request(|id| ClientMessage::Leave { id }).await?;
+        self.signaling
+            .request(|id| ClientMessage::Leave { id })
+            .await?;
         Ok(())
     }
 

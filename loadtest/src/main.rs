@@ -31,7 +31,12 @@ struct GuestToken {
     token: String,
 }
 
-async fn token(http: &reqwest::Client, url: &str, name: &str, room: &str) -> anyhow::Result<String> {
+async fn token(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    room: &str,
+) -> anyhow::Result<String> {
     let response = http
         .post(format!("{url}/api/guest-token"))
         .json(&serde_json::json!({ "name": name, "room": room }))
@@ -81,7 +86,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent: u64 = publications
         .iter()
-        .map(|p| p.audio_sent.load(std::sync::atomic::Ordering::Relaxed) + p.video_sent.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|p| {
+            p.audio_sent.load(std::sync::atomic::Ordering::Relaxed)
+                + p.video_sent.load(std::sync::atomic::Ordering::Relaxed)
+        })
         .sum();
     let mut received = 0;
     let mut corrupted = 0;

@@ -40,11 +40,11 @@ pub fn plan(kind: Kind, index: u64) -> PacketPlan {
         },
         Kind::Video => {
             let frame = index / VIDEO_PACKETS_PER_FRAME;
-            let first_in_frame = index % VIDEO_PACKETS_PER_FRAME == 0;
+            let first_in_frame = index.is_multiple_of(VIDEO_PACKETS_PER_FRAME);
             PacketPlan {
                 timestamp_offset: (frame as u32).wrapping_mul(VIDEO_CLOCK / VIDEO_FPS),
                 marker: index % VIDEO_PACKETS_PER_FRAME == VIDEO_PACKETS_PER_FRAME - 1,
-                keyframe_start: first_in_frame && frame % KEYFRAME_EVERY_FRAMES == 0,
+                keyframe_start: first_in_frame && frame.is_multiple_of(KEYFRAME_EVERY_FRAMES),
             }
         }
     }
@@ -56,13 +56,15 @@ pub fn payload(kind: Kind, tag: u32, index: u64) -> Bytes {
     let (size, mut out) = match kind {
         Kind::Audio => (AUDIO_PACKET_BYTES, vec![0x78]), // Opus TOC: SILK-only WB 20 ms, mono
         Kind::Video => {
-            let first_in_frame = index % VIDEO_PACKETS_PER_FRAME == 0;
+            let first_in_frame = index.is_multiple_of(VIDEO_PACKETS_PER_FRAME);
             // VP8 payload descriptor: S bit on the frame's first packet, partition 0.
             let mut head = vec![if first_in_frame { 0x10 } else { 0x00 }];
             if first_in_frame {
                 if p.keyframe_start {
                     // Frame tag P=0 (key), version 0, show_frame, then start code and 320x180.
-                    head.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00]);
+                    head.extend_from_slice(&[
+                        0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00,
+                    ]);
                 } else {
                     head.extend_from_slice(&[0x11, 0x02, 0x00]); // P=1: interframe
                 }

@@ -107,13 +107,13 @@ mod tests {
         // (payload, keyframe start?)
         let cases: &[(&[u8], bool)] = &[
             (&[], false),
-            (&[0x10], false),                  // descriptor only, no frame tag
-            (&[0x10, 0x00], true),             // S=1 PID=0, tag P=0
-            (&[0x10, 0x01], false),            // interframe
-            (&[0x00, 0x00], false),            // not start of partition
-            (&[0x11, 0x00], false),            // partition 1
+            (&[0x10], false),                        // descriptor only, no frame tag
+            (&[0x10, 0x00], true),                   // S=1 PID=0, tag P=0
+            (&[0x10, 0x01], false),                  // interframe
+            (&[0x00, 0x00], false),                  // not start of partition
+            (&[0x11, 0x00], false),                  // partition 1
             (&[0x90, 0x80, 0x85, 0x21, 0x00], true), // X, I with 15-bit picture id
-            (&[0x90, 0x80, 0x85], false),      // truncated picture id
+            (&[0x90, 0x80, 0x85], false),            // truncated picture id
             // X with I, L, T: 15-bit PID (2) + TL0PICIDX + TID byte, then tag P=0
             (&[0x90, 0xE0, 0x92, 0x4A, 0xF2, 0x40, 0x50], true),
             (&[0x90, 0xE0, 0x92, 0x4A, 0xF2, 0x40, 0x51], false),
@@ -128,15 +128,15 @@ mod tests {
     fn h264_keyframe_detection_table() {
         let cases: &[(&[u8], bool)] = &[
             (&[], false),
-            (&[0x65, 0x88], true),                         // IDR
-            (&[0x67, 0x42], true),                         // SPS
-            (&[0x41, 0x9a], false),                        // non-IDR slice
+            (&[0x65, 0x88], true),                                     // IDR
+            (&[0x67, 0x42], true),                                     // SPS
+            (&[0x41, 0x9a], false),                                    // non-IDR slice
             (&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68], true), // STAP-A with SPS
-            (&[0x78, 0x00, 0x02, 0x41, 0x42], false),      // STAP-A, non-key
-            (&[0x78, 0x00, 0x09, 0x67], false),            // STAP-A, size overruns
-            (&[0x7c, 0x85, 0x00], true),                   // FU-A start of IDR
-            (&[0x7c, 0x05, 0x00], false),                  // FU-A continuation
-            (&[0x7c], false),                              // FU-A truncated
+            (&[0x78, 0x00, 0x02, 0x41, 0x42], false),                  // STAP-A, non-key
+            (&[0x78, 0x00, 0x09, 0x67], false),                        // STAP-A, size overruns
+            (&[0x7c, 0x85, 0x00], true),                               // FU-A start of IDR
+            (&[0x7c, 0x05, 0x00], false),                              // FU-A continuation
+            (&[0x7c], false),                                          // FU-A truncated
         ];
         for (payload, expected) in cases {
             assert_eq!(h264_is_keyframe(payload), *expected, "{payload:02x?}");

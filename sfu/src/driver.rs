@@ -124,7 +124,11 @@ impl SfuHandle {
         .await
     }
 
-    pub async fn subscriber_answer(&self, sid: ParticipantSid, sdp: String) -> Result<(), SfuError> {
+    pub async fn subscriber_answer(
+        &self,
+        sid: ParticipantSid,
+        sdp: String,
+    ) -> Result<(), SfuError> {
         self.request(|reply| Command::SubscriberAnswer { sid, sdp, reply })
             .await
     }
@@ -146,7 +150,12 @@ impl SfuHandle {
 
     pub async fn leave(&self, sid: ParticipantSid) {
         let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Leave { sid, reply }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Leave { sid, reply })
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
     }
@@ -154,7 +163,12 @@ impl SfuHandle {
     /// Closes every peer connection (DTLS close alerts are sent) and stops the media task.
     pub async fn shutdown(&self) {
         let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Shutdown { reply }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
             let _ = done.await;
         }
     }
@@ -367,7 +381,10 @@ impl MediaTask {
     async fn flush(&mut self) {
         while let Some(transmit) = self.core.poll_transmit() {
             if !self.allowlist.is_empty()
-                && !self.allowlist.iter().any(|n| n.contains(transmit.peer.ip()))
+                && !self
+                    .allowlist
+                    .iter()
+                    .any(|n| n.contains(transmit.peer.ip()))
             {
                 SfuStats::add(&self.stats.blocked_sends, 1);
                 continue;
@@ -383,7 +400,11 @@ impl MediaTask {
             match socket.socket.try_send_to(&transmit.payload, transmit.peer) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(err) = socket.socket.send_to(&transmit.payload, transmit.peer).await {
+                    if let Err(err) = socket
+                        .socket
+                        .send_to(&transmit.payload, transmit.peer)
+                        .await
+                    {
                         tracing::debug!(%err, "udp send failed");
                     }
                 }

@@ -157,11 +157,18 @@ mod tests {
             let mut h = header(*seq, *ts);
             assert_eq!(fwd.rewrite(&mut h, *key), *decision, "row {i}");
             if let Some((out_seq, out_ts)) = out {
-                assert_eq!((h.sequence_number, h.timestamp), (*out_seq, *out_ts), "row {i}");
+                assert_eq!(
+                    (h.sequence_number, h.timestamp),
+                    (*out_seq, *out_ts),
+                    "row {i}"
+                );
                 assert_eq!((h.ssrc, h.payload_type), (1111, 100), "row {i}");
                 assert!(!h.extension && h.extensions.is_empty(), "row {i}");
             } else {
-                assert_eq!(h.sequence_number, *seq, "row {i}: dropped packets stay untouched");
+                assert_eq!(
+                    h.sequence_number, *seq,
+                    "row {i}: dropped packets stay untouched"
+                );
             }
         }
     }
@@ -216,7 +223,14 @@ mod tests {
         let mut fwd = Forwarder::new(MediaKind::Video, 1, 100, 0);
         fwd.set_payload_type(Some(96));
         let mut out = Vec::new();
-        for (seq, skip) in [(10, false), (11, true), (12, false), (13, true), (14, true), (15, false)] {
+        for (seq, skip) in [
+            (10, false),
+            (11, true),
+            (12, false),
+            (13, true),
+            (14, true),
+            (15, false),
+        ] {
             if skip {
                 fwd.skip(seq);
                 continue;

@@ -32,16 +32,17 @@ pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 /// subscriber legs rarely need remapping. No RTX: with RID simulcast webrtc-rs drops repair
 /// streams, and without RTX negotiated browsers retransmit on the primary SSRC.
 pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
-    let codec = |mime: &str, clock_rate, channels, fmtp: &str, payload_type| RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: mime.to_owned(),
-            clock_rate,
-            channels,
-            sdp_fmtp_line: fmtp.to_owned(),
-            rtcp_feedback: vec![],
-        },
-        payload_type,
-    };
+    let codec =
+        |mime: &str, clock_rate, channels, fmtp: &str, payload_type| RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: fmtp.to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type,
+        };
     vec![
         (
             codec(MIME_TYPE_OPUS, 48_000, 2, "minptime=10;useinbandfec=1", 111),

@@ -292,7 +292,10 @@ mod tests {
         assert_eq!(audience, vec!["b".into()]);
         assert_eq!(rooms.tracks_for(&"b".into()).len(), 1);
         assert!(rooms.tracks_for(&"a".into()).is_empty(), "no echo");
-        assert!(rooms.tracks_for(&"c".into()).is_empty(), "rooms are isolated");
+        assert!(
+            rooms.tracks_for(&"c".into()).is_empty(),
+            "rooms are isolated"
+        );
         assert!(rooms.tracks_for(&"viewer-off".into()).is_empty());
     }
 
@@ -318,7 +321,10 @@ mod tests {
         rooms.publish(track("ta", "a", MediaKind::Video)).unwrap();
         rooms.publish(track("tb", "b", MediaKind::Video)).unwrap();
         let gone = rooms.leave(&"a".into()).unwrap();
-        assert_eq!(gone.removed_tracks, vec![track("ta", "a", MediaKind::Video)]);
+        assert_eq!(
+            gone.removed_tracks,
+            vec![track("ta", "a", MediaKind::Video)]
+        );
         assert_eq!(gone.remaining, vec!["b".into()]);
         assert!(!gone.room_closed);
         assert_eq!(rooms.track_count(), 1);

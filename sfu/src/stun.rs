@@ -64,11 +64,14 @@ mod tests {
         let good = binding_request(&[(ATTR_USERNAME, b"abc:def")]);
         let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
             (vec![], None),
-            (vec![0x80; 40], None),                                  // RTP, not STUN
-            (good[..24].to_vec(), None),                             // body shorter than declared
+            (vec![0x80; 40], None),      // RTP, not STUN
+            (good[..24].to_vec(), None), // body shorter than declared
             (binding_request(&[(ATTR_USERNAME, b"nocolon")]), None), // not ICE form
-            (binding_request(&[(ATTR_USERNAME, &[0xff, b':', 0x80])]), None), // not UTF-8
-            (binding_request(&[(0x0024, &[0; 4])]), None),           // no USERNAME
+            (
+                binding_request(&[(ATTR_USERNAME, &[0xff, b':', 0x80])]),
+                None,
+            ), // not UTF-8
+            (binding_request(&[(0x0024, &[0; 4])]), None), // no USERNAME
             (good.clone(), Some("abc")),
         ];
         for (datagram, expected) in cases {

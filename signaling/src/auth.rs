@@ -1,7 +1,9 @@
 //! Participant tokens: HS256 JWTs naming an identity, a room and what it may do there.
 //! Only HS256 is accepted, so `alg: none` and algorithm-confusion tokens fail verification.
 
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -124,7 +126,9 @@ impl TokenAuthority {
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
-                ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm must be HS256".into()),
+                ErrorKind::InvalidAlgorithm => {
+                    TokenError::Invalid("algorithm must be HS256".into())
+                }
                 ErrorKind::MissingRequiredClaim(claim) => {
                     TokenError::Invalid(format!("missing claim '{claim}'"))
                 }
@@ -146,7 +150,11 @@ mod tests {
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in input.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
                 for i in 0..=chunk.len() {
                     out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -164,10 +172,19 @@ mod tests {
     fn minted_tokens_verify_with_their_claims() {
         let auth = authority();
         let token = auth
-            .mint("ana", "Ana", "room-1", Grants::participant(), Duration::from_secs(60))
+            .mint(
+                "ana",
+                "Ana",
+                "room-1",
+                Grants::participant(),
+                Duration::from_secs(60),
+            )
             .unwrap();
         let claims = auth.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.room.as_str()), ("ana", "room-1"));
+        assert_eq!(
+            (claims.sub.as_str(), claims.room.as_str()),
+            ("ana", "room-1")
+        );
         assert_eq!(claims.grants, Grants::participant());
     }
 
@@ -176,12 +193,22 @@ mod tests {
         let auth = authority();
         let other = TokenAuthority::new(b"another-secret-another-secret-xx");
         let forged = other
-            .mint("ana", "Ana", "r", Grants::participant(), Duration::from_secs(60))
+            .mint(
+                "ana",
+                "Ana",
+                "r",
+                Grants::participant(),
+                Duration::from_secs(60),
+            )
             .unwrap();
         let payload = b64::encode(
             br#"{"sub":"ana","name":"Ana","room":"r","grants":{"join":true},"exp":99999999999,"iat":0}"#,
         );
-        let alg_none = format!("{}.{}.", b64::encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
+        let alg_none = format!(
+            "{}.{}.",
+            b64::encode(br#"{"alg":"none","typ":"JWT"}"#),
+            payload
+        );
         let expired = {
             let claims = Claims {
                 sub: "ana".into(),
@@ -195,7 +222,10 @@ mod tests {
         };
         let cases = [
             (forged.as_str(), TokenError::Invalid("bad signature".into())),
-            (alg_none.as_str(), TokenError::Invalid("malformed token".into())),
+            (
+                alg_none.as_str(),
+                TokenError::Invalid("malformed token".into()),
+            ),
             (expired.as_str(), TokenError::Expired),
             ("not.a.jwt", TokenError::Invalid("malformed token".into())),
             ("", TokenError::Invalid("malformed token".into())),
@@ -203,8 +233,13 @@ mod tests {
         for (token, expected) in cases {
             let got = auth.verify(token).unwrap_err();
             assert!(
-                matches!((&got, &expected), (TokenError::Expired, TokenError::Expired))
-                    || matches!((&got, &expected), (TokenError::Invalid(_), TokenError::Invalid(_))),
+                matches!(
+                    (&got, &expected),
+                    (TokenError::Expired, TokenError::Expired)
+                ) || matches!(
+                    (&got, &expected),
+                    (TokenError::Invalid(_), TokenError::Invalid(_))
+                ),
                 "{token}: got {got:?}, expected {expected:?}"
             );
         }

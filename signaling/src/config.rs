@@ -105,7 +105,9 @@ impl std::fmt::Debug for Config {
 /// Drops credentials from a database URL for logging.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -236,8 +238,15 @@ mod tests {
         })
         .unwrap();
         assert_eq!(config.udp_port, 9001, "flag wins over file");
-        assert_eq!(config.http_addr, "0.0.0.0:9090".parse::<SocketAddr>().unwrap(), "file wins over default");
-        assert!(!config.guest_tokens, "guest tokens default off when not on loopback");
+        assert_eq!(
+            config.http_addr,
+            "0.0.0.0:9090".parse::<SocketAddr>().unwrap(),
+            "file wins over default"
+        );
+        assert!(
+            !config.guest_tokens,
+            "guest tokens default off when not on loopback"
+        );
         assert_eq!(config.peer_allowlist.len(), 1);
         std::fs::write(&path, "no_such_key = 1\n").unwrap();
         let err = Config::resolve(ServeArgs {
@@ -252,7 +261,10 @@ mod tests {
     #[test]
     fn defaults_are_local_and_safe() {
         let config = Config::resolve(ServeArgs::default()).unwrap();
-        assert_eq!(config.http_addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            config.http_addr,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(config.udp_port, 7882);
         assert!(config.guest_tokens);
         assert!(config.database_url.starts_with("sqlite://data/"));
@@ -268,6 +280,9 @@ mod tests {
         })
         .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("pw@"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@"),
+            "{shown}"
+        );
     }
 }

@@ -101,8 +101,8 @@ async fn guest_token(
             "guest tokens are turned off on this server",
         ));
     }
-    let Json(request) = body
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let Json(request) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::new(
@@ -121,8 +121,20 @@ async fn guest_token(
     let identity = format!("guest-{}", uuid::Uuid::new_v4().simple());
     let token = state
         .tokens
-        .mint(&identity, name, &request.room, Grants::participant(), GUEST_TOKEN_TTL)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot mint token"))?;
+        .mint(
+            &identity,
+            name,
+            &request.room,
+            Grants::participant(),
+            GUEST_TOKEN_TTL,
+        )
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot mint token",
+            )
+        })?;
     Ok(Json(GuestTokenResponse {
         token,
         identity,

@@ -60,7 +60,8 @@ impl Server {
             );
             config.jwt_secret = Some(random_secret());
         }
-        let tokens = TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes());
+        let tokens =
+            TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes());
         let store = chat::Store::connect(&config.database_url).await?;
         let sfu = sfu::spawn(config.sfu_config())
             .await

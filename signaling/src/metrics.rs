@@ -20,20 +20,26 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(sfu_stats: Arc<SfuStats>) -> Self {
         let registry = Registry::new();
-        let ws_connections =
-            IntGauge::new("parley_ws_connections", "Open signaling WebSockets").expect("valid metric");
+        let ws_connections = IntGauge::new("parley_ws_connections", "Open signaling WebSockets")
+            .expect("valid metric");
         let ws_connections_total = IntCounter::new(
             "parley_ws_connections_total",
             "Signaling WebSockets accepted",
         )
         .expect("valid metric");
         let ws_messages_total = IntCounterVec::new(
-            Opts::new("parley_ws_messages_total", "Signaling messages by direction"),
+            Opts::new(
+                "parley_ws_messages_total",
+                "Signaling messages by direction",
+            ),
             &["direction"],
         )
         .expect("valid metric");
         let ws_errors_total = IntCounterVec::new(
-            Opts::new("parley_ws_errors_total", "Error replies sent, by protocol error code"),
+            Opts::new(
+                "parley_ws_errors_total",
+                "Error replies sent, by protocol error code",
+            ),
             &["code"],
         )
         .expect("valid metric");
@@ -44,7 +50,9 @@ impl Metrics {
             Box::new(ws_errors_total.clone()),
             Box::new(MediaCollector::new(sfu_stats)),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
         Self {
             registry,
@@ -84,24 +92,66 @@ impl MediaCollector {
             (IntCounter::new(name, help).expect("valid metric"), field)
         };
         let gauges = vec![
-            gauge("parley_rooms", "Rooms with at least one participant", |s| &s.rooms),
-            gauge("parley_participants", "Participants in rooms", |s| &s.participants),
-            gauge("parley_published_tracks", "Tracks being published", |s| &s.published_tracks),
-            gauge("parley_peer_connections", "Open media peer connections", |s| &s.peer_connections),
+            gauge("parley_rooms", "Rooms with at least one participant", |s| {
+                &s.rooms
+            }),
+            gauge("parley_participants", "Participants in rooms", |s| {
+                &s.participants
+            }),
+            gauge("parley_published_tracks", "Tracks being published", |s| {
+                &s.published_tracks
+            }),
+            gauge(
+                "parley_peer_connections",
+                "Open media peer connections",
+                |s| &s.peer_connections,
+            ),
         ];
         let counters = vec![
-            counter("parley_forwarded_packets_total", "RTP packets forwarded to subscribers", |s| &s.forwarded_packets),
-            counter("parley_forwarded_bytes_total", "RTP bytes forwarded to subscribers (before SRTP)", |s| &s.forwarded_bytes),
-            counter("parley_received_packets_total", "RTP packets received from publishers", |s| &s.received_packets),
-            counter("parley_received_bytes_total", "UDP bytes received on the media port", |s| &s.received_bytes),
-            counter("parley_keyframe_requests_total", "PLIs sent to publishers", |s| &s.keyframe_requests),
-            counter("parley_unroutable_datagrams_total", "Datagrams matching no peer connection", |s| &s.unroutable_datagrams),
-            counter("parley_blocked_sends_total", "Datagrams not sent: destination outside the allow-list", |s| &s.blocked_sends),
+            counter(
+                "parley_forwarded_packets_total",
+                "RTP packets forwarded to subscribers",
+                |s| &s.forwarded_packets,
+            ),
+            counter(
+                "parley_forwarded_bytes_total",
+                "RTP bytes forwarded to subscribers (before SRTP)",
+                |s| &s.forwarded_bytes,
+            ),
+            counter(
+                "parley_received_packets_total",
+                "RTP packets received from publishers",
+                |s| &s.received_packets,
+            ),
+            counter(
+                "parley_received_bytes_total",
+                "UDP bytes received on the media port",
+                |s| &s.received_bytes,
+            ),
+            counter(
+                "parley_keyframe_requests_total",
+                "PLIs sent to publishers",
+                |s| &s.keyframe_requests,
+            ),
+            counter(
+                "parley_unroutable_datagrams_total",
+                "Datagrams matching no peer connection",
+                |s| &s.unroutable_datagrams,
+            ),
+            counter(
+                "parley_blocked_sends_total",
+                "Datagrams not sent: destination outside the allow-list",
+                |s| &s.blocked_sends,
+            ),
         ];
         let descs = gauges
             .iter()
             .flat_map(|(g, _)| g.desc().into_iter().cloned())
-            .chain(counters.iter().flat_map(|(c, _)| c.desc().into_iter().cloned()))
+            .chain(
+                counters
+                    .iter()
+                    .flat_map(|(c, _)| c.desc().into_iter().cloned()),
+            )
             .collect();
         Self {
             stats,
@@ -146,12 +196,20 @@ mod tests {
         let metrics = Metrics::new(stats.clone());
         stats.forwarded_packets.store(42, Ordering::Relaxed);
         stats.rooms.store(3, Ordering::Relaxed);
-        metrics.ws_errors_total.with_label_values(&["bad_json"]).inc();
+        metrics
+            .ws_errors_total
+            .with_label_values(&["bad_json"])
+            .inc();
         let text = metrics.render();
         assert!(text.contains("parley_forwarded_packets_total 42"), "{text}");
         assert!(text.contains("parley_rooms 3"), "{text}");
-        assert!(text.contains("parley_ws_errors_total{code=\"bad_json\"} 1"), "{text}");
+        assert!(
+            text.contains("parley_ws_errors_total{code=\"bad_json\"} 1"),
+            "{text}"
+        );
         stats.forwarded_packets.store(50, Ordering::Relaxed);
-        assert!(metrics.render().contains("parley_forwarded_packets_total 50"));
+        assert!(metrics
+            .render()
+            .contains("parley_forwarded_packets_total 50"));
     }
 }

@@ -31,7 +31,11 @@ pub struct IceCandidate {
     pub candidate: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
-    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "sdpMLineIndex",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_mline_index: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
@@ -89,7 +93,11 @@ pub struct ParticipantInfo {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message on a connection: protocol version and the JWT. Reply: `welcome`.
-    Hello { id: String, version: u32, token: String },
+    Hello {
+        id: String,
+        version: u32,
+        token: String,
+    },
     /// Enter the room the token names. Reply: `joined`.
     Join { id: String, room: String },
     /// Publisher offer (first or renegotiation). Reply: `publish_answer`.

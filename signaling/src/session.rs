@@ -74,7 +74,13 @@ impl Session {
                     format!("unknown message type '{ty}'"),
                 )
             }
-            None => return error(reply_to, ErrorCode::UnknownType, "missing string field 'type'"),
+            None => {
+                return error(
+                    reply_to,
+                    ErrorCode::UnknownType,
+                    "missing string field 'type'",
+                )
+            }
         }
         let message: ClientMessage = match serde_json::from_value(value) {
             Ok(message) => message,
@@ -87,7 +93,10 @@ impl Session {
         }
     }
 
-    async fn handle(&mut self, message: ClientMessage) -> Result<ServerMessage, (ErrorCode, String)> {
+    async fn handle(
+        &mut self,
+        message: ClientMessage,
+    ) -> Result<ServerMessage, (ErrorCode, String)> {
         match message {
             ClientMessage::Ping { id } => Ok(ServerMessage::Pong { reply_to: id }),
             ClientMessage::Hello { id, version, token } => self.hello(id, version, &token).await,
@@ -110,7 +119,10 @@ impl Session {
         token: &str,
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         if self.claims.is_some() {
-            return Err((ErrorCode::AlreadyAuthenticated, "hello was already accepted".into()));
+            return Err((
+                ErrorCode::AlreadyAuthenticated,
+                "hello was already accepted".into(),
+            ));
         }
         if !SUPPORTED_VERSIONS.contains(&version) {
             return Err((
@@ -122,7 +134,12 @@ impl Session {
             TokenError::Expired => (ErrorCode::TokenExpired, err.to_string()),
             TokenError::Invalid(_) => (ErrorCode::InvalidToken, err.to_string()),
         })?;
-        if let Err(err) = self.state.store.upsert_user(&claims.sub, &claims.name).await {
+        if let Err(err) = self
+            .state
+            .store
+            .upsert_user(&claims.sub, &claims.name)
+            .await
+        {
             // The call must not depend on the chat database being healthy.
             tracing::warn!(%err, "could not record user");
         }
@@ -146,7 +163,10 @@ impl Session {
             ClientMessage::Join { id, room } => self.join(&claims, id, room).await,
             ClientMessage::Publish { id, sdp, tracks } => {
                 if !claims.grants.publish {
-                    return Err((ErrorCode::Forbidden, "the token does not grant publish".into()));
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "the token does not grant publish".into(),
+                    ));
                 }
                 let sid = self.require_room()?;
                 let sources = tracks
@@ -214,7 +234,10 @@ impl Session {
         room: String,
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         if self.joined.is_some() {
-            return Err((ErrorCode::AlreadyInRoom, "leave the current room first".into()));
+            return Err((
+                ErrorCode::AlreadyInRoom,
+                "leave the current room first".into(),
+            ));
         }
         if !claims.grants.join {
             return Err((ErrorCode::Forbidden, "the token does not grant join".into()));

@@ -77,7 +77,9 @@ pub struct RawSocket {
 
 impl RawSocket {
     pub async fn connect(url: &str) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         Self { socket }
     }
 

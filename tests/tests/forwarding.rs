@@ -69,10 +69,22 @@ async fn publisher_reaches_two_subscribers_intact_in_order() {
                 loadtest::media::Kind::Video => (publication.video_tag, video_sent),
             };
             assert_eq!(r.corrupted, 0, "{r:?}");
-            assert_eq!(r.tags.iter().copied().collect::<Vec<_>>(), vec![tag], "{r:?}");
-            assert_eq!((r.index_gaps, r.index_reorders), (0, 0), "in order, no loss: {r:?}");
+            assert_eq!(
+                r.tags.iter().copied().collect::<Vec<_>>(),
+                vec![tag],
+                "{r:?}"
+            );
+            assert_eq!(
+                (r.index_gaps, r.index_reorders),
+                (0, 0),
+                "in order, no loss: {r:?}"
+            );
             assert_eq!(r.seq_discontinuities, 0, "contiguous RTP sequence: {r:?}");
-            assert_eq!(r.last_index, Some(sent - 1), "nothing lost at the tail: {r:?}");
+            assert_eq!(
+                r.last_index,
+                Some(sent - 1),
+                "nothing lost at the tail: {r:?}"
+            );
             let first = r.first_index.unwrap();
             assert_eq!(r.packets, sent - first, "{r:?}");
             if r.kind == Some(loadtest::media::Kind::Video) {

@@ -40,15 +40,21 @@ async fn three_participants_see_each_other_and_a_leaver_disappears() {
     c.publish().await.unwrap();
     let (sa, sb, sc) = (a.you.sid.clone(), b.you.sid.clone(), c.you.sid.clone());
     let wait = Duration::from_secs(20);
-    a.wait_until("a receives b and c", wait, |v| receives_all_from(v, &[&sb, &sc]))
-        .await
-        .unwrap();
-    b.wait_until("b receives a and c", wait, |v| receives_all_from(v, &[&sa, &sc]))
-        .await
-        .unwrap();
-    c.wait_until("c receives a and b", wait, |v| receives_all_from(v, &[&sa, &sb]))
-        .await
-        .unwrap();
+    a.wait_until("a receives b and c", wait, |v| {
+        receives_all_from(v, &[&sb, &sc])
+    })
+    .await
+    .unwrap();
+    b.wait_until("b receives a and c", wait, |v| {
+        receives_all_from(v, &[&sa, &sc])
+    })
+    .await
+    .unwrap();
+    c.wait_until("c receives a and b", wait, |v| {
+        receives_all_from(v, &[&sa, &sb])
+    })
+    .await
+    .unwrap();
 
     let c_tracks: Vec<String> = a.view().participants[&sc]
         .tracks
@@ -100,7 +106,8 @@ async fn three_participants_see_each_other_and_a_leaver_disappears() {
 async fn shutdown_says_goodbye_and_closes() {
     let server = TestServer::start().await;
     let mut ws = RawSocket::connect(&server.ws_url).await;
-    ws.hello(&server.token("ana", "r", Grants::participant())).await;
+    ws.hello(&server.token("ana", "r", Grants::participant()))
+        .await;
     let joined = ws.request(r#"{"type":"join","id":"j","room":"r"}"#).await;
     assert_eq!(joined["type"], "joined");
     let stopping = tokio::spawn(server.stop());

@@ -188,7 +188,8 @@ impl SfuCore {
     ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
         let sid = meta.sid.clone();
         let others = self.rooms.join(room, meta)?;
-        self.participants.insert(sid.clone(), ParticipantPeers::default());
+        self.participants
+            .insert(sid.clone(), ParticipantPeers::default());
         if let Some(snapshot) = self.rooms.snapshot(&sid) {
             for other in &others {
                 self.emit(

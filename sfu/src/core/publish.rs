@@ -27,8 +27,8 @@ impl SfuCore {
         if !meta.can_publish {
             return Err(SfuError::PublishNotAllowed);
         }
-        let offer =
-            RTCSessionDescription::offer(offer_sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let offer = RTCSessionDescription::offer(offer_sdp)
+            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         let existing = self.participants.get(sid).and_then(|p| p.publisher);
         let id = match existing {
             Some(id) => id,
@@ -61,7 +61,9 @@ impl SfuCore {
     ) -> Result<String, SfuError> {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         let sdp_error = |e: rtc::shared::error::Error| SfuError::InvalidSdp(e.to_string());
-        peer.pc.set_remote_description(now, offer).map_err(sdp_error)?;
+        peer.pc
+            .set_remote_description(now, offer)
+            .map_err(sdp_error)?;
         let answer = peer.pc.create_answer(None).map_err(sdp_error)?;
         peer.pc
             .set_local_description(now, answer)

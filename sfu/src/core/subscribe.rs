@@ -43,7 +43,11 @@ impl SfuCore {
                     .rtp_parameters
                     .codecs
                     .iter()
-                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&down.codec.mime_type))
+                    .find(|c| {
+                        c.rtp_codec
+                            .mime_type
+                            .eq_ignore_ascii_case(&down.codec.mime_type)
+                    })
                     .map(|c| c.payload_type)
             });
             if payload_type.is_none() {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (Debian chromium, the
+# browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is not running,
+# then runs fmt, clippy, every Rust test (the chat store suite against SQLite and PostgreSQL)
+# and the headless-Chromium tests. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+step "system packages"
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
+
+step "PostgreSQL"
+PG_URL="${PARLEY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then apt_install postgresql; fi
+  version="$(ls /etc/postgresql | sort -V | tail -n1)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if pg_isready -q -h 127.0.0.1 -p 5432; then
+  # A fresh Debian cluster wants a password over TCP; the suite's URL names the test database.
+  psql "$PG_URL" -c 'select 1' >/dev/null 2>&1 || {
+    as_root su postgres -c "psql -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
+    as_root su postgres -c "createdb test" >/dev/null 2>&1 || true
+    PG_URL="postgres://postgres:postgres@127.0.0.1:5432/test"
+  }
+  export PARLEY_TEST_POSTGRES_URL="$PG_URL"
+else
+  echo "PostgreSQL did not start: failing, since the store suite must run against it" >&2
+  exit 1
+fi
+
+step "browser test packages"
+(cd tests/browser && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "browser tests (headless Chromium)"
+cargo build -p parley-signaling --bin parley
+PARLEY_BIN="$PWD/target/debug/parley" node --test tests/browser/
