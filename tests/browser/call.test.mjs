@@ -302,3 +302,13 @@ step("the others drop Carol's tile within 1.5 s of her leaving", async () => {
   assert.equal(await users.Alice.page.locator('#tiles .tile').count(), 1);
   assert.equal(await users.Bob.page.locator('#tiles .tile').count(), 1);
 });
+
+step("closing Bob's page drops his tile for Alice as well", async () => {
+  // No `leave` this time: the server must notice the dropped WebSocket by itself.
+  const closed = Date.now();
+  await users.Bob.page.context().close();
+  await tileOf('Alice', 'Bob').waitFor({ state: 'detached', timeout: 3000 });
+  const took = Date.now() - closed;
+  assert.ok(took <= 3000, `tile removed after ${took} ms`);
+  assert.equal(await users.Alice.page.locator('#tiles .tile').count(), 0);
+});
