@@ -104,12 +104,24 @@ pub struct RoomView {
 }
 
 #[derive(Clone)]
-struct Shared {
+pub(crate) struct Shared {
     view: Arc<Mutex<RoomView>>,
     changed: Arc<watch::Sender<u64>>,
 }
 
 impl Shared {
+    pub(crate) fn new() -> Self {
+        let (changed, _) = watch::channel(0);
+        Self {
+            view: Arc::default(),
+            changed: Arc::new(changed),
+        }
+    }
+
+    pub(crate) fn view(&self) -> RoomView {
+        self.view.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
     fn update(&self, f: impl FnOnce(&mut RoomView)) {
         if let Ok(mut view) = self.view.lock() {
             f(&mut view);
@@ -176,6 +188,15 @@ struct Handler {
     role: PeerTarget,
 }
 
+/// How received tracks are named in `RoomView::received`: Parley's subscriber offers carry the
+/// track sid as the msid stream id; WHEP answers name each slot by its msid track id.
+async fn received_track_key(track: &Arc<dyn TrackRemote>, role: PeerTarget) -> String {
+    match role {
+        PeerTarget::Subscriber => track.stream_id().await.to_string(),
+        PeerTarget::Publisher => track.track_id().await.to_string(),
+    }
+}
+
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -189,8 +210,9 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let shared = self.shared.clone();
+        let role = self.role;
         tokio::spawn(async move {
-            let sid = track.stream_id().await.to_string();
+            let sid = received_track_key(&track, role).await;
             let kind = match track.kind().await {
                 RtpCodecKind::Audio => Kind::Audio,
                 _ => Kind::Video,
@@ -210,7 +232,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-async fn new_peer(
+/// `role` says which way media flows; a WHEP viewer receives on a `Publisher`-role connection
+/// because it made the offer (see [`received_track_key`]).
+pub(crate) async fn new_peer(
     shared: Shared,
     role: PeerTarget,
 ) -> Result<Arc<dyn PeerConnection>, ClientError> {
@@ -252,11 +276,7 @@ impl SyntheticClient {
                 token: token.to_owned(),
             })
             .await?;
-        let (changed, _) = watch::channel(0);
-        let shared = Shared {
-            view: Arc::default(),
-            changed: Arc::new(changed),
-        };
+        let shared = Shared::new();
         let subscriber = Arc::new(tokio::sync::Mutex::new(None));
         let (stop_media, _) = watch::channel(false);
         tokio::spawn(event_loop(
@@ -307,79 +327,20 @@ impl SyntheticClient {
         timeout: Duration,
         condition: impl Fn(&RoomView) -> bool,
     ) -> Result<RoomView, ClientError> {
-        let mut changed = self.shared.changed.subscribe();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let view = self.view();
-            if condition(&view) {
-                return Ok(view);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, changed.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return Err(ClientError::Timeout(what)),
-            }
-        }
+        wait_until(&self.shared, what, timeout, condition).await
     }
 
     /// Publishes synthetic Opus and VP8 and starts sending once connected.
     pub async fn publish(&mut self) -> Result<Arc<Publication>, ClientError> {
         let pc = new_peer(self.shared.clone(), PeerTarget::Publisher).await?;
-        let publication = Arc::new(Publication {
-            audio_tag: rand::random(),
-            video_tag: rand::random(),
-            ..Default::default()
-        });
-        let mut tracks = Vec::new();
-        let mut announced = Vec::new();
-        for (kind, codec) in [Kind::Audio, Kind::Video].into_iter().zip(codecs()) {
-            let ssrc = rand::random::<u32>();
-            let track_id = format!(
-                "synthetic-{}-{ssrc}",
-                if kind == Kind::Audio {
-                    "audio"
-                } else {
-                    "video"
-                }
-            );
-            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("stream-{}", self.you.sid),
-                track_id.clone(),
-                track_id.clone(),
-                codec.1,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: codec.0.rtp_codec.clone(),
-                    ..Default::default()
-                }],
-            )));
-            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-            announced.push(PublishTrack {
-                track_id,
-                source: if kind == Kind::Audio {
-                    TrackSource::Microphone
-                } else {
-                    TrackSource::Camera
-                },
-            });
-            tracks.push((kind, track, sender, ssrc, codec.0.payload_type));
-        }
-        let offer = pc.create_offer(None).await?;
-        pc.set_local_description(offer).await?;
-        let sdp = pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .ok_or(ClientError::Unexpected("no local offer".into()))?;
+        let media = add_synthetic_tracks(&pc, &format!("stream-{}", self.you.sid)).await?;
+        let sdp = local_offer(&pc).await?;
         let reply = self
             .signaling
             .request(|id| ClientMessage::Publish {
                 id,
                 sdp,
-                tracks: announced,
+                tracks: media.announced.clone(),
             })
             .await?;
         let ServerMessage::PublishAnswer { sdp, .. } = reply else {
@@ -388,66 +349,14 @@ impl SyntheticClient {
         pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
             .await?;
         self.publisher = Some(pc);
-        self.wait_until("publisher connection", Duration::from_secs(10), |v| {
-            v.publisher_connected
-        })
+        wait_until(
+            &self.shared,
+            "publisher connection",
+            Duration::from_secs(10),
+            |v| v.publisher_connected,
+        )
         .await?;
-        for (kind, track, sender, ssrc, offered_pt) in tracks {
-            let payload_type = sender
-                .get_parameters()
-                .await
-                .ok()
-                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
-                .unwrap_or(offered_pt);
-            let publication = publication.clone();
-            let mut stop = self.stop_media.subscribe();
-            tokio::spawn(async move {
-                let (tag, counter, period, burst) = match kind {
-                    Kind::Audio => (
-                        publication.audio_tag,
-                        &publication.audio_sent,
-                        Duration::from_millis(u64::from(media::AUDIO_PACKET_MS)),
-                        1,
-                    ),
-                    Kind::Video => (
-                        publication.video_tag,
-                        &publication.video_sent,
-                        Duration::from_millis(1000 / u64::from(media::VIDEO_FPS)),
-                        media::VIDEO_PACKETS_PER_FRAME,
-                    ),
-                };
-                let mut ticker = tokio::time::interval(period);
-                let (seq0, ts0) = (rand::random::<u16>(), rand::random::<u32>());
-                let mut index = 0u64;
-                loop {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    for _ in 0..burst {
-                        let plan = media::plan(kind, index);
-                        let packet = rtc::rtp::Packet {
-                            header: rtc::rtp::header::Header {
-                                version: 2,
-                                marker: plan.marker,
-                                payload_type,
-                                sequence_number: seq0.wrapping_add(index as u16),
-                                timestamp: ts0.wrapping_add(plan.timestamp_offset),
-                                ssrc,
-                                ..Default::default()
-                            },
-                            payload: media::payload(kind, tag, index),
-                        };
-                        if track.write_rtp(packet).await.is_err() {
-                            return;
-                        }
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        index += 1;
-                    }
-                }
-            });
-        }
-        Ok(publication)
+        Ok(start_sending(media, self.stop_media.subscribe()))
     }
 
     /// Stops the synthetic senders (the connection stays up).
@@ -477,6 +386,165 @@ impl SyntheticClient {
     pub fn signaling(&self) -> &Signaling {
         &self.signaling
     }
+}
+
+pub(crate) async fn wait_until(
+    shared: &Shared,
+    what: &'static str,
+    timeout: Duration,
+    condition: impl Fn(&RoomView) -> bool,
+) -> Result<RoomView, ClientError> {
+    let mut changed = shared.changed.subscribe();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let view = shared.view();
+        if condition(&view) {
+            return Ok(view);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, changed.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return Err(ClientError::Timeout(what)),
+        }
+    }
+}
+
+pub(crate) async fn local_offer(pc: &Arc<dyn PeerConnection>) -> Result<String, ClientError> {
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer).await?;
+    pc.local_description()
+        .await
+        .map(|d| d.sdp)
+        .ok_or(ClientError::Unexpected("no local offer".into()))
+}
+
+/// Synthetic tracks added to a connection, ready to send once it connects.
+pub(crate) struct LocalMedia {
+    tracks: Vec<LocalTrack>,
+    pub announced: Vec<PublishTrack>,
+}
+
+struct LocalTrack {
+    kind: Kind,
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+    ssrc: u32,
+    offered_payload_type: u8,
+}
+
+pub(crate) async fn add_synthetic_tracks(
+    pc: &Arc<dyn PeerConnection>,
+    stream_id: &str,
+) -> Result<LocalMedia, ClientError> {
+    let mut tracks = Vec::new();
+    let mut announced = Vec::new();
+    for (kind, (codec, rtp_kind)) in [Kind::Audio, Kind::Video].into_iter().zip(codecs()) {
+        let ssrc = rand::random::<u32>();
+        let label = if kind == Kind::Audio {
+            "audio"
+        } else {
+            "video"
+        };
+        let track_id = format!("synthetic-{label}-{ssrc}");
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            stream_id.to_owned(),
+            track_id.clone(),
+            track_id.clone(),
+            rtp_kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: codec.rtp_codec.clone(),
+                ..Default::default()
+            }],
+        )));
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        announced.push(PublishTrack {
+            track_id,
+            source: if kind == Kind::Audio {
+                TrackSource::Microphone
+            } else {
+                TrackSource::Camera
+            },
+        });
+        tracks.push(LocalTrack {
+            kind,
+            track,
+            sender,
+            ssrc,
+            offered_payload_type: codec.payload_type,
+        });
+    }
+    Ok(LocalMedia { tracks, announced })
+}
+
+/// Starts one paced sender per track; they stop when `stop` turns true.
+pub(crate) fn start_sending(media: LocalMedia, stop: watch::Receiver<bool>) -> Arc<Publication> {
+    let publication = Arc::new(Publication {
+        audio_tag: rand::random(),
+        video_tag: rand::random(),
+        ..Default::default()
+    });
+    for local in media.tracks {
+        let publication = publication.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let payload_type = local
+                .sender
+                .get_parameters()
+                .await
+                .ok()
+                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+                .unwrap_or(local.offered_payload_type);
+            let kind = local.kind;
+            let (tag, counter, period, burst) = match kind {
+                Kind::Audio => (
+                    publication.audio_tag,
+                    &publication.audio_sent,
+                    Duration::from_millis(u64::from(media::AUDIO_PACKET_MS)),
+                    1,
+                ),
+                Kind::Video => (
+                    publication.video_tag,
+                    &publication.video_sent,
+                    Duration::from_millis(1000 / u64::from(media::VIDEO_FPS)),
+                    media::VIDEO_PACKETS_PER_FRAME,
+                ),
+            };
+            let mut ticker = tokio::time::interval(period);
+            let (seq0, ts0) = (rand::random::<u16>(), rand::random::<u32>());
+            let mut index = 0u64;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                for _ in 0..burst {
+                    let plan = media::plan(kind, index);
+                    let packet = rtc::rtp::Packet {
+                        header: rtc::rtp::header::Header {
+                            version: 2,
+                            marker: plan.marker,
+                            payload_type,
+                            sequence_number: seq0.wrapping_add(index as u16),
+                            timestamp: ts0.wrapping_add(plan.timestamp_offset),
+                            ssrc: local.ssrc,
+                            ..Default::default()
+                        },
+                        payload: media::payload(kind, tag, index),
+                    };
+                    if local.track.write_rtp(packet).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    index += 1;
+                }
+            }
+        });
+    }
+    publication
 }
 
 /// Applies server events: answers subscriber offers, adds server candidates, tracks the room.

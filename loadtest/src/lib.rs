@@ -8,5 +8,6 @@
 pub mod client;
 pub mod media;
 pub mod signal;
+pub mod whip;
 
 pub use client::{ClientError, Publication, RoomView, SyntheticClient, TrackReceipt};

@@ -33,6 +33,14 @@ enum Command {
         events: mpsc::UnboundedSender<SfuEvent>,
         reply: Reply<Vec<ParticipantSnapshot>>,
     },
+    JoinViewer {
+        room: String,
+        meta: ParticipantMeta,
+        offer: String,
+        follow: Option<String>,
+        events: mpsc::UnboundedSender<SfuEvent>,
+        reply: Reply<String>,
+    },
     Publish {
         sid: ParticipantSid,
         sdp: String,
@@ -103,6 +111,26 @@ impl SfuHandle {
         self.request(|reply| Command::Join {
             room,
             meta,
+            events,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds a hidden receive-only viewer from its offer (WHEP); returns the answer.
+    pub async fn join_viewer(
+        &self,
+        room: String,
+        meta: ParticipantMeta,
+        offer: String,
+        follow: Option<String>,
+        events: mpsc::UnboundedSender<SfuEvent>,
+    ) -> Result<String, SfuError> {
+        self.request(|reply| Command::JoinViewer {
+            room,
+            meta,
+            offer,
+            follow,
             events,
             reply,
         })
@@ -339,6 +367,22 @@ impl MediaTask {
                 let sid = meta.sid.clone();
                 self.subscribers.insert(sid.clone(), events);
                 let result = self.core.join(now, &room, meta);
+                if result.is_err() {
+                    self.subscribers.remove(&sid);
+                }
+                let _ = reply.send(result);
+            }
+            Command::JoinViewer {
+                room,
+                meta,
+                offer,
+                follow,
+                events,
+                reply,
+            } => {
+                let sid = meta.sid.clone();
+                self.subscribers.insert(sid.clone(), events);
+                let result = self.core.join_viewer(now, &room, meta, offer, follow);
                 if result.is_err() {
                     self.subscribers.remove(&sid);
                 }

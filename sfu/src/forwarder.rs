@@ -5,10 +5,14 @@
 //!
 //! Video starts only at a keyframe (a decoder cannot start anywhere else); packets before it are
 //! dropped without consuming output sequence numbers, so the subscriber sees no loss.
-//! The source can later be switched (simulcast layers) by re-anchoring the offsets.
+//! The source can be switched (another publisher, later a simulcast layer): the next packet of
+//! the new source (a keyframe, for video) is re-anchored one sequence number after the last one
+//! sent, and its timestamp advanced by the wall-clock time since, so the subscriber's decoder
+//! and jitter buffer see one continuous stream.
 
 use crate::rooms::MediaKind;
 use rtc::rtp::header::Header;
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -31,28 +35,52 @@ struct Anchor {
     ts_offset: u32,
 }
 
+/// The newest packet sent: where a re-anchored source continues from.
+#[derive(Debug, Clone, Copy)]
+struct LastSent {
+    seq: u16,
+    ts: u32,
+    at: Instant,
+}
+
 #[derive(Debug, Clone)]
 pub struct Forwarder {
     kind: MediaKind,
+    clock_rate: u32,
     out_ssrc: u32,
     out_payload_type: Option<u8>,
     initial_seq: u16,
     initial_ts: u32,
     anchor: Option<Anchor>,
+    last_sent: Option<LastSent>,
 }
 
 impl Forwarder {
     /// `initial_seq`/`initial_ts` are the subscriber stream's origin (random in production,
     /// RFC 3550 §5.1).
-    pub fn new(kind: MediaKind, out_ssrc: u32, initial_seq: u16, initial_ts: u32) -> Self {
+    pub fn new(
+        kind: MediaKind,
+        clock_rate: u32,
+        out_ssrc: u32,
+        initial_seq: u16,
+        initial_ts: u32,
+    ) -> Self {
         Self {
             kind,
+            clock_rate,
             out_ssrc,
             out_payload_type: None,
             initial_seq,
             initial_ts,
             anchor: None,
+            last_sent: None,
         }
+    }
+
+    /// From the next packet on, input comes from a different stream (its own sequence numbers
+    /// and timestamps). Video waits for that stream's keyframe.
+    pub fn switch_source(&mut self) {
+        self.anchor = None;
     }
 
     pub fn out_ssrc(&self) -> u32 {
@@ -87,7 +115,7 @@ impl Forwarder {
     }
 
     /// Rewrites `header` in place when the packet should be sent; leaves it untouched otherwise.
-    pub fn rewrite(&mut self, header: &mut Header, keyframe_start: bool) -> Decision {
+    pub fn rewrite(&mut self, header: &mut Header, keyframe_start: bool, now: Instant) -> Decision {
         let Some(payload_type) = self.out_payload_type else {
             return Decision::NotNegotiated;
         };
@@ -97,12 +125,20 @@ impl Forwarder {
                 if self.kind == MediaKind::Video && !keyframe_start {
                     return Decision::WaitingForKeyframe;
                 }
+                let (out_seq, out_ts) = match self.last_sent {
+                    Some(last) => {
+                        let elapsed = now.saturating_duration_since(last.at).as_secs_f64();
+                        let ticks = (elapsed * f64::from(self.clock_rate)) as u32;
+                        (last.seq.wrapping_add(1), last.ts.wrapping_add(ticks.max(1)))
+                    }
+                    None => (self.initial_seq, self.initial_ts),
+                };
                 self.anchor.insert(Anchor {
                     first_in_ext: i64::from(header.sequence_number),
                     highest_in_ext: i64::from(header.sequence_number),
                     highest_in: header.sequence_number,
-                    seq_offset: self.initial_seq.wrapping_sub(header.sequence_number),
-                    ts_offset: self.initial_ts.wrapping_sub(header.timestamp),
+                    seq_offset: out_seq.wrapping_sub(header.sequence_number),
+                    ts_offset: out_ts.wrapping_sub(header.timestamp),
                 })
             }
         };
@@ -119,6 +155,16 @@ impl Forwarder {
         header.payload_type = payload_type;
         header.sequence_number = header.sequence_number.wrapping_add(anchor.seq_offset);
         header.timestamp = header.timestamp.wrapping_add(anchor.ts_offset);
+        let newest = self
+            .last_sent
+            .is_none_or(|last| (header.sequence_number.wrapping_sub(last.seq) as i16) > 0);
+        if newest {
+            self.last_sent = Some(LastSent {
+                seq: header.sequence_number,
+                ts: header.timestamp,
+                at: now,
+            });
+        }
         header.padding = false;
         header.extension = false;
         header.extensions.clear();
@@ -151,11 +197,15 @@ mod tests {
     type Row = (u16, u32, bool, Decision, Option<(u16, u32)>);
 
     fn run(kind: MediaKind, rows: &[Row]) {
-        let mut fwd = Forwarder::new(kind, 1111, 500, 90_000);
+        let mut fwd = Forwarder::new(kind, 90_000, 1111, 500, 90_000);
         fwd.set_payload_type(Some(100));
         for (i, (seq, ts, key, decision, out)) in rows.iter().enumerate() {
             let mut h = header(*seq, *ts);
-            assert_eq!(fwd.rewrite(&mut h, *key), *decision, "row {i}");
+            assert_eq!(
+                fwd.rewrite(&mut h, *key, Instant::now()),
+                *decision,
+                "row {i}"
+            );
             if let Some((out_seq, out_ts)) = out {
                 assert_eq!(
                     (h.sequence_number, h.timestamp),
@@ -220,7 +270,7 @@ mod tests {
 
     #[test]
     fn skipped_padding_leaves_no_gap() {
-        let mut fwd = Forwarder::new(MediaKind::Video, 1, 100, 0);
+        let mut fwd = Forwarder::new(MediaKind::Video, 90_000, 1, 100, 0);
         fwd.set_payload_type(Some(96));
         let mut out = Vec::new();
         for (seq, skip) in [
@@ -236,22 +286,95 @@ mod tests {
                 continue;
             }
             let mut h = header(seq, 0);
-            assert_eq!(fwd.rewrite(&mut h, true), Decision::Forward);
+            assert_eq!(fwd.rewrite(&mut h, true, Instant::now()), Decision::Forward);
             out.push(h.sequence_number);
         }
         assert_eq!(out, vec![100, 101, 102]);
         // A stale skip (older than the newest) changes nothing.
         fwd.skip(12);
         let mut h = header(16, 0);
-        fwd.rewrite(&mut h, false);
+        fwd.rewrite(&mut h, false, Instant::now());
         assert_eq!(h.sequence_number, 103);
     }
 
     #[test]
+    fn switching_source_continues_the_output_stream() {
+        use std::time::Duration;
+        let t0 = Instant::now();
+        let mut fwd = Forwarder::new(MediaKind::Video, 90_000, 7, 1000, 50_000);
+        fwd.set_payload_type(Some(96));
+        // (time ms, input seq, input ts, keyframe, switch before this row, decision, output)
+        let rows: &[(u64, u16, u32, bool, bool, Decision, Option<(u16, u32)>)] = &[
+            (
+                0,
+                100,
+                9000,
+                true,
+                false,
+                Decision::Forward,
+                Some((1000, 50_000)),
+            ),
+            (
+                33,
+                101,
+                12_000,
+                false,
+                false,
+                Decision::Forward,
+                Some((1001, 53_000)),
+            ),
+            // New source (another publisher): its own numbering; waits for its keyframe.
+            (
+                40,
+                60_000,
+                777,
+                false,
+                true,
+                Decision::WaitingForKeyframe,
+                None,
+            ),
+            // 100 ms after the last sent packet: ts advances 9000 ticks, seq by one.
+            (
+                133,
+                60_001,
+                3777,
+                true,
+                false,
+                Decision::Forward,
+                Some((1002, 62_000)),
+            ),
+            (
+                166,
+                60_002,
+                6777,
+                false,
+                false,
+                Decision::Forward,
+                Some((1003, 65_000)),
+            ),
+            (170, 101, 12_000, false, false, Decision::BeforeStart, None),
+        ];
+        for (i, (ms, seq, ts, key, switch, decision, out)) in rows.iter().enumerate() {
+            if *switch {
+                fwd.switch_source();
+            }
+            let mut h = header(*seq, *ts);
+            let now = t0 + Duration::from_millis(*ms);
+            assert_eq!(fwd.rewrite(&mut h, *key, now), *decision, "row {i}");
+            if let Some(expected) = out {
+                assert_eq!((h.sequence_number, h.timestamp), *expected, "row {i}");
+            }
+        }
+    }
+
+    #[test]
     fn nothing_is_sent_before_payload_type_is_known() {
-        let mut fwd = Forwarder::new(MediaKind::Audio, 1, 0, 0);
+        let mut fwd = Forwarder::new(MediaKind::Audio, 48_000, 1, 0, 0);
         let mut h = header(1, 1);
-        assert_eq!(fwd.rewrite(&mut h, true), Decision::NotNegotiated);
+        assert_eq!(
+            fwd.rewrite(&mut h, true, Instant::now()),
+            Decision::NotNegotiated
+        );
         assert!(!fwd.is_started());
     }
 }

@@ -30,6 +30,8 @@ pub struct ParticipantMeta {
     pub name: String,
     pub can_publish: bool,
     pub can_subscribe: bool,
+    /// Receive-only viewers (WHEP) are not listed to the room or announced.
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,7 @@ impl Rooms {
         let others = entry
             .participants
             .values()
+            .filter(|p| !p.hidden)
             .map(|p| entry.snapshot(p))
             .collect();
         self.room_of.insert(meta.sid.clone(), room.to_owned());
@@ -253,6 +256,7 @@ mod tests {
             name: sid.to_uppercase(),
             can_publish: publish,
             can_subscribe: subscribe,
+            hidden: false,
         }
     }
 
@@ -297,6 +301,24 @@ mod tests {
             "rooms are isolated"
         );
         assert!(rooms.tracks_for(&"viewer-off".into()).is_empty());
+    }
+
+    #[test]
+    fn hidden_viewers_receive_but_are_not_listed() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", person("a", true, true)).unwrap();
+        let viewer = ParticipantMeta {
+            hidden: true,
+            ..person("v", false, true)
+        };
+        rooms.join("r", viewer).unwrap();
+        assert!(rooms
+            .join("r", person("b", true, true))
+            .unwrap()
+            .iter()
+            .all(|p| p.meta.sid != "v".into()));
+        let audience = rooms.publish(track("t", "a", MediaKind::Video)).unwrap();
+        assert!(audience.contains(&"v".into()));
     }
 
     #[test]

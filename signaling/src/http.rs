@@ -27,11 +27,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/guest-token", post(guest_token))
+        .merge(crate::whip::routes())
         .route("/", get(index))
         .route("/{*path}", get(asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(
+            crate::whip::advertise_accept_post,
+        ))
         .with_state(state)
 }
 

@@ -5,6 +5,7 @@
 //! - [`protocol`]: every WebSocket message, defined once (documented in `docs/protocol.md`).
 //! - [`session`]: one client's protocol state machine, socket-free; [`ws`] drives it.
 //! - [`http`]: routes (`/ws`, `/healthz`, `/metrics`, `/api/guest-token`, the web app).
+//! - [`whip`]: WHIP ingest and WHEP playback over plain HTTP.
 //! - [`auth`]: JWT grants. [`config`]: flags, env, TOML. [`metrics`]: Prometheus.
 //! - [`Server`]: start on a config, stop gracefully.
 
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod session;
 pub mod state;
+pub mod whip;
 pub mod ws;
 
 use auth::TokenAuthority;
@@ -83,6 +85,7 @@ impl Server {
             sfu: sfu.clone(),
             tokens: tokens.clone(),
             store: store.clone(),
+            media_sessions: whip::MediaSessions::default(),
             shutdown: shutdown_rx.clone(),
         };
         tracing::info!(

@@ -254,6 +254,7 @@ impl Session {
             name: claims.name.clone(),
             can_publish: claims.grants.publish,
             can_subscribe: claims.grants.subscribe,
+            hidden: false,
         };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let others = self

@@ -14,6 +14,7 @@ pub struct AppState {
     pub tokens: TokenAuthority,
     pub store: chat::Store,
     pub metrics: Metrics,
+    pub media_sessions: crate::whip::MediaSessions,
     /// Flips to `true` when the server starts draining; sessions say goodbye and close.
     pub shutdown: watch::Receiver<bool>,
 }

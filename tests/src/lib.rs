@@ -21,12 +21,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the test defaults, then lets the caller change any setting.
+    pub async fn start_with(customize: impl FnOnce(&mut ServeArgs)) -> Self {
         let data_dir = std::env::temp_dir().join(format!(
             "parley-e2e-{}-{}",
             std::process::id(),
             rand_suffix()
         ));
-        let config = Config::resolve(ServeArgs {
+        let mut args = ServeArgs {
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             udp_port: Some(0),
             public_ip: Some(vec!["127.0.0.1".parse().unwrap()]),
@@ -34,8 +39,9 @@ impl TestServer {
             data_dir: Some(data_dir.clone()),
             jwt_secret: Some(SECRET.into()),
             ..Default::default()
-        })
-        .expect("test config");
+        };
+        customize(&mut args);
+        let config = Config::resolve(args).expect("test config");
         let server = Server::start(config).await.expect("server starts");
         let base_url = format!("http://{}", server.http_addr);
         let ws_url = format!("ws://{}/ws", server.http_addr);

@@ -9,6 +9,7 @@
 
 mod publish;
 mod subscribe;
+mod view;
 
 use crate::error::SfuError;
 use crate::forwarder::Forwarder;
@@ -107,6 +108,8 @@ struct Peer {
     connected: bool,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
+    /// Viewer (WHEP) slots with no source right now.
+    idle: Vec<DownTrack>,
     awaiting_answer: bool,
     /// Tracks changed while an offer was outstanding: offer again after the answer.
     renegotiate_after_answer: bool,
@@ -130,6 +133,13 @@ struct ParticipantPeers {
     subscriber: Option<PeerId>,
     /// What the client said each of its tracks is (by msid track id).
     sources: HashMap<String, TrackSource>,
+    /// Set for WHEP viewers: whom they follow (an identity), if anyone.
+    viewer: Option<ViewerPrefs>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ViewerPrefs {
+    follow: Option<String>,
 }
 
 pub struct SfuCore {
@@ -210,6 +220,7 @@ impl SfuCore {
         let Some(peers) = self.participants.remove(sid) else {
             return;
         };
+        let hidden = self.rooms.participant(sid).is_some_and(|p| p.hidden);
         for id in [peers.publisher, peers.subscriber].into_iter().flatten() {
             self.close_peer(now, id);
         }
@@ -217,8 +228,10 @@ impl SfuCore {
             for track in &departure.removed_tracks {
                 self.end_up_track(now, &track.sid, &departure.remaining, sid);
             }
-            for other in &departure.remaining {
-                self.emit(other, SfuEvent::ParticipantLeft(sid.clone()));
+            if !hidden {
+                for other in &departure.remaining {
+                    self.emit(other, SfuEvent::ParticipantLeft(sid.clone()));
+                }
             }
             tracing::info!(
                 participant = %sid,
@@ -375,6 +388,7 @@ impl SfuCore {
                 deadline: None,
                 connected: false,
                 down: HashMap::new(),
+                idle: Vec::new(),
                 awaiting_answer: false,
                 renegotiate_after_answer: false,
             },

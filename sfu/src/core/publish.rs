@@ -239,7 +239,7 @@ impl SfuCore {
                 continue;
             }
             let mut out = packet.clone();
-            match down.forwarder.rewrite(&mut out.header, keyframe) {
+            match down.forwarder.rewrite(&mut out.header, keyframe, now) {
                 Decision::Forward => {
                     let size = out.header.marshal_size() + out.payload.len();
                     if let Some(mut sender) = peer.pc.rtp_sender(down.sender_id) {

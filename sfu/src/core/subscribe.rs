@@ -73,6 +73,12 @@ impl SfuCore {
         let Some(codec) = self.up_tracks.get(&meta.sid).map(|up| up.codec.clone()) else {
             return;
         };
+        if self.is_viewer(subscriber) {
+            if let Some(id) = self.participants.get(subscriber).and_then(|p| p.subscriber) {
+                self.assign_viewer_sources(id);
+            }
+            return;
+        }
         let id = match self.participants.get(subscriber).and_then(|p| p.subscriber) {
             Some(id) => id,
             None => match self.create_peer(now, subscriber, PeerRole::Subscriber) {
@@ -120,7 +126,13 @@ impl SfuCore {
             meta.sid.clone(),
             DownTrack {
                 sender_id,
-                forwarder: Forwarder::new(meta.kind, ssrc, rand::random(), rand::random()),
+                forwarder: Forwarder::new(
+                    meta.kind,
+                    codec.clock_rate,
+                    ssrc,
+                    rand::random(),
+                    rand::random(),
+                ),
                 codec,
             },
         );
@@ -142,9 +154,23 @@ impl SfuCore {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let Some(down) = peer.down.remove(track) else {
+        let Some(mut down) = peer.down.remove(track) else {
             return;
         };
+        if self
+            .participants
+            .get(subscriber)
+            .is_some_and(|p| p.viewer.is_some())
+        {
+            // Viewers keep their fixed slots: the slot waits for another source.
+            down.forwarder.switch_source();
+            peer.idle.push(down);
+            if let Some(up) = self.up_tracks.get_mut(track) {
+                up.subscribers.retain(|s| *s != id);
+            }
+            self.assign_viewer_sources(id);
+            return;
+        }
         if let Err(err) = peer.pc.remove_track(down.sender_id) {
             tracing::warn!(participant = %subscriber, track = %track, %err, "cannot remove down track");
         }

@@ -1,0 +1,462 @@
+//! WHIP (RFC 9725) ingest and WHEP playback: one HTTP request joins a room, no Parley SDK.
+//!
+//! - `POST /whip/{room}` (token with `join` + `publish` for the room, `application/sdp` offer)
+//!   → `201 Created`, the answer, and `Location: /whip/{room}/{session}`. The publisher is a room
+//!   participant like any other (identity and name from the token).
+//! - `POST /whep/{room}[?participant=<identity>]` (`join` + `subscribe`) → a hidden viewer whose
+//!   one audio and one video slot follow the named identity, else the room's first publisher.
+//! - `DELETE` on the session URL ends it (the participant leaves); `PATCH` is `405` (the server
+//!   is ICE-lite with its candidates in the answer, so trickle and restarts are not needed);
+//!   `OPTIONS` answers with `Accept-Post: application/sdp`.
+//!
+//! A session also ends when its peer connection fails or closes.
+
+use crate::auth::Claims;
+use crate::http::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use sfu::{ParticipantMeta, ParticipantSid, PeerState, SfuError, SfuEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Whip,
+    Whep,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Whip => "whip",
+            Self::Whep => "whep",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    kind: Kind,
+    room: String,
+    sid: ParticipantSid,
+    identity: String,
+}
+
+/// Live WHIP/WHEP sessions by resource id.
+#[derive(Clone, Default)]
+pub struct MediaSessions(Arc<Mutex<HashMap<String, Session>>>);
+
+impl MediaSessions {
+    fn insert(&self, id: String, session: Session) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id, session);
+        }
+    }
+
+    fn remove(&self, id: &str) -> Option<Session> {
+        self.0.lock().ok()?.remove(id)
+    }
+
+    fn get(&self, id: &str) -> Option<Session> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/whip/{room}", post(whip).options(options))
+        .route("/whep/{room}", post(whep).options(options))
+        .route(
+            "/whip/{room}/{session}",
+            axum::routing::delete(delete_whip)
+                .patch(patch_whip)
+                .options(session_options),
+        )
+        .route(
+            "/whep/{room}/{session}",
+            axum::routing::delete(delete_whep)
+                .patch(patch_whep)
+                .options(session_options),
+        )
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// Checks the bearer token: valid (401 otherwise), for this room, with the grants (403).
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    room: &str,
+    kind: Kind,
+) -> Result<Claims, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?;
+    let claims = state
+        .tokens
+        .verify(token.trim())
+        .map_err(|err| unauthorized(&err.to_string()))?;
+    let forbidden =
+        |message: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response();
+    if claims.room != room {
+        return Err(forbidden("the token is for a different room"));
+    }
+    let allowed = claims.grants.join
+        && match kind {
+            Kind::Whip => claims.grants.publish,
+            Kind::Whep => claims.grants.subscribe,
+        };
+    if !allowed {
+        return Err(forbidden(match kind {
+            Kind::Whip => "the token does not grant join and publish",
+            Kind::Whep => "the token does not grant join and subscribe",
+        }));
+    }
+    Ok(claims)
+}
+
+/// The offer body: `application/sdp` (415 otherwise), UTF-8 (400 otherwise).
+fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/sdp") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be an SDP offer with Content-Type: application/sdp",
+        )
+        .into_response());
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_sdp",
+            "the SDP is not UTF-8",
+        )
+        .into_response()
+    })
+}
+
+fn sfu_error(err: SfuError) -> Response {
+    match err {
+        SfuError::InvalidSdp(reason) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_sdp",
+            format!("invalid SDP: {reason}"),
+        ),
+        SfuError::Stopped => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_shutting_down",
+            "the server is shutting down",
+        ),
+        other => {
+            tracing::error!(err = %other, "whip/whep media error");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal media error",
+            )
+        }
+    }
+    .into_response()
+}
+
+fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
+    let location = format!("/{}/{room}/{id}", kind.path());
+    (
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, location),
+        ],
+        answer,
+    )
+        .into_response()
+}
+
+/// Ends the session when its connection fails or closes (a client that vanished without DELETE).
+fn watch_session(state: AppState, id: String, mut events: mpsc::UnboundedReceiver<SfuEvent>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let SfuEvent::PeerState {
+                state: PeerState::Failed | PeerState::Closed,
+                ..
+            } = event
+            {
+                if let Some(session) = state.media_sessions.remove(&id) {
+                    tracing::info!(participant = %session.sid, "whip/whep connection ended");
+                    state.sfu.leave(session.sid).await;
+                }
+                return;
+            }
+        }
+    });
+}
+
+async fn whip(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let claims = match authorize(&state, &headers, &room, Kind::Whip) {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let offer = match offer_body(&headers, &body) {
+        Ok(offer) => offer,
+        Err(response) => return response,
+    };
+    let sid = ParticipantSid::random();
+    let meta = ParticipantMeta {
+        sid: sid.clone(),
+        identity: claims.sub.clone(),
+        name: claims.name.clone(),
+        can_publish: true,
+        can_subscribe: false,
+        hidden: false,
+    };
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    if let Err(err) = state.sfu.join(room.clone(), meta, events_tx).await {
+        return sfu_error(err);
+    }
+    let answer = match state.sfu.publish(sid.clone(), offer, Vec::new()).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            state.sfu.leave(sid).await;
+            return sfu_error(err);
+        }
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::info!(room = %room, participant = %sid, "whip session started");
+    state.media_sessions.insert(
+        id.clone(),
+        Session {
+            kind: Kind::Whip,
+            room: room.clone(),
+            sid,
+            identity: claims.sub,
+        },
+    );
+    watch_session(state, id.clone(), events_rx);
+    created(Kind::Whip, &room, &id, answer)
+}
+
+#[derive(Debug, Deserialize)]
+struct WhepQuery {
+    /// Identity to watch; default: the room's first publisher.
+    participant: Option<String>,
+}
+
+async fn whep(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(query): Query<WhepQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let claims = match authorize(&state, &headers, &room, Kind::Whep) {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let offer = match offer_body(&headers, &body) {
+        Ok(offer) => offer,
+        Err(response) => return response,
+    };
+    let sid = ParticipantSid::random();
+    let meta = ParticipantMeta {
+        sid: sid.clone(),
+        identity: claims.sub.clone(),
+        name: claims.name.clone(),
+        can_publish: false,
+        can_subscribe: true,
+        hidden: true,
+    };
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let answer = match state
+        .sfu
+        .join_viewer(room.clone(), meta, offer, query.participant, events_tx)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(err) => return sfu_error(err),
+    };
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::info!(room = %room, participant = %sid, "whep session started");
+    state.media_sessions.insert(
+        id.clone(),
+        Session {
+            kind: Kind::Whep,
+            room: room.clone(),
+            sid,
+            identity: claims.sub,
+        },
+    );
+    watch_session(state, id.clone(), events_rx);
+    created(Kind::Whep, &room, &id, answer)
+}
+
+fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session").into_response()
+}
+
+/// The session named by the URL, if the caller may act on it (its own identity or a moderator).
+fn owned_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: Kind,
+    room: &str,
+    id: &str,
+) -> Result<Session, Response> {
+    let session = state
+        .media_sessions
+        .get(id)
+        .filter(|s| s.kind == kind && s.room == room)
+        .ok_or_else(not_found)?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?;
+    let claims = state
+        .tokens
+        .verify(token.trim())
+        .map_err(|err| unauthorized(&err.to_string()))?;
+    if claims.room != room || (claims.sub != session.identity && !claims.grants.moderate) {
+        return Err(
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", "not your session").into_response(),
+        );
+    }
+    Ok(session)
+}
+
+async fn delete_session(
+    state: AppState,
+    headers: HeaderMap,
+    kind: Kind,
+    room: String,
+    id: String,
+) -> Response {
+    if let Err(response) = owned_session(&state, &headers, kind, &room, &id) {
+        return response;
+    }
+    match state.media_sessions.remove(&id) {
+        Some(session) => {
+            state.sfu.leave(session.sid.clone()).await;
+            tracing::info!(room = %room, participant = %session.sid, "whip/whep session deleted");
+            StatusCode::OK.into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn delete_whip(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    delete_session(state, headers, Kind::Whip, room, id).await
+}
+
+async fn delete_whep(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    delete_session(state, headers, Kind::Whep, room, id).await
+}
+
+fn patch_not_supported(state: &AppState, kind: Kind, room: &str, id: &str) -> Response {
+    if state
+        .media_sessions
+        .get(id)
+        .is_none_or(|s| s.kind != kind || s.room != room)
+    {
+        return not_found();
+    }
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "trickle ICE and ICE restarts are not supported: the server is ICE-lite and its candidates are in the answer",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("DELETE, OPTIONS"));
+    response
+}
+
+async fn patch_whip(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+) -> Response {
+    patch_not_supported(&state, Kind::Whip, &room, &id)
+}
+
+async fn patch_whep(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+) -> Response {
+    patch_not_supported(&state, Kind::Whep, &room, &id)
+}
+
+async fn options() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (
+                header::HeaderName::from_static("accept-post"),
+                "application/sdp",
+            ),
+            (header::ALLOW, "POST, OPTIONS"),
+        ],
+    )
+        .into_response()
+}
+
+async fn session_options() -> Response {
+    (StatusCode::NO_CONTENT, [(header::ALLOW, "DELETE, OPTIONS")]).into_response()
+}
+
+/// CORS answers preflight `OPTIONS` itself, before routing; this outermost layer still tells
+/// WHIP/WHEP clients what the endpoint accepts (RFC 9725 §4.2).
+pub async fn advertise_accept_post(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let advertise = request.method() == axum::http::Method::OPTIONS && {
+        let path = request.uri().path();
+        let mut parts = path.trim_start_matches('/').split('/');
+        matches!(parts.next(), Some("whip" | "whep")) && parts.count() == 1
+    };
+    let mut response = next.run(request).await;
+    if advertise {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("accept-post"),
+            HeaderValue::from_static("application/sdp"),
+        );
+    }
+    response
+}

@@ -1,0 +1,115 @@
+//! The HTTP surface: health, metrics format, guest tokens (and their validation), the web app.
+
+use parley_e2e::TestServer;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_tokens_health_metrics_and_app() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+
+    let response = http
+        .post(format!("{base}/api/guest-token"))
+        .json(&json!({"name": "Ana", "room": "standup"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let claims = server
+        .server
+        .tokens()
+        .verify(body["token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        (claims.name.as_str(), claims.room.as_str()),
+        ("Ana", "standup")
+    );
+    assert!(claims.sub.starts_with("guest-") && claims.sub == body["identity"]);
+    assert!(claims.grants.publish && !claims.grants.moderate);
+
+    for (request, code) in [
+        (json!({"name": "", "room": "r"}), "invalid_name"),
+        (json!({"name": "Ana", "room": "../etc"}), "invalid_room"),
+        (json!({"room": "r"}), "bad_request"),
+    ] {
+        let response = http
+            .post(format!("{base}/api/guest-token"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "parley_rooms",
+        "parley_participants",
+        "parley_published_tracks",
+        "parley_forwarded_packets_total",
+        "parley_forwarded_bytes_total",
+        "parley_ws_connections",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{metrics}"
+        );
+    }
+
+    let index = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(index.headers()["content-type"], "text/html");
+    assert!(index.text().await.unwrap().contains("/app/app.js"));
+    let sdk = http
+        .get(format!("{base}/sdk/parley.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(sdk.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    assert!(sdk
+        .text()
+        .await
+        .unwrap()
+        .contains("export class ParleyClient"));
+    let missing = http.get(format!("{base}/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_tokens_can_be_turned_off() {
+    let server = TestServer::start_with(|args| args.guest_tokens = Some(false)).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/guest-token", server.base_url))
+        .json(&json!({"name": "Ana", "room": "r"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "guest_tokens_disabled");
+    server.stop().await;
+}
