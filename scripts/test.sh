@@ -55,5 +55,7 @@ step "cargo test"
 cargo test --workspace
 
 step "browser tests (headless Chromium)"
-cargo build -p parley-signaling --bin parley
+# `cargo test` built target/debug/parley (signaling's CLI tests run it) with the workspace's
+# feature set; a separate `cargo build -p` would resolve features anew and rebuild half the tree.
+test -x target/debug/parley
 PARLEY_BIN="$PWD/target/debug/parley" node --test tests/browser/
