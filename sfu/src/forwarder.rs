@@ -352,7 +352,8 @@ mod tests {
                 Decision::Forward,
                 Some((1003, 65_000)),
             ),
-            (170, 101, 12_000, false, false, Decision::BeforeStart, None),
+            // A late packet of the new source from before the keyframe it started at.
+            (170, 60_000, 777, false, false, Decision::BeforeStart, None),
         ];
         for (i, (ms, seq, ts, key, switch, decision, out)) in rows.iter().enumerate() {
             if *switch {

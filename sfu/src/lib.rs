@@ -20,8 +20,10 @@ pub mod forwarder;
 pub mod ids;
 pub mod peer;
 pub mod rooms;
+pub mod speaker;
 pub mod stats;
 pub mod stun;
+pub mod vp8;
 
 pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Transmit};
 pub use config::SfuConfig;

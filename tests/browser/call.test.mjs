@@ -1,135 +1,21 @@
 // End to end: three Chromium pages join one room through a real Parley server and check that
 // media flows through the SFU's UDP port. Run with `node --test` in this directory.
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { clientStats, eventually, joinWithApp, sleep, suite, summary } from './harness.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const serverBin = process.env.PARLEY_BIN ?? path.join(repo, 'target', 'debug', 'parley');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
-const logPath = path.join(tmp, 'server.log');
+// Starts this file's server and browser in `before`, stops them in `after`.
+const env = suite('call');
+const { step } = env;
 const room = `call-${process.pid}`;
 
-/** @type {import('node:child_process').ChildProcess | undefined} */
-let server;
-/** @type {import('playwright-core').Browser | undefined} */
-let browser;
-let httpPort = 0;
-let udpPort = 0;
-let baseUrl = '';
-let failed = false;
-/** @type {Record<string, {page: import('playwright-core').Page, identity: string, log: string[]}>} */
+/** @type {Record<string, {page: import('playwright-core').Page, identity: string}>} */
 const users = {};
-
-/** @param {'tcp' | 'udp'} proto @returns {Promise<number>} */
-function freePort(proto) {
-  return new Promise((resolve, reject) => {
-    if (proto === 'udp') {
-      const sock = dgram.createSocket('udp4');
-      sock.on('error', reject);
-      sock.bind(0, '127.0.0.1', () => {
-        const { port } = sock.address();
-        sock.close(() => resolve(port));
-      });
-    } else {
-      const srv = net.createServer();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = /** @type {net.AddressInfo} */ (srv.address());
-        srv.close(() => resolve(addr.port));
-      });
-    }
-  });
-}
-
-const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Poll `fn` until it returns a truthy value, or fail with the last error after `timeout` ms.
- * @template T
- * @param {() => Promise<T>} fn
- * @param {{timeout: number, interval?: number, what: string}} opts
- * @returns {Promise<T>}
- */
-async function eventually(fn, { timeout, interval = 250, what }) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = new Error(`last result ${JSON.stringify(v)}`);
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}: ${last?.message ?? last}`);
-    }
-    await sleep(interval);
-  }
-}
-
-function logTail(lines = 60) {
-  try {
-    return fs.readFileSync(logPath, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch (err) {
-    return `(no server log: ${err.message})`;
-  }
-}
-
-/** Run a step only if the ones before passed: later steps would only time out. */
-function step(name, fn, timeout = 30_000) {
-  test(name, { timeout }, async (t) => {
-    if (failed) return t.skip('an earlier step failed');
-    // Set before running, cleared after: a step cancelled by its timeout still counts as failed.
-    failed = true;
-    await fn();
-    failed = false;
-  });
-}
 
 /** @param {string} name @returns {Promise<void>} */
 async function openAndJoin(name) {
-  assert.ok(browser);
-  const context = await browser.newContext();
-  context.setDefaultTimeout(15_000);
-  const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  await page.goto(baseUrl);
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Room').fill(room);
-  await page.getByRole('button', { name: 'Join' }).click();
-  users[name] = { page, identity: '', log };
-  await page.waitForFunction(() => ['joined', 'error', 'left'].includes(document.body.dataset.state), null,
-    { timeout: 15_000 });
-  const state = await page.evaluate(() => document.body.dataset.state);
-  const status = await page.getByRole('status').textContent();
-  assert.equal(state, 'joined', `${name} did not join: ${status}`);
-  users[name].identity = await page.evaluate(() => window.parleyClient.identity);
+  const page = await env.openPage(name);
+  users[name] = { page, identity: '' };
+  users[name].identity = await joinWithApp(page, name, room);
 }
 
 /** @param {string} viewer @param {string} other */
@@ -139,16 +25,7 @@ function tileOf(viewer, other) {
 
 /** @param {string} name @param {'publisherPc' | 'subscriberPc'} pc */
 function stats(name, pc) {
-  return users[name].page.evaluate(async (which) => {
-    const conn = window.parleyClient[which];
-    if (!conn) throw new Error(`${which} does not exist`);
-    return [...(await conn.getStats()).values()];
-  }, pc);
-}
-
-/** The inbound-rtp fields worth printing when media does not flow. */
-function summary({ kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth }) {
-  return { kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth };
+  return clientStats(users[name].page, pc);
 }
 
 /** The remote candidate of the pair ICE selected, per the transport stats. */
@@ -160,54 +37,6 @@ function selectedRemote(report) {
     : report.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
   return pair && byId.get(pair.remoteCandidateId);
 }
-
-before(async () => {
-  failed = true; // until the server is up, so the log gets printed
-  assert.ok(fs.existsSync(serverBin), `server binary ${serverBin} not found (build it or set PARLEY_BIN)`);
-  httpPort = await freePort('tcp');
-  udpPort = await freePort('udp');
-  baseUrl = `http://127.0.0.1:${httpPort}/`;
-  const log = fs.openSync(logPath, 'a');
-  server = spawn(
-    serverBin,
-    ['--http-addr', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
-      '--data-dir', path.join(tmp, 'data')],
-    { stdio: ['ignore', log, log] },
-  );
-  fs.closeSync(log);
-  // Whatever happens to this process, do not leave a server holding the ports.
-  process.on('exit', () => server?.kill('SIGKILL'));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Error(`server exited early (${server.signalCode ?? server.exitCode}); log: ${logPath}`);
-    }
-    const status = await fetch(`${baseUrl}healthz`, { signal: AbortSignal.timeout(2000) })
-      .then((r) => r.status, () => 0);
-    if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`GET /healthz did not return 200 within 20 s (last: ${status})`);
-    await sleep(200);
-  }
-  browser = await chromium.launch({ executablePath: chromiumBin, args: chromiumArgs, headless: true });
-  failed = false;
-}, { timeout: 60_000 });
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  if (server && server.exitCode === null && server.signalCode === null) {
-    const gone = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    if (await Promise.race([gone.then(() => true), sleep(5000)]) !== true) server.kill('SIGKILL');
-  }
-  if (failed) {
-    console.error(`\n--- server log tail (${logPath}) ---\n${logTail()}`);
-    for (const [name, u] of Object.entries(users)) {
-      console.error(`--- ${name} console (last 30) ---\n${u.log.slice(-30).join('\n')}`);
-    }
-  } else {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-});
 
 step('A and B join the same room and see each other', async () => {
   await openAndJoin('Alice');
@@ -258,7 +87,7 @@ step('both peer connections use the SFU UDP port on 127.0.0.1', async () => {
     for (const pc of /** @type {const} */ (['publisherPc', 'subscriberPc'])) {
       const remote = await eventually(async () => selectedRemote(await stats(name, pc)),
         { timeout: 10_000, what: `${name} ${pc}: selected candidate pair` });
-      assert.equal(remote.port, udpPort, `${name} ${pc}: remote candidate ${JSON.stringify(remote)}`);
+      assert.equal(remote.port, env.server?.udpPort, `${name} ${pc}: remote candidate ${JSON.stringify(remote)}`);
       assert.equal(remote.address ?? remote.ip, '127.0.0.1', `${name} ${pc}: remote candidate ${JSON.stringify(remote)}`);
     }
   }

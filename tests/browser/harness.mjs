@@ -1,0 +1,266 @@
+// Shared pieces of the browser tests: Chromium, free ports, a Parley server per test file, and
+// `suite()`, which wires both into node:test hooks with "skip after a failure" steps.
+// node --test runs each *.test.mjs in its own process (possibly in parallel), so every file
+// starts its own server on ports picked free at start-up.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const serverBin = process.env.PARLEY_BIN ?? path.join(repo, 'target', 'debug', 'parley');
+export const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+/** @param {'tcp' | 'udp'} proto @returns {Promise<number>} */
+export function freePort(proto) {
+  return new Promise((resolve, reject) => {
+    if (proto === 'udp') {
+      const sock = dgram.createSocket('udp4');
+      sock.on('error', reject);
+      sock.bind(0, '127.0.0.1', () => {
+        const { port } = sock.address();
+        sock.close(() => resolve(port));
+      });
+    } else {
+      const srv = net.createServer();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const addr = /** @type {net.AddressInfo} */ (srv.address());
+        srv.close(() => resolve(addr.port));
+      });
+    }
+  });
+}
+
+export const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Poll `fn` until it returns a truthy value, or fail with the last error after `timeout` ms.
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @param {{timeout: number, interval?: number, what: string}} opts
+ * @returns {Promise<T>}
+ */
+export async function eventually(fn, { timeout, interval = 250, what }) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = new Error(`last result ${JSON.stringify(v)}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}: ${last?.message ?? last}`);
+    }
+    await sleep(interval);
+  }
+}
+
+/**
+ * @typedef {object} Server
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {number} httpPort
+ * @property {number} udpPort
+ * @property {string} baseUrl `http://127.0.0.1:<httpPort>/`
+ * @property {string} tmp its scratch directory (log and data dir)
+ * @property {string} logPath
+ * @property {(lines?: number) => string} logTail
+ * @property {() => Promise<void>} stop SIGTERM, then SIGKILL after 5 s
+ */
+
+/**
+ * Start the server on free ports with its own data dir and log file, and wait for /healthz.
+ * On failure the server is stopped again and the error carries the log tail.
+ * @param {string} prefix names the scratch directory
+ * @returns {Promise<Server>}
+ */
+export async function startServer(prefix) {
+  assert.ok(fs.existsSync(serverBin), `server binary ${serverBin} not found (build it or set PARLEY_BIN)`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `parley-${prefix}-`));
+  const logPath = path.join(tmp, 'server.log');
+  const httpPort = await freePort('tcp');
+  const udpPort = await freePort('udp');
+  const baseUrl = `http://127.0.0.1:${httpPort}/`;
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(
+    serverBin,
+    ['--http-addr', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
+      '--data-dir', path.join(tmp, 'data')],
+    { stdio: ['ignore', log, log] },
+  );
+  fs.closeSync(log);
+  // Whatever happens to this process, do not leave a server holding the ports.
+  process.on('exit', () => child.kill('SIGKILL'));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  /** @type {Server} */
+  const server = {
+    child, httpPort, udpPort, baseUrl, tmp, logPath,
+    logTail(lines = 60) {
+      try {
+        return fs.readFileSync(logPath, 'utf8').split('\n').slice(-lines).join('\n');
+      } catch (err) {
+        return `(no server log: ${err.message})`;
+      }
+    },
+    async stop() {
+      if (!running()) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      if (await Promise.race([gone.then(() => true), sleep(5000)]) !== true) child.kill('SIGKILL');
+    },
+  };
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (!running()) {
+        throw new Error(`server exited early (${child.signalCode ?? child.exitCode}); log: ${logPath}`);
+      }
+      const status = await fetch(`${baseUrl}healthz`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.status, () => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) throw new Error(`GET /healthz did not return 200 within 20 s (last: ${status})`);
+      await sleep(200);
+    }
+  } catch (err) {
+    await server.stop();
+    err.message += `\n--- server log tail (${logPath}) ---\n${server.logTail()}`;
+    throw err;
+  }
+  return server;
+}
+
+/** @returns {Promise<import('playwright-core').Browser>} */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: chromiumBin, args: chromiumArgs, headless: true });
+}
+
+/**
+ * @typedef {object} Suite
+ * @property {Server | undefined} server set by the `before` hook
+ * @property {import('playwright-core').Browser | undefined} browser set by the `before` hook
+ * @property {boolean} failed
+ * @property {(name: string, fn: () => Promise<void>, timeout?: number) => void} step
+ * @property {(label: string, url?: string) => Promise<import('playwright-core').Page>} openPage
+ */
+
+/**
+ * Register `before`/`after` hooks that start a server and a browser for this test file, and stop
+ * both afterwards. If anything failed, `after` prints the server log tail and every page's
+ * console (pages opened with `openPage`) and keeps the scratch directory.
+ * @param {string} prefix names the scratch directory
+ * @returns {Suite}
+ */
+export function suite(prefix) {
+  /** @type {Map<string, string[]>} */
+  const consoles = new Map();
+  /** @type {Suite} */
+  const s = {
+    server: undefined,
+    browser: undefined,
+    failed: false,
+    /** Run a step only if the ones before passed: later steps would only time out. */
+    step(name, fn, timeout = 30_000) {
+      test(name, { timeout }, async (t) => {
+        if (s.failed) return t.skip('an earlier step failed');
+        // Set before running, cleared after: a step cancelled by its timeout still counts as failed.
+        s.failed = true;
+        await fn();
+        s.failed = false;
+      });
+    },
+    /** A page in its own browser context, its console kept under `label` for failure reports. */
+    async openPage(label, url = s.server?.baseUrl) {
+      assert.ok(s.browser && url);
+      const context = await s.browser.newContext();
+      context.setDefaultTimeout(15_000);
+      const page = await context.newPage();
+      const log = [];
+      consoles.set(label, log);
+      page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+      page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+      await page.goto(url);
+      return page;
+    },
+  };
+
+  before(async () => {
+    s.failed = true; // until both are up, so the log gets printed
+    s.server = await startServer(prefix);
+    s.browser = await launchBrowser();
+    s.failed = false;
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await s.browser?.close().catch(() => {});
+    await s.server?.stop();
+    if (s.failed) {
+      if (s.server) console.error(`\n--- server log tail (${s.server.logPath}) ---\n${s.server.logTail()}`);
+      for (const [label, log] of consoles) {
+        console.error(`--- ${label} console (last 30) ---\n${log.slice(-30).join('\n')}`);
+      }
+    } else if (s.server) {
+      fs.rmSync(s.server.tmp, { recursive: true, force: true });
+    }
+  });
+
+  return s;
+}
+
+/**
+ * Join `room` as `name` through the bundled app's form; returns the client's identity.
+ * @param {import('playwright-core').Page} page on the app's page
+ * @param {string} name
+ * @param {string} room
+ * @returns {Promise<string>}
+ */
+export async function joinWithApp(page, name, room) {
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Room').fill(room);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await page.waitForFunction(() => ['joined', 'error', 'left'].includes(document.body.dataset.state), null,
+    { timeout: 15_000 });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  const status = await page.getByRole('status').textContent();
+  assert.equal(state, 'joined', `${name} did not join: ${status}`);
+  return page.evaluate(() => window.parleyClient.identity);
+}
+
+/**
+ * All stats of one of the SDK client's peer connections.
+ * @param {import('playwright-core').Page} page
+ * @param {'publisherPc' | 'subscriberPc'} pc
+ */
+export function clientStats(page, pc) {
+  return page.evaluate(async (which) => {
+    const conn = window.parleyClient[which];
+    if (!conn) throw new Error(`${which} does not exist`);
+    return [...(await conn.getStats()).values()];
+  }, pc);
+}
+
+/** The inbound-rtp fields worth printing when media does not flow. */
+export function summary({ kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth }) {
+  return { kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth };
+}
