@@ -15,14 +15,14 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use signaling::protocol::{
     ClientMessage, IceCandidate, ParticipantInfo, PeerTarget, PublishTrack, ServerMessage,
     TrackInfo, TrackSource,
 };
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -101,6 +101,9 @@ pub struct RoomView {
     pub subscriber_connected: bool,
     pub publisher_connected: bool,
     pub offers_answered: u64,
+    /// The latest `active_speakers` event: (participant sid, level), loudest first.
+    pub active_speakers: Vec<(String, f32)>,
+    pub active_speaker_events: u64,
 }
 
 #[derive(Clone)]
@@ -137,7 +140,11 @@ pub struct Publication {
     pub video_tag: u32,
     pub audio_sent: AtomicU64,
     pub video_sent: AtomicU64,
+    /// The RFC 6464 level (-dBov: 0 loudest, 127 silence) every audio packet carries from now on.
+    pub audio_level: AtomicU8,
 }
+
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 pub struct SyntheticClient {
     signaling: Arc<Signaling>,
@@ -242,6 +249,13 @@ pub(crate) async fn new_peer(
     for (codec, kind) in codecs() {
         engine.register_codec(codec, kind)?;
     }
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -485,6 +499,7 @@ pub(crate) fn start_sending(media: LocalMedia, stop: watch::Receiver<bool>) -> A
     let publication = Arc::new(Publication {
         audio_tag: rand::random(),
         video_tag: rand::random(),
+        audio_level: AtomicU8::new(127),
         ..Default::default()
     });
     for local in media.tracks {
@@ -535,7 +550,22 @@ pub(crate) fn start_sending(media: LocalMedia, stop: watch::Receiver<bool>) -> A
                         },
                         payload: media::payload(kind, tag, index),
                     };
-                    if local.track.write_rtp(packet).await.is_err() {
+                    let written = if kind == Kind::Audio {
+                        let level = publication.audio_level.load(Ordering::Relaxed).min(127);
+                        let extension = rtc::rtp::extension::HeaderExtension::AudioLevel(
+                            rtc::rtp::extension::audio_level_extension::AudioLevelExtension {
+                                level,
+                                voice: level < 127,
+                            },
+                        );
+                        local
+                            .track
+                            .write_rtp_with_extensions(packet, &[extension])
+                            .await
+                    } else {
+                        local.track.write_rtp(packet).await
+                    };
+                    if written.is_err() {
                         return;
                     }
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -583,6 +613,10 @@ async fn event_loop(
                 v.participants.remove(&sid);
             }),
             ServerMessage::TrackPublished { track } => shared.update(|v| add_track(v, track)),
+            ServerMessage::ActiveSpeakers { speakers } => shared.update(|v| {
+                v.active_speakers = speakers.into_iter().map(|s| (s.sid, s.level)).collect();
+                v.active_speaker_events += 1;
+            }),
             ServerMessage::TrackUnpublished { sid, participant } => shared.update(|v| {
                 if let Some(p) = v.participants.get_mut(&participant) {
                     p.tracks.retain(|t| t.sid != sid);

@@ -304,7 +304,8 @@ mod tests {
         let mut fwd = Forwarder::new(MediaKind::Video, 90_000, 7, 1000, 50_000);
         fwd.set_payload_type(Some(96));
         // (time ms, input seq, input ts, keyframe, switch before this row, decision, output)
-        let rows: &[(u64, u16, u32, bool, bool, Decision, Option<(u16, u32)>)] = &[
+        type SwitchRow = (u64, u16, u32, bool, bool, Decision, Option<(u16, u32)>);
+        let rows: &[SwitchRow] = &[
             (
                 0,
                 100,

@@ -210,6 +210,14 @@ impl Rooms {
             .collect()
     }
 
+    /// Everyone in a room, hidden viewers included.
+    pub fn members(&self, room: &str) -> Vec<ParticipantSid> {
+        self.rooms
+            .get(room)
+            .map(|r| r.participants.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn snapshot(&self, sid: &ParticipantSid) -> Option<ParticipantSnapshot> {
         let room = self.room_of(sid)?;
         room.participants.get(sid).map(|p| room.snapshot(p))

@@ -45,7 +45,13 @@ impl<K: Clone + Eq + Hash + Ord> SpeakerDetector<K> {
 
     /// One audio packet's level from `key`.
     pub fn observe(&mut self, key: &K, level_dbov: u8, now: Instant) {
-        let samples = self.levels.entry(key.clone()).or_default();
+        // Look up before inserting: the key is cloned only for a new participant.
+        if !self.levels.contains_key(key) {
+            self.levels.insert(key.clone(), VecDeque::new());
+        }
+        let Some(samples) = self.levels.get_mut(key) else {
+            return;
+        };
         samples.push_back((now, level_dbov.min(127)));
         while samples
             .front()
@@ -105,7 +111,13 @@ impl<K: Clone + Eq + Hash + Ord> SpeakerDetector<K> {
 mod tests {
     use super::*;
 
-    fn feed(d: &mut SpeakerDetector<&'static str>, t0: Instant, from_ms: u64, to_ms: u64, levels: &[(&'static str, u8)]) {
+    fn feed(
+        d: &mut SpeakerDetector<&'static str>,
+        t0: Instant,
+        from_ms: u64,
+        to_ms: u64,
+        levels: &[(&'static str, u8)],
+    ) {
         let mut ms = from_ms;
         while ms < to_ms {
             for (key, level) in levels {
@@ -124,17 +136,42 @@ mod tests {
         let t0 = Instant::now();
         let mut d = SpeakerDetector::new(SpeakerConfig::default());
         // (from ms, to ms, levels per participant, expected report at `to`)
-        let rows: &[(u64, u64, &[(&str, u8)], Option<Vec<&str>>)] = &[
-            (0, 1000, &[("ana", 20), ("ben", 45), ("cy", 127)], Some(vec!["ana", "ben"])),
+        type Row<'a> = (
+            u64,
+            u64,
+            &'a [(&'static str, u8)],
+            Option<Vec<&'static str>>,
+        );
+        let rows: &[Row] = &[
+            (
+                0,
+                1000,
+                &[("ana", 20), ("ben", 45), ("cy", 127)],
+                Some(vec!["ana", "ben"]),
+            ),
             (1000, 1400, &[("ana", 20), ("ben", 45), ("cy", 127)], None),
             // Levels swap: within a window the order follows.
-            (1400, 2600, &[("ana", 45), ("ben", 20), ("cy", 127)], Some(vec!["ben", "ana"])),
+            (
+                1400,
+                2600,
+                &[("ana", 45), ("ben", 20), ("cy", 127)],
+                Some(vec!["ben", "ana"]),
+            ),
             // Everyone goes quiet.
-            (2600, 3800, &[("ana", 127), ("ben", 127), ("cy", 127)], Some(vec![])),
+            (
+                2600,
+                3800,
+                &[("ana", 127), ("ben", 127), ("cy", 127)],
+                Some(vec![]),
+            ),
         ];
         for (i, (from, to, levels, expected)) in rows.iter().enumerate() {
             feed(&mut d, t0, *from, *to, levels);
-            assert_eq!(names(d.tick(t0 + Duration::from_millis(*to))), *expected, "row {i}");
+            assert_eq!(
+                names(d.tick(t0 + Duration::from_millis(*to))),
+                *expected,
+                "row {i}"
+            );
         }
     }
 
@@ -146,9 +183,15 @@ mod tests {
         feed(&mut d, t0, 900, 1000, &[("ana", 10)]); // 5 loud packets out of 50
         assert_eq!(names(d.tick(t0 + Duration::from_millis(1000))), None);
         feed(&mut d, t0, 1000, 1500, &[("ana", 10)]);
-        assert_eq!(names(d.tick(t0 + Duration::from_millis(1500))), Some(vec!["ana"]));
+        assert_eq!(
+            names(d.tick(t0 + Duration::from_millis(1500))),
+            Some(vec!["ana"])
+        );
         // No packets at all for longer than the window: no longer speaking.
-        assert_eq!(names(d.tick(t0 + Duration::from_millis(3000))), Some(vec![]));
+        assert_eq!(
+            names(d.tick(t0 + Duration::from_millis(3000))),
+            Some(vec![])
+        );
         d.remove(&"ana");
         assert_eq!(names(d.tick(t0 + Duration::from_millis(3100))), None);
     }

@@ -119,7 +119,15 @@ mod tests {
 
     /// Descriptor with X, I (15-bit pid), L, T: [0x90, 0xE0, pid_hi|0x80, pid_lo, tl0, tid, tag].
     fn packet(pid: u16, tl0: u8) -> Vec<u8> {
-        vec![0x90, 0xE0, 0x80 | (pid >> 8) as u8, pid as u8, tl0, 0x40, 0x50]
+        vec![
+            0x90,
+            0xE0,
+            0x80 | (pid >> 8) as u8,
+            pid as u8,
+            tl0,
+            0x40,
+            0x50,
+        ]
     }
 
     fn fields(p: &[u8]) -> (u16, u8) {
@@ -131,11 +139,29 @@ mod tests {
     fn parse_table() {
         let cases: &[(&[u8], Option<Vp8Fields>)] = &[
             (&[], None),
-            (&[0x10, 0x00], Some(Vp8Fields { picture_id: None, tl0_pic_idx: None })),
+            (
+                &[0x10, 0x00],
+                Some(Vp8Fields {
+                    picture_id: None,
+                    tl0_pic_idx: None,
+                }),
+            ),
             (&[0x90], None),
-            (&[0x90, 0x80, 0x05], Some(Vp8Fields { picture_id: Some((2, 7, 5)), tl0_pic_idx: None })),
+            (
+                &[0x90, 0x80, 0x05],
+                Some(Vp8Fields {
+                    picture_id: Some((2, 7, 5)),
+                    tl0_pic_idx: None,
+                }),
+            ),
             (&[0x90, 0x80, 0x81], None), // 15-bit id cut short
-            (&[0x90, 0xC0, 0x81, 0x02, 0x09], Some(Vp8Fields { picture_id: Some((2, 15, 0x102)), tl0_pic_idx: Some((4, 9)) })),
+            (
+                &[0x90, 0xC0, 0x81, 0x02, 0x09],
+                Some(Vp8Fields {
+                    picture_id: Some((2, 15, 0x102)),
+                    tl0_pic_idx: Some((4, 9)),
+                }),
+            ),
             (&[0x90, 0x40], None), // L without its byte
         ];
         for (payload, expected) in cases {

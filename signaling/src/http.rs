@@ -44,6 +44,9 @@ pub fn router(state: AppState) -> Router {
 pub struct ApiError {
     #[serde(skip)]
     status: StatusCode,
+    /// Adds `WWW-Authenticate: Bearer` (401 replies to token-authenticated endpoints).
+    #[serde(skip)]
+    bearer_challenge: bool,
     code: &'static str,
     message: String,
 }
@@ -52,15 +55,28 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
+            bearer_challenge: false,
             code,
             message: message.into(),
         }
+    }
+
+    pub fn with_bearer_challenge(mut self) -> Self {
+        self.bearer_challenge = true;
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self }))).into_response()
+        let mut response =
+            (self.status, Json(serde_json::json!({ "error": self }))).into_response();
+        if self.bearer_challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 

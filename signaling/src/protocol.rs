@@ -88,6 +88,15 @@ pub struct ParticipantInfo {
     pub tracks: Vec<TrackInfo>,
 }
 
+/// One entry of `active_speakers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerLevel {
+    /// The participant's `sid`.
+    pub sid: String,
+    /// Mean loudness over the last second, 0..=1.
+    pub level: f32,
+}
+
 /// Messages from client to server. All are requests: each carries `id` and gets one reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -228,6 +237,10 @@ pub enum ServerMessage {
     TrackUnpublished {
         sid: String,
         participant: String,
+    },
+    /// Who is speaking, loudest first; sent when the list changes, at most every 400 ms.
+    ActiveSpeakers {
+        speakers: Vec<SpeakerLevel>,
     },
     /// The server is going away (shutdown) or removed this session; the socket closes next.
     Goodbye {

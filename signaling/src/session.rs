@@ -328,6 +328,15 @@ impl Session {
                     username_fragment: candidate.username_fragment,
                 },
             },
+            SfuEvent::ActiveSpeakers(speakers) => ServerMessage::ActiveSpeakers {
+                speakers: speakers
+                    .into_iter()
+                    .map(|(sid, level)| crate::protocol::SpeakerLevel {
+                        sid: sid.to_string(),
+                        level: (level * 1000.0).round() / 1000.0,
+                    })
+                    .collect(),
+            },
             SfuEvent::PeerState { role, state } => {
                 if let Some(joined) = &self.joined {
                     tracing::debug!(participant = %joined.sid, ?role, ?state, "peer state");

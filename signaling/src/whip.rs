@@ -87,13 +87,8 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_bearer_challenge()
 }
 
 /// Checks the bearer token: valid (401 otherwise), for this room, with the grants (403).
@@ -102,7 +97,7 @@ fn authorize(
     headers: &HeaderMap,
     room: &str,
     kind: Kind,
-) -> Result<Claims, Response> {
+) -> Result<Claims, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -115,8 +110,7 @@ fn authorize(
         .tokens
         .verify(token.trim())
         .map_err(|err| unauthorized(&err.to_string()))?;
-    let forbidden =
-        |message: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response();
+    let forbidden = |message: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message);
     if claims.room != room {
         return Err(forbidden("the token is for a different room"));
     }
@@ -135,7 +129,7 @@ fn authorize(
 }
 
 /// The offer body: `application/sdp` (415 otherwise), UTF-8 (400 otherwise).
-fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
+fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -146,8 +140,7 @@ fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "the body must be an SDP offer with Content-Type: application/sdp",
-        )
-        .into_response());
+        ));
     }
     String::from_utf8(body.to_vec()).map_err(|_| {
         ApiError::new(
@@ -155,7 +148,6 @@ fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
             "invalid_sdp",
             "the SDP is not UTF-8",
         )
-        .into_response()
     })
 }
 
@@ -223,11 +215,11 @@ async fn whip(
 ) -> Response {
     let claims = match authorize(&state, &headers, &room, Kind::Whip) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let offer = match offer_body(&headers, &body) {
         Ok(offer) => offer,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let sid = ParticipantSid::random();
     let meta = ParticipantMeta {
@@ -279,11 +271,11 @@ async fn whep(
 ) -> Response {
     let claims = match authorize(&state, &headers, &room, Kind::Whep) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let offer = match offer_body(&headers, &body) {
         Ok(offer) => offer,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let sid = ParticipantSid::random();
     let meta = ParticipantMeta {
@@ -318,8 +310,8 @@ async fn whep(
     created(Kind::Whep, &room, &id, answer)
 }
 
-fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session").into_response()
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such session")
 }
 
 /// The session named by the URL, if the caller may act on it (its own identity or a moderator).
@@ -329,7 +321,7 @@ fn owned_session(
     kind: Kind,
     room: &str,
     id: &str,
-) -> Result<Session, Response> {
+) -> Result<Session, ApiError> {
     let session = state
         .media_sessions
         .get(id)
@@ -345,9 +337,11 @@ fn owned_session(
         .verify(token.trim())
         .map_err(|err| unauthorized(&err.to_string()))?;
     if claims.room != room || (claims.sub != session.identity && !claims.grants.moderate) {
-        return Err(
-            ApiError::new(StatusCode::FORBIDDEN, "forbidden", "not your session").into_response(),
-        );
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "not your session",
+        ));
     }
     Ok(session)
 }
@@ -359,8 +353,8 @@ async fn delete_session(
     room: String,
     id: String,
 ) -> Response {
-    if let Err(response) = owned_session(&state, &headers, kind, &room, &id) {
-        return response;
+    if let Err(refusal) = owned_session(&state, &headers, kind, &room, &id) {
+        return refusal.into_response();
     }
     match state.media_sessions.remove(&id) {
         Some(session) => {
@@ -368,7 +362,7 @@ async fn delete_session(
             tracing::info!(room = %room, participant = %session.sid, "whip/whep session deleted");
             StatusCode::OK.into_response()
         }
-        None => not_found(),
+        None => not_found().into_response(),
     }
 }
 
@@ -394,7 +388,7 @@ fn patch_not_supported(state: &AppState, kind: Kind, room: &str, id: &str) -> Re
         .get(id)
         .is_none_or(|s| s.kind != kind || s.room != room)
     {
-        return not_found();
+        return not_found().into_response();
     }
     let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -16,6 +16,7 @@ use crate::forwarder::Forwarder;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
 use crate::peer::{build_peer, PeerSetup};
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackMeta, TrackSource};
+use crate::speaker::SpeakerDetector;
 use crate::stats::SfuStats;
 use crate::stun;
 use bytes::BytesMut;
@@ -73,6 +74,8 @@ pub enum SfuEvent {
         role: PeerRole,
         state: PeerState,
     },
+    /// Who is speaking in the room, loudest first, with loudness in 0..=1. Sent on change.
+    ActiveSpeakers(Vec<(ParticipantSid, f32)>),
 }
 
 /// A datagram to send from the socket whose advertised address is `local`.
@@ -115,8 +118,15 @@ struct Peer {
     renegotiate_after_answer: bool,
 }
 
+/// How often speaker detection reports (only when the speaker list changed).
+const SPEAKER_TICK: Duration = Duration::from_millis(400);
+
 /// A track arriving on some publisher connection.
 struct UpTrack {
+    owner: ParticipantSid,
+    room: String,
+    /// The publisher leg's id for the RFC 6464 audio-level extension, if negotiated.
+    audio_level_ext: Option<u8>,
     publisher: PeerId,
     receiver_id: RTCRtpReceiverId,
     media_ssrc: u32,
@@ -162,6 +172,8 @@ pub struct SfuCore {
     events: VecDeque<(ParticipantSid, SfuEvent)>,
     transmits: VecDeque<Transmit>,
     stats: Arc<SfuStats>,
+    speakers: HashMap<String, SpeakerDetector<ParticipantSid>>,
+    next_speaker_tick: Option<Instant>,
 }
 
 impl SfuCore {
@@ -182,6 +194,8 @@ impl SfuCore {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             stats,
+            speakers: HashMap::new(),
+            next_speaker_tick: None,
         }
     }
 
@@ -232,6 +246,11 @@ impl SfuCore {
                 for other in &departure.remaining {
                     self.emit(other, SfuEvent::ParticipantLeft(sid.clone()));
                 }
+            }
+            if departure.room_closed {
+                self.speakers.remove(&departure.room);
+            } else if let Some(detector) = self.speakers.get_mut(&departure.room) {
+                detector.remove(sid);
             }
             tracing::info!(
                 participant = %sid,
@@ -303,10 +322,17 @@ impl SfuCore {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers.values().filter_map(|p| p.deadline).min()
+        self.peers
+            .values()
+            .filter_map(|p| p.deadline)
+            .chain(self.next_speaker_tick)
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_speaker_tick.is_some_and(|at| at <= now) {
+            self.report_speakers(now);
+        }
         let due: Vec<PeerId> = self
             .peers
             .iter()
@@ -610,6 +636,21 @@ impl SfuCore {
                 self.dirty.insert(up.publisher);
             }
         }
+    }
+
+    fn report_speakers(&mut self, now: Instant) {
+        let mut changes = Vec::new();
+        for (room, detector) in &mut self.speakers {
+            if let Some(speakers) = detector.tick(now) {
+                changes.push((room.clone(), speakers));
+            }
+        }
+        for (room, speakers) in changes {
+            for member in self.rooms.members(&room) {
+                self.emit(&member, SfuEvent::ActiveSpeakers(speakers.clone()));
+            }
+        }
+        self.next_speaker_tick = (!self.speakers.is_empty()).then(|| now + SPEAKER_TICK);
     }
 
     fn update_gauges(&self) {

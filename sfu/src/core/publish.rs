@@ -7,6 +7,7 @@ use crate::error::SfuError;
 use crate::forwarder::Decision;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::rooms::{MediaKind, TrackMeta, TrackSource};
+use crate::speaker::{SpeakerConfig, SpeakerDetector};
 use crate::stats::SfuStats;
 use rtc::peer_connection::event::RTCTrackEvent;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -92,9 +93,16 @@ impl SfuCore {
                 {
                     return;
                 }
-                let Some(receiver) = peer.pc.rtp_receiver(init.receiver_id) else {
+                let Some(mut receiver) = peer.pc.rtp_receiver(init.receiver_id) else {
                     return;
                 };
+                let audio_level_ext = receiver
+                    .get_parameters()
+                    .rtp_parameters
+                    .header_extensions
+                    .iter()
+                    .find(|e| e.uri == crate::peer::AUDIO_LEVEL_URI)
+                    .and_then(|e| u8::try_from(e.id).ok());
                 let track = receiver.track();
                 let kind = match track.kind() {
                     RtpCodecKind::Audio => MediaKind::Audio,
@@ -132,9 +140,13 @@ impl SfuCore {
                     .entry(id)
                     .or_default()
                     .insert(remote_id, meta.sid.clone());
+                let room = self.rooms.room_name(&owner).unwrap_or_default().to_owned();
                 self.up_tracks.insert(
                     meta.sid.clone(),
                     UpTrack {
+                        owner: owner.clone(),
+                        room,
+                        audio_level_ext,
                         publisher: id,
                         receiver_id: init.receiver_id,
                         media_ssrc: init.ssrc,
@@ -216,6 +228,28 @@ impl SfuCore {
             return;
         };
         SfuStats::add(&self.stats.received_packets, 1);
+        if let Some(ext_id) = up.audio_level_ext {
+            let level = packet
+                .header
+                .extensions
+                .iter()
+                .find(|e| e.id == ext_id)
+                .and_then(|e| e.payload.first())
+                .map(|b| b & 0x7f);
+            if let Some(level) = level {
+                // Field by field: the packet path must not clone ids per packet.
+                match self.speakers.get_mut(&up.room) {
+                    Some(detector) => detector.observe(&up.owner, level, now),
+                    None => {
+                        let mut detector = SpeakerDetector::new(SpeakerConfig::default());
+                        detector.observe(&up.owner, level, now);
+                        self.speakers.insert(up.room.clone(), detector);
+                    }
+                }
+                self.next_speaker_tick
+                    .get_or_insert(now + super::SPEAKER_TICK);
+            }
+        }
         // Extensions carry the publisher's ids: strip them once, not per subscriber.
         packet.header.extension = false;
         packet.header.extensions.clear();
