@@ -65,6 +65,20 @@ pub fn vp8_is_keyframe_start(payload: &[u8]) -> bool {
         .is_some_and(|tag| tag & 0x01 == 0)
 }
 
+/// Width and height announced by a VP8 keyframe (RFC 6386 §9.1), from its first packet.
+pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u16, u16)> {
+    if !vp8_is_keyframe_start(payload) {
+        return None;
+    }
+    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
+    if frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff;
+    let height = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width, height))
+}
+
 const H264_IDR: u8 = 5;
 const H264_SPS: u8 = 7;
 const H264_STAP_A: u8 = 24;
@@ -121,6 +135,33 @@ mod tests {
         ];
         for (payload, expected) in cases {
             assert_eq!(vp8_is_keyframe_start(payload), *expected, "{payload:02x?}");
+        }
+    }
+
+    #[test]
+    fn vp8_keyframe_size_table() {
+        let key_640x360 = [
+            0x10, 0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+        ];
+        type Case<'a> = (&'a [u8], Option<(u16, u16)>);
+        let cases: &[Case] = &[
+            (&key_640x360, Some((640, 360))),
+            (&key_640x360[..9], None), // truncated
+            (
+                &[
+                    0x10, 0x51, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+                ],
+                None,
+            ), // interframe
+            (
+                &[
+                    0x10, 0x50, 0x2a, 0x01, 0x00, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+                ],
+                None,
+            ), // no start code
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(vp8_keyframe_size(payload), *expected, "{payload:02x?}");
         }
     }
 

@@ -58,6 +58,12 @@ enum Command {
         candidate: Candidate,
         reply: Reply<()>,
     },
+    SetLayerLimit {
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+        limit: crate::layers::LayerLimit,
+        reply: Reply<()>,
+    },
     Leave {
         sid: ParticipantSid,
         reply: oneshot::Sender<()>,
@@ -171,6 +177,22 @@ impl SfuHandle {
             sid,
             role,
             candidate,
+            reply,
+        })
+        .await
+    }
+
+    /// What this subscriber wants of one track (paused, a layer cap, or its rendered size).
+    pub async fn set_layer_limit(
+        &self,
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+        limit: crate::layers::LayerLimit,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::SetLayerLimit {
+            sid,
+            track,
+            limit,
             reply,
         })
         .await
@@ -406,6 +428,14 @@ impl MediaTask {
                 reply,
             } => {
                 let _ = reply.send(self.core.add_ice_candidate(now, &sid, role, candidate));
+            }
+            Command::SetLayerLimit {
+                sid,
+                track,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.core.set_layer_limit(now, &sid, &track, limit));
             }
             Command::Leave { sid, reply } => {
                 self.core.leave(now, &sid);

@@ -15,6 +15,8 @@ pub enum SfuError {
     NoPendingOffer,
     #[error("no such peer connection")]
     UnknownSession,
+    #[error("not subscribed to that track")]
+    UnknownTrack,
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
     #[error("the media plane is not running")]

@@ -124,6 +124,21 @@ pub enum ClientMessage {
         target: PeerTarget,
         candidate: IceCandidate,
     },
+    /// What this client wants of one received track: `paused`, at most `max_layer` (0 = the
+    /// smallest simulcast layer), or the layer that fits `width`x`height` device pixels.
+    /// Without any of them: the best layer. Reply: `ok`.
+    UpdateSubscription {
+        id: String,
+        track: String,
+        #[serde(default)]
+        paused: bool,
+        #[serde(default)]
+        max_layer: Option<u8>,
+        #[serde(default)]
+        width: Option<u16>,
+        #[serde(default)]
+        height: Option<u16>,
+    },
     /// Leave the room; the WebSocket stays open. Reply: `ok`.
     Leave { id: String },
     /// Liveness check. Reply: `pong`.
@@ -138,6 +153,7 @@ impl ClientMessage {
         "publish",
         "subscribe_answer",
         "ice_candidate",
+        "update_subscription",
         "leave",
         "ping",
     ];
@@ -149,6 +165,7 @@ impl ClientMessage {
             | Self::Publish { id, .. }
             | Self::SubscribeAnswer { id, .. }
             | Self::IceCandidate { id, .. }
+            | Self::UpdateSubscription { id, .. }
             | Self::Leave { id }
             | Self::Ping { id } => id,
         }
@@ -176,6 +193,7 @@ pub enum ErrorCode {
     NoPendingOffer,
     UnknownSession,
     InvalidCandidate,
+    UnknownTrack,
     RateLimited,
     ServerShuttingDown,
     Internal,

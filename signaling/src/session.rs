@@ -213,6 +213,30 @@ impl Session {
                     .map_err(sfu_error)?;
                 Ok(ServerMessage::Ok { reply_to: id })
             }
+            ClientMessage::UpdateSubscription {
+                id,
+                track,
+                paused,
+                max_layer,
+                width,
+                height,
+            } => {
+                let sid = self.require_room()?;
+                let limit = match (paused, max_layer, width, height) {
+                    (true, ..) => sfu::LayerLimit::Paused,
+                    (false, Some(rank), ..) => sfu::LayerLimit::MaxRank(rank),
+                    (false, None, Some(width), Some(height)) => {
+                        sfu::LayerLimit::Fit { width, height }
+                    }
+                    _ => sfu::LayerLimit::Highest,
+                };
+                self.state
+                    .sfu
+                    .set_layer_limit(sid, sfu::TrackSid(track), limit)
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
             ClientMessage::Leave { id } => {
                 if self.joined.is_none() {
                     return Err((ErrorCode::NotInRoom, "not in a room".into()));
@@ -356,6 +380,7 @@ fn sfu_error(err: SfuError) -> (ErrorCode, String) {
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
         SfuError::UnknownSession => ErrorCode::UnknownSession,
         SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
+        SfuError::UnknownTrack => ErrorCode::UnknownTrack,
         SfuError::Stopped => ErrorCode::ServerShuttingDown,
         _ => ErrorCode::Internal,
     };

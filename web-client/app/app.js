@@ -88,6 +88,15 @@ function wire(c) {
     const el = findTile(participant.sid)?.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
     if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, false);
   });
+  c.on('activeSpeakers', (speakers) => {
+    const speaking = new Set(speakers.map((s) => s.sid));
+    for (const tile of tiles.querySelectorAll('.tile')) {
+      const on = speaking.has(/** @type {HTMLElement} */ (tile).dataset.sid ?? '');
+      tile.classList.toggle('speaking', on);
+      // Announced politely so screen readers hear who took the floor without interruptions.
+      tile.setAttribute('aria-label', `${tile.querySelector('.name')?.textContent ?? ''}${on ? ', speaking' : ''}`);
+    }
+  });
   c.on('error', (err) => {
     statusLine.textContent = `Error: ${err.message}`;
     console.error('parley error', err);

@@ -36,6 +36,7 @@
  * @property {ParticipantInfo} participantLeft
  * @property {TrackEvent} trackSubscribed
  * @property {TrackEvent} trackUnsubscribed
+ * @property {{sid: string, level: number}[]} activeSpeakers loudest first; `[]` when nobody speaks
  * @property {{code: number, reason: string}} disconnected
  * @property {Error & {code?: string}} error
  */
@@ -341,6 +342,9 @@ export class ParleyClient {
       }
       case 'ice_candidate':
         this.#addRemoteCandidate(msg.target, msg.candidate);
+        return;
+      case 'active_speakers':
+        this.#emit('activeSpeakers', msg.speakers);
         return;
       case 'goodbye':
         // The close that follows carries the reason too; nothing to do until then.

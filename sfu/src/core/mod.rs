@@ -14,11 +14,14 @@ mod view;
 use crate::error::SfuError;
 use crate::forwarder::Forwarder;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
+use crate::layers::{choose, Layer, LayerLimit, LayerSwitch};
 use crate::peer::{build_peer, PeerSetup};
+use crate::rooms::MediaKind;
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackMeta, TrackSource};
 use crate::speaker::SpeakerDetector;
 use crate::stats::SfuStats;
 use crate::stun;
+use crate::vp8::Vp8Munger;
 use bytes::BytesMut;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::TaggedRTCMessage;
@@ -99,6 +102,34 @@ struct DownTrack {
     sender_id: RTCRtpSenderId,
     forwarder: Forwarder,
     codec: RTCRtpCodec,
+    /// Which simulcast layer this subscriber gets, and what it asked for.
+    layer: LayerSwitch,
+    limit: LayerLimit,
+    /// Picture id continuity across layer switches (VP8 only).
+    vp8: Option<Vp8Munger>,
+}
+
+impl DownTrack {
+    fn new(sender_id: RTCRtpSenderId, kind: MediaKind, ssrc: u32, codec: RTCRtpCodec) -> Self {
+        let is_vp8 = crate::codec::VideoCodec::from_mime(&codec.mime_type)
+            == Some(crate::codec::VideoCodec::Vp8);
+        Self {
+            sender_id,
+            forwarder: Forwarder::new(kind, codec.clock_rate, ssrc, rand::random(), rand::random()),
+            codec,
+            layer: LayerSwitch::default(),
+            limit: LayerLimit::default(),
+            vp8: is_vp8.then(Vp8Munger::default),
+        }
+    }
+
+    /// The next packet comes from another stream (layer or publisher).
+    fn switch_source(&mut self) {
+        self.forwarder.switch_source();
+        if let Some(vp8) = &mut self.vp8 {
+            vp8.switch_source();
+        }
+    }
 }
 
 struct Peer {
@@ -129,12 +160,12 @@ struct UpTrack {
     audio_level_ext: Option<u8>,
     publisher: PeerId,
     receiver_id: RTCRtpReceiverId,
-    media_ssrc: u32,
+    /// One per simulcast encoding (one for a plain track).
+    layers: Vec<Layer>,
     codec: RTCRtpCodec,
     video_codec: Option<crate::codec::VideoCodec>,
     /// Subscriber connections with a down track for this track.
     subscribers: Vec<PeerId>,
-    last_keyframe_request: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -167,8 +198,8 @@ pub struct SfuCore {
     dirty: BTreeSet<PeerId>,
     /// Subscriber connections whose track set changed during the current input.
     needs_offer: BTreeSet<PeerId>,
-    /// Tracks some subscriber needs a keyframe of.
-    keyframe_wanted: BTreeSet<TrackSid>,
+    /// Layers (track, SSRC) some subscriber needs a keyframe of.
+    keyframe_wanted: BTreeSet<(TrackSid, u32)>,
     events: VecDeque<(ParticipantSid, SfuEvent)>,
     transmits: VecDeque<Transmit>,
     stats: Arc<SfuStats>,
@@ -555,9 +586,10 @@ impl SfuCore {
                 peer.connected = mapped == PeerState::Connected;
                 if peer.connected && peer.role == PeerRole::Subscriber {
                     // Anything forwarded before DTLS completed was dropped: start with keyframes.
-                    let waiting: Vec<TrackSid> = peer.down.keys().cloned().collect();
-                    for track in waiting {
-                        self.request_keyframe(now, &track);
+                    for (track, down) in &peer.down {
+                        if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
+                            self.keyframe_wanted.insert((track.clone(), ssrc));
+                        }
                     }
                 }
                 let owner = peer.owner.clone();
@@ -592,30 +624,34 @@ impl SfuCore {
             RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {
                 // Only keyframe requests are delivered here (see peer.rs): relay them.
                 let track = TrackSid(track_id.to_string());
-                if !packets.is_empty() && peer.down.contains_key(&track) {
-                    self.request_keyframe(now, &track);
+                let layer = peer
+                    .down
+                    .get(&track)
+                    .and_then(|d| d.layer.waiting_for().or(d.layer.current()));
+                if let (false, Some(ssrc)) = (packets.is_empty(), layer) {
+                    self.keyframe_wanted.insert((track, ssrc));
                 }
             }
             _ => {}
         }
     }
 
-    /// Notes that a subscriber of `track` needs a keyframe; `finish` sends the request.
-    fn request_keyframe(&mut self, _now: Instant, track: &TrackSid) {
-        self.keyframe_wanted.insert(track.clone());
-    }
-
-    /// Asks publishers for keyframes, at most once per track per configured interval.
+    /// Asks publishers for keyframes, at most once per layer per configured interval.
     fn send_keyframe_requests(&mut self, now: Instant) {
         let interval = self.config.keyframe_request_interval;
-        for track in std::mem::take(&mut self.keyframe_wanted) {
+        for (track, ssrc) in std::mem::take(&mut self.keyframe_wanted) {
             let Some(up) = self.up_tracks.get_mut(&track) else {
                 continue;
             };
-            if up.video_codec.is_none()
-                || up
-                    .last_keyframe_request
-                    .is_some_and(|at| now.duration_since(at) < interval)
+            if up.video_codec.is_none() {
+                continue;
+            }
+            let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) else {
+                continue;
+            };
+            if layer
+                .last_keyframe_request
+                .is_some_and(|at| now.duration_since(at) < interval)
             {
                 continue;
             }
@@ -628,14 +664,55 @@ impl SfuCore {
             let pli =
                 rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
                     sender_ssrc: 0,
-                    media_ssrc: up.media_ssrc,
+                    media_ssrc: ssrc,
                 };
             if receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
-                up.last_keyframe_request = Some(now);
+                layer.last_keyframe_request = Some(now);
                 SfuStats::add(&self.stats.keyframe_requests, 1);
                 self.dirty.insert(up.publisher);
             }
         }
+    }
+
+    /// Re-targets every subscriber of `track` after its layers or their limits changed.
+    fn reselect_layers(&mut self, track: &TrackSid) {
+        let Some(up) = self.up_tracks.get(track) else {
+            return;
+        };
+        for subscriber in &up.subscribers {
+            if let Some(down) = self
+                .peers
+                .get_mut(subscriber)
+                .and_then(|p| p.down.get_mut(track))
+            {
+                down.layer.set_target(choose(&up.layers, down.limit));
+                if let Some(ssrc) = down.layer.waiting_for() {
+                    self.keyframe_wanted.insert((track.clone(), ssrc));
+                }
+            }
+        }
+    }
+
+    /// What a subscriber wants of one track: paused, a layer cap, or its rendered size.
+    pub fn set_layer_limit(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        track: &TrackSid,
+        limit: LayerLimit,
+    ) -> Result<(), SfuError> {
+        let id = self
+            .peer_of(sid, PeerRole::Subscriber)
+            .map_err(|_| SfuError::UnknownTrack)?;
+        let down = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.down.get_mut(track))
+            .ok_or(SfuError::UnknownTrack)?;
+        down.limit = limit;
+        self.reselect_layers(track);
+        self.finish(now);
+        Ok(())
     }
 
     fn report_speakers(&mut self, now: Instant) {

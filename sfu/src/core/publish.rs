@@ -6,6 +6,7 @@ use crate::codec::VideoCodec;
 use crate::error::SfuError;
 use crate::forwarder::Decision;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
+use crate::layers::{Layer, LayerAction};
 use crate::rooms::{MediaKind, TrackMeta, TrackSource};
 use crate::speaker::{SpeakerConfig, SpeakerDetector};
 use crate::stats::SfuStats;
@@ -86,11 +87,21 @@ impl SfuCore {
         match event {
             RTCTrackEvent::OnOpen(init) => {
                 let remote_id = init.track_id.to_string();
-                if self
+                let known = self
                     .track_by_remote
                     .get(&id)
-                    .is_some_and(|m| m.contains_key(&remote_id))
-                {
+                    .and_then(|m| m.get(&remote_id))
+                    .cloned();
+                if let Some(track) = known {
+                    // Another simulcast encoding of a track we already have.
+                    if let Some(up) = self.up_tracks.get_mut(&track) {
+                        if !up.layers.iter().any(|l| l.ssrc == init.ssrc) {
+                            let rid = init.rid.as_ref().map(|r| r.to_string());
+                            tracing::info!(track = %track, rid = ?rid, "simulcast layer opened");
+                            up.layers.push(Layer::new(rid, init.ssrc));
+                        }
+                    }
+                    self.reselect_layers(&track);
                     return;
                 }
                 let Some(mut receiver) = peer.pc.rtp_receiver(init.receiver_id) else {
@@ -149,11 +160,13 @@ impl SfuCore {
                         audio_level_ext,
                         publisher: id,
                         receiver_id: init.receiver_id,
-                        media_ssrc: init.ssrc,
+                        layers: vec![Layer::new(
+                            init.rid.as_ref().map(|r| r.to_string()),
+                            init.ssrc,
+                        )],
                         video_codec: VideoCodec::from_mime(&codec.mime_type),
                         codec,
                         subscribers: Vec::new(),
-                        last_keyframe_request: None,
                     },
                 );
                 for other in self.rooms.others(&owner) {
@@ -254,10 +267,22 @@ impl SfuCore {
         packet.header.extension = false;
         packet.header.extensions.clear();
         let padding_only = packet.payload.is_empty();
+        let ssrc = packet.header.ssrc;
         let keyframe = up
             .video_codec
             .is_some_and(|codec| codec.is_keyframe_start(&packet.payload));
-        let mut needs_keyframe = false;
+        let mut layers_changed = false;
+        if keyframe && up.video_codec == Some(VideoCodec::Vp8) {
+            let size = crate::codec::vp8_keyframe_size(&packet.payload);
+            if let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) {
+                layers_changed = size.is_some() && layer.size != size;
+                if layers_changed {
+                    layer.size = size;
+                }
+            }
+        }
+        // Layers some subscriber waits for a keyframe of (at most a few; no allocation if none).
+        let mut wanted: Vec<u32> = Vec::new();
         for subscriber in &up.subscribers {
             let Some(peer) = self.peers.get_mut(subscriber) else {
                 continue;
@@ -268,13 +293,31 @@ impl SfuCore {
             let Some(down) = peer.down.get_mut(track) else {
                 continue;
             };
+            if let Some(waiting) = down.layer.waiting_for() {
+                if !wanted.contains(&waiting) {
+                    wanted.push(waiting);
+                }
+            }
             if padding_only {
-                down.forwarder.skip(packet.header.sequence_number);
+                if down.layer.current() == Some(ssrc) {
+                    down.forwarder.skip(packet.header.sequence_number);
+                }
                 continue;
+            }
+            // Audio can start anywhere; video only at a keyframe.
+            match down.layer.on_packet(ssrc, keyframe || up.video_codec.is_none()) {
+                LayerAction::Drop => continue,
+                LayerAction::Switch => down.switch_source(),
+                LayerAction::Forward => {}
             }
             let mut out = packet.clone();
             match down.forwarder.rewrite(&mut out.header, keyframe, now) {
                 Decision::Forward => {
+                    if let Some(vp8) = &mut down.vp8 {
+                        if let Some(rewritten) = vp8.rewrite(&out.payload) {
+                            out.payload = rewritten.into();
+                        }
+                    }
                     let size = out.header.marshal_size() + out.payload.len();
                     if let Some(mut sender) = peer.pc.rtp_sender(down.sender_id) {
                         match sender.write_rtp(now, out) {
@@ -289,13 +332,22 @@ impl SfuCore {
                         }
                     }
                 }
-                Decision::WaitingForKeyframe => needs_keyframe = true,
+                Decision::WaitingForKeyframe => {
+                    if !wanted.contains(&ssrc) {
+                        wanted.push(ssrc);
+                    }
+                }
                 Decision::NotNegotiated | Decision::BeforeStart => {}
             }
         }
-        if needs_keyframe {
+        if !wanted.is_empty() || layers_changed {
             let track = track.clone();
-            self.request_keyframe(now, &track);
+            for ssrc in wanted {
+                self.keyframe_wanted.insert((track.clone(), ssrc));
+            }
+            if layers_changed {
+                self.reselect_layers(&track);
+            }
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use super::{DownTrack, PeerId, SfuCore, SfuEvent};
 use crate::error::SfuError;
-use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::rooms::{MediaKind, TrackMeta};
 use rtc::media_stream::MediaStreamTrack;
@@ -124,21 +123,12 @@ impl SfuCore {
         };
         peer.down.insert(
             meta.sid.clone(),
-            DownTrack {
-                sender_id,
-                forwarder: Forwarder::new(
-                    meta.kind,
-                    codec.clock_rate,
-                    ssrc,
-                    rand::random(),
-                    rand::random(),
-                ),
-                codec,
-            },
+            DownTrack::new(sender_id, meta.kind, ssrc, codec),
         );
         if let Some(up) = self.up_tracks.get_mut(&meta.sid) {
             up.subscribers.push(id);
         }
+        self.reselect_layers(&meta.sid);
         self.needs_offer.insert(id);
     }
 
@@ -163,7 +153,8 @@ impl SfuCore {
             .is_some_and(|p| p.viewer.is_some())
         {
             // Viewers keep their fixed slots: the slot waits for another source.
-            down.forwarder.switch_source();
+            down.switch_source();
+            down.layer = Default::default();
             peer.idle.push(down);
             if let Some(up) = self.up_tracks.get_mut(track) {
                 up.subscribers.retain(|s| *s != id);

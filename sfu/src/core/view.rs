@@ -5,7 +5,6 @@
 
 use super::{DownTrack, ParticipantPeers, PeerId, SfuCore, ViewerPrefs};
 use crate::error::SfuError;
-use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::peer::codecs;
 use crate::rooms::{MediaKind, ParticipantMeta};
@@ -119,17 +118,8 @@ impl SfuCore {
                 .pc
                 .add_track(track)
                 .map_err(|e| SfuError::Internal(e.to_string()))?;
-            peer.idle.push(DownTrack {
-                sender_id,
-                forwarder: Forwarder::new(
-                    kind,
-                    codec.rtp_codec.clock_rate,
-                    ssrc,
-                    rand::random(),
-                    rand::random(),
-                ),
-                codec: codec.rtp_codec,
-            });
+            peer.idle
+                .push(DownTrack::new(sender_id, kind, ssrc, codec.rtp_codec));
         }
         let answer = peer
             .pc
@@ -215,13 +205,16 @@ impl SfuCore {
             if let Some(old) = current.as_ref().and_then(|t| self.up_tracks.get_mut(t)) {
                 old.subscribers.retain(|s| *s != id);
             }
+            slot.switch_source();
+            slot.layer = Default::default();
             if let Some(new) = desired.as_ref().and_then(|t| self.up_tracks.get_mut(t)) {
                 new.subscribers.push(id);
+                slot.layer
+                    .set_target(crate::layers::choose(&new.layers, slot.limit));
+                if let (Some(track), Some(ssrc)) = (&desired, slot.layer.waiting_for()) {
+                    self.keyframe_wanted.insert((track.clone(), ssrc));
+                }
             }
-            if let Some(new) = &desired {
-                self.keyframe_wanted.insert(new.clone());
-            }
-            slot.forwarder.switch_source();
             *current = desired;
         }
         for (current, slot) in slots {
