@@ -58,6 +58,62 @@ function ensureTile(p) {
   return tile;
 }
 
+// Each remote video tells the server what it needs: its rendered size in device pixels, or
+// nothing while it cannot be seen. The server then forwards the simulcast layer that fits.
+/** @typedef {{client: ParleyClient, video: HTMLVideoElement, onScreen: boolean, sent: string, timer?: number}} Watch */
+/** Remote videos by track sid. @type {Map<string, Watch>} */
+const watched = new Map();
+const resizes = new ResizeObserver((entries) => entries.forEach((e) => changed(e.target)));
+const intersections = new IntersectionObserver((entries) => {
+  for (const e of entries) changed(e.target, e.isIntersecting);
+});
+
+/** @param {Element} video @param {boolean} [onScreen] */
+function changed(video, onScreen) {
+  for (const [sid, w] of watched) {
+    if (w.video !== video) continue;
+    if (onScreen !== undefined) w.onScreen = onScreen;
+    // Layouts settle in bursts (resizing a window): report once they have.
+    clearTimeout(w.timer);
+    w.timer = setTimeout(() => report(sid, w), 250);
+  }
+}
+
+/** @param {string} sid @param {Watch} w */
+function report(sid, w) {
+  const width = Math.round(w.video.clientWidth * devicePixelRatio);
+  const height = Math.round(w.video.clientHeight * devicePixelRatio);
+  // Zero size: display:none, or not in the document any more.
+  const want = w.onScreen && width > 0 && height > 0 ? { width, height } : { paused: true };
+  const key = JSON.stringify(want);
+  if (key === w.sent) return;
+  w.sent = key;
+  w.client.setSubscription(sid, want).catch((err) => {
+    if (watched.get(sid) === w) w.sent = ''; // let the next change try again
+    console.warn('update_subscription failed', err);
+  });
+}
+
+/** @param {ParleyClient} c @param {string} sid @param {HTMLVideoElement} video */
+function watch(c, sid, video) {
+  unwatch(sid);
+  watched.set(sid, { client: c, video, onScreen: true, sent: '' });
+  // Both observers report the current state right away, which sends the first size.
+  resizes.observe(video);
+  intersections.observe(video);
+}
+
+/** @param {string} sid */
+function unwatch(sid) {
+  const w = watched.get(sid);
+  if (!w) return;
+  clearTimeout(w.timer);
+  watched.delete(sid);
+  if ([...watched.values()].some((o) => o.video === w.video)) return;
+  resizes.unobserve(w.video);
+  intersections.unobserve(w.video);
+}
+
 /** @param {HTMLMediaElement} el @param {MediaStreamTrack} track @param {boolean} add */
 function setTrack(el, track, add) {
   const stream = /** @type {MediaStream} */ (el.srcObject ?? new MediaStream());
@@ -69,6 +125,7 @@ function setTrack(el, track, add) {
 }
 
 function clearRoom() {
+  [...watched.keys()].forEach(unwatch);
   tiles.replaceChildren();
   localStream?.getTracks().forEach((t) => t.stop());
   localStream = null;
@@ -79,12 +136,15 @@ function clearRoom() {
 function wire(c) {
   c.on('participantJoined', (p) => ensureTile(p));
   c.on('participantLeft', (p) => findTile(p.sid)?.remove());
-  c.on('trackSubscribed', ({ participant, mediaTrack }) => {
+  c.on('trackSubscribed', ({ participant, track, mediaTrack }) => {
     const tile = ensureTile(participant);
     const el = tile.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
-    if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, true);
+    if (!el) return;
+    setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, true);
+    if (el instanceof HTMLVideoElement) watch(c, track.sid, el);
   });
-  c.on('trackUnsubscribed', ({ participant, mediaTrack }) => {
+  c.on('trackUnsubscribed', ({ participant, track, mediaTrack }) => {
+    unwatch(track.sid);
     const el = findTile(participant.sid)?.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
     if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, false);
   });
@@ -115,7 +175,7 @@ async function join() {
   if (!name || !room) return;
   setState('joining', 'Starting camera and microphone…');
   try {
-    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
     if (document.body.dataset.state !== 'joining') return media.getTracks().forEach((t) => t.stop());
     localStream = media;
     localVideo.srcObject = localStream;

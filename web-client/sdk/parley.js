@@ -43,6 +43,16 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The camera's simulcast layers, lowest first: quarter, half and full resolution.
+ * @type {readonly RTCRtpEncodingParameters[]}
+ */
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', maxBitrate: 1_500_000 },
+]);
+
 /** An `error` reply from the server, or a local failure with a code of our own. */
 export class ParleyError extends Error {
   /** @param {string} code @param {string} message */
@@ -188,10 +198,11 @@ export class ParleyClient {
   }
 
   /**
-   * Publish the stream's tracks on the publisher connection.
+   * Publish the stream's tracks on the publisher connection. The camera is sent as three
+   * simulcast layers (see `SIMULCAST_ENCODINGS`) unless `options.simulcast` is `false`.
    * @param {MediaStream} stream
-   * @param {{sources?: Record<string, TrackSource>}} [options] source per `MediaStreamTrack.id`;
-   *   defaults to camera for video, microphone for audio
+   * @param {{sources?: Record<string, TrackSource>, simulcast?: boolean}} [options] `sources`:
+   *   source per `MediaStreamTrack.id`; defaults to camera for video, microphone for audio
    */
   async publish(stream, options = {}) {
     if (this.#pub) throw new ParleyError('already_publishing', 'publish() was already called');
@@ -208,8 +219,13 @@ export class ParleyClient {
     };
     const tracks = [];
     for (const track of stream.getTracks()) {
-      pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       const source = options.sources?.[track.id] ?? (track.kind === 'video' ? 'camera' : 'microphone');
+      /** @type {RTCTransceiverInit} */
+      const init = { direction: 'sendonly', streams: [stream] };
+      if (source === 'camera' && options.simulcast !== false) {
+        init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+      }
+      pc.addTransceiver(track, init);
       tracks.push({ track_id: track.id, source });
     }
     try {
@@ -227,6 +243,21 @@ export class ParleyClient {
     await this.#flushRemoteCandidates('publisher');
     for (const c of held) this.#sendCandidate('publisher', c);
     held = null;
+  }
+
+  /**
+   * Choose what this client receives of one track (`update_subscription`): `{paused: true}` stops
+   * it, `{maxLayer}` caps the simulcast layer (0 = smallest), `{width, height}` (rendered size in
+   * device pixels) picks the smallest layer that covers it, `{}` asks for the best layer.
+   * Rejects with a `ParleyError` (e.g. code `unknown_track`).
+   * @param {string} trackSid
+   * @param {{paused?: boolean, maxLayer?: number, width?: number, height?: number}} [want]
+   * @returns {Promise<{type: 'ok', reply_to: string}>}
+   */
+  setSubscription(trackSid, want = {}) {
+    const { paused, maxLayer, width, height } = want;
+    // JSON drops the undefined fields, so only what was asked for is sent.
+    return this.#request('update_subscription', { track: trackSid, paused, max_layer: maxLayer, width, height });
   }
 
   /** Leave the room; the socket stays open. */

@@ -1,0 +1,288 @@
+//! An in-memory network for the Sans-I/O core: the real `SfuCore` and real webrtc-rs `rtc`
+//! client peer connections (ICE, DTLS, SRTP and all), with datagrams handed between them by
+//! function calls and time as a variable. No sockets, no threads, deterministic.
+//! Shared by the forwarding benchmark and the core tests (`#[path]`-included).
+
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use sfu::core::{CoreConfig, SfuCore, SfuEvent};
+use sfu::{ParticipantMeta, ParticipantSid, SfuStats};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const SERVER: &str = "127.0.0.1:7882";
+
+pub struct Client {
+    pub sid: ParticipantSid,
+    pub addr: SocketAddr,
+    pub pc: RTCPeerConnection,
+    pub connected: bool,
+    /// RTP packets this client received (as decrypted by its own peer connection).
+    pub received: Vec<rtc::rtp::Packet>,
+    /// Keep what arrives? Benchmarks drop it unread.
+    pub keep_received: bool,
+}
+
+pub struct Net {
+    pub core: SfuCore,
+    pub clients: Vec<Client>,
+    pub now: Instant,
+    pub server: SocketAddr,
+}
+
+fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
+    let mut engine = MediaEngine::default();
+    for (codec, kind) in sfu::peer::codecs() {
+        engine.register_codec(codec, kind).expect("codec");
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut engine).expect("registry");
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .build();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings)
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .build(now)
+        .expect("client pc");
+    pc.add_local_candidate(sfu::peer::host_candidate(addr).expect("candidate"))
+        .expect("local candidate");
+    pc
+}
+
+impl Net {
+    pub fn new() -> Self {
+        let server: SocketAddr = SERVER.parse().unwrap();
+        let core = SfuCore::new(
+            CoreConfig {
+                candidates: vec![server],
+                keyframe_request_interval: Duration::from_millis(500),
+            },
+            Arc::new(SfuStats::default()),
+        );
+        Self {
+            core,
+            clients: Vec::new(),
+            now: Instant::now(),
+            server,
+        }
+    }
+
+    /// Adds a participant to `room`; returns its index.
+    pub fn join(&mut self, room: &str, name: &str, publish: bool) -> usize {
+        let sid = ParticipantSid::random();
+        self.core
+            .join(
+                self.now,
+                room,
+                ParticipantMeta {
+                    sid: sid.clone(),
+                    identity: name.to_owned(),
+                    name: name.to_owned(),
+                    can_publish: publish,
+                    can_subscribe: true,
+                    hidden: false,
+                },
+            )
+            .expect("join");
+        let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len()).parse().unwrap();
+        self.clients.push(Client {
+            sid,
+            addr,
+            pc: client_pc(addr, self.now),
+            connected: false,
+            received: Vec::new(),
+            keep_received: true,
+        });
+        self.clients.len() - 1
+    }
+
+    /// Publishes one VP8 track from client `index`; returns (sender, ssrc).
+    pub fn publish_video(&mut self, index: usize) -> (RTCRtpSenderId, u32) {
+        let ssrc = 0x5000_0000 + index as u32;
+        let codec = sfu::peer::codecs()
+            .into_iter()
+            .find(|(c, _)| c.rtp_codec.mime_type == "video/VP8")
+            .unwrap()
+            .0;
+        let client = &mut self.clients[index];
+        let track = MediaStreamTrack::new(
+            format!("stream-{index}"),
+            format!("video-{index}"),
+            format!("video-{index}"),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: codec.rtp_codec,
+                ..Default::default()
+            }],
+        );
+        let sender = client.pc.add_track(track).expect("add track");
+        let offer = client.pc.create_offer(None).expect("offer");
+        client.pc.set_local_description(self.now, offer.clone()).expect("local offer");
+        let sid = client.sid.clone();
+        let answer = self.core.publish(self.now, &sid, offer.sdp, Vec::new()).expect("publish");
+        let client = &mut self.clients[index];
+        client
+            .pc
+            .set_remote_description(self.now, RTCSessionDescription::answer(answer).unwrap())
+            .expect("answer");
+        (sender, ssrc)
+    }
+
+    /// Moves datagrams, answers server offers and fires timers until nothing is in flight.
+    pub fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(t) = self.core.poll_transmit() {
+                moved = true;
+                if let Some(client) = self.clients.iter_mut().find(|c| c.addr == t.peer) {
+                    let _ = client.pc.handle_read(TaggedBytesMut {
+                        now: self.now,
+                        transport: TransportContext {
+                            local_addr: client.addr,
+                            peer_addr: t.local,
+                            ecn: None,
+                            transport_protocol: TransportProtocol::UDP,
+                        },
+                        message: t.payload,
+                    });
+                }
+            }
+            while let Some((sid, event)) = self.core.poll_event() {
+                if let SfuEvent::SubscriberOffer { sdp } = event {
+                    let now = self.now;
+                    let client = self.clients.iter_mut().find(|c| c.sid == sid).unwrap();
+                    client
+                        .pc
+                        .set_remote_description(now, RTCSessionDescription::offer(sdp).unwrap())
+                        .expect("server offer");
+                    let answer = client.pc.create_answer(None).expect("answer");
+                    client.pc.set_local_description(now, answer.clone()).expect("local answer");
+                    self.core
+                        .subscriber_answer(now, &sid, answer.sdp)
+                        .expect("subscriber answer");
+                    moved = true;
+                }
+            }
+            let server = self.server;
+            let mut outgoing = Vec::new();
+            for client in &mut self.clients {
+                while let Some(out) = client.pc.poll_write() {
+                    outgoing.push((client.addr, out.message));
+                }
+                while let Some(event) = client.pc.poll_event() {
+                    if let rtc::peer_connection::event::RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                        client.connected = state == RTCPeerConnectionState::Connected;
+                    }
+                }
+                while let Some(message) = client.pc.poll_read() {
+                    if let RTCMessage::RtpPacket(_, packet) = message.message {
+                        if client.keep_received {
+                            client.received.push(packet);
+                        }
+                    }
+                }
+            }
+            for (from, payload) in outgoing {
+                moved = true;
+                self.core.handle_datagram(self.now, server, from, payload);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Advances time by `step`, firing every due timer, and settles.
+    pub fn advance(&mut self, step: Duration) {
+        self.now += step;
+        let now = self.now;
+        self.core.handle_timeout(now);
+        for client in &mut self.clients {
+            if client.pc.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = client.pc.handle_timeout(now);
+            }
+        }
+        self.settle();
+    }
+
+    /// Runs the clock until every negotiated client connection is up (or panics after `limit`).
+    pub fn connect_all(&mut self, limit: Duration) {
+        let start = self.now;
+        self.settle();
+        while self.now.duration_since(start) < limit {
+            if self
+                .clients
+                .iter()
+                .all(|c| c.connected || c.pc.remote_description().is_none())
+            {
+                return;
+            }
+            self.advance(Duration::from_millis(10));
+        }
+        panic!("peers did not connect within {limit:?}");
+    }
+
+    /// Encrypts one RTP packet on the publisher's connection and returns the datagram(s) it
+    /// would put on the wire, without delivering them.
+    pub fn publisher_datagrams(
+        &mut self,
+        index: usize,
+        sender: RTCRtpSenderId,
+        packet: rtc::rtp::Packet,
+    ) -> Vec<(SocketAddr, BytesMut)> {
+        let now = self.now;
+        let client = &mut self.clients[index];
+        client
+            .pc
+            .rtp_sender(sender)
+            .expect("sender")
+            .write_rtp(now, packet)
+            .expect("write");
+        let mut out = Vec::new();
+        while let Some(t) = client.pc.poll_write() {
+            out.push((client.addr, t.message));
+        }
+        out
+    }
+}
+
+/// A VP8 packet: a keyframe start when `key`, 1000 bytes of payload.
+pub fn vp8_packet(ssrc: u32, payload_type: u8, seq: u16, ts: u32, key: bool) -> rtc::rtp::Packet {
+    let mut payload = vec![0x10, if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00];
+    payload.resize(1000, 0xAB);
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            marker: true,
+            payload_type,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc,
+            ..Default::default()
+        },
+        payload: Bytes::from(payload),
+    }
+}

@@ -1,0 +1,129 @@
+// End to end: Alice publishes her camera as three simulcast layers through the app; Bob's app
+// tells the server how big Alice's tile is, and the server forwards the layer that fits: the
+// smallest for a small tile, the full one for a large tile, nothing while the tile is hidden.
+// Run with `node --test` in this directory.
+import assert from 'node:assert/strict';
+import { clientStats, eventually, joinWithApp, sleep, suite, summary } from './harness.mjs';
+
+// Starts this file's server and browser in `before`, stops them in `after`.
+const env = suite('simulcast');
+const { step } = env;
+const room = `simulcast-${process.pid}`;
+
+/** @type {import('playwright-core').Page} */
+let alice;
+/** @type {import('playwright-core').Page} */
+let bob;
+let aliceIdentity = '';
+/** Bob's style sheet that currently sizes Alice's tile, if any. */
+/** @type {import('playwright-core').ElementHandle | null} */
+let sizing = null;
+
+const tileSelector = () => `#tiles .tile[data-identity="${aliceIdentity}"]`;
+const bobInbound = async () => (await clientStats(bob, 'subscriberPc')).filter((s) => s.type === 'inbound-rtp');
+const bobVideo = async () => {
+  const video = (await bobInbound()).filter((s) => s.kind === 'video');
+  assert.equal(video.length, 1, `Bob should receive exactly one video stream: ${JSON.stringify(video.map(summary))}`);
+  return video[0];
+};
+
+/** Alice's encoder per simulcast layer: what to look at when Bob never gets a layer. */
+async function aliceLayers() {
+  const out = (await clientStats(alice, 'publisherPc')).filter((s) => s.type === 'outbound-rtp' && s.kind === 'video');
+  return out.map(({ rid, frameWidth, frameHeight, framesSent, bytesSent, targetBitrate, qualityLimitationReason,
+    qualityLimitationResolutionChanges, active }) => ({
+    rid, frameWidth, frameHeight, framesSent, bytesSent, targetBitrate, qualityLimitationReason,
+    qualityLimitationResolutionChanges, active,
+  }));
+}
+
+/** Replace Bob's sizing rule for Alice's tile (`null`: back to the app's own layout). @param {string | null} css */
+async function styleTile(css) {
+  await sizing?.evaluate((el) => el.remove());
+  sizing = css ? await bob.addStyleTag({ content: `${tileSelector()} ${css}` }) : null;
+}
+
+/**
+ * Wait until Bob decodes Alice's video at `width`x`height` and frames keep coming.
+ * @param {number} width @param {number} height @param {number} timeout
+ */
+async function expectLayer(width, height, timeout) {
+  try {
+    await eventually(async () => {
+      const v = await bobVideo();
+      if (v.frameWidth !== width || v.frameHeight !== height) {
+        throw new Error(`Bob decodes ${v.frameWidth}x${v.frameHeight}: ${JSON.stringify(summary(v))}`);
+      }
+      return true;
+    }, { timeout, what: `Bob decoding Alice's video at ${width}x${height}` });
+  } catch (err) {
+    err.message += `\nAlice's layers: ${JSON.stringify(await aliceLayers())}`;
+    throw err;
+  }
+  const first = await bobVideo();
+  await sleep(1000);
+  const second = await bobVideo();
+  assert.ok(second.framesDecoded > first.framesDecoded && second.frameWidth === width,
+    `Bob stopped decoding at ${width}x${height}: ${JSON.stringify(summary(first))} then ${JSON.stringify(summary(second))}`);
+}
+
+step('Alice publishes simulcast, Bob joins and decodes her video', async () => {
+  alice = await env.openPage('Alice');
+  aliceIdentity = await joinWithApp(alice, 'Alice', room);
+  bob = await env.openPage('Bob');
+  await joinWithApp(bob, 'Bob', room);
+  // The app asked for simulcast: three encodings on Alice's camera sender.
+  const rids = await alice.evaluate(() => window.parleyClient.publisherPc.getSenders()
+    .find((s) => s.track?.kind === 'video')?.getParameters().encodings.map((e) => e.rid));
+  assert.deepEqual(rids, ['q', 'h', 'f']);
+  await bob.locator(tileSelector()).waitFor({ timeout: 15_000 });
+  await eventually(async () => (await bobVideo()).framesDecoded > 0,
+    { timeout: 15_000, what: "Bob: first decoded frame of Alice's video" });
+}, 45_000);
+
+step("a small tile gets Alice's 320x180 layer", async () => {
+  const dpr = await bob.evaluate(() => devicePixelRatio);
+  // 200 device pixels wide: the smallest layer covers it.
+  await styleTile(`{ width: ${200 / dpr}px; }`);
+  await expectLayer(320, 180, 10_000);
+});
+
+step("a 1280x720 tile gets Alice's full 1280x720 layer", async () => {
+  const dpr = await bob.evaluate(() => devicePixelRatio);
+  await styleTile(`{ width: ${1280 / dpr}px; }`);
+  await expectLayer(1280, 720, 15_000);
+});
+
+step("a hidden tile stops Alice's video for Bob but not her audio", async () => {
+  await styleTile('video { display: none; }');
+  const packets = async () => {
+    const rtp = await bobInbound();
+    return {
+      video: rtp.find((s) => s.kind === 'video')?.packetsReceived ?? 0,
+      audio: rtp.find((s) => s.kind === 'audio')?.packetsReceived ?? 0,
+    };
+  };
+  // Debounce, request and the packets in flight take a moment; then nothing more may arrive.
+  /** @type {{video: number, audio: number}[]} */
+  let samples = [];
+  await eventually(async () => {
+    samples = [await packets()];
+    await sleep(1500);
+    samples.push(await packets());
+    if (samples[1].video !== samples[0].video) throw new Error(`still arriving: ${JSON.stringify(samples)}`);
+    return true;
+  }, { timeout: 3500, interval: 0, what: "Alice's video packets to stop" });
+  assert.ok(samples[1].audio > samples[0].audio, `audio stopped too: ${JSON.stringify(samples)}`);
+});
+
+step('showing the tile again resumes the video', async () => {
+  await styleTile(null);
+  const before = await bobVideo();
+  await eventually(async () => {
+    const now = await bobVideo();
+    if (now.framesDecoded <= before.framesDecoded) throw new Error(JSON.stringify(summary(now)));
+    return true;
+  }, { timeout: 10_000, what: "Bob decoding Alice's video again" });
+  await eventually(() => bob.locator(`${tileSelector()} video`).evaluate((v) => v.videoWidth > 0 && !v.paused),
+    { timeout: 5000, what: "Alice's tile video playing for Bob" });
+});
