@@ -40,3 +40,81 @@ fn one_publisher_two_subscribers_in_memory() {
     }
     assert!(net.clients[publisher].received.is_empty(), "no echo");
 }
+
+/// Sends `rounds` video packets (a keyframe every 30) from `publisher`, advancing 33 ms each;
+/// `drop_to_server(seq)` / `drop_to_subscriber(seq)` lose chosen packets on either leg.
+fn stream(
+    net: &mut Net,
+    publisher: usize,
+    sender: rtc::rtp_transceiver::RTCRtpSenderId,
+    ssrc: u32,
+    rounds: u16,
+    drop_to_server: impl Fn(u16) -> bool,
+) {
+    for round in 0..rounds {
+        let seq = 1000 + round;
+        let packet = vp8_packet(ssrc, 96, seq, 90_000 + u32::from(round) * 3000, round % 30 == 0);
+        for (from, datagram) in net.publisher_datagrams(publisher, sender, packet) {
+            if drop_to_server(seq) {
+                continue;
+            }
+            let (now, server) = (net.now, net.server);
+            net.core.handle_datagram(now, server, from, datagram);
+        }
+        net.advance(Duration::from_millis(33));
+    }
+}
+
+fn assert_contiguous(received: &[rtc::rtp::Packet]) {
+    let mut seqs: Vec<u16> = received.iter().map(|p| p.header.sequence_number).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert!(seqs.len() > 150, "{} packets", seqs.len());
+    for pair in seqs.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "a hole in what the subscriber ended up with");
+    }
+}
+
+#[test]
+fn loss_on_the_publisher_leg_is_repaired_by_nack() {
+    let mut net = Net::new();
+    let publisher = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrc) = net.publish_video(publisher);
+    net.connect_all(Duration::from_secs(10));
+    stream(&mut net, publisher, sender, ssrc, 40, |_| false);
+    net.connect_all(Duration::from_secs(10));
+    // Lose every 7th packet on the way in: the server's NACKs get them resent by the publisher.
+    let lost = |seq: u16| seq > 1045 && seq % 7 == 0;
+    stream(&mut net, publisher, sender, ssrc, 200, lost);
+    for _ in 0..20 {
+        net.advance(Duration::from_millis(50));
+    }
+    assert_contiguous(&net.clients[subscriber].received);
+}
+
+#[test]
+fn loss_on_the_subscriber_leg_is_answered_from_the_server_cache() {
+    let mut net = Net::new();
+    let publisher = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrc) = net.publish_video(publisher);
+    net.connect_all(Duration::from_secs(10));
+    stream(&mut net, publisher, sender, ssrc, 40, |_| false);
+    net.connect_all(Duration::from_secs(10));
+    let sub_addr = net.clients[subscriber].addr;
+    let mut count = 0u32;
+    // Lose every 5th datagram the server sends the subscriber; the subscriber's NACKs are
+    // answered from the subscriber leg's send history.
+    net.drop_to = Some(Box::new(move |peer, _| {
+        count += 1;
+        peer == sub_addr && count % 5 == 0
+    }));
+    stream(&mut net, publisher, sender, ssrc, 200, |_| false);
+    net.drop_to = None;
+    for _ in 0..20 {
+        net.advance(Duration::from_millis(50));
+    }
+    assert!(net.dropped > 0);
+    assert_contiguous(&net.clients[subscriber].received);
+}

@@ -94,6 +94,12 @@ step("a 1280x720 tile gets Alice's full 1280x720 layer", async () => {
   await expectLayer(1280, 720, 15_000);
 });
 
+step('shrinking the tile again switches back down to 320x180', async () => {
+  const dpr = await bob.evaluate(() => devicePixelRatio);
+  await styleTile(`{ width: ${200 / dpr}px; }`);
+  await expectLayer(320, 180, 10_000);
+});
+
 step("a hidden tile stops Alice's video for Bob but not her audio", async () => {
   await styleTile('video { display: none; }');
   const packets = async () => {

@@ -40,11 +40,16 @@ pub struct Client {
     pub keep_received: bool,
 }
 
+/// Decides whether a datagram from the server to `peer` is lost (tests of repair).
+pub type DropFn = Box<dyn FnMut(SocketAddr, &[u8]) -> bool>;
+
 pub struct Net {
     pub core: SfuCore,
     pub clients: Vec<Client>,
     pub now: Instant,
     pub server: SocketAddr,
+    pub drop_to: Option<DropFn>,
+    pub dropped: u64,
 }
 
 fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
@@ -83,6 +88,8 @@ impl Net {
             clients: Vec::new(),
             now: Instant::now(),
             server,
+            drop_to: None,
+            dropped: 0,
         }
     }
 
@@ -157,6 +164,14 @@ impl Net {
             let mut moved = false;
             while let Some(t) = self.core.poll_transmit() {
                 moved = true;
+                // Only SRTP (first byte 128..=191) may be lost: ICE and DTLS stay reliable here.
+                let is_media = t.payload.first().is_some_and(|b| (128..=191).contains(b));
+                if let (true, Some(lose)) = (is_media, self.drop_to.as_mut()) {
+                    if lose(t.peer, &t.payload) {
+                        self.dropped += 1;
+                        continue;
+                    }
+                }
                 if let Some(client) = self.clients.iter_mut().find(|c| c.addr == t.peer) {
                     let _ = client.pc.handle_read(TaggedBytesMut {
                         now: self.now,
