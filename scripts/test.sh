@@ -58,4 +58,5 @@ step "browser tests (headless Chromium)"
 # `cargo test` built target/debug/parley (signaling's CLI tests run it) with the workspace's
 # feature set; a separate `cargo build -p` would resolve features anew and rebuild half the tree.
 test -x target/debug/parley
-PARLEY_BIN="$PWD/target/debug/parley" node --test tests/browser/
+# One file at a time: each runs several Chromium pages encoding video, and two cores are few.
+PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=1 tests/browser/

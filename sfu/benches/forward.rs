@@ -23,7 +23,11 @@ fn room_with_subscribers(n: usize) -> (Net, usize, rtc::rtp_transceiver::RTCRtpS
     // First packets open the track, negotiate the subscribers and start them on a keyframe.
     let mut seq = 0u16;
     for round in 0..60u32 {
-        for (from, datagram) in net.publisher_datagrams(publisher, sender, vp8_packet(ssrc, 96, seq, round * 3000, true)) {
+        for (from, datagram) in net.publisher_datagrams(
+            publisher,
+            sender,
+            vp8_packet(ssrc, 96, seq, round * 3000, true),
+        ) {
             let (now, server) = (net.now, net.server);
             net.core.handle_datagram(now, server, from, datagram);
         }
@@ -40,7 +44,9 @@ fn room_with_subscribers(n: usize) -> (Net, usize, rtc::rtp_transceiver::RTCRtpS
 
 fn forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward_one_packet");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
     for n in [1usize, 10, 100] {
         let (mut net, publisher, sender, ssrc) = room_with_subscribers(n);
         let mut seq = 100u16;

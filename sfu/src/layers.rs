@@ -17,6 +17,9 @@ pub struct Layer {
     /// Width and height from the layer's last keyframe.
     pub size: Option<(u16, u16)>,
     pub last_keyframe_request: Option<Instant>,
+    /// Bytes received since the last rate measurement, and the last measured rate.
+    pub bytes: u64,
+    pub rate_bps: u64,
 }
 
 impl Layer {
@@ -26,6 +29,8 @@ impl Layer {
             ssrc,
             size: None,
             last_keyframe_request: None,
+            bytes: 0,
+            rate_bps: 0,
         }
     }
 }
@@ -69,23 +74,33 @@ pub fn ranked(layers: &[Layer]) -> Vec<usize> {
 
 /// The SSRC of the layer to forward for `limit`, or `None` when paused or nothing is published.
 pub fn choose(layers: &[Layer], limit: LayerLimit) -> Option<u32> {
+    choose_capped(layers, limit, None)
+}
+
+/// The rank (0 = smallest) `limit` asks for, or `None` when paused or nothing is published.
+pub fn wanted_rank(layers: &[Layer], limit: LayerLimit) -> Option<usize> {
     let order = ranked(layers);
-    let pick = match limit {
-        LayerLimit::Paused => return None,
-        LayerLimit::Highest => order.last(),
-        LayerLimit::MaxRank(rank) => {
-            order.get(usize::from(rank).min(order.len().saturating_sub(1)))
-        }
+    let top = order.len().checked_sub(1)?;
+    match limit {
+        LayerLimit::Paused => None,
+        LayerLimit::Highest => Some(top),
+        LayerLimit::MaxRank(rank) => Some(usize::from(rank).min(top)),
         LayerLimit::Fit { width, height } => order
             .iter()
-            .find(|&&i| {
+            .position(|&i| {
                 layers[i]
                     .size
                     .is_some_and(|(w, h)| w >= width && h >= height)
             })
-            .or(order.last()),
-    };
-    pick.map(|&i| layers[i].ssrc)
+            .or(Some(top)),
+    }
+}
+
+/// Like [`choose`], but never above rank `cap` (the bandwidth allocation).
+pub fn choose_capped(layers: &[Layer], limit: LayerLimit, cap: Option<usize>) -> Option<u32> {
+    let rank = wanted_rank(layers, limit)?;
+    let rank = cap.map_or(rank, |cap| rank.min(cap));
+    ranked(layers).get(rank).map(|&i| layers[i].ssrc)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

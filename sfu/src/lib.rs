@@ -11,6 +11,7 @@
 //!
 //! This crate knows nothing of HTTP, JSON signaling or SQL.
 
+pub mod allocation;
 pub mod codec;
 pub mod config;
 pub mod core;

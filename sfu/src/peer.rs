@@ -4,7 +4,10 @@
 //! lives here, so both legs negotiate the same payload types.
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, Interceptor,
+    Packet, PacketReport, Registry, Slot, StreamInfo, TaggedPacket, TwccSenderBuilder,
+};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
@@ -24,7 +27,61 @@ use rtc::sansio::Protocol;
 use rtc::shared::error::{Error, Result};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Where a subscriber's estimate starts: enough for the middle layer, not the top one, so a
+/// new subscriber climbs as the estimate proves the path (switch up slowly, down fast).
+pub const INITIAL_DOWNLINK_BPS: f64 = 1_000_000.0;
+pub const MIN_DOWNLINK_BPS: f64 = 100_000.0;
+pub const MAX_DOWNLINK_BPS: f64 = 20_000_000.0;
+
+/// A subscriber connection's current send-side estimate (GCC over TWCC feedback), shared
+/// between its interceptor chain and the core without locks.
+#[derive(Debug, Clone, Default)]
+pub struct DownlinkEstimate(Arc<AtomicU64>);
+
+impl DownlinkEstimate {
+    pub fn bits_per_second(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, bps: f64) {
+        self.0.store(bps.max(0.0) as u64, Ordering::Relaxed);
+    }
+}
+
+/// Wraps the estimator so every change of its target becomes visible through a
+/// [`DownlinkEstimate`]; otherwise it only delegates.
+struct EstimateTap<E> {
+    inner: E,
+    out: DownlinkEstimate,
+}
+
+impl<E: BandwidthEstimator> BandwidthEstimator for EstimateTap<E> {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        self.out.set(self.inner.target_bitrate());
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.inner.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.out.set(self.inner.target_bitrate());
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
+}
 
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
@@ -147,9 +204,32 @@ pub struct PeerSetup<'a> {
     pub candidates: &'a [SocketAddr],
 }
 
-pub fn build_peer(setup: &PeerSetup<'_>, now: Instant) -> Result<RTCPeerConnection> {
+/// Builds a connection. Subscriber legs also get send-side congestion control (GCC fed by the
+/// browser's TWCC feedback) whose estimate is returned; there is no pacer: forwarded packets go
+/// out as they come, and the layer selection keeps the rate under the estimate.
+pub fn build_peer(
+    setup: &PeerSetup<'_>,
+    sends_media: bool,
+    now: Instant,
+) -> Result<(RTCPeerConnection, Option<DownlinkEstimate>)> {
     let mut engine = media_engine()?;
-    let registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
+    let mut registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
+    let mut estimate = None;
+    if sends_media {
+        let out = DownlinkEstimate::default();
+        out.set(INITIAL_DOWNLINK_BPS);
+        let tap = EstimateTap {
+            inner: Gcc::new(INITIAL_DOWNLINK_BPS, MIN_DOWNLINK_BPS, MAX_DOWNLINK_BPS),
+            out: out.clone(),
+        };
+        registry = registry
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(tap).build(),
+            )
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build());
+        estimate = Some(out);
+    }
     let registry = register_default_interceptors(registry, &mut engine)?;
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
@@ -167,7 +247,7 @@ pub fn build_peer(setup: &PeerSetup<'_>, now: Instant) -> Result<RTCPeerConnecti
     for addr in setup.candidates {
         pc.add_local_candidate(host_candidate(*addr)?)?;
     }
-    Ok(pc)
+    Ok((pc, estimate))
 }
 
 pub fn host_candidate(

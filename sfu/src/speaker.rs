@@ -61,6 +61,11 @@ impl<K: Clone + Eq + Hash + Ord> SpeakerDetector<K> {
         }
     }
 
+    /// The loudest speaker of the last report, if anyone was speaking.
+    pub fn loudest(&self) -> Option<&K> {
+        self.last_reported.first()
+    }
+
     /// Forgets a participant (they left or stopped publishing audio).
     pub fn remove(&mut self, key: &K) {
         self.levels.remove(key);

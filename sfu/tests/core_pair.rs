@@ -17,9 +17,11 @@ fn one_publisher_two_subscribers_in_memory() {
     // The track opens on its first packet; subscribers then negotiate and connect.
     let mut seq = 1000u16;
     let mut ts = 90_000u32;
-    for round in 0..300 {
-        let key = round % 30 == 0;
-        for (from, datagram) in net.publisher_datagrams(publisher, sender, vp8_packet(ssrc, 96, seq, ts, key)) {
+    for round in 0..300u32 {
+        let key = round.is_multiple_of(30);
+        for (from, datagram) in
+            net.publisher_datagrams(publisher, sender, vp8_packet(ssrc, 96, seq, ts, key))
+        {
             let server = net.server;
             let now = net.now;
             net.core.handle_datagram(now, server, from, datagram);
@@ -30,10 +32,20 @@ fn one_publisher_two_subscribers_in_memory() {
     }
     for index in subscribers {
         let received = &net.clients[index].received;
-        assert!(received.len() > 200, "subscriber {index} got {} packets", received.len());
+        assert!(
+            received.len() > 200,
+            "subscriber {index} got {} packets",
+            received.len()
+        );
         for pair in received.windows(2) {
-            assert_eq!(pair[1].header.sequence_number, pair[0].header.sequence_number.wrapping_add(1));
-            assert_eq!(pair[1].header.timestamp, pair[0].header.timestamp.wrapping_add(3000));
+            assert_eq!(
+                pair[1].header.sequence_number,
+                pair[0].header.sequence_number.wrapping_add(1)
+            );
+            assert_eq!(
+                pair[1].header.timestamp,
+                pair[0].header.timestamp.wrapping_add(3000)
+            );
         }
         assert_eq!(received[0].payload[1] & 0x01, 0, "starts at a keyframe");
         assert!(received.iter().all(|p| p.payload.len() == 1000));
@@ -53,7 +65,13 @@ fn stream(
 ) {
     for round in 0..rounds {
         let seq = 1000 + round;
-        let packet = vp8_packet(ssrc, 96, seq, 90_000 + u32::from(round) * 3000, round % 30 == 0);
+        let packet = vp8_packet(
+            ssrc,
+            96,
+            seq,
+            90_000 + u32::from(round) * 3000,
+            round.is_multiple_of(30),
+        );
         for (from, datagram) in net.publisher_datagrams(publisher, sender, packet) {
             if drop_to_server(seq) {
                 continue;
@@ -71,7 +89,11 @@ fn assert_contiguous(received: &[rtc::rtp::Packet]) {
     seqs.dedup();
     assert!(seqs.len() > 150, "{} packets", seqs.len());
     for pair in seqs.windows(2) {
-        assert_eq!(pair[1], pair[0] + 1, "a hole in what the subscriber ended up with");
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "a hole in what the subscriber ended up with"
+        );
     }
 }
 
@@ -85,7 +107,7 @@ fn loss_on_the_publisher_leg_is_repaired_by_nack() {
     stream(&mut net, publisher, sender, ssrc, 40, |_| false);
     net.connect_all(Duration::from_secs(10));
     // Lose every 7th packet on the way in: the server's NACKs get them resent by the publisher.
-    let lost = |seq: u16| seq > 1045 && seq % 7 == 0;
+    let lost = |seq: u16| seq > 1045 && seq.is_multiple_of(7);
     stream(&mut net, publisher, sender, ssrc, 200, lost);
     for _ in 0..20 {
         net.advance(Duration::from_millis(50));
@@ -108,7 +130,7 @@ fn loss_on_the_subscriber_leg_is_answered_from_the_server_cache() {
     // answered from the subscriber leg's send history.
     net.drop_to = Some(Box::new(move |peer, _| {
         count += 1;
-        peer == sub_addr && count % 5 == 0
+        peer == sub_addr && count.is_multiple_of(5)
     }));
     stream(&mut net, publisher, sender, ssrc, 200, |_| false);
     net.drop_to = None;

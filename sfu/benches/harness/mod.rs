@@ -17,7 +17,9 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -110,7 +112,9 @@ impl Net {
                 },
             )
             .expect("join");
-        let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len()).parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
+            .parse()
+            .unwrap();
         self.clients.push(Client {
             sid,
             addr,
@@ -147,9 +151,15 @@ impl Net {
         );
         let sender = client.pc.add_track(track).expect("add track");
         let offer = client.pc.create_offer(None).expect("offer");
-        client.pc.set_local_description(self.now, offer.clone()).expect("local offer");
+        client
+            .pc
+            .set_local_description(self.now, offer.clone())
+            .expect("local offer");
         let sid = client.sid.clone();
-        let answer = self.core.publish(self.now, &sid, offer.sdp, Vec::new()).expect("publish");
+        let answer = self
+            .core
+            .publish(self.now, &sid, offer.sdp, Vec::new())
+            .expect("publish");
         let client = &mut self.clients[index];
         client
             .pc
@@ -194,7 +204,10 @@ impl Net {
                         .set_remote_description(now, RTCSessionDescription::offer(sdp).unwrap())
                         .expect("server offer");
                     let answer = client.pc.create_answer(None).expect("answer");
-                    client.pc.set_local_description(now, answer.clone()).expect("local answer");
+                    client
+                        .pc
+                        .set_local_description(now, answer.clone())
+                        .expect("local answer");
                     self.core
                         .subscriber_answer(now, &sid, answer.sdp)
                         .expect("subscriber answer");
@@ -286,7 +299,19 @@ impl Net {
 
 /// A VP8 packet: a keyframe start when `key`, 1000 bytes of payload.
 pub fn vp8_packet(ssrc: u32, payload_type: u8, seq: u16, ts: u32, key: bool) -> rtc::rtp::Packet {
-    let mut payload = vec![0x10, if key { 0x10 } else { 0x11 }, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00];
+    let mut payload = vec![
+        0x10,
+        if key { 0x10 } else { 0x11 },
+        0x02,
+        0x00,
+        0x9d,
+        0x01,
+        0x2a,
+        0x40,
+        0x01,
+        0xb4,
+        0x00,
+    ];
     payload.resize(1000, 0xAB);
     rtc::rtp::Packet {
         header: rtc::rtp::header::Header {

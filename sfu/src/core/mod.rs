@@ -11,10 +11,11 @@ mod publish;
 mod subscribe;
 mod view;
 
+use crate::allocation::{allocate, UpgradeHold, VideoDemand, NOMINAL_LAYER_BPS};
 use crate::error::SfuError;
 use crate::forwarder::Forwarder;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
-use crate::layers::{choose, Layer, LayerLimit, LayerSwitch};
+use crate::layers::{choose, choose_capped, ranked, wanted_rank, Layer, LayerLimit, LayerSwitch};
 use crate::peer::{build_peer, PeerSetup};
 use crate::rooms::MediaKind;
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackMeta, TrackSource};
@@ -107,6 +108,17 @@ struct DownTrack {
     limit: LayerLimit,
     /// Picture id continuity across layer switches (VP8 only).
     vp8: Option<Vp8Munger>,
+    /// The bandwidth allocation: `Capped(rank)`, or `Paused` for lack of room.
+    allocation: Allocation,
+    hold: UpgradeHold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allocation {
+    /// No estimate yet: the subscriber's own limit decides.
+    Unlimited,
+    Capped(usize),
+    Paused,
 }
 
 impl DownTrack {
@@ -120,6 +132,17 @@ impl DownTrack {
             layer: LayerSwitch::default(),
             limit: LayerLimit::default(),
             vp8: is_vp8.then(Vp8Munger::default),
+            allocation: Allocation::Unlimited,
+            hold: UpgradeHold::default(),
+        }
+    }
+
+    /// The SSRC this subscriber should get of `layers` now.
+    fn target(&self, layers: &[Layer]) -> Option<u32> {
+        match self.allocation {
+            Allocation::Unlimited => choose(layers, self.limit),
+            Allocation::Capped(rank) => choose_capped(layers, self.limit, Some(rank)),
+            Allocation::Paused => None,
         }
     }
 
@@ -140,6 +163,8 @@ struct Peer {
     /// Next time this connection wants `handle_timeout`.
     deadline: Option<Instant>,
     connected: bool,
+    /// Subscriber leg: the downlink estimate that caps its layers.
+    estimate: Option<crate::peer::DownlinkEstimate>,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
     /// Viewer (WHEP) slots with no source right now.
@@ -151,6 +176,8 @@ struct Peer {
 
 /// How often speaker detection reports (only when the speaker list changed).
 const SPEAKER_TICK: Duration = Duration::from_millis(400);
+/// How often layer bitrates are measured and subscribers' bandwidth is shared out.
+const ALLOCATION_TICK: Duration = Duration::from_millis(500);
 
 /// A track arriving on some publisher connection.
 struct UpTrack {
@@ -205,6 +232,7 @@ pub struct SfuCore {
     stats: Arc<SfuStats>,
     speakers: HashMap<String, SpeakerDetector<ParticipantSid>>,
     next_speaker_tick: Option<Instant>,
+    last_allocation: Option<Instant>,
 }
 
 impl SfuCore {
@@ -227,6 +255,7 @@ impl SfuCore {
             stats,
             speakers: HashMap::new(),
             next_speaker_tick: None,
+            last_allocation: None,
         }
     }
 
@@ -357,12 +386,16 @@ impl SfuCore {
             .values()
             .filter_map(|p| p.deadline)
             .chain(self.next_speaker_tick)
+            .chain(self.next_allocation())
             .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_speaker_tick.is_some_and(|at| at <= now) {
             self.report_speakers(now);
+        }
+        if self.next_allocation().is_none_or(|at| at <= now) && !self.up_tracks.is_empty() {
+            self.allocate_bandwidth(now);
         }
         let due: Vec<PeerId> = self
             .peers
@@ -423,12 +456,13 @@ impl SfuCore {
             }
         };
         let pwd = random_ice_pwd();
-        let pc = build_peer(
+        let (pc, estimate) = build_peer(
             &PeerSetup {
                 ice_ufrag: &ufrag,
                 ice_pwd: &pwd,
                 candidates: &self.config.candidates,
             },
+            role == PeerRole::Subscriber,
             now,
         )
         .map_err(|e| SfuError::Internal(e.to_string()))?;
@@ -444,6 +478,7 @@ impl SfuCore {
                 ufrag,
                 deadline: None,
                 connected: false,
+                estimate,
                 down: HashMap::new(),
                 idle: Vec::new(),
                 awaiting_answer: false,
@@ -685,7 +720,7 @@ impl SfuCore {
                 .get_mut(subscriber)
                 .and_then(|p| p.down.get_mut(track))
             {
-                down.layer.set_target(choose(&up.layers, down.limit));
+                down.layer.set_target(down.target(&up.layers));
                 if let Some(ssrc) = down.layer.waiting_for() {
                     self.keyframe_wanted.insert((track.clone(), ssrc));
                 }
@@ -728,6 +763,109 @@ impl SfuCore {
             }
         }
         self.next_speaker_tick = (!self.speakers.is_empty()).then(|| now + SPEAKER_TICK);
+    }
+
+    fn next_allocation(&self) -> Option<Instant> {
+        if self.up_tracks.is_empty() {
+            return None;
+        }
+        self.last_allocation.map(|at| at + ALLOCATION_TICK)
+    }
+
+    /// Measures layer bitrates, then shares each subscriber's downlink estimate across the
+    /// video it receives (see `allocation.rs`).
+    fn allocate_bandwidth(&mut self, now: Instant) {
+        let elapsed = self
+            .last_allocation
+            .map_or(ALLOCATION_TICK, |at| now.saturating_duration_since(at));
+        self.last_allocation = Some(now);
+        let millis = elapsed.as_millis().max(1) as u64;
+        for up in self.up_tracks.values_mut() {
+            for layer in &mut up.layers {
+                layer.rate_bps = std::mem::take(&mut layer.bytes) * 8 * 1000 / millis;
+            }
+        }
+        let speakers: HashMap<&str, &ParticipantSid> = self
+            .speakers
+            .iter()
+            .filter_map(|(room, d)| d.loudest().map(|sid| (room.as_str(), sid)))
+            .collect();
+        let mut retarget: Vec<(TrackSid, u32)> = Vec::new();
+        for peer in self.peers.values_mut() {
+            let Some(estimate) = peer.estimate.as_ref().map(|e| e.bits_per_second()) else {
+                continue;
+            };
+            if peer.down.is_empty() {
+                continue;
+            }
+            let mut audio_bps = 0;
+            let mut sent_bps = 0;
+            let mut videos: Vec<(&TrackSid, VideoDemand)> = Vec::new();
+            for (track, down) in &peer.down {
+                let Some(up) = self.up_tracks.get(track) else {
+                    continue;
+                };
+                let current = down.layer.current();
+                let current_rate = up
+                    .layers
+                    .iter()
+                    .find(|l| Some(l.ssrc) == current)
+                    .map_or(0, |l| l.rate_bps);
+                sent_bps += current_rate;
+                if up.video_codec.is_none() {
+                    audio_bps += current_rate;
+                    continue;
+                }
+                let layer_bps = ranked(&up.layers)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(rank, i)| match up.layers[i].rate_bps {
+                        0 => NOMINAL_LAYER_BPS[rank.min(NOMINAL_LAYER_BPS.len() - 1)],
+                        measured => measured,
+                    })
+                    .collect();
+                let speaking = speakers.get(up.room.as_str()) == Some(&&up.owner);
+                videos.push((
+                    track,
+                    VideoDemand {
+                        priority: if speaking { 0 } else { 1 },
+                        layer_bps,
+                        wanted_rank: wanted_rank(&up.layers, down.limit),
+                    },
+                ));
+            }
+            // Without probing, GCC only confirms rates it has seen: while the estimate is not
+            // below what is being sent, the path is not the limit and one more step is allowed
+            // (the upgrade hold paces the climb; congestion brings the estimate down again).
+            let congested = estimate < sent_bps * 9 / 10;
+            let budget = if congested {
+                estimate
+            } else {
+                estimate.max(sent_bps + NOMINAL_LAYER_BPS[2])
+            };
+            let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| d.clone()).collect();
+            let ranks = allocate(budget, audio_bps, &demands);
+            let tracks: Vec<TrackSid> = videos.into_iter().map(|(t, _)| t.clone()).collect();
+            for (track, rank) in tracks.into_iter().zip(ranks) {
+                let Some(down) = peer.down.get_mut(&track) else {
+                    continue;
+                };
+                let applied = down.hold.update(rank, now);
+                down.allocation = match applied {
+                    Some(rank) => Allocation::Capped(rank),
+                    None => Allocation::Paused,
+                };
+                let Some(up) = self.up_tracks.get(&track) else {
+                    continue;
+                };
+                let before = down.layer.waiting_for();
+                down.layer.set_target(down.target(&up.layers));
+                if let Some(ssrc) = down.layer.waiting_for().filter(|w| Some(*w) != before) {
+                    retarget.push((track.clone(), ssrc));
+                }
+            }
+        }
+        self.keyframe_wanted.extend(retarget);
     }
 
     fn update_gauges(&self) {

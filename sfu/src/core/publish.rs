@@ -272,9 +272,10 @@ impl SfuCore {
             .video_codec
             .is_some_and(|codec| codec.is_keyframe_start(&packet.payload));
         let mut layers_changed = false;
-        if keyframe && up.video_codec == Some(VideoCodec::Vp8) {
-            let size = crate::codec::vp8_keyframe_size(&packet.payload);
-            if let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) {
+        if let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) {
+            layer.bytes += packet.payload.len() as u64;
+            if keyframe && up.video_codec == Some(VideoCodec::Vp8) {
+                let size = crate::codec::vp8_keyframe_size(&packet.payload);
                 layers_changed = size.is_some() && layer.size != size;
                 if layers_changed {
                     layer.size = size;
@@ -305,7 +306,10 @@ impl SfuCore {
                 continue;
             }
             // Audio can start anywhere; video only at a keyframe.
-            match down.layer.on_packet(ssrc, keyframe || up.video_codec.is_none()) {
+            match down
+                .layer
+                .on_packet(ssrc, keyframe || up.video_codec.is_none())
+            {
                 LayerAction::Drop => continue,
                 LayerAction::Switch => down.switch_source(),
                 LayerAction::Forward => {}

@@ -1,0 +1,180 @@
+//! Sharing one subscriber's downlink estimate across the video tracks it receives. Audio is
+//! served first (it is cheap and matters most), then every video track gets its smallest layer
+//! in priority order (the active speaker first), then tracks climb one layer at a time, again
+//! in priority order, while the estimate has room and the subscriber wants more.
+//! [`UpgradeHold`] adds the asymmetry: go down at once, go up only after the estimate has had
+//! room for a while. Pure, with time as an input.
+
+use std::time::{Duration, Instant};
+
+/// Bitrates assumed for layers not measured yet, by rank (Chromium's usual q/h/f caps).
+pub const NOMINAL_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_500_000];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoDemand {
+    /// Lower is more important (0 = the active speaker).
+    pub priority: u8,
+    /// Measured (or nominal) bitrate of each layer, smallest first.
+    pub layer_bps: Vec<u64>,
+    /// The best rank the subscriber asked for; `None` = paused.
+    pub wanted_rank: Option<usize>,
+}
+
+/// The rank each track may have (`None`: paused for lack of bandwidth or by request).
+pub fn allocate(budget_bps: u64, audio_bps: u64, tracks: &[VideoDemand]) -> Vec<Option<usize>> {
+    let mut left = budget_bps.saturating_sub(audio_bps);
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    order.sort_by_key(|&i| tracks[i].priority);
+    let mut ranks: Vec<Option<usize>> = vec![None; tracks.len()];
+    let mut first = true;
+    for &i in &order {
+        let track = &tracks[i];
+        let (Some(_), Some(&lowest)) = (track.wanted_rank, track.layer_bps.first()) else {
+            continue;
+        };
+        // The most important video always keeps its smallest layer: a picture beats none.
+        if lowest <= left || first {
+            left = left.saturating_sub(lowest);
+            ranks[i] = Some(0);
+            first = false;
+        }
+    }
+    loop {
+        let mut climbed = false;
+        for &i in &order {
+            let track = &tracks[i];
+            let (Some(rank), Some(wanted)) = (ranks[i], track.wanted_rank) else {
+                continue;
+            };
+            let next = rank + 1;
+            if next > wanted || next >= track.layer_bps.len() {
+                continue;
+            }
+            let extra = track.layer_bps[next].saturating_sub(track.layer_bps[rank]);
+            if extra <= left {
+                left -= extra;
+                ranks[i] = Some(next);
+                climbed = true;
+            }
+        }
+        if !climbed {
+            return ranks;
+        }
+    }
+}
+
+/// Applies allocations to one down track with hysteresis: lower at once, higher only once the
+/// same higher offer has stood for [`UpgradeHold::HOLD`]. Resuming from paused is immediate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpgradeHold {
+    started: bool,
+    applied: Option<usize>,
+    pending: Option<(usize, Instant)>,
+}
+
+impl UpgradeHold {
+    pub const HOLD: Duration = Duration::from_secs(3);
+
+    /// The rank cap to use now, given what the allocator offers at `now`.
+    pub fn update(&mut self, offered: Option<usize>, now: Instant) -> Option<usize> {
+        let climbing = match (self.applied, offered) {
+            (Some(applied), Some(offer)) => offer > applied,
+            _ => false,
+        };
+        if !self.started || !climbing {
+            self.started = true;
+            self.applied = offered;
+            self.pending = None;
+            return self.applied;
+        }
+        let offer = offered.unwrap_or_default();
+        match self.pending {
+            Some((rank, since)) if rank == offer => {
+                if now.saturating_duration_since(since) >= Self::HOLD {
+                    self.applied = offered;
+                    self.pending = None;
+                }
+            }
+            _ => self.pending = Some((offer, now)),
+        }
+        self.applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(priority: u8, wanted: Option<usize>) -> VideoDemand {
+        VideoDemand {
+            priority,
+            layer_bps: NOMINAL_LAYER_BPS.to_vec(),
+            wanted_rank: wanted,
+        }
+    }
+
+    #[test]
+    fn allocation_table() {
+        // (budget, audio, tracks, expected ranks)
+        type Case = (u64, u64, Vec<VideoDemand>, Vec<Option<usize>>);
+        let cases: Vec<Case> = vec![
+            (5_000_000, 40_000, vec![video(0, Some(2))], vec![Some(2)]),
+            (2_000_000, 40_000, vec![video(0, Some(2))], vec![Some(2)]),
+            (1_000_000, 40_000, vec![video(0, Some(2))], vec![Some(1)]),
+            (300_000, 40_000, vec![video(0, Some(2))], vec![Some(0)]),
+            // Below even the smallest layer: the only video keeps it anyway.
+            (50_000, 40_000, vec![video(0, Some(2))], vec![Some(0)]),
+            // The subscriber's own cap and pause win over bandwidth.
+            (5_000_000, 0, vec![video(0, Some(0))], vec![Some(0)]),
+            (5_000_000, 0, vec![video(0, None)], vec![None]),
+            // Speaker first: with 900 kb/s the speaker climbs, the other stays small.
+            (
+                900_000,
+                0,
+                vec![video(1, Some(2)), video(0, Some(2))],
+                vec![Some(0), Some(1)],
+            ),
+            // Shared fairly: both get the middle layer before either gets the top one.
+            (
+                1_100_000,
+                0,
+                vec![video(0, Some(2)), video(1, Some(2))],
+                vec![Some(1), Some(1)],
+            ),
+            // Not enough for both smallest layers: the less important one is paused.
+            (
+                200_000,
+                0,
+                vec![video(0, Some(2)), video(1, Some(2))],
+                vec![Some(0), None],
+            ),
+        ];
+        for (i, (budget, audio, tracks, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(allocate(budget, audio, &tracks), expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn down_at_once_up_after_the_hold() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut hold = UpgradeHold::default();
+        // (time ms, offered, applied)
+        let rows = [
+            (0, Some(2), Some(2)),    // first allocation applies at once
+            (500, Some(0), Some(0)),  // congestion: down immediately
+            (1000, Some(2), Some(0)), // room again, but hold
+            (2500, Some(2), Some(0)),
+            (4000, Some(2), Some(2)), // held for 3 s: up
+            (4500, Some(1), Some(1)),
+            (5000, Some(2), Some(1)), // a new climb restarts the hold
+            (6000, Some(1), Some(1)), // dip: the hold resets
+            (6500, Some(2), Some(1)),
+            (9400, Some(2), Some(1)),
+            (9500, Some(2), Some(2)),
+        ];
+        for (i, (ms, offered, applied)) in rows.into_iter().enumerate() {
+            assert_eq!(hold.update(offered, at(ms)), applied, "row {i}");
+        }
+    }
+}
