@@ -20,6 +20,10 @@ pub struct Layer {
     /// Bytes received since the last rate measurement, and the last measured rate.
     pub bytes: u64,
     pub rate_bps: u64,
+    /// Whether the publisher was last told to send this layer (dynacast), and since when
+    /// no subscriber has needed it.
+    pub active: bool,
+    pub unneeded_since: Option<Instant>,
 }
 
 impl Layer {
@@ -31,6 +35,8 @@ impl Layer {
             last_keyframe_request: None,
             bytes: 0,
             rate_bps: 0,
+            active: true,
+            unneeded_since: None,
         }
     }
 }

@@ -2,9 +2,10 @@
 //! relaxed add; signaling turns them into Prometheus metrics at scrape time, so this crate
 //! knows nothing of HTTP.
 
+use prometheus::{Histogram, HistogramOpts};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SfuStats {
     pub rooms: AtomicU64,
     pub participants: AtomicU64,
@@ -19,6 +20,48 @@ pub struct SfuStats {
     pub unroutable_datagrams: AtomicU64,
     /// Sends refused because the destination is outside the configured allow-list.
     pub blocked_sends: AtomicU64,
+    /// A subscriber moved from one simulcast layer to another.
+    pub layer_switches: AtomicU64,
+    /// Simulcast layers paused / resumed at publishers (dynacast).
+    pub dynacast_changes: AtomicU64,
+    /// Each subscriber's downlink estimate, sampled every allocation tick (no per-user labels).
+    pub downlink_estimate_bps: Histogram,
+    /// From wanting a layer to its first keyframe being forwarded.
+    pub keyframe_wait_seconds: Histogram,
+}
+
+impl Default for SfuStats {
+    fn default() -> Self {
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid histogram")
+        };
+        Self {
+            rooms: AtomicU64::default(),
+            participants: AtomicU64::default(),
+            published_tracks: AtomicU64::default(),
+            peer_connections: AtomicU64::default(),
+            forwarded_packets: AtomicU64::default(),
+            forwarded_bytes: AtomicU64::default(),
+            received_packets: AtomicU64::default(),
+            received_bytes: AtomicU64::default(),
+            keyframe_requests: AtomicU64::default(),
+            unroutable_datagrams: AtomicU64::default(),
+            blocked_sends: AtomicU64::default(),
+            layer_switches: AtomicU64::default(),
+            dynacast_changes: AtomicU64::default(),
+            downlink_estimate_bps: histogram(
+                "parley_subscriber_downlink_estimate_bps",
+                "Subscribers' send-side bandwidth estimates (GCC), sampled every 500 ms",
+                vec![150e3, 300e3, 500e3, 1e6, 2e6, 5e6, 10e6, 20e6],
+            ),
+            keyframe_wait_seconds: histogram(
+                "parley_keyframe_wait_seconds",
+                "Time from a subscriber needing a layer to forwarding its first keyframe",
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+            ),
+        }
+    }
 }
 
 impl SfuStats {

@@ -48,6 +48,8 @@ impl Metrics {
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
+            Box::new(sfu_stats.downlink_estimate_bps.clone()),
+            Box::new(sfu_stats.keyframe_wait_seconds.clone()),
             Box::new(MediaCollector::new(sfu_stats)),
         ] {
             registry

@@ -260,6 +260,14 @@ pub enum ServerMessage {
     ActiveSpeakers {
         speakers: Vec<SpeakerLevel>,
     },
+    /// To a publisher: send only these simulcast encodings (by RID) of your track `track_id`
+    /// (your sender's `MediaStreamTrack.id`; `track` is its sid); set
+    /// `RTCRtpEncodingParameters.active` accordingly. Nobody receives the others right now.
+    PublisherLayers {
+        track: String,
+        track_id: String,
+        active: Vec<String>,
+    },
     /// The server is going away (shutdown) or removed this session; the socket closes next.
     Goodbye {
         reason: String,

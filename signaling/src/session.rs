@@ -361,6 +361,15 @@ impl Session {
                     })
                     .collect(),
             },
+            SfuEvent::PublisherLayers {
+                track,
+                track_id,
+                active_rids,
+            } => ServerMessage::PublisherLayers {
+                track: track.to_string(),
+                track_id,
+                active: active_rids,
+            },
             SfuEvent::PeerState { role, state } => {
                 if let Some(joined) = &self.joined {
                     tracing::debug!(participant = %joined.sid, ?role, ?state, "peer state");

@@ -80,6 +80,13 @@ pub enum SfuEvent {
     },
     /// Who is speaking in the room, loudest first, with loudness in 0..=1. Sent on change.
     ActiveSpeakers(Vec<(ParticipantSid, f32)>),
+    /// To a publisher (dynacast): send only these simulcast encodings of `track` (the client's
+    /// sender track id `track_id`); nobody needs the others.
+    PublisherLayers {
+        track: TrackSid,
+        track_id: String,
+        active_rids: Vec<String>,
+    },
 }
 
 /// A datagram to send from the socket whose advertised address is `local`.
@@ -111,6 +118,8 @@ struct DownTrack {
     /// The bandwidth allocation: `Capped(rank)`, or `Paused` for lack of room.
     allocation: Allocation,
     hold: UpgradeHold,
+    /// When this subscriber started waiting for a keyframe of its target layer.
+    waiting_since: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +143,7 @@ impl DownTrack {
             vp8: is_vp8.then(Vp8Munger::default),
             allocation: Allocation::Unlimited,
             hold: UpgradeHold::default(),
+            waiting_since: None,
         }
     }
 
@@ -178,10 +188,14 @@ struct Peer {
 const SPEAKER_TICK: Duration = Duration::from_millis(400);
 /// How often layer bitrates are measured and subscribers' bandwidth is shared out.
 const ALLOCATION_TICK: Duration = Duration::from_millis(500);
+/// A layer nobody needs for this long is paused at the publisher (dynacast).
+const DYNACAST_PAUSE_AFTER: Duration = Duration::from_secs(3);
 
 /// A track arriving on some publisher connection.
 struct UpTrack {
     owner: ParticipantSid,
+    /// The publisher's own id for the track (msid), which its client knows it by.
+    remote_track_id: String,
     room: String,
     /// The publisher leg's id for the RFC 6464 audio-level extension, if negotiated.
     audio_level_ext: Option<u8>,
@@ -795,6 +809,9 @@ impl SfuCore {
             let Some(estimate) = peer.estimate.as_ref().map(|e| e.bits_per_second()) else {
                 continue;
             };
+            if peer.connected {
+                self.stats.downlink_estimate_bps.observe(estimate as f64);
+            }
             if peer.down.is_empty() {
                 continue;
             }
@@ -866,6 +883,64 @@ impl SfuCore {
             }
         }
         self.keyframe_wanted.extend(retarget);
+        self.update_dynacast(now);
+    }
+
+    /// Tells publishers which simulcast layers anyone needs: a layer that is no subscriber's
+    /// current or target layer for a while is paused; one that is needed again resumes at once.
+    /// The smallest layer always stays on, so a new subscriber has something to start with.
+    fn update_dynacast(&mut self, now: Instant) {
+        let mut changes = Vec::new();
+        for (sid, up) in &mut self.up_tracks {
+            if up.layers.len() < 2 || up.layers.iter().any(|l| l.rid.is_none()) {
+                continue;
+            }
+            let mut needed: Vec<u32> = Vec::new();
+            for subscriber in &up.subscribers {
+                if let Some(down) = self.peers.get(subscriber).and_then(|p| p.down.get(sid)) {
+                    needed.extend(down.layer.current());
+                    needed.extend(down.layer.waiting_for());
+                }
+            }
+            let order = ranked(&up.layers);
+            let lowest = order.first().map(|&i| up.layers[i].ssrc);
+            let mut changed = false;
+            for layer in &mut up.layers {
+                if needed.contains(&layer.ssrc) || Some(layer.ssrc) == lowest {
+                    layer.unneeded_since = None;
+                    changed |= !layer.active;
+                    layer.active = true;
+                } else {
+                    let since = *layer.unneeded_since.get_or_insert(now);
+                    if layer.active && now.saturating_duration_since(since) >= DYNACAST_PAUSE_AFTER
+                    {
+                        layer.active = false;
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                let active_rids = up
+                    .layers
+                    .iter()
+                    .filter(|l| l.active)
+                    .filter_map(|l| l.rid.clone())
+                    .collect();
+                changes.push((
+                    up.owner.clone(),
+                    SfuEvent::PublisherLayers {
+                        track: sid.clone(),
+                        track_id: up.remote_track_id.clone(),
+                        active_rids,
+                    },
+                ));
+            }
+        }
+        for (owner, event) in changes {
+            SfuStats::add(&self.stats.dynacast_changes, 1);
+            tracing::debug!(participant = %owner, ?event, "dynacast");
+            self.emit(&owner, event);
+        }
     }
 
     fn update_gauges(&self) {

@@ -150,12 +150,13 @@ impl SfuCore {
                 self.track_by_remote
                     .entry(id)
                     .or_default()
-                    .insert(remote_id, meta.sid.clone());
+                    .insert(remote_id.clone(), meta.sid.clone());
                 let room = self.rooms.room_name(&owner).unwrap_or_default().to_owned();
                 self.up_tracks.insert(
                     meta.sid.clone(),
                     UpTrack {
                         owner: owner.clone(),
+                        remote_track_id: remote_id.clone(),
                         room,
                         audio_level_ext,
                         publisher: id,
@@ -305,13 +306,27 @@ impl SfuCore {
                 }
                 continue;
             }
+            if down.layer.waiting_for().is_some() && down.waiting_since.is_none() {
+                down.waiting_since = Some(now);
+            }
+            let had_layer = down.layer.current().is_some();
             // Audio can start anywhere; video only at a keyframe.
             match down
                 .layer
                 .on_packet(ssrc, keyframe || up.video_codec.is_none())
             {
                 LayerAction::Drop => continue,
-                LayerAction::Switch => down.switch_source(),
+                LayerAction::Switch => {
+                    down.switch_source();
+                    if let Some(since) = down.waiting_since.take() {
+                        self.stats
+                            .keyframe_wait_seconds
+                            .observe(now.saturating_duration_since(since).as_secs_f64());
+                    }
+                    if had_layer {
+                        SfuStats::add(&self.stats.layer_switches, 1);
+                    }
+                }
                 LayerAction::Forward => {}
             }
             let mut out = packet.clone();
