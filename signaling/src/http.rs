@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/guest-token", post(guest_token))
         .merge(crate::whip::routes())
         .route("/", get(index))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{*path}", get(asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(CorsLayer::permissive())
