@@ -213,47 +213,7 @@ async fn whip(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room, Kind::Whip) {
-        Ok(claims) => claims,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let offer = match offer_body(&headers, &body) {
-        Ok(offer) => offer,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let sid = ParticipantSid::random();
-    let meta = ParticipantMeta {
-        sid: sid.clone(),
-        identity: claims.sub.clone(),
-        name: claims.name.clone(),
-        can_publish: true,
-        can_subscribe: false,
-        hidden: false,
-    };
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    if let Err(err) = state.sfu.join(room.clone(), meta, events_tx).await {
-        return sfu_error(err);
-    }
-    let answer = match state.sfu.publish(sid.clone(), offer, Vec::new()).await {
-        Ok(answer) => answer,
-        Err(err) => {
-            state.sfu.leave(sid).await;
-            return sfu_error(err);
-        }
-    };
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    tracing::info!(room = %room, participant = %sid, "whip session started");
-    state.media_sessions.insert(
-        id.clone(),
-        Session {
-            kind: Kind::Whip,
-            room: room.clone(),
-            sid,
-            identity: claims.sub,
-        },
-    );
-    watch_session(state, id.clone(), events_rx);
-    created(Kind::Whip, &room, &id, answer)
+    open_session(state, Kind::Whip, room, None, &headers, &body).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,11 +229,24 @@ async fn whep(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room, Kind::Whep) {
+    open_session(state, Kind::Whep, room, query.participant, &headers, &body).await
+}
+
+/// POST on either endpoint: check the token and body, join the room as a publisher (WHIP) or
+/// a hidden viewer (WHEP), and answer `201 Created` with the session's `Location`.
+async fn open_session(
+    state: AppState,
+    kind: Kind,
+    room: String,
+    follow: Option<String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let claims = match authorize(&state, headers, &room, kind) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.into_response(),
     };
-    let offer = match offer_body(&headers, &body) {
+    let offer = match offer_body(headers, body) {
         Ok(offer) => offer,
         Err(refusal) => return refusal.into_response(),
     };
@@ -282,32 +255,46 @@ async fn whep(
         sid: sid.clone(),
         identity: claims.sub.clone(),
         name: claims.name.clone(),
-        can_publish: false,
-        can_subscribe: true,
-        hidden: true,
+        can_publish: kind == Kind::Whip,
+        can_subscribe: kind == Kind::Whep,
+        hidden: kind == Kind::Whep,
     };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let answer = match state
-        .sfu
-        .join_viewer(room.clone(), meta, offer, query.participant, events_tx)
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err) => return sfu_error(err),
+    let answer = match kind {
+        Kind::Whip => {
+            if let Err(err) = state.sfu.join(room.clone(), meta, events_tx).await {
+                return sfu_error(err);
+            }
+            match state.sfu.publish(sid.clone(), offer, Vec::new()).await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    state.sfu.leave(sid).await;
+                    return sfu_error(err);
+                }
+            }
+        }
+        Kind::Whep => match state
+            .sfu
+            .join_viewer(room.clone(), meta, offer, follow, events_tx)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(err) => return sfu_error(err),
+        },
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
-    tracing::info!(room = %room, participant = %sid, "whep session started");
+    tracing::info!(room = %room, participant = %sid, kind = kind.path(), "session started");
     state.media_sessions.insert(
         id.clone(),
         Session {
-            kind: Kind::Whep,
+            kind,
             room: room.clone(),
             sid,
             identity: claims.sub,
         },
     );
     watch_session(state, id.clone(), events_rx);
-    created(Kind::Whep, &room, &id, answer)
+    created(kind, &room, &id, answer)
 }
 
 fn not_found() -> ApiError {

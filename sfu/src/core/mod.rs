@@ -122,6 +122,22 @@ struct DownTrack {
     waiting_since: Option<Instant>,
 }
 
+/// The payload type the leg negotiated for the down track's codec, once it is negotiated.
+fn negotiated_payload_type(pc: &mut RTCPeerConnection, down: &DownTrack) -> Option<u8> {
+    let mut sender = pc.rtp_sender(down.sender_id)?;
+    sender
+        .get_parameters()
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| {
+            c.rtp_codec
+                .mime_type
+                .eq_ignore_ascii_case(&down.codec.mime_type)
+        })
+        .map(|c| c.payload_type)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Allocation {
     /// No estimate yet: the subscriber's own limit decides.

@@ -36,19 +36,7 @@ impl SfuCore {
         peer.awaiting_answer = false;
         // The answer fixes the payload type of each codec on this leg.
         for down in peer.down.values_mut() {
-            let payload_type = peer.pc.rtp_sender(down.sender_id).and_then(|mut sender| {
-                sender
-                    .get_parameters()
-                    .rtp_parameters
-                    .codecs
-                    .iter()
-                    .find(|c| {
-                        c.rtp_codec
-                            .mime_type
-                            .eq_ignore_ascii_case(&down.codec.mime_type)
-                    })
-                    .map(|c| c.payload_type)
-            });
+            let payload_type = super::negotiated_payload_type(&mut peer.pc, down);
             if payload_type.is_none() {
                 tracing::warn!(participant = %sid, mime = %down.codec.mime_type, "subscriber did not accept the codec");
             }

@@ -134,19 +134,7 @@ impl SfuCore {
             .map(|d| d.sdp)
             .ok_or_else(|| SfuError::Internal("no local description after answer".into()))?;
         for slot in &mut peer.idle {
-            let payload_type = peer.pc.rtp_sender(slot.sender_id).and_then(|mut sender| {
-                sender
-                    .get_parameters()
-                    .rtp_parameters
-                    .codecs
-                    .iter()
-                    .find(|c| {
-                        c.rtp_codec
-                            .mime_type
-                            .eq_ignore_ascii_case(&slot.codec.mime_type)
-                    })
-                    .map(|c| c.payload_type)
-            });
+            let payload_type = super::negotiated_payload_type(&mut peer.pc, slot);
             slot.forwarder.set_payload_type(payload_type);
         }
         self.dirty.insert(id);
