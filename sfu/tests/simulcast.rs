@@ -1,0 +1,212 @@
+//! Simulcast through the real core and real webrtc-rs clients, in memory: a publisher sends
+//! three RID layers; a subscriber gets the best one, switches down on request (at a keyframe,
+//! with continuous sequence numbers and picture ids), and unused layers are paused (dynacast).
+
+#[path = "../benches/harness/mod.rs"]
+mod harness;
+
+use harness::{vp8_layer_packet, Net};
+use sfu::{LayerLimit, SfuEvent, TrackSid};
+use std::time::Duration;
+
+struct Publisher {
+    index: usize,
+    sender: rtc::rtp_transceiver::RTCRtpSenderId,
+    ssrcs: [u32; 3],
+    frame: u16,
+}
+
+impl Publisher {
+    /// One frame on every layer (one packet each), keyframes every 30 frames; 33 ms pass.
+    fn frame(&mut self, net: &mut Net) {
+        let key = self.frame.is_multiple_of(30);
+        for (layer, ssrc) in self.ssrcs.iter().enumerate() {
+            let mut packet = vp8_layer_packet(
+                *ssrc,
+                layer as u8,
+                self.frame.wrapping_add(1000 * layer as u16),
+                u32::from(self.frame) * 3000 + 7_000_000 * layer as u32,
+                self.frame.wrapping_add(5000 * layer as u16) & 0x7fff,
+                key,
+            );
+            net.tag_simulcast(&mut packet, ["q", "h", "f"][layer]);
+            for (from, datagram) in net.publisher_datagrams(self.index, self.sender, packet) {
+                let (now, server) = (net.now, net.server);
+                net.core.handle_datagram(now, server, from, datagram);
+            }
+        }
+        self.frame += 1;
+        net.advance(Duration::from_millis(33));
+    }
+}
+
+fn picture_id(p: &rtc::rtp::Packet) -> u16 {
+    (u16::from(p.payload[2] & 0x7f) << 8) | u16::from(p.payload[3])
+}
+
+#[test]
+fn best_layer_then_down_on_request_seamlessly_and_dynacast_pauses_the_rest() {
+    let mut net = Net::new();
+    let index = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrcs) = net.publish_simulcast(index);
+    net.connect_all(Duration::from_secs(10));
+    let mut publisher = Publisher {
+        index,
+        sender,
+        ssrcs,
+        frame: 0,
+    };
+    for _ in 0..240 {
+        publisher.frame(&mut net);
+    }
+    let received = &net.clients[subscriber].received;
+    assert!(received.len() > 100, "{} packets", received.len());
+    let last_layer = *received.last().unwrap().payload.last().unwrap();
+    assert_eq!(
+        last_layer, 2,
+        "the subscriber ends up on the top layer (1280x720)"
+    );
+
+    let track = net
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            SfuEvent::TrackPublished(meta) => Some(meta.sid.clone()),
+            _ => None,
+        })
+        .expect("track published");
+    let sub_sid = net.clients[subscriber].sid.clone();
+    let now = net.now;
+    net.core
+        .set_layer_limit(now, &sub_sid, &track, LayerLimit::MaxRank(0))
+        .unwrap();
+    let before = net.clients[subscriber].received.len();
+    for _ in 0..180 {
+        publisher.frame(&mut net);
+    }
+    let received = &net.clients[subscriber].received;
+    let after_request: Vec<u8> = received[before..]
+        .iter()
+        .map(|p| *p.payload.last().unwrap())
+        .collect();
+    let switch_at = after_request
+        .iter()
+        .position(|l| *l == 0)
+        .expect("switched to q");
+    assert!(
+        after_request[switch_at..].iter().all(|l| *l == 0),
+        "stays on q"
+    );
+    assert!(
+        after_request[..switch_at].iter().all(|l| *l == 2),
+        "f until q's keyframe"
+    );
+    // One continuous stream for the decoder across the switch.
+    for pair in received.windows(2) {
+        assert_eq!(
+            pair[1].header.sequence_number,
+            pair[0].header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(pair[1].header.ssrc, pair[0].header.ssrc);
+        let step = picture_id(&pair[1]).wrapping_sub(picture_id(&pair[0])) & 0x7fff;
+        assert_eq!(step, 1, "picture ids continue");
+        assert!(
+            pair[1]
+                .header
+                .timestamp
+                .wrapping_sub(pair[0].header.timestamp)
+                <= 6000
+        );
+    }
+    // Nobody needs h and f any more: the publisher is told to send q only.
+    let publisher_sid = net.clients[index].sid.clone();
+    let dynacast: Vec<&Vec<String>> = net
+        .events
+        .iter()
+        .filter(|(sid, _)| *sid == publisher_sid)
+        .filter_map(|(_, e)| match e {
+            SfuEvent::PublisherLayers {
+                track: t,
+                active_rids,
+                ..
+            } if *t == track => Some(active_rids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        dynacast.last().map(|v| v.as_slice()),
+        Some(&["q".to_owned()][..]),
+        "{dynacast:?}"
+    );
+    let _ = TrackSid::random();
+}
+
+#[test]
+fn heavy_loss_on_the_downlink_moves_the_subscriber_down_and_recovery_back_up() {
+    let mut net = Net::new();
+    let index = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrcs) = net.publish_simulcast(index);
+    net.connect_all(Duration::from_secs(10));
+    let mut publisher = Publisher {
+        index,
+        sender,
+        ssrcs,
+        frame: 0,
+    };
+    // The layer of the newest packet in stream order: NACK repairs of older packets arrive late
+    // and must not count as the current layer.
+    let last_layer = |net: &Net| {
+        let received = &net.clients[subscriber].received;
+        let mut newest = &received[0];
+        for p in received {
+            if (p
+                .header
+                .sequence_number
+                .wrapping_sub(newest.header.sequence_number) as i16)
+                > 0
+            {
+                newest = p;
+            }
+        }
+        *newest.payload.last().unwrap()
+    };
+    for _ in 0..240 {
+        publisher.frame(&mut net);
+    }
+    assert_eq!(last_layer(&net), 2);
+    // Lose 40% of what the server sends the subscriber: GCC's loss controller cuts the estimate.
+    let sub_addr = net.clients[subscriber].addr;
+    let mut n = 0u32;
+    net.drop_to = Some(Box::new(move |peer, _| {
+        n += 1;
+        peer == sub_addr && n % 5 < 2
+    }));
+    let mut down_after = None;
+    for frame in 0..300 {
+        publisher.frame(&mut net);
+        if last_layer(&net) == 0 {
+            down_after = Some(frame);
+            break;
+        }
+    }
+    let down_after = down_after.expect("moved down to the smallest layer under loss");
+    eprintln!("MEASURED: down to q after {} ms of loss", down_after * 33);
+    net.drop_to = None;
+    let mut up_after = None;
+    for frame in 0..900 {
+        publisher.frame(&mut net);
+        if last_layer(&net) == 2 {
+            up_after = Some(frame);
+            break;
+        }
+    }
+    let up_after = up_after.expect("climbed back to the top layer once the loss stopped");
+    eprintln!("MEASURED: back to f after {} ms", up_after * 33);
+    assert!(down_after * 33 <= 6000, "down fast");
+    assert!(
+        (3000..=15_000).contains(&(up_after * 33)),
+        "up only after the 3 s hold, within 15 s"
+    );
+}
