@@ -141,6 +141,33 @@ export class ParleyClient {
    * @param {K} name
    * @param {ParleyEvents[K]} payload
    */
+  /**
+   * Dynacast: the server says which simulcast encodings of one of our tracks anyone receives;
+   * the others stop encoding, which saves this device's CPU and uplink.
+   * @param {string} trackId @param {string[]} activeRids
+   */
+  async #applyPublisherLayers(trackId, activeRids) {
+    const sender = this.#pub?.getSenders().find((s) => s.track?.id === trackId);
+    if (!sender) return;
+    const params = sender.getParameters();
+    if (!params.encodings?.length) return;
+    let changed = false;
+    for (const encoding of params.encodings) {
+      const active = !encoding.rid || activeRids.includes(encoding.rid);
+      if (encoding.active !== active) {
+        encoding.active = active;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    try {
+      await sender.setParameters(params);
+    } catch (err) {
+      // A renegotiation in flight can refuse parameters; the next update applies them.
+      console.warn('parley: could not apply publisher layers', err);
+    }
+  }
+
   #emit(name, payload) {
     for (const fn of [...(this.#listeners[name] ?? [])]) {
       // A throwing listener must not break protocol handling for the others.
@@ -376,6 +403,9 @@ export class ParleyClient {
         return;
       case 'active_speakers':
         this.#emit('activeSpeakers', msg.speakers);
+        return;
+      case 'publisher_layers':
+        this.#applyPublisherLayers(msg.track_id, msg.active);
         return;
       case 'goodbye':
         // The close that follows carries the reason too; nothing to do until then.
