@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a subscriber's estimate starts: enough for the middle layer, not the top one, so a
 /// new subscriber climbs as the estimate proves the path (switch up slowly, down fast).
@@ -237,6 +237,10 @@ pub fn build_peer(
         // mDNS would make the connection send multicast queries through the shared socket.
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_answering_dtls_role(RTCDtlsRole::Server)
+        // A lite agent keeps the first nominated pair even when the browser moves to another
+        // (rtc-ice 0.21.1), then declares the old one dead. The core follows nominations
+        // itself and judges liveness from any traffic (see core/mod.rs), so these are off.
+        .with_ice_timeouts(Some(Duration::ZERO), Some(Duration::ZERO), None)
         .build();
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

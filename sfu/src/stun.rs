@@ -11,6 +11,32 @@ pub fn is_stun(datagram: &[u8]) -> bool {
     datagram.len() >= HEADER_LEN && datagram[0] < 4 && datagram[4..8] == MAGIC_COOKIE
 }
 
+const BINDING_REQUEST: [u8; 2] = [0x00, 0x01];
+const ATTR_USE_CANDIDATE: u16 = 0x0025;
+
+/// True for a binding request that nominates its pair (USE-CANDIDATE, RFC 8445 §7.1.2).
+pub fn is_nomination(datagram: &[u8]) -> bool {
+    if !is_stun(datagram) || datagram[0..2] != BINDING_REQUEST {
+        return false;
+    }
+    let body_len = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;
+    let Some(mut rest) = datagram.get(HEADER_LEN..HEADER_LEN + body_len) else {
+        return false;
+    };
+    while rest.len() >= 4 {
+        let attr_type = u16::from_be_bytes([rest[0], rest[1]]);
+        if attr_type == ATTR_USE_CANDIDATE {
+            return true;
+        }
+        let attr_len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        let Some(next) = rest.get(4 + ((attr_len + 3) & !3)..) else {
+            return false;
+        };
+        rest = next;
+    }
+    false
+}
+
 /// For a STUN message carrying USERNAME `"<local ufrag>:<remote ufrag>"`, the local ufrag.
 pub fn local_ufrag(datagram: &[u8]) -> Option<&str> {
     if !is_stun(datagram) {
@@ -57,6 +83,20 @@ mod tests {
     fn finds_local_ufrag_after_other_attributes() {
         let msg = binding_request(&[(0x8029, &[1; 8]), (ATTR_USERNAME, b"serverUfrag:cli")]);
         assert_eq!(local_ufrag(&msg), Some("serverUfrag"));
+    }
+
+    #[test]
+    fn nominations_are_recognised() {
+        let plain = binding_request(&[(ATTR_USERNAME, b"a:b")]);
+        let nominating = binding_request(&[(ATTR_USERNAME, b"a:b"), (ATTR_USE_CANDIDATE, b"")]);
+        assert!(!is_nomination(&plain));
+        assert!(is_nomination(&nominating));
+        let mut response = nominating.clone();
+        response[1] = 0x01;
+        response[0] = 0x01; // binding success response
+        assert!(!is_nomination(&response));
+        assert!(!is_nomination(&nominating[..22]));
+        assert!(!is_nomination(&[]));
     }
 
     #[test]

@@ -145,6 +145,16 @@ impl MediaCollector {
                 "Datagrams not sent: destination outside the allow-list",
                 |s| &s.blocked_sends,
             ),
+            counter(
+                "parley_layer_switches_total",
+                "Subscribers moved between simulcast layers",
+                |s| &s.layer_switches,
+            ),
+            counter(
+                "parley_dynacast_changes_total",
+                "Publisher simulcast layer sets changed (paused/resumed)",
+                |s| &s.dynacast_changes,
+            ),
         ];
         let descs = gauges
             .iter()

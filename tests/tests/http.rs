@@ -70,6 +70,10 @@ async fn guest_tokens_health_metrics_and_app() {
         "parley_forwarded_packets_total",
         "parley_forwarded_bytes_total",
         "parley_ws_connections",
+        "parley_layer_switches_total",
+        "parley_dynacast_changes_total",
+        "parley_keyframe_wait_seconds",
+        "parley_subscriber_downlink_estimate_bps",
     ] {
         assert!(
             metrics.contains(&format!("# TYPE {name} ")),

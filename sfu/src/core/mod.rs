@@ -191,6 +191,13 @@ struct Peer {
     connected: bool,
     /// Subscriber leg: the downlink estimate that caps its layers.
     estimate: Option<crate::peer::DownlinkEstimate>,
+    /// The address of the pair the browser nominated last, once the connection answered it:
+    /// media goes there (the ICE agent would keep using the first nomination).
+    path: Option<SocketAddr>,
+    /// An address that sent a nomination not answered yet.
+    nominating: Option<SocketAddr>,
+    /// Last datagram from the client: liveness, since ICE timeouts are off.
+    last_received: Instant,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
     /// Viewer (WHEP) slots with no source right now.
@@ -204,6 +211,8 @@ struct Peer {
 const SPEAKER_TICK: Duration = Duration::from_millis(400);
 /// How often layer bitrates are measured and subscribers' bandwidth is shared out.
 const ALLOCATION_TICK: Duration = Duration::from_millis(500);
+/// A connection that has sent nothing for this long has failed.
+const PEER_TIMEOUT: Duration = Duration::from_secs(20);
 /// A layer nobody needs for this long is paused at the publisher (dynacast).
 const DYNACAST_PAUSE_AFTER: Duration = Duration::from_secs(3);
 
@@ -394,6 +403,10 @@ impl SfuCore {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
+        peer.last_received = now;
+        if stun::is_nomination(&data) {
+            peer.nominating = Some(peer_addr);
+        }
         SfuStats::add(&self.stats.received_bytes, data.len() as u64);
         if let Err(err) = peer.pc.handle_read(TaggedBytesMut {
             now,
@@ -424,7 +437,7 @@ impl SfuCore {
         if self.next_speaker_tick.is_some_and(|at| at <= now) {
             self.report_speakers(now);
         }
-        if self.next_allocation().is_none_or(|at| at <= now) && !self.up_tracks.is_empty() {
+        if self.next_allocation().is_none_or(|at| at <= now) && !self.peers.is_empty() {
             self.allocate_bandwidth(now);
         }
         let due: Vec<PeerId> = self
@@ -509,6 +522,9 @@ impl SfuCore {
                 deadline: None,
                 connected: false,
                 estimate,
+                path: None,
+                nominating: None,
+                last_received: now,
                 down: HashMap::new(),
                 idle: Vec::new(),
                 awaiting_answer: false,
@@ -604,14 +620,27 @@ impl SfuCore {
             let mut progressed = false;
             while let Some(out) = peer.pc.poll_write() {
                 progressed = true;
-                // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
-                // address it writes to is a validated route for non-STUN traffic.
-                self.by_addr
-                    .entry((out.transport.local_addr, out.transport.peer_addr))
-                    .or_insert(id);
+                let mut peer_addr = out.transport.peer_addr;
+                if stun::is_stun(&out.message) {
+                    // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
+                    // address it writes to is a validated route for non-STUN traffic; an
+                    // answered nomination is the browser's current path.
+                    self.by_addr
+                        .entry((out.transport.local_addr, peer_addr))
+                        .or_insert(id);
+                    if peer.nominating == Some(peer_addr) {
+                        peer.nominating = None;
+                        if peer.path != Some(peer_addr) {
+                            tracing::debug!(participant = %peer.owner, role = ?peer.role, %peer_addr, "following the browser to a new candidate pair");
+                        }
+                        peer.path = Some(peer_addr);
+                    }
+                } else if let Some(path) = peer.path {
+                    peer_addr = path;
+                }
                 self.transmits.push_back(Transmit {
                     local: out.transport.local_addr,
-                    peer: out.transport.peer_addr,
+                    peer: peer_addr,
                     payload: out.message,
                 });
             }
@@ -648,8 +677,15 @@ impl SfuCore {
                     _ => PeerState::Connecting,
                 };
                 tracing::info!(participant = %peer.owner, role = ?peer.role, state = ?mapped, "peer connection state");
-                peer.connected = mapped == PeerState::Connected;
-                if peer.connected && peer.role == PeerRole::Subscriber {
+                // Disconnected is often transient (the browser moving to another candidate
+                // pair); only a failed or closed connection stops forwarding.
+                let was_connected = peer.connected;
+                peer.connected = match mapped {
+                    PeerState::Connected => true,
+                    PeerState::Failed | PeerState::Closed => false,
+                    _ => peer.connected,
+                };
+                if peer.connected && !was_connected && peer.role == PeerRole::Subscriber {
                     // Anything forwarded before DTLS completed was dropped: start with keyframes.
                     for (track, down) in &peer.down {
                         if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
@@ -796,15 +832,38 @@ impl SfuCore {
     }
 
     fn next_allocation(&self) -> Option<Instant> {
-        if self.up_tracks.is_empty() {
+        if self.peers.is_empty() {
             return None;
         }
         self.last_allocation.map(|at| at + ALLOCATION_TICK)
     }
 
+    /// Declares connections that have sent nothing for [`PEER_TIMEOUT`] failed (browsers send
+    /// RTCP every second or so and consent checks every few seconds).
+    fn expire_silent_peers(&mut self, now: Instant) {
+        let mut failed = Vec::new();
+        for peer in self.peers.values_mut() {
+            if peer.connected && now.saturating_duration_since(peer.last_received) > PEER_TIMEOUT {
+                peer.connected = false;
+                failed.push((peer.owner.clone(), peer.role));
+            }
+        }
+        for (owner, role) in failed {
+            tracing::info!(participant = %owner, ?role, "peer connection silent: failed");
+            self.emit(
+                &owner,
+                SfuEvent::PeerState {
+                    role,
+                    state: PeerState::Failed,
+                },
+            );
+        }
+    }
+
     /// Measures layer bitrates, then shares each subscriber's downlink estimate across the
     /// video it receives (see `allocation.rs`).
     fn allocate_bandwidth(&mut self, now: Instant) {
+        self.expire_silent_peers(now);
         let elapsed = self
             .last_allocation
             .map_or(ALLOCATION_TICK, |at| now.saturating_duration_since(at));
