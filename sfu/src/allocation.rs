@@ -63,39 +63,62 @@ pub fn allocate(budget_bps: u64, audio_bps: u64, tracks: &[VideoDemand]) -> Vec<
     }
 }
 
-/// Applies allocations to one down track with hysteresis: lower at once, higher only once the
-/// same higher offer has stood for [`UpgradeHold::HOLD`]. Resuming from paused is immediate.
+/// Applies allocations to one down track with hysteresis: lower at once; higher one layer at a
+/// time, each only once a higher offer has stood for the hold. A climb undone by congestion
+/// soon after doubles the hold (up to [`UpgradeHold::MAX_HOLD`]), so a path that cannot carry
+/// the next layer is not probed every few seconds; a climb that lasts resets it.
+/// Resuming from paused is immediate.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UpgradeHold {
     started: bool,
     applied: Option<usize>,
-    pending: Option<(usize, Instant)>,
+    pending: Option<Instant>,
+    hold: Option<Duration>,
+    last_climb: Option<Instant>,
 }
 
 impl UpgradeHold {
     pub const HOLD: Duration = Duration::from_secs(3);
+    pub const MAX_HOLD: Duration = Duration::from_secs(12);
+    /// A drop this soon after a climb means the climb failed.
+    const FAILED_CLIMB: Duration = Duration::from_secs(5);
+    /// A climb that lasts this long succeeded.
+    const GOOD_CLIMB: Duration = Duration::from_secs(10);
+
+    fn hold(&self) -> Duration {
+        self.hold.unwrap_or(Self::HOLD)
+    }
 
     /// The rank cap to use now, given what the allocator offers at `now`.
     pub fn update(&mut self, offered: Option<usize>, now: Instant) -> Option<usize> {
-        let climbing = match (self.applied, offered) {
-            (Some(applied), Some(offer)) => offer > applied,
-            _ => false,
-        };
-        if !self.started || !climbing {
-            self.started = true;
-            self.applied = offered;
-            self.pending = None;
-            return self.applied;
+        let since_climb = self.last_climb.map(|at| now.saturating_duration_since(at));
+        if since_climb.is_some_and(|d| d >= Self::GOOD_CLIMB) {
+            self.hold = None;
+            self.last_climb = None;
         }
-        let offer = offered.unwrap_or_default();
-        match self.pending {
-            Some((rank, since)) if rank == offer => {
-                if now.saturating_duration_since(since) >= Self::HOLD {
-                    self.applied = offered;
-                    self.pending = None;
+        let applied = match (self.applied, offered) {
+            (Some(applied), Some(offer)) if self.started && offer > applied => applied,
+            _ => {
+                let dropped = matches!((self.applied, offered), (Some(a), Some(o)) if o < a)
+                    || (self.applied.is_some() && offered.is_none());
+                if dropped && since_climb.is_some_and(|d| d < Self::FAILED_CLIMB) {
+                    self.hold = Some((self.hold() * 2).min(Self::MAX_HOLD));
+                    self.last_climb = None;
                 }
+                self.started = true;
+                self.applied = offered;
+                self.pending = None;
+                return self.applied;
             }
-            _ => self.pending = Some((offer, now)),
+        };
+        match self.pending {
+            Some(since) if now.saturating_duration_since(since) >= self.hold() => {
+                self.applied = Some(applied + 1);
+                self.pending = None;
+                self.last_climb = Some(now);
+            }
+            Some(_) => {}
+            None => self.pending = Some(now),
         }
         self.applied
     }
@@ -165,13 +188,18 @@ mod tests {
             (500, Some(0), Some(0)),  // congestion: down immediately
             (1000, Some(2), Some(0)), // room again, but hold
             (2500, Some(2), Some(0)),
-            (4000, Some(2), Some(2)), // held for 3 s: up
-            (4500, Some(1), Some(1)),
-            (5000, Some(2), Some(1)), // a new climb restarts the hold
-            (6000, Some(1), Some(1)), // dip: the hold resets
-            (6500, Some(2), Some(1)),
-            (9400, Some(2), Some(1)),
-            (9500, Some(2), Some(2)),
+            (4000, Some(2), Some(1)), // held for 3 s: one layer up
+            (5000, Some(2), Some(1)), // the next layer needs its own hold
+            (7000, Some(2), Some(1)),
+            (8000, Some(2), Some(2)),
+            (9000, Some(0), Some(0)), // dropped 1 s after climbing: that climb failed
+            (9500, Some(2), Some(0)), // so the hold is now 6 s
+            (12_600, Some(2), Some(0)),
+            (15_500, Some(2), Some(1)),
+            (26_000, Some(2), Some(1)), // the climb lasted: the hold is 3 s again
+            (29_000, Some(2), Some(2)),
+            (29_500, None, None),       // paused by request...
+            (30_000, Some(2), Some(2)), // ...and back at once
         ];
         for (i, (ms, offered, applied)) in rows.into_iter().enumerate() {
             assert_eq!(hold.update(offered, at(ms)), applied, "row {i}");

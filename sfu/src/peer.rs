@@ -25,6 +25,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::error::{Error, Result};
+use rtc::shared::marshal::MarshalSize;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -196,6 +197,103 @@ impl Interceptor for KeyframeRequestTap {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
+/// Caps what NACK repairs may add to a subscriber leg. webrtc-rs's NACK responder resends every
+/// requested packet every time it is asked; on a congested link the repeats crowd out the new
+/// layer's keyframe and the picture freezes. Retransmissions beyond a share of the downlink
+/// estimate are dropped here, wire-ward of the responder (the receiver asks again or, failing
+/// that, requests a keyframe).
+struct RetransmitBudget {
+    estimate: DownlinkEstimate,
+    /// Bytes that may still be retransmitted, refilled over time.
+    tokens: f64,
+    last_refill: Option<Instant>,
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+impl RetransmitBudget {
+    /// Share of the estimate repairs may use, and the burst they may build up to.
+    const SHARE: f64 = 0.25;
+    const MIN_BPS: f64 = 64_000.0;
+    const BURST: Duration = Duration::from_millis(200);
+
+    fn new(estimate: DownlinkEstimate) -> Self {
+        Self {
+            estimate,
+            tokens: 0.0,
+            last_refill: None,
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        }
+    }
+
+    fn allow(&mut self, now: Instant, bytes: usize) -> bool {
+        let rate = (self.estimate.bits_per_second() as f64 * Self::SHARE).max(Self::MIN_BPS) / 8.0;
+        let elapsed = self
+            .last_refill
+            .map_or(Self::BURST, |at| now.saturating_duration_since(at));
+        self.last_refill = Some(now);
+        self.tokens =
+            (self.tokens + rate * elapsed.as_secs_f64()).min(rate * Self::BURST.as_secs_f64());
+        if self.tokens >= bytes as f64 {
+            self.tokens -= bytes as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for RetransmitBudget {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<()> {
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<()> {
+        if msg.message.has(&Attribute::Retransmission) {
+            let bytes = match &msg.message.packet {
+                Packet::Rtp(p) => p.header.marshal_size() + p.payload.len(),
+                _ => 0,
+            };
+            if !self.allow(msg.now, bytes) {
+                return Ok(());
+            }
+        }
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Result<()> {
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+impl Interceptor for RetransmitBudget {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
 /// Everything a new peer connection needs from the core.
 pub struct PeerSetup<'a> {
     pub ice_ufrag: &'a str,
@@ -227,7 +325,10 @@ pub fn build_peer(
                 Slot::CongestionControl,
                 CongestionControlBuilder::new(tap).build(),
             )
-            .with(Slot::TwccSender, TwccSenderBuilder::new().build());
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+            // The pacer's slot, which Parley leaves empty: below the NACK responder, so every
+            // retransmission passes through the budget.
+            .with(Slot::Pacer, RetransmitBudget::new(out.clone()));
         estimate = Some(out);
     }
     let registry = register_default_interceptors(registry, &mut engine)?;
@@ -269,4 +370,38 @@ pub fn host_candidate(
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retransmissions_are_held_to_a_share_of_the_estimate() {
+        let estimate = DownlinkEstimate::default();
+        estimate.set(1_000_000.0); // 25 % = 250 kb/s = 31 250 B/s; burst 200 ms = 6 250 B
+        let mut budget = RetransmitBudget::new(estimate.clone());
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // (time ms, bytes, allowed)
+        let rows = [
+            (0, 1200, true),
+            (0, 1200, true),
+            (0, 1200, true),
+            (0, 1200, true),
+            (0, 1200, true),
+            (0, 1200, false), // the 200 ms burst (6 250 B) is spent
+            (40, 1200, true), // 40 ms refill 1 250 B
+            (40, 1200, false),
+            (1000, 1200, true), // refilled, but only up to the burst
+        ];
+        for (i, (ms, bytes, allowed)) in rows.into_iter().enumerate() {
+            assert_eq!(budget.allow(at(ms), bytes), allowed, "row {i}");
+        }
+        // A collapsed estimate still leaves the floor for repairs.
+        estimate.set(0.0);
+        let mut starved = RetransmitBudget::new(estimate);
+        assert!(starved.allow(t0, 1200));
+        assert!(!starved.allow(t0, 1200));
+    }
 }

@@ -198,6 +198,8 @@ struct Peer {
     nominating: Option<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
     last_received: Instant,
+    /// The downlink estimate at the previous allocation, to see which way it moves.
+    last_estimate: u64,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
     /// Viewer (WHEP) slots with no source right now.
@@ -525,6 +527,7 @@ impl SfuCore {
                 path: None,
                 nominating: None,
                 last_received: now,
+                last_estimate: 0,
                 down: HashMap::new(),
                 idle: Vec::new(),
                 awaiting_answer: false,
@@ -926,11 +929,17 @@ impl SfuCore {
                     },
                 ));
             }
-            // Without probing, GCC only confirms rates it has seen: while the estimate is not
-            // below what is being sent, the path is not the limit and one more step is allowed
-            // (the upgrade hold paces the climb; congestion brings the estimate down again).
-            let congested = estimate < sent_bps * 9 / 10;
-            let budget = if congested {
+            // Without probing, GCC only confirms rates it has seen, so its level says little
+            // about headroom; its direction does: it cuts on delay growth or loss. While it is
+            // not falling (and not far below what is sent), one more layer may be tried; the
+            // upgrade hold paces the climb and backs off after failed ones.
+            let previous = std::mem::replace(&mut peer.last_estimate, estimate);
+            let falling = estimate < previous * 95 / 100;
+            let congested = falling || estimate < sent_bps / 2;
+            let budget = if falling {
+                // Overuse: what is being sent is too much, whatever level the estimate is at.
+                estimate.min(sent_bps * 85 / 100)
+            } else if congested {
                 estimate
             } else {
                 estimate.max(sent_bps + NOMINAL_LAYER_BPS[2])
