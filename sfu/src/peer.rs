@@ -136,22 +136,34 @@ fn media_engine() -> Result<MediaEngine> {
     Ok(engine)
 }
 
-/// Lets keyframe requests (PLI, FIR) from subscribers reach the core so it can relay them to
-/// the publisher; everything else stays with webrtc-rs's own interceptors.
-#[derive(Default)]
-struct KeyframeRequestTap {
+/// What Parley's own interceptors do to packets passing by; [`Filtered`] supplies the plumbing.
+trait PacketFilter: Send + Sync {
+    /// Inbound packets (marking them, e.g. for delivery to the application).
+    fn on_read(&mut self, _msg: &mut TaggedPacket) {}
+    /// Outbound packets; `false` drops the packet.
+    fn on_write(&mut self, _msg: &TaggedPacket) -> bool {
+        true
+    }
+}
+
+/// A pass-through interceptor around one [`PacketFilter`].
+struct Filtered<F> {
+    filter: F,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
 
-fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
-    packets.iter().any(|p| {
-        let any = p.as_any();
-        any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-    })
+impl<F> Filtered<F> {
+    fn new(filter: F) -> Self {
+        Self {
+            filter,
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        }
+    }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
+impl<F: PacketFilter> Protocol<TaggedPacket, TaggedPacket, ()> for Filtered<F> {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -159,11 +171,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<()> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            if is_keyframe_request(packets) {
-                msg.message.add(Attribute::DeliverToApplication);
-            }
-        }
+        self.filter.on_read(&mut msg);
         self.reads.push_back(msg);
         Ok(())
     }
@@ -173,7 +181,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<()> {
-        self.writes.push_back(msg);
+        if self.filter.on_write(&msg) {
+            self.writes.push_back(msg);
+        }
         Ok(())
     }
 
@@ -190,11 +200,32 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
     }
 }
 
-impl Interceptor for KeyframeRequestTap {
+impl<F: PacketFilter> Interceptor for Filtered<F> {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Lets keyframe requests (PLI, FIR) from subscribers reach the core so it can relay them to
+/// the publisher; everything else stays with webrtc-rs's own interceptors.
+struct KeyframeRequestTap;
+
+fn is_keyframe_request(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
+    packets.iter().any(|p| {
+        let any = p.as_any();
+        any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+    })
+}
+
+impl PacketFilter for KeyframeRequestTap {
+    fn on_read(&mut self, msg: &mut TaggedPacket) {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            if is_keyframe_request(packets) {
+                msg.message.add(Attribute::DeliverToApplication);
+            }
+        }
+    }
 }
 
 /// Caps what NACK repairs may add to a subscriber leg. webrtc-rs's NACK responder resends every
@@ -207,8 +238,6 @@ struct RetransmitBudget {
     /// Bytes that may still be retransmitted, refilled over time.
     tokens: f64,
     last_refill: Option<Instant>,
-    reads: VecDeque<TaggedPacket>,
-    writes: VecDeque<TaggedPacket>,
 }
 
 impl RetransmitBudget {
@@ -222,8 +251,6 @@ impl RetransmitBudget {
             estimate,
             tokens: 0.0,
             last_refill: None,
-            reads: VecDeque::new(),
-            writes: VecDeque::new(),
         }
     }
 
@@ -244,54 +271,17 @@ impl RetransmitBudget {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for RetransmitBudget {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<()> {
-        self.reads.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.reads.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<()> {
-        if msg.message.has(&Attribute::Retransmission) {
-            let bytes = match &msg.message.packet {
-                Packet::Rtp(p) => p.header.marshal_size() + p.payload.len(),
-                _ => 0,
-            };
-            if !self.allow(msg.now, bytes) {
-                return Ok(());
-            }
+impl PacketFilter for RetransmitBudget {
+    fn on_write(&mut self, msg: &TaggedPacket) -> bool {
+        if !msg.message.has(&Attribute::Retransmission) {
+            return true;
         }
-        self.writes.push_back(msg);
-        Ok(())
+        let bytes = match &msg.message.packet {
+            Packet::Rtp(p) => p.header.marshal_size() + p.payload.len(),
+            _ => 0,
+        };
+        self.allow(msg.now, bytes)
     }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.writes.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<()> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        None
-    }
-}
-
-impl Interceptor for RetransmitBudget {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// Everything a new peer connection needs from the core.
@@ -311,7 +301,7 @@ pub fn build_peer(
     now: Instant,
 ) -> Result<(RTCPeerConnection, Option<DownlinkEstimate>)> {
     let mut engine = media_engine()?;
-    let mut registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
+    let mut registry = Registry::new().with(Slot::from(14_000), Filtered::new(KeyframeRequestTap));
     let mut estimate = None;
     if sends_media {
         let out = DownlinkEstimate::default();
@@ -328,7 +318,10 @@ pub fn build_peer(
             .with(Slot::TwccSender, TwccSenderBuilder::new().build())
             // The pacer's slot, which Parley leaves empty: below the NACK responder, so every
             // retransmission passes through the budget.
-            .with(Slot::Pacer, RetransmitBudget::new(out.clone()));
+            .with(
+                Slot::Pacer,
+                Filtered::new(RetransmitBudget::new(out.clone())),
+            );
         estimate = Some(out);
     }
     let registry = register_default_interceptors(registry, &mut engine)?;

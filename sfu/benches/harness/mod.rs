@@ -133,6 +133,27 @@ impl Net {
         self.clients.len() - 1
     }
 
+    /// Client `index` offers what it has added, the core answers; returns the offer SDP.
+    fn negotiate_publisher(&mut self, index: usize) -> String {
+        let now = self.now;
+        let client = &mut self.clients[index];
+        let offer = client.pc.create_offer(None).expect("offer");
+        client
+            .pc
+            .set_local_description(now, offer.clone())
+            .expect("local offer");
+        let sid = client.sid.clone();
+        let answer = self
+            .core
+            .publish(now, &sid, offer.sdp.clone(), Vec::new())
+            .expect("publish");
+        self.clients[index]
+            .pc
+            .set_remote_description(now, RTCSessionDescription::answer(answer).unwrap())
+            .expect("answer");
+        offer.sdp
+    }
+
     /// Publishes one VP8 track from client `index`; returns (sender, ssrc).
     pub fn publish_video(&mut self, index: usize) -> (RTCRtpSenderId, u32) {
         let ssrc = 0x5000_0000 + index as u32;
@@ -157,21 +178,7 @@ impl Net {
             }],
         );
         let sender = client.pc.add_track(track).expect("add track");
-        let offer = client.pc.create_offer(None).expect("offer");
-        client
-            .pc
-            .set_local_description(self.now, offer.clone())
-            .expect("local offer");
-        let sid = client.sid.clone();
-        let answer = self
-            .core
-            .publish(self.now, &sid, offer.sdp, Vec::new())
-            .expect("publish");
-        let client = &mut self.clients[index];
-        client
-            .pc
-            .set_remote_description(self.now, RTCSessionDescription::answer(answer).unwrap())
-            .expect("answer");
+        self.negotiate_publisher(index);
         (sender, ssrc)
     }
 
@@ -210,14 +217,9 @@ impl Net {
             codings,
         );
         let sender = client.pc.add_track(track).expect("add track");
-        let offer = client.pc.create_offer(None).expect("offer");
-        client
-            .pc
-            .set_local_description(self.now, offer.clone())
-            .expect("local offer");
+        let offer = self.negotiate_publisher(index);
         let extmap = |uri: &str| -> u8 {
             offer
-                .sdp
                 .lines()
                 .find(|l| l.starts_with("a=extmap:") && l.ends_with(uri))
                 .and_then(|l| l["a=extmap:".len()..].split(' ').next()?.parse().ok())
@@ -227,16 +229,6 @@ impl Net {
             extmap("urn:ietf:params:rtp-hdrext:sdes:mid"),
             extmap("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
         ));
-        let sid = client.sid.clone();
-        let answer = self
-            .core
-            .publish(self.now, &sid, offer.sdp, Vec::new())
-            .expect("publish");
-        let client = &mut self.clients[index];
-        client
-            .pc
-            .set_remote_description(self.now, RTCSessionDescription::answer(answer).unwrap())
-            .expect("answer");
         (sender, ssrcs)
     }
 
