@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -25,7 +26,10 @@ export const chromiumArgs = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--use-fake-device-for-media-stream',
+  // Three fake cameras (and Chromium's three fake microphones), so device pickers have a choice.
+  // Chromium rotates their pixel formats: fake_device_1 delivers Y16 depth frames, which WebRTC
+  // does not encode; fake_device_2 (MJPEG) is the one to switch to.
+  '--use-fake-device-for-media-stream=device-count=3',
   '--use-fake-ui-for-media-stream',
   '--allow-loopback-in-peer-connection',
 ];
@@ -49,6 +53,39 @@ export function freePort(proto) {
       });
     }
   });
+}
+
+export const artifactsDir = path.join(repo, 'tests', 'browser', 'artifacts');
+
+/**
+ * Save a full-page screenshot as `artifacts/<name>.png` (gitignored; CI keeps them).
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export async function screenshot(page, name) {
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  const file = path.join(artifactsDir, `${name.replace(/[^\w.-]+/g, '-')}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/**
+ * Run axe-core (from node_modules, injected as a script) on the page and return the violations
+ * of impact serious or critical, with the offending elements.
+ * @param {import('playwright-core').Page} page
+ * @param {string} [include] CSS selector to limit the check to
+ */
+export async function seriousA11yViolations(page, include) {
+  const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(async (sel) => {
+    // @ts-ignore injected above
+    const r = await window.axe.run(sel ? { include: [sel] } : document, { resultTypes: ['violations'] });
+    return r.violations.map((/** @type {any} */ v) => ({
+      id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((/** @type {any} */ n) => n.target.join(' ')).slice(0, 5),
+    }));
+  }, include ?? null);
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 export const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
@@ -88,35 +125,40 @@ export async function eventually(fn, { timeout, interval = 250, what }) {
  * @property {string} logPath
  * @property {(lines?: number) => string} logTail
  * @property {() => Promise<void>} stop SIGTERM, then SIGKILL after 5 s
+ * @property {() => Promise<void>} restart stop, then start again on the same ports and data dir
  */
 
 /**
  * Start the server on free ports with its own data dir and log file, and wait for /healthz.
  * On failure the server is stopped again and the error carries the log tail.
  * @param {string} prefix names the scratch directory
+ * @param {{env?: Record<string, string>}} [options] extra environment (e.g. `PARLEY_JWT_SECRET`)
  * @returns {Promise<Server>}
  */
-export async function startServer(prefix) {
+export async function startServer(prefix, options = {}) {
   assert.ok(fs.existsSync(serverBin), `server binary ${serverBin} not found (build it or set PARLEY_BIN)`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `parley-${prefix}-`));
   const logPath = path.join(tmp, 'server.log');
   const httpPort = await freePort('tcp');
   const udpPort = await freePort('udp');
   const baseUrl = `http://127.0.0.1:${httpPort}/`;
-  const log = fs.openSync(logPath, 'a');
-  const child = spawn(
-    serverBin,
-    ['--http-addr', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
-      '--data-dir', path.join(tmp, 'data')],
-    { stdio: ['ignore', log, log] },
-  );
-  fs.closeSync(log);
-  // Whatever happens to this process, do not leave a server holding the ports.
-  process.on('exit', () => child.kill('SIGKILL'));
-  const running = () => child.exitCode === null && child.signalCode === null;
+  const launch = () => {
+    const log = fs.openSync(logPath, 'a');
+    const proc = spawn(
+      serverBin,
+      ['--http-addr', `127.0.0.1:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
+        '--data-dir', path.join(tmp, 'data')],
+      { stdio: ['ignore', log, log], env: { ...process.env, ...options.env } },
+    );
+    fs.closeSync(log);
+    // Whatever happens to this process, do not leave a server holding the ports.
+    process.on('exit', () => proc.kill('SIGKILL'));
+    return proc;
+  };
+  const running = () => server.child.exitCode === null && server.child.signalCode === null;
   /** @type {Server} */
   const server = {
-    child, httpPort, udpPort, baseUrl, tmp, logPath,
+    child: launch(), httpPort, udpPort, baseUrl, tmp, logPath,
     logTail(lines = 60) {
       try {
         return fs.readFileSync(logPath, 'utf8').split('\n').slice(-lines).join('\n');
@@ -125,24 +167,36 @@ export async function startServer(prefix) {
       }
     },
     async stop() {
+      const child = server.child;
       if (!running()) return;
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      if (await Promise.race([gone.then(() => true), sleep(5000)]) !== true) child.kill('SIGKILL');
+      if (await Promise.race([gone.then(() => true), sleep(5000)]) !== true) {
+        child.kill('SIGKILL');
+        await gone;
+      }
+    },
+    async restart() {
+      await server.stop();
+      server.child = launch();
+      await healthy();
     },
   };
-  try {
+  const healthy = async () => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (!running()) {
-        throw new Error(`server exited early (${child.signalCode ?? child.exitCode}); log: ${logPath}`);
+        throw new Error(`server exited early (${server.child.signalCode ?? server.child.exitCode}); log: ${logPath}`);
       }
       const status = await fetch(`${baseUrl}healthz`, { signal: AbortSignal.timeout(2000) })
         .then((r) => r.status, () => 0);
-      if (status === 200) break;
+      if (status === 200) return;
       if (Date.now() > deadline) throw new Error(`GET /healthz did not return 200 within 20 s (last: ${status})`);
       await sleep(200);
     }
+  };
+  try {
+    await healthy();
   } catch (err) {
     await server.stop();
     err.message += `\n--- server log tail (${logPath}) ---\n${server.logTail()}`;
@@ -161,8 +215,8 @@ export function launchBrowser() {
  * @property {Server | undefined} server set by the `before` hook
  * @property {import('playwright-core').Browser | undefined} browser set by the `before` hook
  * @property {boolean} failed
- * @property {(name: string, fn: () => Promise<void>, timeout?: number) => void} step
- * @property {(label: string, url?: string) => Promise<import('playwright-core').Page>} openPage
+ * @property {(name: string, fn: (t: import('node:test').TestContext) => Promise<void>, timeout?: number) => void} step
+ * @property {(label: string, url?: string, contextOptions?: import('playwright-core').BrowserContextOptions) => Promise<import('playwright-core').Page>} openPage
  */
 
 /**
@@ -170,9 +224,10 @@ export function launchBrowser() {
  * both afterwards. If anything failed, `after` prints the server log tail and every page's
  * console (pages opened with `openPage`) and keeps the scratch directory.
  * @param {string} prefix names the scratch directory
+ * @param {{env?: Record<string, string>}} [options] passed to `startServer`
  * @returns {Suite}
  */
-export function suite(prefix) {
+export function suite(prefix, options = {}) {
   /** @type {Map<string, string[]>} */
   const consoles = new Map();
   /** @type {Suite} */
@@ -186,14 +241,14 @@ export function suite(prefix) {
         if (s.failed) return t.skip('an earlier step failed');
         // Set before running, cleared after: a step cancelled by its timeout still counts as failed.
         s.failed = true;
-        await fn();
+        await fn(t);
         s.failed = false;
       });
     },
     /** A page in its own browser context, its console kept under `label` for failure reports. */
-    async openPage(label, url = s.server?.baseUrl) {
+    async openPage(label, url = s.server?.baseUrl, contextOptions = {}) {
       assert.ok(s.browser && url);
-      const context = await s.browser.newContext();
+      const context = await s.browser.newContext(contextOptions);
       context.setDefaultTimeout(15_000);
       const page = await context.newPage();
       const log = [];
@@ -207,7 +262,7 @@ export function suite(prefix) {
 
   before(async () => {
     s.failed = true; // until both are up, so the log gets printed
-    s.server = await startServer(prefix);
+    s.server = await startServer(prefix, options);
     s.browser = await launchBrowser();
     s.failed = false;
   }, { timeout: 60_000 });
@@ -263,4 +318,36 @@ export function clientStats(page, pc) {
 /** The inbound-rtp fields worth printing when media does not flow. */
 export function summary({ kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth }) {
   return { kind, ssrc, packetsReceived, bytesReceived, framesDecoded, frameWidth };
+}
+
+/**
+ * Send one request on a fresh guest session (hello, join a scratch room, then `frame`) from the
+ * page's origin, and return the reply's type or, for an error, its code. Tells whether the
+ * server knows a request type: `unknown_type` means not (yet).
+ * @param {import('playwright-core').Page} page any page of the server's origin
+ * @param {object} frame the request, without `id`
+ * @returns {Promise<string>}
+ */
+export function probeRequest(page, frame) {
+  return page.evaluate(async (f) => {
+    const res = await fetch('/api/guest-token', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'probe', room: 'probe' }),
+    });
+    const { token } = await res.json();
+    const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+    /** @type {Promise<any>} */
+    const reply = new Promise((resolve) => {
+      ws.onmessage = (ev) => {
+        const m = JSON.parse(ev.data);
+        if (m.reply_to === 'probe-3') resolve(m);
+      };
+    });
+    ws.send(JSON.stringify({ type: 'hello', id: 'probe-1', version: 1, token }));
+    ws.send(JSON.stringify({ type: 'join', id: 'probe-2', room: 'probe' }));
+    ws.send(JSON.stringify({ ...f, id: 'probe-3' }));
+    const m = await reply;
+    ws.close();
+    return m.type === 'error' ? m.code : m.type;
+  }, frame);
 }

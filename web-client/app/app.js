@@ -1,21 +1,42 @@
-import { ParleyClient } from '/sdk/parley.js';
+// The Parley app: join screen with device preview, then the call. Built only on the SDK's public API.
+import { ParleyClient } from '../sdk/parley.js';
+import { DevicePicker } from './devices.js';
+import { Tiles } from './tiles.js';
 
-/** @typedef {import('/sdk/parley.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('../sdk/parley.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {'idle' | 'joining' | 'joined' | 'left' | 'error'} State */
 
-const form = /** @type {HTMLFormElement} */ (document.getElementById('join-form'));
-const nameInput = /** @type {HTMLInputElement} */ (document.getElementById('name'));
-const roomInput = /** @type {HTMLInputElement} */ (document.getElementById('room'));
-const joinButton = /** @type {HTMLButtonElement} */ (document.getElementById('join'));
-const leaveButton = /** @type {HTMLButtonElement} */ (document.getElementById('leave'));
-const statusLine = /** @type {HTMLElement} */ (document.getElementById('status'));
-const localVideo = /** @type {HTMLVideoElement} */ (document.getElementById('local-video'));
-const tiles = /** @type {HTMLElement} */ (document.getElementById('tiles'));
+/** @template {HTMLElement} T @param {string} id @returns {T} */
+const $ = (id) => /** @type {T} */ (document.getElementById(id));
+
+const form = /** @type {HTMLFormElement} */ ($('join-form'));
+const nameInput = /** @type {HTMLInputElement} */ ($('name'));
+const roomInput = /** @type {HTMLInputElement} */ ($('room'));
+const joinButton = /** @type {HTMLButtonElement} */ ($('join'));
+const leaveButton = /** @type {HTMLButtonElement} */ ($('leave'));
+const micButton = /** @type {HTMLButtonElement} */ ($('mic'));
+const cameraButton = /** @type {HTMLButtonElement} */ ($('camera-toggle'));
+const screenButton = /** @type {HTMLButtonElement} */ ($('screen'));
+const statusLine = $('status');
+const banner = $('banner');
+const lobby = $('lobby');
+const call = $('call');
+const localVideo = /** @type {HTMLVideoElement} */ ($('local-video'));
+
+const tiles = new Tiles($('stage'), $('tiles'), $('self'));
+const devices = new DevicePicker({
+  preview: /** @type {HTMLVideoElement} */ ($('preview')),
+  camera: /** @type {HTMLSelectElement} */ ($('camera')),
+  microphone: /** @type {HTMLSelectElement} */ ($('microphone')),
+  meter: /** @type {HTMLMeterElement} */ ($('mic-level')),
+}, (message) => { statusLine.textContent = message; });
 
 /** @type {ParleyClient | null} */
 let client = null;
 /** @type {MediaStream | null} */
 let localStream = null;
+/** @type {MediaStream | null} */
+let screenStream = null;
 
 roomInput.value ||= new URLSearchParams(location.search).get('room') ?? '';
 
@@ -23,95 +44,50 @@ roomInput.value ||= new URLSearchParams(location.search).get('room') ?? '';
 function setState(state, message) {
   document.body.dataset.state = state;
   statusLine.textContent = message;
-  const busy = state === 'joining' || state === 'joined';
-  joinButton.disabled = busy;
-  nameInput.disabled = busy;
-  roomInput.disabled = busy;
-  leaveButton.disabled = !busy;
+  const inCall = state === 'joining' || state === 'joined';
+  joinButton.disabled = inCall;
+  nameInput.disabled = inCall;
+  roomInput.disabled = inCall;
+  leaveButton.disabled = !inCall;
+  const wasInCall = !call.hidden;
+  lobby.hidden = inCall;
+  call.hidden = !inCall;
+  // Keyboard and screen reader users land where the new screen starts.
+  if (inCall && !wasInCall) leaveButton.focus();
+  if (!inCall && wasInCall) nameInput.focus();
+  if (!inCall) showBanner(null);
 }
 
-/** @param {string} sid */
-function findTile(sid) {
-  return /** @type {HTMLElement | null} */ (tiles.querySelector(`.tile[data-sid="${CSS.escape(sid)}"]`));
+/** @param {string | null} text */
+function showBanner(text) {
+  banner.hidden = !text;
+  banner.textContent = text ?? '';
+  document.body.dataset.connection = text ? 'reconnecting' : 'ok';
 }
 
-/** @param {ParticipantInfo} p */
-function ensureTile(p) {
-  const existing = findTile(p.sid);
-  if (existing) return existing;
-  const tile = document.createElement('div');
-  tile.className = 'tile';
-  tile.dataset.sid = p.sid;
-  tile.dataset.identity = p.identity;
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
-  // Sound goes through the <audio> element: a muted video may always autoplay.
-  video.muted = true;
-  const audio = document.createElement('audio');
-  audio.autoplay = true;
-  const name = document.createElement('span');
-  name.className = 'name';
-  name.textContent = p.name || p.identity;
-  tile.append(video, audio, name);
-  tiles.append(tile);
-  return tile;
+function syncControls() {
+  const c = client;
+  const has = (/** @type {string} */ source) => Boolean(c?.localTracks.some((t) => t.source === source));
+  micButton.disabled = !has('microphone');
+  cameraButton.disabled = !has('camera');
+  screenButton.disabled = !c || !navigator.mediaDevices?.getDisplayMedia;
+  const micMuted = c?.isMuted('microphone') ?? false;
+  const cameraOff = c?.isMuted('camera') ?? false;
+  micButton.setAttribute('aria-pressed', String(micMuted));
+  cameraButton.setAttribute('aria-pressed', String(cameraOff));
+  screenButton.setAttribute('aria-pressed', String(has('screen')));
+  tiles.setBadge(tiles.self, 'mic', micMuted);
+  tiles.self.classList.toggle('video-off', cameraOff || !has('camera'));
 }
 
-// Each remote video tells the server what it needs: its rendered size in device pixels, or
-// nothing while it cannot be seen. The server then forwards the simulcast layer that fits.
-/** @typedef {{client: ParleyClient, video: HTMLVideoElement, onScreen: boolean, sent: string, timer?: number}} Watch */
-/** Remote videos by track sid. @type {Map<string, Watch>} */
-const watched = new Map();
-const resizes = new ResizeObserver((entries) => entries.forEach((e) => changed(e.target)));
-const intersections = new IntersectionObserver((entries) => {
-  for (const e of entries) changed(e.target, e.isIntersecting);
-});
-
-/** @param {Element} video @param {boolean} [onScreen] */
-function changed(video, onScreen) {
-  for (const [sid, w] of watched) {
-    if (w.video !== video) continue;
-    if (onScreen !== undefined) w.onScreen = onScreen;
-    // Layouts settle in bursts (resizing a window): report once they have.
-    clearTimeout(w.timer);
-    w.timer = setTimeout(() => report(sid, w), 250);
-  }
-}
-
-/** @param {string} sid @param {Watch} w */
-function report(sid, w) {
-  const width = Math.round(w.video.clientWidth * devicePixelRatio);
-  const height = Math.round(w.video.clientHeight * devicePixelRatio);
-  // Zero size: display:none, or not in the document any more.
-  const want = w.onScreen && width > 0 && height > 0 ? { width, height } : { paused: true };
-  const key = JSON.stringify(want);
-  if (key === w.sent) return;
-  w.sent = key;
-  w.client.setSubscription(sid, want).catch((err) => {
-    if (watched.get(sid) === w) w.sent = ''; // let the next change try again
-    console.warn('update_subscription failed', err);
-  });
-}
-
-/** @param {ParleyClient} c @param {string} sid @param {HTMLVideoElement} video */
-function watch(c, sid, video) {
-  unwatch(sid);
-  watched.set(sid, { client: c, video, onScreen: true, sent: '' });
-  // Both observers report the current state right away, which sends the first size.
-  resizes.observe(video);
-  intersections.observe(video);
-}
-
-/** @param {string} sid */
-function unwatch(sid) {
-  const w = watched.get(sid);
-  if (!w) return;
-  clearTimeout(w.timer);
-  watched.delete(sid);
-  if ([...watched.values()].some((o) => o.video === w.video)) return;
-  resizes.unobserve(w.video);
-  intersections.unobserve(w.video);
+function clearRoom() {
+  tiles.clear();
+  localStream?.getTracks().forEach((t) => t.stop());
+  screenStream?.getTracks().forEach((t) => t.stop());
+  localStream = null;
+  screenStream = null;
+  localVideo.srcObject = null;
+  syncControls();
 }
 
 /** @param {HTMLMediaElement} el @param {MediaStreamTrack} track @param {boolean} add */
@@ -124,38 +100,41 @@ function setTrack(el, track, add) {
   if (add) el.play().catch(() => {});
 }
 
-function clearRoom() {
-  [...watched.keys()].forEach(unwatch);
-  tiles.replaceChildren();
-  localStream?.getTracks().forEach((t) => t.stop());
-  localStream = null;
-  localVideo.srcObject = null;
-}
-
 /** @param {ParleyClient} c */
 function wire(c) {
-  c.on('participantJoined', (p) => ensureTile(p));
-  c.on('participantLeft', (p) => findTile(p.sid)?.remove());
+  c.on('participantJoined', (p) => tiles.participant(p));
+  c.on('participantLeft', (p) => tiles.removeParticipant(p));
   c.on('trackSubscribed', ({ participant, track, mediaTrack }) => {
-    const tile = ensureTile(participant);
-    const el = tile.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
+    // A screen's sound plays from its owner's tile: one audio element per person is enough.
+    const screen = track.source === 'screen';
+    const tile = screen ? tiles.screen(participant, track) : tiles.participant(participant);
+    const el = /** @type {HTMLMediaElement | null} */ (tile.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio'));
     if (!el) return;
-    setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, true);
-    if (el instanceof HTMLVideoElement) watch(c, track.sid, el);
+    setTrack(el, mediaTrack, true);
+    if (el instanceof HTMLVideoElement) c.observeVideo(track.sid, el);
+    tiles.setMuted(participant, track);
   });
   c.on('trackUnsubscribed', ({ participant, track, mediaTrack }) => {
-    unwatch(track.sid);
-    const el = findTile(participant.sid)?.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
+    if (track.source === 'screen') return tiles.remove(`screen:${track.sid}`);
+    const el = tiles.find(participant.sid)?.querySelector(mediaTrack.kind === 'video' ? 'video' : 'audio');
     if (el) setTrack(/** @type {HTMLMediaElement} */ (el), mediaTrack, false);
   });
-  c.on('activeSpeakers', (speakers) => {
-    const speaking = new Set(speakers.map((s) => s.sid));
-    for (const tile of tiles.querySelectorAll('.tile')) {
-      const on = speaking.has(/** @type {HTMLElement} */ (tile).dataset.sid ?? '');
-      tile.classList.toggle('speaking', on);
-      // Announced politely so screen readers hear who took the floor without interruptions.
-      tile.setAttribute('aria-label', `${tile.querySelector('.name')?.textContent ?? ''}${on ? ', speaking' : ''}`);
-    }
+  c.on('trackMuted', ({ participant, track, local }) => {
+    if (!local) tiles.setMuted(participant, track);
+  });
+  c.on('activeSpeakers', (speakers) => tiles.setSpeaking(new Set(speakers.map((s) => s.sid)), c.you?.sid));
+  c.on('connectionQuality', ({ participant, local, level, metrics }) => {
+    tiles.setQuality(local ? tiles.self : tiles.find(participant), level, metrics);
+  });
+  c.on('reconnecting', ({ attempt }) => {
+    showBanner('Reconnecting…');
+    statusLine.textContent = attempt > 1 ? `Connection lost; reconnect attempt ${attempt}` : 'Connection lost';
+  });
+  c.on('reconnected', () => {
+    showBanner(null);
+    statusLine.textContent = `Reconnected to ${c.room}`;
+    tiles.self.dataset.sid = c.you?.sid ?? '';
+    syncControls();
   });
   c.on('error', (err) => {
     statusLine.textContent = `Error: ${err.message}`;
@@ -166,6 +145,7 @@ function wire(c) {
     client = null;
     clearRoom();
     setState('error', `Disconnected from the server (${code}${reason ? `: ${reason}` : ''})`);
+    devices.start();
   });
 }
 
@@ -175,21 +155,31 @@ async function join() {
   if (!name || !room) return;
   setState('joining', 'Starting camera and microphone…');
   try {
-    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 1280, height: 720 } });
-    if (document.body.dataset.state !== 'joining') return media.getTracks().forEach((t) => t.stop());
+    const media = await devices.take();
+    if (document.body.dataset.state !== 'joining') return media?.getTracks().forEach((t) => t.stop());
     localStream = media;
     localVideo.srcObject = localStream;
     setState('joining', `Joining ${room}…`);
     const grant = await ParleyClient.guestToken(location.origin, name, room);
     const c = new ParleyClient();
     client = c;
-    window.parleyClient = c;
+    // Tests and the browser console inspect the live client.
+    /** @type {any} */ (window).parleyClient = c;
     wire(c);
-    await c.connect(location.origin, grant.token);
-    const { participants } = await c.join(grant.room);
-    participants.forEach(ensureTile);
-    await c.publish(localStream);
+    // Reconnects reuse this token; only if the server refuses it (say, it restarted with a new
+    // secret) is a fresh guest token fetched.
+    let first = /** @type {string | null} */ (grant.token);
+    await c.connect(location.origin, async () => {
+      const token = first ?? (await ParleyClient.guestToken(location.origin, name, room)).token;
+      first = null;
+      return token;
+    });
+    await c.join(grant.room);
+    tiles.self.dataset.sid = c.you?.sid ?? '';
+    tiles.self.querySelector('.name')?.replaceChildren(`You (${c.name ?? name})`);
+    if (localStream) await c.publish(localStream);
     if (client !== c) return; // Leave was clicked while joining
+    syncControls();
     setState('joined', `In ${grant.room} as ${c.name ?? name}`);
   } catch (err) {
     if (document.body.dataset.state !== 'joining') return; // failed because we left
@@ -200,6 +190,7 @@ async function join() {
     const code = /** @type {any} */ (err)?.code;
     setState('error', `Could not join: ${err instanceof Error ? err.message : err}${code ? ` (${code})` : ''}`);
     console.error(err);
+    devices.start();
   }
 }
 
@@ -209,6 +200,7 @@ async function leave() {
   // Remove the room from view at once; the server round trip is only a courtesy.
   clearRoom();
   setState('left', 'You left the room');
+  devices.start();
   try {
     await c?.leave();
   } catch (err) {
@@ -217,9 +209,49 @@ async function leave() {
   c?.disconnect();
 }
 
+/** @param {'microphone' | 'camera'} source */
+async function toggleMute(source) {
+  const c = client;
+  if (!c) return;
+  const done = c.setMuted(source, !c.isMuted(source));
+  // The SDK records the new state at once; the buttons follow it before the media catches up.
+  syncControls();
+  try {
+    await done;
+  } catch (err) {
+    statusLine.textContent = `Could not change the ${source}: ${err instanceof Error ? err.message : err}`;
+  }
+  syncControls();
+}
+
+async function toggleScreen() {
+  const c = client;
+  if (!c) return;
+  try {
+    if (c.localTracks.some((t) => t.source === 'screen')) {
+      await c.unpublishTrack('screen');
+      screenStream = null;
+    } else {
+      screenStream = await c.publishScreen();
+      // The browser's own "Stop sharing" ends the track; the SDK unpublishes it.
+      screenStream.getVideoTracks()[0]?.addEventListener('ended', () => { screenStream = null; syncControls(); });
+    }
+  } catch (err) {
+    // Picking nothing in the browser's dialog is not worth an error.
+    if (!(err instanceof DOMException && err.name === 'NotAllowedError')) {
+      statusLine.textContent = `Screen sharing failed: ${err instanceof Error ? err.message : err}`;
+    }
+  }
+  syncControls();
+}
+
 form.addEventListener('submit', (ev) => {
   ev.preventDefault();
   join();
 });
 leaveButton.addEventListener('click', () => leave());
+micButton.addEventListener('click', () => toggleMute('microphone'));
+cameraButton.addEventListener('click', () => toggleMute('camera'));
+screenButton.addEventListener('click', () => toggleScreen());
 setState('idle', '');
+devices.start();

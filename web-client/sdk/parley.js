@@ -1,26 +1,33 @@
 // Parley browser SDK: signaling protocol v1 (docs/protocol.md) plus the two peer connections.
-// Plain ES module, no build step.
+// Plain ES modules with JSDoc types, no build step: the server serves these files as they are.
 
-/** @typedef {'audio' | 'video'} TrackKind */
-/** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio' | 'unknown'} TrackSource */
-/** @typedef {'publisher' | 'subscriber'} PeerTarget */
+import { AdaptiveSubscriptions } from './adaptive.js';
+import { backoffDelay, shouldRetry } from './backoff.js';
+import { Emitter } from './emitter.js';
+import {
+  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, decodeMessage, encodeRequest,
+  subscriptionFields, websocketUrl,
+} from './protocol.js';
+import { Publisher } from './publisher.js';
+import { combineMetrics, inboundMetrics, outboundMetrics, pairRtt, qualityLevel } from './quality.js';
 
-/**
- * @typedef {object} TrackInfo
- * @property {string} sid server track id; also the msid stream id in subscriber offers
- * @property {string} participant sid of the publishing participant
- * @property {TrackKind} kind
- * @property {TrackSource} source
- * @property {string} mime_type
- */
+export { PROTOCOL_VERSION, ParleyError } from './protocol.js';
+export { SIMULCAST_ENCODINGS } from './publisher.js';
+export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+export { qualityLevel, QUALITY_LIMITS } from './quality.js';
+export { Emitter } from './emitter.js';
 
-/**
- * @typedef {object} ParticipantInfo
- * @property {string} sid unique per join
- * @property {string} identity
- * @property {string} name
- * @property {TrackInfo[]} tracks
- */
+/** @typedef {import('./protocol.js').TrackKind} TrackKind */
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+/** @typedef {import('./protocol.js').PeerTarget} PeerTarget */
+/** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
+/** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./protocol.js').SubscriptionWant} SubscriptionWant */
+/** @typedef {import('./publisher.js').LocalTrack} LocalTrack */
+/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./quality.js').QualityLevel} QualityLevel */
+/** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
+/** @typedef {import('./quality.js').StatsLike} StatsLike */
 
 /**
  * @typedef {object} TrackEvent
@@ -31,58 +38,92 @@
  */
 
 /**
+ * @typedef {object} TrackMutedEvent
+ * @property {ParticipantInfo} participant the publisher (`client.you` for this client's tracks)
+ * @property {TrackInfo} track
+ * @property {boolean} muted
+ * @property {boolean} local whether it is one of this client's tracks
+ */
+
+/**
+ * @typedef {object} ConnectionQualityEvent
+ * @property {string} participant sid; this client's own sid when `local`
+ * @property {boolean} local this client's connection to the server (what it sends), rather than
+ *   what it receives of another participant
+ * @property {QualityLevel} level
+ * @property {QualityMetrics} metrics
+ */
+
+/**
  * @typedef {object} ParleyEvents
- * @property {ParticipantInfo} participantJoined
+ * @property {ParticipantInfo} participantJoined also for everyone already in the room on `join`
  * @property {ParticipantInfo} participantLeft
  * @property {TrackEvent} trackSubscribed
  * @property {TrackEvent} trackUnsubscribed
+ * @property {TrackMutedEvent} trackMuted
  * @property {{sid: string, level: number}[]} activeSpeakers loudest first; `[]` when nobody speaks
- * @property {{code: number, reason: string}} disconnected
+ * @property {ConnectionQualityEvent} connectionQuality when a level changes
+ * @property {{attempt: number, delay: number, reason: string}} reconnecting the connection
+ *   dropped; attempt `attempt` starts in `delay` ms
+ * @property {{attempts: number, downtime: number}} reconnected back in the room, tracks
+ *   published again; `downtime` in ms
+ * @property {{code: number, reason: string}} disconnected for good: by `disconnect()`, or
+ *   reconnecting gave up
  * @property {Error & {code?: string}} error
  */
 
-export const PROTOCOL_VERSION = 1;
+/** @typedef {string | (() => string | Promise<string>)} TokenSource */
 
 /**
- * The camera's simulcast layers, lowest first: quarter, half and full resolution.
- * @type {readonly RTCRtpEncodingParameters[]}
+ * @typedef {object} ClientOptions
+ * @property {boolean} [reconnect] reconnect after the connection drops (default true)
+ * @property {BackoffOptions} [backoff] delays between reconnect attempts
+ * @property {number} [keepaliveInterval] ms between pings; a ping unanswered this long counts as
+ *   a dropped connection (default 4000; 0 = off)
+ * @property {number} [qualityInterval] ms between connection-quality samples (default 2000)
  */
-export const SIMULCAST_ENCODINGS = Object.freeze([
-  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'f', maxBitrate: 1_500_000 },
-]);
 
-/** An `error` reply from the server, or a local failure with a code of our own. */
-export class ParleyError extends Error {
-  /** @param {string} code @param {string} message */
-  constructor(code, message) {
-    super(message);
-    this.name = 'ParleyError';
-    this.code = code;
-  }
-}
+const PEER_DOWN = ['failed', 'disconnected', 'closed'];
 
 export class ParleyClient {
+  /** @type {Emitter<ParleyEvents>} */
+  #events = new Emitter();
+  /** @type {Required<Omit<ClientOptions, 'backoff'>> & {backoff: BackoffOptions}} */
+  #options;
   /** @type {WebSocket | null} */ #ws = null;
+  /** @type {URL | null} */ #url = null;
+  /** @type {TokenSource | null} */ #token = null;
+  /** The token last used, reused by reconnects until the server refuses it. */
+  /** @type {string | null} */ #tokenValueCache = null;
   #nextId = 1;
   /** @type {Map<string, {resolve: (m: any) => void, reject: (e: Error) => void}>} */
   #pending = new Map();
-  /** @type {{[K in keyof ParleyEvents]?: Set<(e: ParleyEvents[K]) => void>}} */
-  #listeners = {};
-  /** @type {RTCPeerConnection | null} */ #pub = null;
+  /** @type {Publisher | null} */ #publisher = null;
+  /** What this client publishes, by `LocalTrack.trackId`; kept across reconnects. */
+  /** @type {Map<string, LocalTrack>} */ #locals = new Map();
   /** @type {RTCPeerConnection | null} */ #sub = null;
   // Server offers can arrive while one is being applied; each waits for the previous one.
   /** @type {Promise<void>} */ #subChain = Promise.resolve();
-  /** Server candidates that arrived before their pc had a remote description. */
-  #remoteCandidates = { publisher: /** @type {RTCIceCandidateInit[]} */ ([]), subscriber: /** @type {RTCIceCandidateInit[]} */ ([]) };
+  /** @type {RTCIceCandidateInit[]} server candidates waiting for the subscriber's remote description */
+  #subCandidates = [];
   /** Tracks that reached `ontrack` before we knew whose they are, by track sid. */
   /** @type {Map<string, {mediaTrack: MediaStreamTrack, stream: MediaStream}>} */
   #unmatched = new Map();
   /** Tracks announced through `trackSubscribed`, by track sid. */
   /** @type {Map<string, {mediaTrack: MediaStreamTrack, stream: MediaStream}>} */
   #subscribed = new Map();
+  /** Track sids this client paused with `setSubscription`. */
+  #paused = new Set();
+  #adaptive = new AdaptiveSubscriptions((sid, want) => this.setSubscription(sid, want));
   #closedByUs = false;
+  /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */ #keepaliveTimer;
+  /** @type {ReturnType<typeof setInterval> | undefined} */ #qualityTimer;
+  /** @type {{pub: StatsLike[], sub: StatsLike[]}} */ #lastStats = { pub: [], sub: [] };
+  /** @type {Map<string, {level: QualityLevel, metrics: QualityMetrics}>} by participant sid */
+  #quality = new Map();
+  // Requests newer servers understand; cleared when this one answers `unknown_type`.
+  #supports = { set_track_muted: true, unpublish: true };
 
   /** Other participants in the room, by sid. @type {Map<string, ParticipantInfo>} */
   participants = new Map();
@@ -91,6 +132,16 @@ export class ParleyClient {
   /** From `welcome`. @type {string | null} */ identity = null;
   /** @type {string | null} */ name = null;
   /** @type {string | null} */ room = null;
+
+  /** @param {ClientOptions} [options] */
+  constructor(options = {}) {
+    this.#options = {
+      reconnect: options.reconnect ?? true,
+      backoff: options.backoff ?? {},
+      keepaliveInterval: options.keepaliveInterval ?? 4000,
+      qualityInterval: options.qualityInterval ?? 2000,
+    };
+  }
 
   /**
    * Fetch a guest token from the server's `/api/guest-token` (loopback or `--guest-tokens`).
@@ -112,9 +163,13 @@ export class ParleyClient {
     return res.json();
   }
 
-  get publisherPc() { return this.#pub; }
+  get publisherPc() { return this.#publisher?.pc ?? null; }
   get subscriberPc() { return this.#sub; }
   get connected() { return this.#ws?.readyState === WebSocket.OPEN; }
+  /** Whether the connection dropped and the client is trying to get back. */
+  get reconnecting() { return this.#reconnect !== null; }
+  /** What this client publishes. @returns {LocalTrack[]} */
+  get localTracks() { return [...this.#locals.values()]; }
 
   /**
    * @template {keyof ParleyEvents} K
@@ -122,88 +177,69 @@ export class ParleyClient {
    * @param {(e: ParleyEvents[K]) => void} fn
    * @returns {() => void} removes the listener
    */
-  on(name, fn) {
-    (this.#listeners[name] ??= new Set()).add(/** @type {any} */ (fn));
-    return () => this.off(name, fn);
-  }
+  on(name, fn) { return this.#events.on(name, fn); }
+
+  /**
+   * @template {keyof ParleyEvents} K
+   * @param {K} name
+   * @param {(e: ParleyEvents[K]) => void} fn
+   * @returns {() => void} removes the listener
+   */
+  once(name, fn) { return this.#events.once(name, fn); }
 
   /**
    * @template {keyof ParleyEvents} K
    * @param {K} name
    * @param {(e: ParleyEvents[K]) => void} fn
    */
-  off(name, fn) {
-    this.#listeners[name]?.delete(/** @type {any} */ (fn));
-  }
-
-  /**
-   * @template {keyof ParleyEvents} K
-   * @param {K} name
-   * @param {ParleyEvents[K]} payload
-   */
-  /**
-   * Dynacast: the server says which simulcast encodings of one of our tracks anyone receives;
-   * the others stop encoding, which saves this device's CPU and uplink.
-   * @param {string} trackId @param {string[]} activeRids
-   */
-  async #applyPublisherLayers(trackId, activeRids) {
-    const sender = this.#pub?.getSenders().find((s) => s.track?.id === trackId);
-    if (!sender) return;
-    const params = sender.getParameters();
-    if (!params.encodings?.length) return;
-    let changed = false;
-    for (const encoding of params.encodings) {
-      const active = !encoding.rid || activeRids.includes(encoding.rid);
-      if (encoding.active !== active) {
-        encoding.active = active;
-        changed = true;
-      }
-    }
-    if (!changed) return;
-    try {
-      await sender.setParameters(params);
-    } catch (err) {
-      // A renegotiation in flight can refuse parameters; the next update applies them.
-      console.warn('parley: could not apply publisher layers', err);
-    }
-  }
-
-  #emit(name, payload) {
-    for (const fn of [...(this.#listeners[name] ?? [])]) {
-      // A throwing listener must not break protocol handling for the others.
-      try { fn(payload); } catch (err) { console.error(`parley: ${name} listener failed`, err); }
-    }
-  }
+  off(name, fn) { this.#events.off(name, fn); }
 
   /** @param {unknown} err */
   #fail(err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    if (this.#listeners.error?.size) this.#emit('error', e);
+    if (this.#events.listenerCount('error')) this.#events.emit('error', e);
     else console.error('parley:', e);
   }
 
   /**
    * Open the WebSocket and authenticate.
    * @param {string | URL} url server origin (`https://host`) or full WebSocket URL (`wss://host/ws`)
-   * @param {string} token JWT
+   * @param {TokenSource} token a JWT, or a function that fetches a fresh one (called now and
+   *   again when reconnecting finds the old token expired or refused)
    * @returns {Promise<{version: number, server: string, identity: string, name: string}>}
    */
   async connect(url, token) {
-    const wsUrl = new URL(url, globalThis.location?.href);
-    if (wsUrl.protocol === 'http:' || wsUrl.protocol === 'https:') {
-      wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
-      wsUrl.pathname = '/ws';
-    }
     this.#closedByUs = false;
-    const ws = new WebSocket(wsUrl);
+    this.#url = websocketUrl(url, globalThis.location?.href);
+    this.#token = token;
+    this.#tokenValueCache = null;
+    return this.#open(await this.#tokenValue(false));
+  }
+
+  /** @param {boolean} refresh @returns {Promise<string>} */
+  async #tokenValue(refresh) {
+    if (!refresh && this.#tokenValueCache) return this.#tokenValueCache;
+    const source = this.#token;
+    if (typeof source === 'function') this.#tokenValueCache = await source();
+    else if (source && !refresh) this.#tokenValueCache = source;
+    else throw new ParleyError('token_unavailable', 'no way to get a fresh token');
+    return this.#tokenValueCache;
+  }
+
+  /** @param {string} token */
+  async #open(token) {
+    const url = this.#url;
+    if (!url) throw new ParleyError('not_connected', 'connect() was not called');
+    const ws = new WebSocket(url);
     this.#ws = ws;
     await new Promise((resolve, reject) => {
       ws.onopen = resolve;
-      ws.onerror = () => reject(new ParleyError('connect_failed', `cannot connect to ${wsUrl}`));
+      ws.onerror = ws.onclose = () => reject(new ParleyError('connect_failed', `cannot connect to ${url}`));
     });
     ws.onerror = null;
     ws.onmessage = (ev) => this.#onMessage(ev.data);
-    ws.onclose = (ev) => this.#onClose(ev.code, ev.reason);
+    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
+    this.#startKeepalive(ws);
     const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token });
     this.identity = welcome.identity;
     this.name = welcome.name;
@@ -211,7 +247,7 @@ export class ParleyClient {
   }
 
   /**
-   * Join the room the token names.
+   * Join the room the token names. Emits `participantJoined` for everyone already there.
    * @param {string} room
    * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[]}>}
    */
@@ -220,56 +256,168 @@ export class ParleyClient {
     this.room = reply.room;
     this.you = reply.you;
     this.participants.clear();
+    this.#quality.clear();
     for (const p of reply.participants) this.participants.set(p.sid, p);
+    this.#startQuality();
+    for (const p of reply.participants) this.#events.emit('participantJoined', p);
     return { you: reply.you, participants: reply.participants };
   }
 
   /**
-   * Publish the stream's tracks on the publisher connection. The camera is sent as three
-   * simulcast layers (see `SIMULCAST_ENCODINGS`) unless `options.simulcast` is `false`.
+   * Publish the stream's tracks on the publisher connection (again callable later to add more).
+   * The camera is sent as three simulcast layers (see `SIMULCAST_ENCODINGS`) unless
+   * `options.simulcast` is `false`.
    * @param {MediaStream} stream
    * @param {{sources?: Record<string, TrackSource>, simulcast?: boolean}} [options] `sources`:
    *   source per `MediaStreamTrack.id`; defaults to camera for video, microphone for audio
    */
   async publish(stream, options = {}) {
-    if (this.#pub) throw new ParleyError('already_publishing', 'publish() was already called');
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    this.#pub = pc;
-    // The server has no publisher session until it has handled `publish`; candidates sent
-    // earlier would get `unknown_session`, so hold them until the answer is in.
-    /** @type {RTCIceCandidate[] | null} */
-    let held = [];
-    pc.onicecandidate = (ev) => {
-      if (!ev.candidate?.candidate) return;
-      if (held) held.push(ev.candidate);
-      else this.#sendCandidate('publisher', ev.candidate);
-    };
-    const tracks = [];
+    /** @type {LocalTrack[]} */
+    const added = [];
     for (const track of stream.getTracks()) {
+      if (this.#locals.has(track.id)) continue;
       const source = options.sources?.[track.id] ?? (track.kind === 'video' ? 'camera' : 'microphone');
-      /** @type {RTCTransceiverInit} */
-      const init = { direction: 'sendonly', streams: [stream] };
-      if (source === 'camera' && options.simulcast !== false) {
-        init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+      if (this.localTracks.some((l) => l.source === source)) {
+        throw new ParleyError('already_publishing', `a ${source} track is already published`);
       }
-      pc.addTransceiver(track, init);
-      tracks.push({ track_id: track.id, source });
+      const simulcast = source === 'camera' && options.simulcast !== false;
+      added.push({ trackId: track.id, track, stream, source, simulcast, muted: false });
     }
+    if (!added.length) return;
+    for (const local of added) this.#locals.set(local.trackId, local);
     try {
-      const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
-      const reply = await this.#request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp, tracks });
-      if (this.#pub !== pc) return; // left or disconnected meanwhile
-      await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+      await this.#publishLocals(added);
     } catch (err) {
-      // Let the caller retry with a fresh connection.
-      if (this.#pub === pc) this.#pub = null;
-      pc.close();
+      for (const local of added) this.#locals.delete(local.trackId);
       throw err;
     }
-    await this.#flushRemoteCandidates('publisher');
-    for (const c of held) this.#sendCandidate('publisher', c);
-    held = null;
+  }
+
+  /** @param {LocalTrack[]} locals */
+  async #publishLocals(locals) {
+    const publisher = (this.#publisher ??= new Publisher({
+      request: (type, fields) => this.#request(type, fields),
+      sendCandidate: (c) => this.#sendCandidate('publisher', c),
+    }));
+    try {
+      await publisher.add(locals);
+    } catch (err) {
+      // A connection that never got an answer is useless; the next publish starts afresh.
+      if (this.#publisher === publisher && !publisher.negotiated) {
+        publisher.close();
+        this.#publisher = null;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Share the screen: `getDisplayMedia`, published as one layer (no simulcast) with source
+   * `screen`. Stopping it, from `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
+   * @param {DisplayMediaStreamOptions} [constraints]
+   * @returns {Promise<MediaStream>}
+   */
+  async publishScreen(constraints = { video: { frameRate: 15 }, audio: false }) {
+    if (this.localTracks.some((l) => l.source === 'screen')) {
+      throw new ParleyError('already_publishing', 'the screen is already shared');
+    }
+    const stream = await navigator.mediaDevices.getDisplayMedia(constraints);
+    /** @type {Record<string, TrackSource>} */
+    const sources = {};
+    for (const track of stream.getTracks()) {
+      sources[track.id] = track.kind === 'video' ? 'screen' : 'screen_audio';
+      track.addEventListener('ended', () => {
+        if (this.#locals.has(track.id)) this.unpublishTrack(track).catch((err) => this.#fail(err));
+      });
+    }
+    try {
+      await this.publish(stream, { sources, simulcast: false });
+    } catch (err) {
+      stream.getTracks().forEach((t) => t.stop());
+      throw err;
+    }
+    return stream;
+  }
+
+  /**
+   * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once,
+   * and its m-line goes inactive. The track itself is stopped too.
+   * @param {MediaStreamTrack | TrackSource} trackOrSource
+   */
+  async unpublishTrack(trackOrSource) {
+    const local = this.#local(trackOrSource);
+    if (!local) return;
+    this.#locals.delete(local.trackId);
+    local.track.stop();
+    const info = this.you?.tracks.find((t) => t.source === local.source);
+    if (info && this.#supports.unpublish) {
+      await this.#optional('unpublish', { track: info.sid });
+    }
+    await this.#publisher?.remove(local.trackId);
+  }
+
+  /**
+   * Mute or unmute one of this client's tracks by source (`microphone`, `camera`, ...). Works
+   * locally in any case (see `Publisher.setMuted`); servers that support it also tell the others
+   * (`trackMuted` on their side).
+   * @param {TrackSource} source
+   * @param {boolean} muted
+   */
+  async setMuted(source, muted) {
+    const local = this.#local(source);
+    if (!local) throw new ParleyError('not_published', `no ${source} track is published`);
+    local.muted = muted;
+    await this.#publisher?.setMuted(local.trackId);
+    await this.#announceMute(local);
+  }
+
+  /** @param {TrackSource} source */
+  isMuted(source) {
+    return this.#local(source)?.muted ?? false;
+  }
+
+  /**
+   * Send another capture (e.g. a different camera or microphone) in place of a published track,
+   * without renegotiating. The old track is not stopped.
+   * @param {TrackSource} source
+   * @param {MediaStreamTrack} track
+   */
+  async replaceTrack(source, track) {
+    const local = this.#local(source);
+    if (!local) throw new ParleyError('not_published', `no ${source} track is published`);
+    await this.#publisher?.replace(local.trackId, track);
+    local.track = track;
+  }
+
+  /** @param {MediaStreamTrack | TrackSource} trackOrSource */
+  #local(trackOrSource) {
+    return this.localTracks.find((l) => (typeof trackOrSource === 'string'
+      ? l.source === trackOrSource
+      : l.track === trackOrSource || l.trackId === trackOrSource.id));
+  }
+
+  /** Tell the server our mute state once it knows the track. @param {LocalTrack} local */
+  async #announceMute(local) {
+    const info = this.you?.tracks.find((t) => t.source === local.source);
+    if (!info || !this.#supports.set_track_muted || Boolean(info.muted) === local.muted) return;
+    if (await this.#optional('set_track_muted', { track: info.sid, muted: local.muted })) info.muted = local.muted;
+  }
+
+  /**
+   * A request the server may not know yet; `unknown_type` turns it off for this client.
+   * @param {'set_track_muted' | 'unpublish'} type @param {object} fields
+   * @returns {Promise<boolean>} whether the server accepted it
+   */
+  async #optional(type, fields) {
+    try {
+      await this.#request(type, fields);
+      return true;
+    } catch (err) {
+      const code = /** @type {ParleyError} */ (err).code;
+      if (code === 'unknown_type') this.#supports[type] = false;
+      else if (code !== 'not_connected' && code !== 'disconnected') this.#fail(err);
+      return false;
+    }
   }
 
   /**
@@ -278,32 +426,62 @@ export class ParleyClient {
    * device pixels) picks the smallest layer that covers it, `{}` asks for the best layer.
    * Rejects with a `ParleyError` (e.g. code `unknown_track`).
    * @param {string} trackSid
-   * @param {{paused?: boolean, maxLayer?: number, width?: number, height?: number}} [want]
+   * @param {SubscriptionWant} [want]
    * @returns {Promise<{type: 'ok', reply_to: string}>}
    */
   setSubscription(trackSid, want = {}) {
-    const { paused, maxLayer, width, height } = want;
-    // JSON drops the undefined fields, so only what was asked for is sent.
-    return this.#request('update_subscription', { track: trackSid, paused, max_layer: maxLayer, width, height });
+    if (want.paused) this.#paused.add(trackSid);
+    else this.#paused.delete(trackSid);
+    return this.#request('update_subscription', subscriptionFields(trackSid, want));
+  }
+
+  /**
+   * Let a video element drive its track's subscription: its rendered size picks the simulcast
+   * layer, and while it is hidden or off screen the track is paused. Ends by itself when the
+   * track is unsubscribed.
+   * @param {string} trackSid
+   * @param {HTMLVideoElement} video
+   * @returns {() => void} stops observing
+   */
+  observeVideo(trackSid, video) {
+    this.#adaptive.observe(trackSid, video);
+    return () => this.#adaptive.unobserve(trackSid);
+  }
+
+  /**
+   * The last connection quality measured for a participant (this client's own sid for itself).
+   * @param {string} participantSid
+   */
+  connectionQuality(participantSid) {
+    return this.#quality.get(participantSid) ?? null;
   }
 
   /** Leave the room; the socket stays open. */
   async leave() {
+    this.#stopReconnecting();
     // Tell the server first so the others see us go now, not after our ICE times out.
-    const reply = this.#request('leave', {});
+    const reply = this.connected ? this.#request('leave', {}) : Promise.resolve();
     this.#closePeers();
+    this.#locals.clear();
     this.participants.clear();
     this.you = null;
+    this.room = null;
     await reply;
   }
 
   /** Close both peer connections and the socket. */
   disconnect() {
     this.#closedByUs = true;
+    const reconnecting = this.#reconnect !== null;
+    this.#stopReconnecting();
     this.#closePeers();
+    this.#locals.clear();
     this.participants.clear();
+    this.you = null;
+    this.room = null;
     const ws = this.#ws;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'client disconnect');
+    else if (reconnecting) this.#events.emit('disconnected', { code: 1000, reason: 'client disconnect' });
   }
 
   /** @param {string} type @param {object} fields @returns {Promise<any>} */
@@ -315,7 +493,7 @@ export class ParleyClient {
     const id = String(this.#nextId++);
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ type, id, ...fields }));
+      ws.send(encodeRequest(type, id, fields));
     });
   }
 
@@ -329,23 +507,22 @@ export class ParleyClient {
 
   /** @param {unknown} data */
   #onMessage(data) {
-    /** @type {any} */
-    let msg;
+    let decoded;
     try {
-      msg = JSON.parse(String(data));
-    } catch {
-      return this.#fail(new ParleyError('bad_json', 'server sent invalid JSON'));
+      decoded = decodeMessage(data);
+    } catch (err) {
+      return this.#fail(err);
     }
-    if (typeof msg.reply_to === 'string') {
-      const waiter = this.#pending.get(msg.reply_to);
+    if (decoded.kind === 'reply') {
+      const waiter = this.#pending.get(decoded.replyTo);
       if (!waiter) return;
-      this.#pending.delete(msg.reply_to);
-      if (msg.type === 'error') waiter.reject(new ParleyError(msg.code, msg.message));
-      else waiter.resolve(msg);
+      this.#pending.delete(decoded.replyTo);
+      if (decoded.error) waiter.reject(decoded.error);
+      else waiter.resolve(decoded.message);
       return;
     }
     try {
-      this.#onEvent(msg);
+      this.#onEvent(decoded.message);
     } catch (err) {
       this.#fail(err);
     }
@@ -360,7 +537,7 @@ export class ParleyClient {
         /** @type {ParticipantInfo} */
         const p = msg.participant;
         this.participants.set(p.sid, p);
-        this.#emit('participantJoined', p);
+        this.#events.emit('participantJoined', p);
         for (const t of p.tracks) this.#matchTrack(t.sid);
         return;
       }
@@ -370,21 +547,23 @@ export class ParleyClient {
         // The server unpublishes first, but a dropped message must not leave tracks behind.
         for (const t of [...p.tracks]) this.#unpublished(t.sid, p);
         this.participants.delete(msg.sid);
-        this.#emit('participantLeft', p);
+        this.#quality.delete(msg.sid);
+        this.#events.emit('participantLeft', p);
         return;
       }
       case 'track_published': {
         /** @type {TrackInfo} */
         const t = msg.track;
         const p = this.participants.get(t.participant);
-        if (!p) {
-          if (this.you && t.participant === this.you.sid && !this.you.tracks.some((x) => x.sid === t.sid)) {
-            this.you.tracks.push(t);
-          }
-          return;
+        if (p) {
+          if (!p.tracks.some((x) => x.sid === t.sid)) p.tracks.push(t);
+          this.#matchTrack(t.sid);
+        } else if (this.you && t.participant === this.you.sid) {
+          if (!this.you.tracks.some((x) => x.sid === t.sid)) this.you.tracks.push(t);
+          // Muted before the server knew the track: tell it now.
+          const local = this.#local(t.source);
+          if (local) this.#announceMute(local);
         }
-        if (!p.tracks.some((x) => x.sid === t.sid)) p.tracks.push(t);
-        this.#matchTrack(t.sid);
         return;
       }
       case 'track_unpublished': {
@@ -393,19 +572,29 @@ export class ParleyClient {
         else if (this.you) this.you.tracks = this.you.tracks.filter((t) => t.sid !== msg.sid);
         return;
       }
+      case 'track_muted': {
+        const local = this.you?.sid === msg.participant;
+        const p = local ? this.you : this.participants.get(msg.participant);
+        const track = p?.tracks.find((t) => t.sid === msg.track);
+        if (!p || !track) return;
+        track.muted = Boolean(msg.muted);
+        this.#events.emit('trackMuted', { participant: p, track, muted: track.muted, local });
+        return;
+      }
       case 'subscribe_offer': {
         const sdp = msg.sdp;
         this.#subChain = this.#subChain.then(() => this.#answerSubscribe(sdp)).catch((err) => this.#fail(err));
         return;
       }
       case 'ice_candidate':
-        this.#addRemoteCandidate(msg.target, msg.candidate);
+        if (msg.target === 'publisher') this.#publisher?.addRemoteCandidate(msg.candidate);
+        else this.#addSubscriberCandidate(msg.candidate);
         return;
       case 'active_speakers':
-        this.#emit('activeSpeakers', msg.speakers);
+        this.#events.emit('activeSpeakers', msg.speakers);
         return;
       case 'publisher_layers':
-        this.#applyPublisherLayers(msg.track_id, msg.active);
+        this.#publisher?.applyLayers(msg.track_id, msg.active);
         return;
       case 'goodbye':
         // The close that follows carries the reason too; nothing to do until then.
@@ -420,7 +609,7 @@ export class ParleyClient {
   async #answerSubscribe(sdp) {
     const pc = (this.#sub ??= this.#createSubscriber());
     await pc.setRemoteDescription({ type: 'offer', sdp });
-    await this.#flushRemoteCandidates('subscriber');
+    for (const c of this.#subCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (this.#sub !== pc) return;
@@ -442,6 +631,17 @@ export class ParleyClient {
     return pc;
   }
 
+  /** @param {RTCIceCandidateInit} candidate */
+  #addSubscriberCandidate(candidate) {
+    const pc = this.#sub;
+    if (!pc?.remoteDescription) {
+      this.#subCandidates.push(candidate);
+      return;
+    }
+    // Server candidates are also in its SDP, so a failed add loses nothing.
+    pc.addIceCandidate(candidate).catch(() => {});
+  }
+
   /** Announce a received track once both its media and its publisher are known. @param {string} sid */
   #matchTrack(sid) {
     const media = this.#unmatched.get(sid);
@@ -451,7 +651,7 @@ export class ParleyClient {
       if (!track) continue;
       this.#unmatched.delete(sid);
       this.#subscribed.set(sid, media);
-      this.#emit('trackSubscribed', { participant, track, ...media });
+      this.#events.emit('trackSubscribed', { participant, track, ...media });
       return;
     }
   }
@@ -461,54 +661,212 @@ export class ParleyClient {
     const track = participant.tracks.find((t) => t.sid === sid);
     participant.tracks = participant.tracks.filter((t) => t.sid !== sid);
     this.#unmatched.delete(sid);
+    this.#adaptive.unobserve(sid);
+    this.#paused.delete(sid);
     const media = this.#subscribed.get(sid);
     this.#subscribed.delete(sid);
-    if (track && media) this.#emit('trackUnsubscribed', { participant, track, ...media });
-  }
-
-  /** @param {PeerTarget} target @param {RTCIceCandidateInit} candidate */
-  #addRemoteCandidate(target, candidate) {
-    const pc = target === 'publisher' ? this.#pub : this.#sub;
-    if (!pc?.remoteDescription) {
-      this.#remoteCandidates[target]?.push(candidate);
-      return;
-    }
-    // Server candidates are also in its SDP, so a failed add loses nothing.
-    pc.addIceCandidate(candidate).catch(() => {});
-  }
-
-  /** @param {PeerTarget} target */
-  async #flushRemoteCandidates(target) {
-    const pc = target === 'publisher' ? this.#pub : this.#sub;
-    const queued = this.#remoteCandidates[target].splice(0);
-    for (const c of queued) await pc?.addIceCandidate(c).catch(() => {});
+    if (track && media) this.#events.emit('trackUnsubscribed', { participant, track, ...media });
   }
 
   #closePeers() {
-    this.#pub?.close();
+    clearInterval(this.#qualityTimer);
+    this.#qualityTimer = undefined;
+    this.#publisher?.close();
     this.#sub?.close();
-    this.#pub = null;
+    this.#publisher = null;
     this.#sub = null;
     this.#subChain = Promise.resolve();
-    this.#remoteCandidates = { publisher: [], subscriber: [] };
+    this.#subCandidates = [];
+    this.#lastStats = { pub: [], sub: [] };
+    this.#adaptive.clear();
+    this.#paused.clear();
     for (const [sid, media] of this.#subscribed) {
       for (const participant of this.participants.values()) {
         const track = participant.tracks.find((t) => t.sid === sid);
-        if (track) this.#emit('trackUnsubscribed', { participant, track, ...media });
+        if (track) this.#events.emit('trackUnsubscribed', { participant, track, ...media });
       }
     }
     this.#subscribed.clear();
     this.#unmatched.clear();
   }
 
-  /** @param {number} code @param {string} reason */
-  #onClose(code, reason) {
+  /** @param {WebSocket} ws */
+  #startKeepalive(ws) {
+    clearInterval(this.#keepaliveTimer);
+    const interval = this.#options.keepaliveInterval;
+    if (!interval) return;
+    // A connection that died without a FIN (network gone) looks open until TCP gives up, which
+    // takes minutes; an unanswered ping finds out in seconds.
+    let waitingSince = 0;
+    this.#keepaliveTimer = setInterval(() => {
+      if (this.#ws !== ws) return;
+      if (waitingSince && Date.now() - waitingSince >= interval) {
+        this.#dropSocket(ws, 'keepalive timeout');
+        return;
+      }
+      if (waitingSince) return;
+      waitingSince = Date.now();
+      this.#request('ping', {}).then(() => { waitingSince = 0; }, () => {});
+    }, interval);
+  }
+
+  /** Give up on a socket now rather than waiting for its close handshake. @param {WebSocket} ws @param {string} reason */
+  #dropSocket(ws, reason) {
+    ws.onclose = ws.onmessage = ws.onerror = null;
+    try { ws.close(4000, reason); } catch { /* already closing */ }
+    this.#onClose(ws, 1006, reason);
+  }
+
+  /** @param {WebSocket} ws @param {number} code @param {string} reason */
+  #onClose(ws, code, reason) {
+    if (this.#ws !== ws) return;
     this.#ws = null;
+    clearInterval(this.#keepaliveTimer);
     for (const { reject } of this.#pending.values()) {
       reject(new ParleyError('disconnected', `connection closed (${code}${reason ? ` ${reason}` : ''})`));
     }
     this.#pending.clear();
+    if (this.#reconnect) return; // an attempt failed; the loop goes on
+    if (!this.#closedByUs && this.room && this.#options.reconnect) {
+      this.#reconnectLoop(reason || `closed with code ${code}`);
+      return;
+    }
     if (!this.#closedByUs) this.#closePeers();
-    this.#emit('disconnected', { code, reason });
+    this.#events.emit('disconnected', { code, reason });
+  }
+
+  #stopReconnecting() {
+    this.#reconnect?.abort();
+    this.#reconnect = null;
+  }
+
+  /** @param {string} reason */
+  async #reconnectLoop(reason) {
+    const abort = new AbortController();
+    this.#reconnect = abort;
+    const room = /** @type {string} */ (this.room);
+    const started = Date.now();
+    // The server forgets a session whose socket closed: its tracks and subscriptions are gone,
+    // so the room is rebuilt from scratch after the new join.
+    if (this.you) this.#setQuality(this.you.sid, true, { packetLoss: null, rtt: null, jitter: null, framesPerSecond: null, stalled: true });
+    this.#closePeers();
+    for (const p of this.participants.values()) this.#events.emit('participantLeft', p);
+    this.participants.clear();
+    this.you = null;
+    let failures = 0;
+    let refresh = false;
+    let last = reason;
+    while (shouldRetry(failures, this.#options.backoff)) {
+      const delay = backoffDelay(failures, this.#options.backoff);
+      this.#events.emit('reconnecting', { attempt: failures + 1, delay, reason: last });
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(undefined); }, { once: true });
+      });
+      if (abort.signal.aborted) return;
+      const refreshing = refresh;
+      refresh = false;
+      try {
+        await this.#open(await this.#tokenValue(refreshing));
+        await this.join(room);
+        if (this.#locals.size) await this.#publishLocals(this.localTracks);
+        if (abort.signal.aborted) return;
+        this.#reconnect = null;
+        this.#events.emit('reconnected', { attempts: failures + 1, downtime: Date.now() - started });
+        return;
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        failures++;
+        const code = /** @type {ParleyError} */ (err).code ?? '';
+        last = err instanceof Error ? err.message : String(err);
+        const ws = this.#ws;
+        if (ws) this.#dropSocket(ws, 'reconnect attempt failed');
+        this.#closePeers();
+        if (FATAL_JOIN_ERRORS.includes(code) || code === 'token_unavailable') break;
+        // The old token may not survive a server restart (random secret) or may have expired.
+        if (TOKEN_ERRORS.includes(code)) {
+          if (refreshing || typeof this.#token !== 'function') break;
+          refresh = true;
+        }
+      }
+    }
+    if (abort.signal.aborted) return;
+    this.#reconnect = null;
+    this.room = null;
+    this.#locals.clear();
+    this.#events.emit('disconnected', { code: 1006, reason: `reconnecting failed: ${last}` });
+  }
+
+  #startQuality() {
+    clearInterval(this.#qualityTimer);
+    this.#lastStats = { pub: [], sub: [] };
+    this.#qualityTimer = setInterval(() => {
+      this.#sampleQuality().catch((err) => console.warn('parley: quality sample failed', err));
+    }, this.#options.qualityInterval);
+  }
+
+  async #sampleQuality() {
+    const you = this.you;
+    if (!you) return;
+    const pub = this.#publisher?.pc ?? null;
+    const sub = this.#sub;
+    /** @param {RTCPeerConnection | null} pc @returns {Promise<StatsLike[]>} */
+    const stats = async (pc) => (pc && pc.connectionState !== 'closed' ? [...(await pc.getStats()).values()] : []);
+    const [pubStats, subStats] = await Promise.all([stats(pub), stats(sub)]);
+    if (this.you !== you) return; // left or reconnected meanwhile
+    const prev = this.#lastStats;
+    this.#lastStats = { pub: pubStats, sub: subStats };
+    const wsDown = !this.connected;
+    /** @param {RTCPeerConnection | null} pc */
+    const down = (pc) => Boolean(pc && PEER_DOWN.includes(pc.connectionState));
+    const ready = (/** @type {RTCPeerConnection | null} */ pc) => pc?.connectionState === 'connected';
+    const subRtt = pairRtt(subStats);
+
+    // This client: what it sends, as the server's receiver reports describe it.
+    if (pub && (ready(pub) || down(pub))) {
+      const cameraTracks = new Set(this.localTracks.filter((l) => l.source === 'camera' && !l.muted).map((l) => l.track.id));
+      const up = outboundMetrics(prev.pub, pubStats, { cameraTracks });
+      // Muted audio still sends silence; muted video sends nothing.
+      const expected = this.localTracks.some((l) => l.track.kind === 'audio' || !l.muted);
+      this.#setQuality(you.sid, true, combineMetrics([{
+        packetLoss: up.packetLoss,
+        rtt: pairRtt(pubStats) ?? up.rtt,
+        jitter: up.jitter,
+        framesPerSecond: up.framesPerSecond,
+        stalled: wsDown || down(pub) || (expected && prev.pub.length > 0 && up.packets === 0),
+      }]));
+    } else if (!pub && (ready(sub) || wsDown)) {
+      // Receive-only: the round trip is all there is to judge.
+      this.#setQuality(you.sid, true, { packetLoss: null, rtt: subRtt, jitter: null, framesPerSecond: null, stalled: wsDown || down(sub) });
+    }
+
+    // Everyone else: what arrives of their tracks.
+    if (!sub || !(ready(sub) || down(sub))) return;
+    for (const p of this.participants.values()) {
+      const received = p.tracks.filter((t) => this.#subscribed.has(t.sid));
+      if (!received.length) continue;
+      const id = (/** @type {TrackInfo} */ t) => /** @type {{mediaTrack: MediaStreamTrack}} */ (this.#subscribed.get(t.sid)).mediaTrack.id;
+      const m = inboundMetrics(prev.sub, subStats, {
+        tracks: new Set(received.map(id)),
+        cameraTracks: new Set(received.filter((t) => t.source === 'camera' && !this.#paused.has(t.sid)).map(id)),
+      });
+      // Audio flows whenever it is not muted (silence included); video may be paused on purpose.
+      const expected = received.some((t) => t.kind === 'audio' && !t.muted);
+      this.#setQuality(p.sid, false, {
+        packetLoss: m.packetLoss,
+        rtt: subRtt,
+        jitter: m.jitter,
+        framesPerSecond: m.framesPerSecond,
+        stalled: wsDown || down(sub) || (expected && prev.sub.length > 0 && m.packets === 0),
+      });
+    }
+  }
+
+  /** @param {string} sid @param {boolean} local @param {QualityMetrics} metrics */
+  #setQuality(sid, local, metrics) {
+    const level = qualityLevel(metrics);
+    const before = this.#quality.get(sid);
+    this.#quality.set(sid, { level, metrics });
+    if (before?.level !== level) this.#events.emit('connectionQuality', { participant: sid, local, level, metrics });
   }
 }
