@@ -124,6 +124,60 @@ impl UpgradeHold {
     }
 }
 
+/// What one subscriber's downlink says at an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownlinkReading {
+    /// GCC's target now, and at the previous allocation.
+    pub estimate_bps: u64,
+    pub previous_estimate_bps: u64,
+    /// What the layers it receives (or is switching to) carry.
+    pub sent_bps: u64,
+    /// A congestion event prompted this allocation, with the arrival rate its feedback showed
+    /// (`Some(None)`: an event, rate unknown).
+    pub congestion: Option<Option<u64>>,
+}
+
+/// What a subscriber's video may use this round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub bps: u64,
+    /// The link delivers well under what is sent: layers being lowered stop at once instead of
+    /// flowing until the lower layer's keyframe, since their packets would only queue ahead of
+    /// that keyframe at the bottleneck and be lost there.
+    pub cut: bool,
+}
+
+/// Without probing, GCC only confirms rates it has seen, so its level says little about
+/// headroom; its direction does: it cuts on delay growth or loss. While it is not falling (and
+/// not far below what is sent), one more layer may be tried; the upgrade hold paces the climb.
+/// When it falls, what is sent is too much whatever level it is at; and if the feedback showed
+/// how much actually arrives, that is the link's capacity, so the budget goes straight there
+/// instead of one layer per round.
+pub fn downlink_budget(reading: DownlinkReading) -> Budget {
+    let DownlinkReading {
+        estimate_bps: estimate,
+        previous_estimate_bps: previous,
+        sent_bps: sent,
+        congestion,
+    } = reading;
+    let falling = congestion.is_some() || estimate < previous * 95 / 100;
+    if falling {
+        let mut bps = estimate.min(sent * 85 / 100);
+        let mut cut = false;
+        if let Some(Some(delivered)) = congestion {
+            bps = bps.min(delivered * 90 / 100);
+            cut = delivered < sent * 3 / 4;
+        }
+        return Budget { bps, cut };
+    }
+    let bps = if estimate < sent / 2 {
+        estimate
+    } else {
+        estimate.max(sent + NOMINAL_LAYER_BPS[2])
+    };
+    Budget { bps, cut: false }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +228,57 @@ mod tests {
         ];
         for (i, (budget, audio, tracks, expected)) in cases.into_iter().enumerate() {
             assert_eq!(allocate(budget, audio, &tracks), expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn budget_table() {
+        let reading = |estimate, previous, sent, congestion| DownlinkReading {
+            estimate_bps: estimate,
+            previous_estimate_bps: previous,
+            sent_bps: sent,
+            congestion,
+        };
+        let budget = |bps, cut| Budget { bps, cut };
+        let rows = [
+            // Steady: room for one more top layer's worth above what is sent.
+            (
+                reading(2_000_000, 2_000_000, 1_600_000, None),
+                budget(3_100_000, false),
+            ),
+            // Steady but the estimate is far above: the estimate.
+            (
+                reading(9_000_000, 9_000_000, 1_600_000, None),
+                budget(9_000_000, false),
+            ),
+            // Estimate far below what is sent (start-up), not falling: the estimate.
+            (
+                reading(600_000, 600_000, 1_600_000, None),
+                budget(600_000, false),
+            ),
+            // Falling by over 5 %: 85 % of what is sent.
+            (
+                reading(1_800_000, 2_000_000, 1_600_000, None),
+                budget(1_360_000, false),
+            ),
+            // An event without a rate: the same.
+            (
+                reading(2_000_000, 2_000_000, 1_600_000, Some(None)),
+                budget(1_360_000, false),
+            ),
+            // An event showing 350 kbit/s arriving of 1.6 Mbit/s sent: straight there, and cut.
+            (
+                reading(1_900_000, 2_000_000, 1_600_000, Some(Some(350_000))),
+                budget(315_000, true),
+            ),
+            // Arrival close to what is sent (a wobble): about one step down, no cut.
+            (
+                reading(1_900_000, 2_000_000, 1_600_000, Some(Some(1_500_000))),
+                budget(1_350_000, false),
+            ),
+        ];
+        for (i, (reading, expected)) in rows.into_iter().enumerate() {
+            assert_eq!(downlink_budget(reading), expected, "row {i}");
         }
     }
 

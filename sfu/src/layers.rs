@@ -133,6 +133,16 @@ impl LayerSwitch {
         self.target = target;
     }
 
+    /// Stops forwarding the current layer now rather than at the target's keyframe (a downlink
+    /// that cannot carry it). Whether a layer was dropped.
+    pub fn cut(&mut self) -> bool {
+        let cutting = self.current.is_some() && self.waiting_for().is_some();
+        if cutting {
+            self.current = None;
+        }
+        cutting
+    }
+
     /// The layer whose keyframe this subscriber is waiting for, if any.
     pub fn waiting_for(&self) -> Option<u32> {
         self.target.filter(|t| Some(*t) != self.current)
@@ -271,5 +281,22 @@ mod tests {
             assert_eq!(s.on_packet(*ssrc, *key), *action, "row {i}");
             assert_eq!(s.waiting_for(), *waiting, "row {i}");
         }
+    }
+
+    #[test]
+    fn a_cut_drops_the_old_layer_before_the_new_keyframe() {
+        use LayerAction::*;
+        let mut s = LayerSwitch::default();
+        s.set_target(Some(3));
+        assert_eq!(s.on_packet(3, true), Switch);
+        assert!(!s.cut(), "nothing to cut while not switching");
+        s.set_target(Some(1));
+        assert!(s.cut());
+        assert_eq!(s.current(), None);
+        assert_eq!(s.waiting_for(), Some(1));
+        assert_eq!(s.on_packet(3, false), Drop, "the old layer stops at once");
+        assert_eq!(s.on_packet(1, false), Drop);
+        assert_eq!(s.on_packet(1, true), Switch);
+        assert_eq!(s.on_packet(1, false), Forward);
     }
 }

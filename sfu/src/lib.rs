@@ -15,6 +15,7 @@ pub mod allocation;
 pub mod codec;
 pub mod config;
 pub mod core;
+pub mod delivery;
 pub mod driver;
 pub mod error;
 pub mod forwarder;

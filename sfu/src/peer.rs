@@ -3,6 +3,7 @@
 //! Everything that would otherwise differ silently between the publisher and subscriber legs
 //! lives here, so both legs negotiate the same payload types.
 
+use crate::delivery::{Congestion, Delivered, DeliveryMonitor};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
     Attribute, BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, Interceptor,
@@ -38,32 +39,72 @@ pub const INITIAL_DOWNLINK_BPS: f64 = 1_000_000.0;
 pub const MIN_DOWNLINK_BPS: f64 = 100_000.0;
 pub const MAX_DOWNLINK_BPS: f64 = 20_000_000.0;
 
-/// A subscriber connection's current send-side estimate (GCC over TWCC feedback), shared
-/// between its interceptor chain and the core without locks.
+/// A subscriber connection's downlink as its feedback tells it: GCC's send-side estimate, and
+/// congestion events with the rate packets actually arrived at (see [`DeliveryMonitor`]).
+/// Shared between its interceptor chain and the core without locks.
 #[derive(Debug, Clone, Default)]
-pub struct DownlinkEstimate(Arc<AtomicU64>);
+pub struct DownlinkEstimate(Arc<DownlinkShared>);
+
+#[derive(Debug, Default)]
+struct DownlinkShared {
+    estimate_bps: AtomicU64,
+    congestion_events: AtomicU64,
+    /// At the last congestion event; 0 when it could not be measured.
+    delivered_bps: AtomicU64,
+}
 
 impl DownlinkEstimate {
     pub fn bits_per_second(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.estimate_bps.load(Ordering::Relaxed)
+    }
+
+    /// How many congestion events there have been: the core reacts when this moves.
+    pub fn congestion_events(&self) -> u64 {
+        self.0.congestion_events.load(Ordering::Relaxed)
+    }
+
+    /// The arrival rate measured at the last congestion event.
+    pub fn delivered_bps(&self) -> Option<u64> {
+        Some(self.0.delivered_bps.load(Ordering::Relaxed)).filter(|&bps| bps > 0)
     }
 
     fn set(&self, bps: f64) {
-        self.0.store(bps.max(0.0) as u64, Ordering::Relaxed);
+        self.0
+            .estimate_bps
+            .store(bps.max(0.0) as u64, Ordering::Relaxed);
+    }
+
+    fn signal(&self, congestion: Congestion) {
+        self.0
+            .delivered_bps
+            .store(congestion.delivered_bps.unwrap_or(0), Ordering::Relaxed);
+        self.0.congestion_events.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Wraps the estimator so every change of its target becomes visible through a
-/// [`DownlinkEstimate`]; otherwise it only delegates.
+/// [`DownlinkEstimate`], and watches the same feedback for congestion events.
 struct EstimateTap<E> {
     inner: E,
     out: DownlinkEstimate,
+    monitor: DeliveryMonitor,
 }
 
 impl<E: BandwidthEstimator> BandwidthEstimator for EstimateTap<E> {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
-        self.out.set(self.inner.target_bitrate());
+        let target = self.inner.target_bitrate();
+        self.out.set(target);
+        for report in reports {
+            self.monitor.record(Delivered {
+                departure: report.departure,
+                size: report.size,
+                arrival: report.arrival.filter(|_| report.arrived),
+            });
+        }
+        if let Some(congestion) = self.monitor.check(now, target) {
+            self.out.signal(congestion);
+        }
     }
 
     fn target_bitrate(&self) -> f64 {
@@ -233,11 +274,16 @@ impl PacketFilter for KeyframeRequestTap {
 /// layer's keyframe and the picture freezes. Retransmissions beyond a share of the downlink
 /// estimate are dropped here, wire-ward of the responder (the receiver asks again or, failing
 /// that, requests a keyframe).
+/// After a congestion event the measured arrival rate caps the estimate for a while, because
+/// GCC's target lags behind a collapsed link by seconds.
 struct RetransmitBudget {
     estimate: DownlinkEstimate,
     /// Bytes that may still be retransmitted, refilled over time.
     tokens: f64,
     last_refill: Option<Instant>,
+    /// The congestion event count last seen, and when it moved.
+    events_seen: u64,
+    last_event: Option<Instant>,
 }
 
 impl RetransmitBudget {
@@ -245,17 +291,37 @@ impl RetransmitBudget {
     const SHARE: f64 = 0.25;
     const MIN_BPS: f64 = 64_000.0;
     const BURST: Duration = Duration::from_millis(200);
+    /// How long a congestion event's arrival rate caps the estimate.
+    const EVENT_CAP: Duration = Duration::from_secs(2);
 
     fn new(estimate: DownlinkEstimate) -> Self {
         Self {
             estimate,
             tokens: 0.0,
             last_refill: None,
+            events_seen: 0,
+            last_event: None,
+        }
+    }
+
+    fn downlink_bps(&mut self, now: Instant) -> u64 {
+        let estimate = self.estimate.bits_per_second();
+        let events = self.estimate.congestion_events();
+        if events != self.events_seen {
+            self.events_seen = events;
+            self.last_event = Some(now);
+        }
+        let capped = self
+            .last_event
+            .is_some_and(|at| now.saturating_duration_since(at) < Self::EVENT_CAP);
+        match self.estimate.delivered_bps() {
+            Some(delivered) if capped => estimate.min(delivered),
+            _ => estimate,
         }
     }
 
     fn allow(&mut self, now: Instant, bytes: usize) -> bool {
-        let rate = (self.estimate.bits_per_second() as f64 * Self::SHARE).max(Self::MIN_BPS) / 8.0;
+        let rate = (self.downlink_bps(now) as f64 * Self::SHARE).max(Self::MIN_BPS) / 8.0;
         let elapsed = self
             .last_refill
             .map_or(Self::BURST, |at| now.saturating_duration_since(at));
@@ -309,6 +375,7 @@ pub fn build_peer(
         let tap = EstimateTap {
             inner: Gcc::new(INITIAL_DOWNLINK_BPS, MIN_DOWNLINK_BPS, MAX_DOWNLINK_BPS),
             out: out.clone(),
+            monitor: DeliveryMonitor::default(),
         };
         registry = registry
             .with(
@@ -391,6 +458,19 @@ mod tests {
         for (i, (ms, bytes, allowed)) in rows.into_iter().enumerate() {
             assert_eq!(budget.allow(at(ms), bytes), allowed, "row {i}");
         }
+        // A congestion event measuring 400 kb/s arriving caps repairs at 100 kb/s for 2 s.
+        let mut capped = RetransmitBudget::new(estimate.clone());
+        estimate.signal(Congestion {
+            delivered_bps: Some(400_000),
+        });
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(capped.allow(t1, 2500)); // burst: 100 kb/s × 200 ms = 2 500 B
+        assert!(!capped.allow(t1, 1));
+        let t2 = t1 + Duration::from_secs(3);
+        assert!(
+            capped.allow(t2, 6000),
+            "the cap lapses: back to 25 % of 1 Mb/s"
+        );
         // A collapsed estimate still leaves the floor for repairs.
         estimate.set(0.0);
         let mut starved = RetransmitBudget::new(estimate);

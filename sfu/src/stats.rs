@@ -24,6 +24,9 @@ pub struct SfuStats {
     pub layer_switches: AtomicU64,
     /// Simulcast layers paused / resumed at publishers (dynacast).
     pub dynacast_changes: AtomicU64,
+    /// A subscriber's feedback showed congestion (loss or a falling estimate) and its layers
+    /// were re-allocated at once.
+    pub congestion_events: AtomicU64,
     /// Each subscriber's downlink estimate, sampled every allocation tick (no per-user labels).
     pub downlink_estimate_bps: Histogram,
     /// From wanting a layer to its first keyframe being forwarded.
@@ -48,6 +51,7 @@ impl Default for SfuStats {
             keyframe_requests: AtomicU64::default(),
             unroutable_datagrams: AtomicU64::default(),
             blocked_sends: AtomicU64::default(),
+            congestion_events: AtomicU64::default(),
             layer_switches: AtomicU64::default(),
             dynacast_changes: AtomicU64::default(),
             downlink_estimate_bps: histogram(

@@ -151,6 +151,11 @@ impl MediaCollector {
                 |s| &s.layer_switches,
             ),
             counter(
+                "parley_congestion_events_total",
+                "Subscriber downlinks that showed congestion and were re-allocated at once",
+                |s| &s.congestion_events,
+            ),
+            counter(
                 "parley_dynacast_changes_total",
                 "Publisher simulcast layer sets changed (paused/resumed)",
                 |s| &s.dynacast_changes,

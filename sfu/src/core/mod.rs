@@ -3,26 +3,33 @@
 //! passed in. It produces datagrams to send (`poll_transmit`) and events for signaling
 //! (`poll_event`). No sockets, no clock, no tasks: `driver.rs` owns those.
 //!
-//! Layout: this file routes inputs to peer connections and drains their outputs;
+//! Layout: this file routes inputs to peer connections; `drain.rs` drains their outputs;
 //! `publish.rs` handles the publisher leg (incoming tracks, forwarding); `subscribe.rs` the
-//! subscriber leg (down tracks, server offers).
+//! subscriber leg (down tracks, server offers) and `down_track.rs` one forwarded track;
+//! `selection.rs` layer requests and keyframe requests; `bandwidth.rs` fitting each
+//! subscriber's layers into its downlink (allocation ticks, congestion events, dynacast);
+//! `view.rs` WHEP viewers; `events.rs` what the core hands out.
 
+mod bandwidth;
+mod down_track;
+mod drain;
+mod events;
 mod publish;
+mod selection;
 mod subscribe;
 mod view;
 
-use crate::allocation::{allocate, UpgradeHold, VideoDemand, NOMINAL_LAYER_BPS};
+use down_track::{negotiated_payload_type, Allocation, DownTrack};
+pub use events::{Candidate, CoreConfig, PeerState, SfuEvent, Transmit};
+
 use crate::error::SfuError;
-use crate::forwarder::Forwarder;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
-use crate::layers::{choose, choose_capped, ranked, wanted_rank, Layer, LayerLimit, LayerSwitch};
+use crate::layers::Layer;
 use crate::peer::{build_peer, PeerSetup};
-use crate::rooms::MediaKind;
-use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackMeta, TrackSource};
+use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackSource};
 use crate::speaker::SpeakerDetector;
 use crate::stats::SfuStats;
 use crate::stun;
-use crate::vp8::Vp8Munger;
 use bytes::BytesMut;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::TaggedRTCMessage;
@@ -30,156 +37,13 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A candidate as the browser API spells it, without webrtc-rs types leaking to signaling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub candidate: String,
-    pub sdp_mid: Option<String>,
-    pub sdp_mline_index: Option<u16>,
-    pub username_fragment: Option<String>,
-}
-
-/// Connection states signaling may want to log or show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerState {
-    Connecting,
-    Connected,
-    Disconnected,
-    Failed,
-    Closed,
-}
-
-/// What the core tells one participant's signaling session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SfuEvent {
-    ParticipantJoined(ParticipantSnapshot),
-    ParticipantLeft(ParticipantSid),
-    TrackPublished(TrackMeta),
-    TrackUnpublished {
-        track: TrackSid,
-        owner: ParticipantSid,
-    },
-    SubscriberOffer {
-        sdp: String,
-    },
-    IceCandidate {
-        role: PeerRole,
-        candidate: Candidate,
-    },
-    PeerState {
-        role: PeerRole,
-        state: PeerState,
-    },
-    /// Who is speaking in the room, loudest first, with loudness in 0..=1. Sent on change.
-    ActiveSpeakers(Vec<(ParticipantSid, f32)>),
-    /// To a publisher (dynacast): send only these simulcast encodings of `track` (the client's
-    /// sender track id `track_id`); nobody needs the others.
-    PublisherLayers {
-        track: TrackSid,
-        track_id: String,
-        active_rids: Vec<String>,
-    },
-}
-
-/// A datagram to send from the socket whose advertised address is `local`.
-#[derive(Debug)]
-pub struct Transmit {
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    pub payload: BytesMut,
-}
-
-#[derive(Debug, Clone)]
-pub struct CoreConfig {
-    /// Host candidates: each advertised IP on the shared UDP port.
-    pub candidates: Vec<SocketAddr>,
-    /// At most one keyframe request per published track in this interval.
-    pub keyframe_request_interval: Duration,
-}
-
-/// One forwarded track on a subscriber's connection.
-struct DownTrack {
-    sender_id: RTCRtpSenderId,
-    forwarder: Forwarder,
-    codec: RTCRtpCodec,
-    /// Which simulcast layer this subscriber gets, and what it asked for.
-    layer: LayerSwitch,
-    limit: LayerLimit,
-    /// Picture id continuity across layer switches (VP8 only).
-    vp8: Option<Vp8Munger>,
-    /// The bandwidth allocation: `Capped(rank)`, or `Paused` for lack of room.
-    allocation: Allocation,
-    hold: UpgradeHold,
-    /// When this subscriber started waiting for a keyframe of its target layer.
-    waiting_since: Option<Instant>,
-}
-
-/// The payload type the leg negotiated for the down track's codec, once it is negotiated.
-fn negotiated_payload_type(pc: &mut RTCPeerConnection, down: &DownTrack) -> Option<u8> {
-    let mut sender = pc.rtp_sender(down.sender_id)?;
-    sender
-        .get_parameters()
-        .rtp_parameters
-        .codecs
-        .iter()
-        .find(|c| {
-            c.rtp_codec
-                .mime_type
-                .eq_ignore_ascii_case(&down.codec.mime_type)
-        })
-        .map(|c| c.payload_type)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Allocation {
-    /// No estimate yet: the subscriber's own limit decides.
-    Unlimited,
-    Capped(usize),
-    Paused,
-}
-
-impl DownTrack {
-    fn new(sender_id: RTCRtpSenderId, kind: MediaKind, ssrc: u32, codec: RTCRtpCodec) -> Self {
-        let is_vp8 = crate::codec::VideoCodec::from_mime(&codec.mime_type)
-            == Some(crate::codec::VideoCodec::Vp8);
-        Self {
-            sender_id,
-            forwarder: Forwarder::new(kind, codec.clock_rate, ssrc, rand::random(), rand::random()),
-            codec,
-            layer: LayerSwitch::default(),
-            limit: LayerLimit::default(),
-            vp8: is_vp8.then(Vp8Munger::default),
-            allocation: Allocation::Unlimited,
-            hold: UpgradeHold::default(),
-            waiting_since: None,
-        }
-    }
-
-    /// The SSRC this subscriber should get of `layers` now.
-    fn target(&self, layers: &[Layer]) -> Option<u32> {
-        match self.allocation {
-            Allocation::Unlimited => choose(layers, self.limit),
-            Allocation::Capped(rank) => choose_capped(layers, self.limit, Some(rank)),
-            Allocation::Paused => None,
-        }
-    }
-
-    /// The next packet comes from another stream (layer or publisher).
-    fn switch_source(&mut self) {
-        self.forwarder.switch_source();
-        if let Some(vp8) = &mut self.vp8 {
-            vp8.switch_source();
-        }
-    }
-}
 
 struct Peer {
     pc: RTCPeerConnection,
@@ -200,6 +64,8 @@ struct Peer {
     last_received: Instant,
     /// The downlink estimate at the previous allocation, to see which way it moves.
     last_estimate: u64,
+    /// Congestion events of `estimate` already reacted to.
+    congestion_events_seen: u64,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
     /// Viewer (WHEP) slots with no source right now.
@@ -422,6 +288,7 @@ impl SfuCore {
         }) {
             tracing::debug!(%err, "peer connection rejected a datagram");
         }
+        self.react_to_congestion(now, id);
         self.dirty.insert(id);
         self.finish(now);
     }
@@ -528,6 +395,7 @@ impl SfuCore {
                 nominating: None,
                 last_received: now,
                 last_estimate: 0,
+                congestion_events_seen: 0,
                 down: HashMap::new(),
                 idle: Vec::new(),
                 awaiting_answer: false,
@@ -615,210 +483,6 @@ impl SfuCore {
         self.update_gauges();
     }
 
-    fn drain_peer(&mut self, now: Instant, id: PeerId) {
-        let Some(mut peer) = self.peers.remove(&id) else {
-            return;
-        };
-        loop {
-            let mut progressed = false;
-            while let Some(out) = peer.pc.poll_write() {
-                progressed = true;
-                let mut peer_addr = out.transport.peer_addr;
-                if stun::is_stun(&out.message) {
-                    // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
-                    // address it writes to is a validated route for non-STUN traffic; an
-                    // answered nomination is the browser's current path.
-                    self.by_addr
-                        .entry((out.transport.local_addr, peer_addr))
-                        .or_insert(id);
-                    if peer.nominating == Some(peer_addr) {
-                        peer.nominating = None;
-                        if peer.path != Some(peer_addr) {
-                            tracing::debug!(participant = %peer.owner, role = ?peer.role, %peer_addr, "following the browser to a new candidate pair");
-                        }
-                        peer.path = Some(peer_addr);
-                    }
-                } else if let Some(path) = peer.path {
-                    peer_addr = path;
-                }
-                self.transmits.push_back(Transmit {
-                    local: out.transport.local_addr,
-                    peer: peer_addr,
-                    payload: out.message,
-                });
-            }
-            while let Some(event) = peer.pc.poll_event() {
-                progressed = true;
-                self.on_peer_event(now, id, &mut peer, event);
-            }
-            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
-                progressed = true;
-                self.on_peer_message(now, id, &mut peer, message);
-            }
-            if !progressed {
-                break;
-            }
-        }
-        peer.deadline = peer.pc.poll_timeout();
-        self.peers.insert(id, peer);
-    }
-
-    fn on_peer_event(
-        &mut self,
-        now: Instant,
-        id: PeerId,
-        peer: &mut Peer,
-        event: RTCPeerConnectionEvent,
-    ) {
-        match event {
-            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                let mapped = match state {
-                    RTCPeerConnectionState::Connected => PeerState::Connected,
-                    RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
-                    RTCPeerConnectionState::Failed => PeerState::Failed,
-                    RTCPeerConnectionState::Closed => PeerState::Closed,
-                    _ => PeerState::Connecting,
-                };
-                tracing::info!(participant = %peer.owner, role = ?peer.role, state = ?mapped, "peer connection state");
-                // Disconnected is often transient (the browser moving to another candidate
-                // pair); only a failed or closed connection stops forwarding.
-                let was_connected = peer.connected;
-                peer.connected = match mapped {
-                    PeerState::Connected => true,
-                    PeerState::Failed | PeerState::Closed => false,
-                    _ => peer.connected,
-                };
-                if peer.connected && !was_connected && peer.role == PeerRole::Subscriber {
-                    // Anything forwarded before DTLS completed was dropped: start with keyframes.
-                    for (track, down) in &peer.down {
-                        if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
-                            self.keyframe_wanted.insert((track.clone(), ssrc));
-                        }
-                    }
-                }
-                let owner = peer.owner.clone();
-                let role = peer.role;
-                self.emit(
-                    &owner,
-                    SfuEvent::PeerState {
-                        role,
-                        state: mapped,
-                    },
-                );
-            }
-            RTCPeerConnectionEvent::OnTrack(track_event) if peer.role == PeerRole::Publisher => {
-                self.on_publisher_track(now, id, peer, track_event);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_peer_message(
-        &mut self,
-        now: Instant,
-        id: PeerId,
-        peer: &mut Peer,
-        message: rtc::peer_connection::message::RTCMessage,
-    ) {
-        use rtc::peer_connection::message::RTCMessage;
-        match message {
-            RTCMessage::RtpPacket(track_id, packet) if peer.role == PeerRole::Publisher => {
-                self.forward_rtp(now, id, &track_id, packet);
-            }
-            RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {
-                // Only keyframe requests are delivered here (see peer.rs): relay them.
-                let track = TrackSid(track_id.to_string());
-                let layer = peer
-                    .down
-                    .get(&track)
-                    .and_then(|d| d.layer.waiting_for().or(d.layer.current()));
-                if let (false, Some(ssrc)) = (packets.is_empty(), layer) {
-                    self.keyframe_wanted.insert((track, ssrc));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Asks publishers for keyframes, at most once per layer per configured interval.
-    fn send_keyframe_requests(&mut self, now: Instant) {
-        let interval = self.config.keyframe_request_interval;
-        for (track, ssrc) in std::mem::take(&mut self.keyframe_wanted) {
-            let Some(up) = self.up_tracks.get_mut(&track) else {
-                continue;
-            };
-            if up.video_codec.is_none() {
-                continue;
-            }
-            let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) else {
-                continue;
-            };
-            if layer
-                .last_keyframe_request
-                .is_some_and(|at| now.duration_since(at) < interval)
-            {
-                continue;
-            }
-            let Some(peer) = self.peers.get_mut(&up.publisher) else {
-                continue;
-            };
-            let Some(mut receiver) = peer.pc.rtp_receiver(up.receiver_id) else {
-                continue;
-            };
-            let pli =
-                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                };
-            if receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
-                layer.last_keyframe_request = Some(now);
-                SfuStats::add(&self.stats.keyframe_requests, 1);
-                self.dirty.insert(up.publisher);
-            }
-        }
-    }
-
-    /// Re-targets every subscriber of `track` after its layers or their limits changed.
-    fn reselect_layers(&mut self, track: &TrackSid) {
-        let Some(up) = self.up_tracks.get(track) else {
-            return;
-        };
-        for subscriber in &up.subscribers {
-            if let Some(down) = self
-                .peers
-                .get_mut(subscriber)
-                .and_then(|p| p.down.get_mut(track))
-            {
-                down.layer.set_target(down.target(&up.layers));
-                if let Some(ssrc) = down.layer.waiting_for() {
-                    self.keyframe_wanted.insert((track.clone(), ssrc));
-                }
-            }
-        }
-    }
-
-    /// What a subscriber wants of one track: paused, a layer cap, or its rendered size.
-    pub fn set_layer_limit(
-        &mut self,
-        now: Instant,
-        sid: &ParticipantSid,
-        track: &TrackSid,
-        limit: LayerLimit,
-    ) -> Result<(), SfuError> {
-        let id = self
-            .peer_of(sid, PeerRole::Subscriber)
-            .map_err(|_| SfuError::UnknownTrack)?;
-        let down = self
-            .peers
-            .get_mut(&id)
-            .and_then(|p| p.down.get_mut(track))
-            .ok_or(SfuError::UnknownTrack)?;
-        down.limit = limit;
-        self.reselect_layers(track);
-        self.finish(now);
-        Ok(())
-    }
-
     fn report_speakers(&mut self, now: Instant) {
         let mut changes = Vec::new();
         for (room, detector) in &mut self.speakers {
@@ -832,199 +496,6 @@ impl SfuCore {
             }
         }
         self.next_speaker_tick = (!self.speakers.is_empty()).then(|| now + SPEAKER_TICK);
-    }
-
-    fn next_allocation(&self) -> Option<Instant> {
-        if self.peers.is_empty() {
-            return None;
-        }
-        self.last_allocation.map(|at| at + ALLOCATION_TICK)
-    }
-
-    /// Declares connections that have sent nothing for [`PEER_TIMEOUT`] failed (browsers send
-    /// RTCP every second or so and consent checks every few seconds).
-    fn expire_silent_peers(&mut self, now: Instant) {
-        let mut failed = Vec::new();
-        for peer in self.peers.values_mut() {
-            if peer.connected && now.saturating_duration_since(peer.last_received) > PEER_TIMEOUT {
-                peer.connected = false;
-                failed.push((peer.owner.clone(), peer.role));
-            }
-        }
-        for (owner, role) in failed {
-            tracing::info!(participant = %owner, ?role, "peer connection silent: failed");
-            self.emit(
-                &owner,
-                SfuEvent::PeerState {
-                    role,
-                    state: PeerState::Failed,
-                },
-            );
-        }
-    }
-
-    /// Measures layer bitrates, then shares each subscriber's downlink estimate across the
-    /// video it receives (see `allocation.rs`).
-    fn allocate_bandwidth(&mut self, now: Instant) {
-        self.expire_silent_peers(now);
-        let elapsed = self
-            .last_allocation
-            .map_or(ALLOCATION_TICK, |at| now.saturating_duration_since(at));
-        self.last_allocation = Some(now);
-        let millis = elapsed.as_millis().max(1) as u64;
-        for up in self.up_tracks.values_mut() {
-            for layer in &mut up.layers {
-                layer.rate_bps = std::mem::take(&mut layer.bytes) * 8 * 1000 / millis;
-            }
-        }
-        let speakers: HashMap<&str, &ParticipantSid> = self
-            .speakers
-            .iter()
-            .filter_map(|(room, d)| d.loudest().map(|sid| (room.as_str(), sid)))
-            .collect();
-        let mut retarget: Vec<(TrackSid, u32)> = Vec::new();
-        for peer in self.peers.values_mut() {
-            let Some(estimate) = peer.estimate.as_ref().map(|e| e.bits_per_second()) else {
-                continue;
-            };
-            if peer.connected {
-                self.stats.downlink_estimate_bps.observe(estimate as f64);
-            }
-            if peer.down.is_empty() {
-                continue;
-            }
-            let mut audio_bps = 0;
-            let mut sent_bps = 0;
-            let mut videos: Vec<(&TrackSid, VideoDemand)> = Vec::new();
-            for (track, down) in &peer.down {
-                let Some(up) = self.up_tracks.get(track) else {
-                    continue;
-                };
-                let current = down.layer.current();
-                let current_rate = up
-                    .layers
-                    .iter()
-                    .find(|l| Some(l.ssrc) == current)
-                    .map_or(0, |l| l.rate_bps);
-                sent_bps += current_rate;
-                if up.video_codec.is_none() {
-                    audio_bps += current_rate;
-                    continue;
-                }
-                let layer_bps = ranked(&up.layers)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(rank, i)| match up.layers[i].rate_bps {
-                        0 => NOMINAL_LAYER_BPS[rank.min(NOMINAL_LAYER_BPS.len() - 1)],
-                        measured => measured,
-                    })
-                    .collect();
-                let speaking = speakers.get(up.room.as_str()) == Some(&&up.owner);
-                videos.push((
-                    track,
-                    VideoDemand {
-                        priority: if speaking { 0 } else { 1 },
-                        layer_bps,
-                        wanted_rank: wanted_rank(&up.layers, down.limit),
-                    },
-                ));
-            }
-            // Without probing, GCC only confirms rates it has seen, so its level says little
-            // about headroom; its direction does: it cuts on delay growth or loss. While it is
-            // not falling (and not far below what is sent), one more layer may be tried; the
-            // upgrade hold paces the climb and backs off after failed ones.
-            let previous = std::mem::replace(&mut peer.last_estimate, estimate);
-            let falling = estimate < previous * 95 / 100;
-            let congested = falling || estimate < sent_bps / 2;
-            let budget = if falling {
-                // Overuse: what is being sent is too much, whatever level the estimate is at.
-                estimate.min(sent_bps * 85 / 100)
-            } else if congested {
-                estimate
-            } else {
-                estimate.max(sent_bps + NOMINAL_LAYER_BPS[2])
-            };
-            let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| d.clone()).collect();
-            let ranks = allocate(budget, audio_bps, &demands);
-            let tracks: Vec<TrackSid> = videos.into_iter().map(|(t, _)| t.clone()).collect();
-            for (track, rank) in tracks.into_iter().zip(ranks) {
-                let Some(down) = peer.down.get_mut(&track) else {
-                    continue;
-                };
-                let applied = down.hold.update(rank, now);
-                down.allocation = match applied {
-                    Some(rank) => Allocation::Capped(rank),
-                    None => Allocation::Paused,
-                };
-                let Some(up) = self.up_tracks.get(&track) else {
-                    continue;
-                };
-                let before = down.layer.waiting_for();
-                down.layer.set_target(down.target(&up.layers));
-                if let Some(ssrc) = down.layer.waiting_for().filter(|w| Some(*w) != before) {
-                    retarget.push((track.clone(), ssrc));
-                }
-            }
-        }
-        self.keyframe_wanted.extend(retarget);
-        self.update_dynacast(now);
-    }
-
-    /// Tells publishers which simulcast layers anyone needs: a layer that is no subscriber's
-    /// current or target layer for a while is paused; one that is needed again resumes at once.
-    /// The smallest layer always stays on, so a new subscriber has something to start with.
-    fn update_dynacast(&mut self, now: Instant) {
-        let mut changes = Vec::new();
-        for (sid, up) in &mut self.up_tracks {
-            if up.layers.len() < 2 || up.layers.iter().any(|l| l.rid.is_none()) {
-                continue;
-            }
-            let mut needed: Vec<u32> = Vec::new();
-            for subscriber in &up.subscribers {
-                if let Some(down) = self.peers.get(subscriber).and_then(|p| p.down.get(sid)) {
-                    needed.extend(down.layer.current());
-                    needed.extend(down.layer.waiting_for());
-                }
-            }
-            let order = ranked(&up.layers);
-            let lowest = order.first().map(|&i| up.layers[i].ssrc);
-            let mut changed = false;
-            for layer in &mut up.layers {
-                if needed.contains(&layer.ssrc) || Some(layer.ssrc) == lowest {
-                    layer.unneeded_since = None;
-                    changed |= !layer.active;
-                    layer.active = true;
-                } else {
-                    let since = *layer.unneeded_since.get_or_insert(now);
-                    if layer.active && now.saturating_duration_since(since) >= DYNACAST_PAUSE_AFTER
-                    {
-                        layer.active = false;
-                        changed = true;
-                    }
-                }
-            }
-            if changed {
-                let active_rids = up
-                    .layers
-                    .iter()
-                    .filter(|l| l.active)
-                    .filter_map(|l| l.rid.clone())
-                    .collect();
-                changes.push((
-                    up.owner.clone(),
-                    SfuEvent::PublisherLayers {
-                        track: sid.clone(),
-                        track_id: up.remote_track_id.clone(),
-                        active_rids,
-                    },
-                ));
-            }
-        }
-        for (owner, event) in changes {
-            SfuStats::add(&self.stats.dynacast_changes, 1);
-            tracing::debug!(participant = %owner, ?event, "dynacast");
-            self.emit(&owner, event);
-        }
     }
 
     fn update_gauges(&self) {

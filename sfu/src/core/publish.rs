@@ -309,7 +309,7 @@ impl SfuCore {
             if down.layer.waiting_for().is_some() && down.waiting_since.is_none() {
                 down.waiting_since = Some(now);
             }
-            let had_layer = down.layer.current().is_some();
+            let had_layer = down.layer.current().is_some() || down.cut;
             // Audio can start anywhere; video only at a keyframe.
             match down
                 .layer
@@ -318,6 +318,7 @@ impl SfuCore {
                 LayerAction::Drop => continue,
                 LayerAction::Switch => {
                     down.switch_source();
+                    down.cut = false;
                     if let Some(since) = down.waiting_since.take() {
                         self.stats
                             .keyframe_wait_seconds

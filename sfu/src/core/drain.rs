@@ -1,0 +1,131 @@
+//! Draining a peer connection after an input: datagrams out (following the browser's ICE
+//! nominations), connection events, and RTCP/RTP messages in.
+
+use super::*;
+
+impl SfuCore {
+    pub(super) fn drain_peer(&mut self, now: Instant, id: PeerId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        loop {
+            let mut progressed = false;
+            while let Some(out) = peer.pc.poll_write() {
+                progressed = true;
+                let mut peer_addr = out.transport.peer_addr;
+                if stun::is_stun(&out.message) {
+                    // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
+                    // address it writes to is a validated route for non-STUN traffic; an
+                    // answered nomination is the browser's current path.
+                    self.by_addr
+                        .entry((out.transport.local_addr, peer_addr))
+                        .or_insert(id);
+                    if peer.nominating == Some(peer_addr) {
+                        peer.nominating = None;
+                        if peer.path != Some(peer_addr) {
+                            tracing::debug!(participant = %peer.owner, role = ?peer.role, %peer_addr, "following the browser to a new candidate pair");
+                        }
+                        peer.path = Some(peer_addr);
+                    }
+                } else if let Some(path) = peer.path {
+                    peer_addr = path;
+                }
+                self.transmits.push_back(Transmit {
+                    local: out.transport.local_addr,
+                    peer: peer_addr,
+                    payload: out.message,
+                });
+            }
+            while let Some(event) = peer.pc.poll_event() {
+                progressed = true;
+                self.on_peer_event(now, id, &mut peer, event);
+            }
+            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
+                progressed = true;
+                self.on_peer_message(now, id, &mut peer, message);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        peer.deadline = peer.pc.poll_timeout();
+        self.peers.insert(id, peer);
+    }
+
+    fn on_peer_event(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        peer: &mut Peer,
+        event: RTCPeerConnectionEvent,
+    ) {
+        match event {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                let mapped = match state {
+                    RTCPeerConnectionState::Connected => PeerState::Connected,
+                    RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
+                    RTCPeerConnectionState::Failed => PeerState::Failed,
+                    RTCPeerConnectionState::Closed => PeerState::Closed,
+                    _ => PeerState::Connecting,
+                };
+                tracing::info!(participant = %peer.owner, role = ?peer.role, state = ?mapped, "peer connection state");
+                // Disconnected is often transient (the browser moving to another candidate
+                // pair); only a failed or closed connection stops forwarding.
+                let was_connected = peer.connected;
+                peer.connected = match mapped {
+                    PeerState::Connected => true,
+                    PeerState::Failed | PeerState::Closed => false,
+                    _ => peer.connected,
+                };
+                if peer.connected && !was_connected && peer.role == PeerRole::Subscriber {
+                    // Anything forwarded before DTLS completed was dropped: start with keyframes.
+                    for (track, down) in &peer.down {
+                        if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
+                            self.keyframe_wanted.insert((track.clone(), ssrc));
+                        }
+                    }
+                }
+                let owner = peer.owner.clone();
+                let role = peer.role;
+                self.emit(
+                    &owner,
+                    SfuEvent::PeerState {
+                        role,
+                        state: mapped,
+                    },
+                );
+            }
+            RTCPeerConnectionEvent::OnTrack(track_event) if peer.role == PeerRole::Publisher => {
+                self.on_publisher_track(now, id, peer, track_event);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_peer_message(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        peer: &mut Peer,
+        message: rtc::peer_connection::message::RTCMessage,
+    ) {
+        use rtc::peer_connection::message::RTCMessage;
+        match message {
+            RTCMessage::RtpPacket(track_id, packet) if peer.role == PeerRole::Publisher => {
+                self.forward_rtp(now, id, &track_id, packet);
+            }
+            RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {
+                // Only keyframe requests are delivered here (see peer.rs): relay them.
+                let track = TrackSid(track_id.to_string());
+                let layer = peer
+                    .down
+                    .get(&track)
+                    .and_then(|d| d.layer.waiting_for().or(d.layer.current()));
+                if let (false, Some(ssrc)) = (packets.is_empty(), layer) {
+                    self.keyframe_wanted.insert((track, ssrc));
+                }
+            }
+            _ => {}
+        }
+    }
+}
