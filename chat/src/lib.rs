@@ -1,7 +1,35 @@
-//! Parley's chat persistence. For now the storage foundation: one [`Store`] over SQLite (the
-//! embedded default) or PostgreSQL, with migrations for both, and the users table every later
-//! chat feature hangs off. This crate knows nothing of WebRTC or HTTP.
+//! Parley's chat persistence and domain model: users, conversations (direct, group, one per
+//! call room), members with roles, messages with per-conversation sequence numbers, reactions,
+//! receipts, attachments, moderation with an audit log, and full-text search.
+//!
+//! One [`Store`] over SQLite (the embedded default: WAL, `synchronous = FULL`) or PostgreSQL,
+//! with migrations for both and one query text for both (sqlx `Any`). This crate knows nothing
+//! of WebRTC, HTTP or JSON; `signaling` maps [`StoreError`]s to protocol errors
+//! ([`StoreError::is_retriable`] tells an outage from a refusal).
+//!
+//! Guarantees callers build on:
+//! - **Ordering**: a message's `seq` is taken inside its sending transaction by locking the
+//!   conversation row, so seqs are gapless (1, 2, ...) and follow commit order: a client that
+//!   holds seq N holds everything before it.
+//! - **Idempotency**: `send` with a (conversation, sender, client_msg_id) already stored returns
+//!   the original with `created = false`, also under concurrent resends.
+//! - **Changes reach sync**: edits, deletions and reactions bump the conversation's change
+//!   counter and stamp it on the message (`Message::version`); [`Store::sync`] with
+//!   `after_version` returns the messages the client already had that changed since.
+//! - **Tombstones**: deleted messages (and erased users' messages) keep id, seq and times.
+//! - **Authorization**: operations taking an `actor` check it (`NotMember`, `Forbidden`,
+//!   `Muted`, `Banned`); the few without one (`conversation`, `members`, `receipts`,
+//!   `membership`) are for the server's own fan-out.
 
+mod error;
+mod files;
+mod model;
 mod store;
 
-pub use store::{Store, StoreError, User};
+pub use error::StoreError;
+pub use files::{
+    check_upload, normalize_content_type, AttachmentStore, ALLOWED_CONTENT_TYPES,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+};
+pub use model::*;
+pub use store::Store;

@@ -17,9 +17,9 @@ async fn exercise(store: &Store) {
     // Hostile input is data, not SQL.
     let odd = format!("{identity}'; DROP TABLE users; --");
     store.upsert_user(&odd, "x").await.unwrap();
-    assert!(store.delete_user(&odd).await.unwrap());
-    assert!(store.delete_user(&identity).await.unwrap());
-    assert!(!store.delete_user(&identity).await.unwrap());
+    assert!(store.delete_user(&odd).await.unwrap().user_existed);
+    assert!(store.delete_user(&identity).await.unwrap().user_existed);
+    assert!(!store.delete_user(&identity).await.unwrap().user_existed);
     assert_eq!(store.user(&identity).await.unwrap(), None);
 }
 
