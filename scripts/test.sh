@@ -54,10 +54,27 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "web client: tsc, declarations, SDK unit tests"
+(
+  cd tests/browser
+  # The SDK and the app are plain JS checked through their JSDoc types.
+  node_modules/.bin/tsc -p ../../web-client/tsconfig.json
+  # sdk/types/ is committed for npm consumers; fail if it no longer matches the JSDoc.
+  types_out="$(mktemp -d)"
+  node_modules/.bin/tsc -p ../../web-client/sdk/tsconfig.json --outDir "$types_out"
+  diff -ru ../../web-client/sdk/types "$types_out" || {
+    echo "web-client/sdk/types is stale: run 'npx tsc -p ../../web-client/sdk/tsconfig.json' in tests/browser" >&2
+    exit 1
+  }
+  rm -rf "$types_out"
+  # An embedder's TypeScript against the package's exports and declarations.
+  node_modules/.bin/tsc -p types/tsconfig.json
+  node --test unit/
+)
+
 step "browser tests (headless Chromium)"
 # `cargo test` built target/debug/parley (signaling's CLI tests run it) with the workspace's
 # feature set; a separate `cargo build -p` would resolve features anew and rebuild half the tree.
 test -x target/debug/parley
 # One file at a time: each runs several Chromium pages encoding video, and two cores are few.
-# tests/browser/acceptance/ holds checks that do not pass yet; see its README.
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=1 tests/browser/*.test.mjs

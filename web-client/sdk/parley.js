@@ -5,11 +5,13 @@ import { AdaptiveSubscriptions } from './adaptive.js';
 import { backoffDelay, shouldRetry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
-  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, decodeMessage, encodeRequest,
-  subscriptionFields, websocketUrl,
+  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, subscriptionFields, websocketUrl,
 } from './protocol.js';
 import { Publisher } from './publisher.js';
-import { combineMetrics, inboundMetrics, outboundMetrics, pairRtt, qualityLevel } from './quality.js';
+import { Room } from './room.js';
+import { Signaling } from './signaling.js';
+import { QualityMonitor } from './quality.js';
+import { Subscriber } from './subscriber.js';
 
 export { PROTOCOL_VERSION, ParleyError } from './protocol.js';
 export { SIMULCAST_ENCODINGS } from './publisher.js';
@@ -29,106 +31,49 @@ export { Emitter } from './emitter.js';
 /** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
 /** @typedef {import('./quality.js').StatsLike} StatsLike */
 
-/**
- * @typedef {object} TrackEvent
- * @property {ParticipantInfo} participant
- * @property {TrackInfo} track
- * @property {MediaStreamTrack} mediaTrack
- * @property {MediaStream} stream
- */
-
-/**
- * @typedef {object} TrackMutedEvent
- * @property {ParticipantInfo} participant the publisher (`client.you` for this client's tracks)
- * @property {TrackInfo} track
- * @property {boolean} muted
- * @property {boolean} local whether it is one of this client's tracks
- */
-
-/**
- * @typedef {object} ConnectionQualityEvent
- * @property {string} participant sid; this client's own sid when `local`
- * @property {boolean} local this client's connection to the server (what it sends), rather than
- *   what it receives of another participant
- * @property {QualityLevel} level
- * @property {QualityMetrics} metrics
- */
-
-/**
- * @typedef {object} ParleyEvents
- * @property {ParticipantInfo} participantJoined also for everyone already in the room on `join`
- * @property {ParticipantInfo} participantLeft
- * @property {TrackEvent} trackSubscribed
- * @property {TrackEvent} trackUnsubscribed
- * @property {TrackMutedEvent} trackMuted
- * @property {{sid: string, level: number}[]} activeSpeakers loudest first; `[]` when nobody speaks
- * @property {ConnectionQualityEvent} connectionQuality when a level changes
- * @property {{attempt: number, delay: number, reason: string}} reconnecting the connection
- *   dropped; attempt `attempt` starts in `delay` ms
- * @property {{attempts: number, downtime: number}} reconnected back in the room, tracks
- *   published again; `downtime` in ms
- * @property {{code: number, reason: string}} disconnected for good: by `disconnect()`, or
- *   reconnecting gave up
- * @property {Error & {code?: string}} error
- */
-
-/** @typedef {string | (() => string | Promise<string>)} TokenSource */
-
-/**
- * @typedef {object} ClientOptions
- * @property {boolean} [reconnect] reconnect after the connection drops (default true)
- * @property {BackoffOptions} [backoff] delays between reconnect attempts
- * @property {number} [keepaliveInterval] ms between pings; a ping unanswered this long counts as
- *   a dropped connection (default 4000; 0 = off)
- * @property {number} [qualityInterval] ms between connection-quality samples (default 2000)
- */
-
-const PEER_DOWN = ['failed', 'disconnected', 'closed'];
+/** @typedef {import('./events.js').TrackEvent} TrackEvent */
+/** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
+/** @typedef {import('./events.js').ConnectionQualityEvent} ConnectionQualityEvent */
+/** @typedef {import('./events.js').ParleyEvents} ParleyEvents */
+/** @typedef {import('./events.js').TokenSource} TokenSource */
+/** @typedef {import('./events.js').ClientOptions} ClientOptions */
 
 export class ParleyClient {
   /** @type {Emitter<ParleyEvents>} */
   #events = new Emitter();
   /** @type {Required<Omit<ClientOptions, 'backoff'>> & {backoff: BackoffOptions}} */
   #options;
-  /** @type {WebSocket | null} */ #ws = null;
+  /** @type {Signaling | null} */ #signaling = null;
   /** @type {URL | null} */ #url = null;
   /** @type {TokenSource | null} */ #token = null;
   /** The token last used, reused by reconnects until the server refuses it. */
   /** @type {string | null} */ #tokenValueCache = null;
-  #nextId = 1;
-  /** @type {Map<string, {resolve: (m: any) => void, reject: (e: Error) => void}>} */
-  #pending = new Map();
   /** @type {Publisher | null} */ #publisher = null;
   /** What this client publishes, by `LocalTrack.trackId`; kept across reconnects. */
   /** @type {Map<string, LocalTrack>} */ #locals = new Map();
-  /** @type {RTCPeerConnection | null} */ #sub = null;
-  // Server offers can arrive while one is being applied; each waits for the previous one.
-  /** @type {Promise<void>} */ #subChain = Promise.resolve();
-  /** @type {RTCIceCandidateInit[]} server candidates waiting for the subscriber's remote description */
-  #subCandidates = [];
-  /** Tracks that reached `ontrack` before we knew whose they are, by track sid. */
-  /** @type {Map<string, {mediaTrack: MediaStreamTrack, stream: MediaStream}>} */
-  #unmatched = new Map();
-  /** Tracks announced through `trackSubscribed`, by track sid. */
-  /** @type {Map<string, {mediaTrack: MediaStreamTrack, stream: MediaStream}>} */
-  #subscribed = new Map();
+  /** @type {Subscriber | null} */ #subscriber = null;
+  #room = new Room({
+    emit: (name, payload) => this.#events.emit(name, payload),
+    // Muted before the server knew the track: tell it now.
+    ownTrackPublished: (t) => {
+      const local = this.#local(t.source);
+      if (local) this.#announceMute(local);
+    },
+    trackGone: (sid) => {
+      this.#adaptive.unobserve(sid);
+      this.#paused.delete(sid);
+    },
+    participantGone: (sid) => this.#quality.forget(sid),
+  });
   /** Track sids this client paused with `setSubscription`. */
   #paused = new Set();
   #adaptive = new AdaptiveSubscriptions((sid, want) => this.setSubscription(sid, want));
   #closedByUs = false;
   /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
-  /** @type {ReturnType<typeof setInterval> | undefined} */ #keepaliveTimer;
-  /** @type {ReturnType<typeof setInterval> | undefined} */ #qualityTimer;
-  /** @type {{pub: StatsLike[], sub: StatsLike[]}} */ #lastStats = { pub: [], sub: [] };
-  /** @type {Map<string, {level: QualityLevel, metrics: QualityMetrics}>} by participant sid */
-  #quality = new Map();
+  #quality = new QualityMonitor(() => this.#qualitySnapshot(), (e) => this.#events.emit('connectionQuality', e));
   // Requests newer servers understand; cleared when this one answers `unknown_type`.
   #supports = { set_track_muted: true, unpublish: true };
 
-  /** Other participants in the room, by sid. @type {Map<string, ParticipantInfo>} */
-  participants = new Map();
-  /** This session as the server knows it, after `join`. @type {ParticipantInfo | null} */
-  you = null;
   /** From `welcome`. @type {string | null} */ identity = null;
   /** @type {string | null} */ name = null;
   /** @type {string | null} */ room = null;
@@ -163,9 +108,13 @@ export class ParleyClient {
     return res.json();
   }
 
+  /** Other participants in the room, by sid. */
+  get participants() { return this.#room.participants; }
+  /** This session as the server knows it, after `join`. */
+  get you() { return this.#room.you; }
   get publisherPc() { return this.#publisher?.pc ?? null; }
-  get subscriberPc() { return this.#sub; }
-  get connected() { return this.#ws?.readyState === WebSocket.OPEN; }
+  get subscriberPc() { return this.#subscriber?.pc ?? null; }
+  get connected() { return this.#signaling?.open ?? false; }
   /** Whether the connection dropped and the client is trying to get back. */
   get reconnecting() { return this.#reconnect !== null; }
   /** What this client publishes. @returns {LocalTrack[]} */
@@ -230,16 +179,21 @@ export class ParleyClient {
   async #open(token) {
     const url = this.#url;
     if (!url) throw new ParleyError('not_connected', 'connect() was not called');
-    const ws = new WebSocket(url);
-    this.#ws = ws;
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = ws.onclose = () => reject(new ParleyError('connect_failed', `cannot connect to ${url}`));
-    });
-    ws.onerror = null;
-    ws.onmessage = (ev) => this.#onMessage(ev.data);
-    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
-    this.#startKeepalive(ws);
+    /** @type {Signaling | null} */
+    let self = null;
+    const signaling = await Signaling.open(url, {
+      onEvent: (msg) => {
+        try {
+          this.#onEvent(msg);
+        } catch (err) {
+          this.#fail(err);
+        }
+      },
+      onClose: (code, reason) => this.#onClose(self, code, reason),
+      onError: (err) => this.#fail(err),
+    }, this.#options.keepaliveInterval);
+    self = signaling;
+    this.#signaling = signaling;
     const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token });
     this.identity = welcome.identity;
     this.name = welcome.name;
@@ -254,12 +208,8 @@ export class ParleyClient {
   async join(room) {
     const reply = await this.#request('join', { room });
     this.room = reply.room;
-    this.you = reply.you;
-    this.participants.clear();
-    this.#quality.clear();
-    for (const p of reply.participants) this.participants.set(p.sid, p);
-    this.#startQuality();
-    for (const p of reply.participants) this.#events.emit('participantJoined', p);
+    this.#quality.start(this.#options.qualityInterval);
+    this.#room.joined(reply.you, reply.participants);
     return { you: reply.you, participants: reply.participants };
   }
 
@@ -453,7 +403,7 @@ export class ParleyClient {
    * @param {string} participantSid
    */
   connectionQuality(participantSid) {
-    return this.#quality.get(participantSid) ?? null;
+    return this.#quality.get(participantSid);
   }
 
   /** Leave the room; the socket stays open. */
@@ -463,8 +413,7 @@ export class ParleyClient {
     const reply = this.connected ? this.#request('leave', {}) : Promise.resolve();
     this.#closePeers();
     this.#locals.clear();
-    this.participants.clear();
-    this.you = null;
+    this.#room.clear(false);
     this.room = null;
     await reply;
   }
@@ -476,25 +425,18 @@ export class ParleyClient {
     this.#stopReconnecting();
     this.#closePeers();
     this.#locals.clear();
-    this.participants.clear();
-    this.you = null;
+    this.#room.clear(false);
     this.room = null;
-    const ws = this.#ws;
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'client disconnect');
+    const signaling = this.#signaling;
+    if (signaling?.open) signaling.close(1000, 'client disconnect');
     else if (reconnecting) this.#events.emit('disconnected', { code: 1000, reason: 'client disconnect' });
   }
 
   /** @param {string} type @param {object} fields @returns {Promise<any>} */
   #request(type, fields) {
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new ParleyError('not_connected', `${type}: not connected`));
-    }
-    const id = String(this.#nextId++);
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      ws.send(encodeRequest(type, id, fields));
-    });
+    const signaling = this.#signaling;
+    if (!signaling) return Promise.reject(new ParleyError('not_connected', `${type}: not connected`));
+    return signaling.request(type, fields);
   }
 
   /** @param {PeerTarget} target @param {RTCIceCandidate} c */
@@ -505,90 +447,18 @@ export class ParleyClient {
       .catch(() => {});
   }
 
-  /** @param {unknown} data */
-  #onMessage(data) {
-    let decoded;
-    try {
-      decoded = decodeMessage(data);
-    } catch (err) {
-      return this.#fail(err);
-    }
-    if (decoded.kind === 'reply') {
-      const waiter = this.#pending.get(decoded.replyTo);
-      if (!waiter) return;
-      this.#pending.delete(decoded.replyTo);
-      if (decoded.error) waiter.reject(decoded.error);
-      else waiter.resolve(decoded.message);
-      return;
-    }
-    try {
-      this.#onEvent(decoded.message);
-    } catch (err) {
-      this.#fail(err);
-    }
-  }
-
   /** @param {any} msg */
   #onEvent(msg) {
+    if (this.#room.handle(msg)) return;
     switch (msg.type) {
       case 'error':
         return this.#fail(new ParleyError(msg.code, msg.message));
-      case 'participant_joined': {
-        /** @type {ParticipantInfo} */
-        const p = msg.participant;
-        this.participants.set(p.sid, p);
-        this.#events.emit('participantJoined', p);
-        for (const t of p.tracks) this.#matchTrack(t.sid);
+      case 'subscribe_offer':
+        this.#subscriberLeg().offer(msg.sdp);
         return;
-      }
-      case 'participant_left': {
-        const p = this.participants.get(msg.sid);
-        if (!p) return;
-        // The server unpublishes first, but a dropped message must not leave tracks behind.
-        for (const t of [...p.tracks]) this.#unpublished(t.sid, p);
-        this.participants.delete(msg.sid);
-        this.#quality.delete(msg.sid);
-        this.#events.emit('participantLeft', p);
-        return;
-      }
-      case 'track_published': {
-        /** @type {TrackInfo} */
-        const t = msg.track;
-        const p = this.participants.get(t.participant);
-        if (p) {
-          if (!p.tracks.some((x) => x.sid === t.sid)) p.tracks.push(t);
-          this.#matchTrack(t.sid);
-        } else if (this.you && t.participant === this.you.sid) {
-          if (!this.you.tracks.some((x) => x.sid === t.sid)) this.you.tracks.push(t);
-          // Muted before the server knew the track: tell it now.
-          const local = this.#local(t.source);
-          if (local) this.#announceMute(local);
-        }
-        return;
-      }
-      case 'track_unpublished': {
-        const p = this.participants.get(msg.participant);
-        if (p) this.#unpublished(msg.sid, p);
-        else if (this.you) this.you.tracks = this.you.tracks.filter((t) => t.sid !== msg.sid);
-        return;
-      }
-      case 'track_muted': {
-        const local = this.you?.sid === msg.participant;
-        const p = local ? this.you : this.participants.get(msg.participant);
-        const track = p?.tracks.find((t) => t.sid === msg.track);
-        if (!p || !track) return;
-        track.muted = Boolean(msg.muted);
-        this.#events.emit('trackMuted', { participant: p, track, muted: track.muted, local });
-        return;
-      }
-      case 'subscribe_offer': {
-        const sdp = msg.sdp;
-        this.#subChain = this.#subChain.then(() => this.#answerSubscribe(sdp)).catch((err) => this.#fail(err));
-        return;
-      }
       case 'ice_candidate':
         if (msg.target === 'publisher') this.#publisher?.addRemoteCandidate(msg.candidate);
-        else this.#addSubscriberCandidate(msg.candidate);
+        else this.#subscriberLeg().addRemoteCandidate(msg.candidate);
         return;
       case 'active_speakers':
         this.#events.emit('activeSpeakers', msg.speakers);
@@ -605,127 +475,30 @@ export class ParleyClient {
     }
   }
 
-  /** @param {string} sdp */
-  async #answerSubscribe(sdp) {
-    const pc = (this.#sub ??= this.#createSubscriber());
-    await pc.setRemoteDescription({ type: 'offer', sdp });
-    for (const c of this.#subCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    if (this.#sub !== pc) return;
-    await this.#request('subscribe_answer', { sdp: pc.localDescription?.sdp ?? answer.sdp });
-  }
-
-  #createSubscriber() {
-    // The server's offer decides bundling; as answerer we just accept what it offers.
-    const pc = new RTCPeerConnection();
-    pc.onicecandidate = (ev) => {
-      if (ev.candidate?.candidate) this.#sendCandidate('subscriber', ev.candidate);
-    };
-    pc.ontrack = (ev) => {
-      const stream = ev.streams[0];
-      if (!stream) return; // no msid: not a Parley track, nothing to map it to
-      this.#unmatched.set(stream.id, { mediaTrack: ev.track, stream });
-      this.#matchTrack(stream.id);
-    };
-    return pc;
-  }
-
-  /** @param {RTCIceCandidateInit} candidate */
-  #addSubscriberCandidate(candidate) {
-    const pc = this.#sub;
-    if (!pc?.remoteDescription) {
-      this.#subCandidates.push(candidate);
-      return;
-    }
-    // Server candidates are also in its SDP, so a failed add loses nothing.
-    pc.addIceCandidate(candidate).catch(() => {});
-  }
-
-  /** Announce a received track once both its media and its publisher are known. @param {string} sid */
-  #matchTrack(sid) {
-    const media = this.#unmatched.get(sid);
-    if (!media) return;
-    for (const participant of this.participants.values()) {
-      const track = participant.tracks.find((t) => t.sid === sid);
-      if (!track) continue;
-      this.#unmatched.delete(sid);
-      this.#subscribed.set(sid, media);
-      this.#events.emit('trackSubscribed', { participant, track, ...media });
-      return;
-    }
-  }
-
-  /** @param {string} sid @param {ParticipantInfo} participant */
-  #unpublished(sid, participant) {
-    const track = participant.tracks.find((t) => t.sid === sid);
-    participant.tracks = participant.tracks.filter((t) => t.sid !== sid);
-    this.#unmatched.delete(sid);
-    this.#adaptive.unobserve(sid);
-    this.#paused.delete(sid);
-    const media = this.#subscribed.get(sid);
-    this.#subscribed.delete(sid);
-    if (track && media) this.#events.emit('trackUnsubscribed', { participant, track, ...media });
+  #subscriberLeg() {
+    return (this.#subscriber ??= new Subscriber({
+      request: (type, fields) => this.#request(type, fields),
+      sendCandidate: (c) => this.#sendCandidate('subscriber', c),
+      onTrack: (sid, media) => this.#room.mediaArrived(sid, media),
+      onError: (err) => this.#fail(err),
+    }));
   }
 
   #closePeers() {
-    clearInterval(this.#qualityTimer);
-    this.#qualityTimer = undefined;
+    this.#quality.stop();
     this.#publisher?.close();
-    this.#sub?.close();
+    this.#subscriber?.close();
     this.#publisher = null;
-    this.#sub = null;
-    this.#subChain = Promise.resolve();
-    this.#subCandidates = [];
-    this.#lastStats = { pub: [], sub: [] };
+    this.#subscriber = null;
+    this.#room.mediaClosed();
     this.#adaptive.clear();
     this.#paused.clear();
-    for (const [sid, media] of this.#subscribed) {
-      for (const participant of this.participants.values()) {
-        const track = participant.tracks.find((t) => t.sid === sid);
-        if (track) this.#events.emit('trackUnsubscribed', { participant, track, ...media });
-      }
-    }
-    this.#subscribed.clear();
-    this.#unmatched.clear();
   }
 
-  /** @param {WebSocket} ws */
-  #startKeepalive(ws) {
-    clearInterval(this.#keepaliveTimer);
-    const interval = this.#options.keepaliveInterval;
-    if (!interval) return;
-    // A connection that died without a FIN (network gone) looks open until TCP gives up, which
-    // takes minutes; an unanswered ping finds out in seconds.
-    let waitingSince = 0;
-    this.#keepaliveTimer = setInterval(() => {
-      if (this.#ws !== ws) return;
-      if (waitingSince && Date.now() - waitingSince >= interval) {
-        this.#dropSocket(ws, 'keepalive timeout');
-        return;
-      }
-      if (waitingSince) return;
-      waitingSince = Date.now();
-      this.#request('ping', {}).then(() => { waitingSince = 0; }, () => {});
-    }, interval);
-  }
-
-  /** Give up on a socket now rather than waiting for its close handshake. @param {WebSocket} ws @param {string} reason */
-  #dropSocket(ws, reason) {
-    ws.onclose = ws.onmessage = ws.onerror = null;
-    try { ws.close(4000, reason); } catch { /* already closing */ }
-    this.#onClose(ws, 1006, reason);
-  }
-
-  /** @param {WebSocket} ws @param {number} code @param {string} reason */
-  #onClose(ws, code, reason) {
-    if (this.#ws !== ws) return;
-    this.#ws = null;
-    clearInterval(this.#keepaliveTimer);
-    for (const { reject } of this.#pending.values()) {
-      reject(new ParleyError('disconnected', `connection closed (${code}${reason ? ` ${reason}` : ''})`));
-    }
-    this.#pending.clear();
+  /** @param {Signaling | null} signaling @param {number} code @param {string} reason */
+  #onClose(signaling, code, reason) {
+    if (!signaling || this.#signaling !== signaling) return;
+    this.#signaling = null;
     if (this.#reconnect) return; // an attempt failed; the loop goes on
     if (!this.#closedByUs && this.room && this.#options.reconnect) {
       this.#reconnectLoop(reason || `closed with code ${code}`);
@@ -748,11 +521,9 @@ export class ParleyClient {
     const started = Date.now();
     // The server forgets a session whose socket closed: its tracks and subscriptions are gone,
     // so the room is rebuilt from scratch after the new join.
-    if (this.you) this.#setQuality(this.you.sid, true, { packetLoss: null, rtt: null, jitter: null, framesPerSecond: null, stalled: true });
+    if (this.you) this.#quality.set(this.you.sid, true, { packetLoss: null, rtt: null, jitter: null, framesPerSecond: null, stalled: true });
     this.#closePeers();
-    for (const p of this.participants.values()) this.#events.emit('participantLeft', p);
-    this.participants.clear();
-    this.you = null;
+    this.#room.clear(true);
     let failures = 0;
     let refresh = false;
     let last = reason;
@@ -779,8 +550,7 @@ export class ParleyClient {
         failures++;
         const code = /** @type {ParleyError} */ (err).code ?? '';
         last = err instanceof Error ? err.message : String(err);
-        const ws = this.#ws;
-        if (ws) this.#dropSocket(ws, 'reconnect attempt failed');
+        this.#signaling?.drop('reconnect attempt failed');
         this.#closePeers();
         if (FATAL_JOIN_ERRORS.includes(code) || code === 'token_unavailable') break;
         // The old token may not survive a server restart (random secret) or may have expired.
@@ -797,76 +567,32 @@ export class ParleyClient {
     this.#events.emit('disconnected', { code: 1006, reason: `reconnecting failed: ${last}` });
   }
 
-  #startQuality() {
-    clearInterval(this.#qualityTimer);
-    this.#lastStats = { pub: [], sub: [] };
-    this.#qualityTimer = setInterval(() => {
-      this.#sampleQuality().catch((err) => console.warn('parley: quality sample failed', err));
-    }, this.#options.qualityInterval);
-  }
-
-  async #sampleQuality() {
+  /** What a connection-quality sample needs; null while there is nothing to judge. */
+  async #qualitySnapshot() {
     const you = this.you;
-    if (!you) return;
+    if (!you) return null;
     const pub = this.#publisher?.pc ?? null;
-    const sub = this.#sub;
+    const sub = this.#subscriber?.pc ?? null;
     /** @param {RTCPeerConnection | null} pc @returns {Promise<StatsLike[]>} */
     const stats = async (pc) => (pc && pc.connectionState !== 'closed' ? [...(await pc.getStats()).values()] : []);
     const [pubStats, subStats] = await Promise.all([stats(pub), stats(sub)]);
-    if (this.you !== you) return; // left or reconnected meanwhile
-    const prev = this.#lastStats;
-    this.#lastStats = { pub: pubStats, sub: subStats };
-    const wsDown = !this.connected;
-    /** @param {RTCPeerConnection | null} pc */
-    const down = (pc) => Boolean(pc && PEER_DOWN.includes(pc.connectionState));
-    const ready = (/** @type {RTCPeerConnection | null} */ pc) => pc?.connectionState === 'connected';
-    const subRtt = pairRtt(subStats);
-
-    // This client: what it sends, as the server's receiver reports describe it.
-    if (pub && (ready(pub) || down(pub))) {
-      const cameraTracks = new Set(this.localTracks.filter((l) => l.source === 'camera' && !l.muted).map((l) => l.track.id));
-      const up = outboundMetrics(prev.pub, pubStats, { cameraTracks });
-      // Muted audio still sends silence; muted video sends nothing.
-      const expected = this.localTracks.some((l) => l.track.kind === 'audio' || !l.muted);
-      this.#setQuality(you.sid, true, combineMetrics([{
-        packetLoss: up.packetLoss,
-        rtt: pairRtt(pubStats) ?? up.rtt,
-        jitter: up.jitter,
-        framesPerSecond: up.framesPerSecond,
-        stalled: wsDown || down(pub) || (expected && prev.pub.length > 0 && up.packets === 0),
-      }]));
-    } else if (!pub && (ready(sub) || wsDown)) {
-      // Receive-only: the round trip is all there is to judge.
-      this.#setQuality(you.sid, true, { packetLoss: null, rtt: subRtt, jitter: null, framesPerSecond: null, stalled: wsDown || down(sub) });
-    }
-
-    // Everyone else: what arrives of their tracks.
-    if (!sub || !(ready(sub) || down(sub))) return;
-    for (const p of this.participants.values()) {
-      const received = p.tracks.filter((t) => this.#subscribed.has(t.sid));
-      if (!received.length) continue;
-      const id = (/** @type {TrackInfo} */ t) => /** @type {{mediaTrack: MediaStreamTrack}} */ (this.#subscribed.get(t.sid)).mediaTrack.id;
-      const m = inboundMetrics(prev.sub, subStats, {
-        tracks: new Set(received.map(id)),
-        cameraTracks: new Set(received.filter((t) => t.source === 'camera' && !this.#paused.has(t.sid)).map(id)),
-      });
-      // Audio flows whenever it is not muted (silence included); video may be paused on purpose.
-      const expected = received.some((t) => t.kind === 'audio' && !t.muted);
-      this.#setQuality(p.sid, false, {
-        packetLoss: m.packetLoss,
-        rtt: subRtt,
-        jitter: m.jitter,
-        framesPerSecond: m.framesPerSecond,
-        stalled: wsDown || down(sub) || (expected && prev.sub.length > 0 && m.packets === 0),
-      });
-    }
-  }
-
-  /** @param {string} sid @param {boolean} local @param {QualityMetrics} metrics */
-  #setQuality(sid, local, metrics) {
-    const level = qualityLevel(metrics);
-    const before = this.#quality.get(sid);
-    this.#quality.set(sid, { level, metrics });
-    if (before?.level !== level) this.#events.emit('connectionQuality', { participant: sid, local, level, metrics });
+    if (this.you !== you) return null; // left or reconnected meanwhile
+    return {
+      cur: { pub: pubStats, sub: subStats },
+      selfSid: you.sid,
+      signalingUp: this.connected,
+      publisherState: pub?.connectionState ?? null,
+      subscriberState: sub?.connectionState ?? null,
+      sent: this.localTracks.map((l) => ({ kind: l.track.kind, camera: l.source === 'camera', muted: l.muted, trackId: l.track.id })),
+      received: [...this.participants.values()].map((p) => ({
+        sid: p.sid,
+        tracks: p.tracks.flatMap((t) => {
+          const media = this.#room.media(t.sid);
+          if (!media) return [];
+          const camera = t.source === 'camera';
+          return [{ kind: t.kind, camera, muted: Boolean(t.muted), paused: this.#paused.has(t.sid), trackId: media.mediaTrack.id }];
+        }),
+      })),
+    };
   }
 }

@@ -145,3 +145,152 @@ export function combineMetrics(parts) {
   }
   return out;
 }
+
+/**
+ * What one sample needs to know besides the stats.
+ * @typedef {object} QualityInput
+ * @property {{pub: StatsLike[], sub: StatsLike[]}} prev the previous sample's stats (empty at first)
+ * @property {{pub: StatsLike[], sub: StatsLike[]}} cur
+ * @property {string} selfSid
+ * @property {boolean} signalingUp whether the WebSocket is open
+ * @property {RTCPeerConnectionState | null} publisherState null: not publishing
+ * @property {RTCPeerConnectionState | null} subscriberState null: nothing received yet
+ * @property {{kind: string, camera: boolean, muted: boolean, trackId: string}[]} sent this
+ *   client's tracks (`trackId`: the sender's current `MediaStreamTrack.id`)
+ * @property {{sid: string, tracks: {kind: string, camera: boolean, muted: boolean, paused: boolean, trackId: string}[]}[]} received
+ *   per participant, the tracks this client receives of them (`trackId`: the receiver's track id)
+ */
+
+const PEER_DOWN = ['failed', 'disconnected', 'closed'];
+
+/**
+ * One sample's metrics: for this client (what it sends, judged by the server's receiver
+ * reports) and for each participant (what arrives of them). Connections still being set up
+ * are left out rather than reported as lost.
+ * @param {QualityInput} input
+ * @returns {{sid: string, local: boolean, metrics: QualityMetrics}[]}
+ */
+export function assessQuality(input) {
+  const { prev, cur, publisherState, subscriberState } = input;
+  /** @param {RTCPeerConnectionState | null} state */
+  const down = (state) => state !== null && PEER_DOWN.includes(state);
+  /** @param {RTCPeerConnectionState | null} state */
+  const judged = (state) => state === 'connected' || down(state);
+  const signalingDown = !input.signalingUp;
+  const subRtt = pairRtt(cur.sub);
+  /** @type {{sid: string, local: boolean, metrics: QualityMetrics}[]} */
+  const out = [];
+
+  if (publisherState !== null && judged(publisherState)) {
+    const cameraTracks = new Set(input.sent.filter((t) => t.camera && !t.muted).map((t) => t.trackId));
+    const up = outboundMetrics(prev.pub, cur.pub, { cameraTracks });
+    // Muted audio still sends silence; muted video sends nothing.
+    const expected = input.sent.some((t) => t.kind === 'audio' || !t.muted);
+    out.push({
+      sid: input.selfSid,
+      local: true,
+      metrics: {
+        packetLoss: up.packetLoss,
+        rtt: pairRtt(cur.pub) ?? up.rtt,
+        jitter: up.jitter,
+        framesPerSecond: up.framesPerSecond,
+        stalled: signalingDown || down(publisherState) || (expected && prev.pub.length > 0 && up.packets === 0),
+      },
+    });
+  } else if (publisherState === null && (judged(subscriberState) || signalingDown)) {
+    // Receive-only: the round trip is all there is to judge.
+    out.push({
+      sid: input.selfSid,
+      local: true,
+      metrics: { packetLoss: null, rtt: subRtt, jitter: null, framesPerSecond: null, stalled: signalingDown || down(subscriberState) },
+    });
+  }
+
+  if (!judged(subscriberState)) return out;
+  for (const p of input.received) {
+    if (!p.tracks.length) continue;
+    const m = inboundMetrics(prev.sub, cur.sub, {
+      tracks: new Set(p.tracks.map((t) => t.trackId)),
+      cameraTracks: new Set(p.tracks.filter((t) => t.camera && !t.paused).map((t) => t.trackId)),
+    });
+    // Audio flows whenever it is not muted (silence included); video may be paused on purpose.
+    const expected = p.tracks.some((t) => t.kind === 'audio' && !t.muted);
+    out.push({
+      sid: p.sid,
+      local: false,
+      metrics: {
+        packetLoss: m.packetLoss,
+        rtt: subRtt,
+        jitter: m.jitter,
+        framesPerSecond: m.framesPerSecond,
+        stalled: signalingDown || down(subscriberState) || (expected && prev.sub.length > 0 && m.packets === 0),
+      },
+    });
+  }
+  return out;
+}
+
+/** @typedef {import('./events.js').ConnectionQualityEvent} ConnectionQualityEvent */
+
+/**
+ * Samples every `interval` ms and reports levels that changed. The client supplies what a
+ * sample needs (`snapshot`, null while there is nothing to judge) and gets events back.
+ */
+export class QualityMonitor {
+  /** @type {ReturnType<typeof setInterval> | undefined} */ #timer;
+  /** @type {{pub: StatsLike[], sub: StatsLike[]}} */ #last = { pub: [], sub: [] };
+  /** @type {Map<string, {level: QualityLevel, metrics: QualityMetrics}>} by participant sid */
+  #levels = new Map();
+  #snapshot;
+  #emit;
+
+  /**
+   * @param {() => Promise<Omit<QualityInput, 'prev'> | null>} snapshot
+   * @param {(e: ConnectionQualityEvent) => void} emit
+   */
+  constructor(snapshot, emit) {
+    this.#snapshot = snapshot;
+    this.#emit = emit;
+  }
+
+  /** (Re)start sampling with a clean slate: a new join, new connections. @param {number} interval */
+  start(interval) {
+    this.stop();
+    this.#levels.clear();
+    this.#timer = setInterval(() => {
+      this.sample().catch((err) => console.warn('parley: quality sample failed', err));
+    }, interval);
+  }
+
+  stop() {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#last = { pub: [], sub: [] };
+  }
+
+  async sample() {
+    const input = await this.#snapshot();
+    if (!input) return;
+    const prev = this.#last;
+    this.#last = input.cur;
+    for (const r of assessQuality({ ...input, prev })) this.set(r.sid, r.local, r.metrics);
+  }
+
+  /** @param {string} sid */
+  get(sid) {
+    return this.#levels.get(sid) ?? null;
+  }
+
+  /** @param {string} sid */
+  forget(sid) {
+    this.#levels.delete(sid);
+  }
+
+  /** @param {string} sid @param {boolean} local @param {QualityMetrics} metrics */
+  set(sid, local, metrics) {
+    const level = qualityLevel(metrics);
+    const before = this.#levels.get(sid);
+    this.#levels.set(sid, { level, metrics });
+    if (before?.level !== level) this.#emit({ participant: sid, local, level, metrics });
+  }
+}

@@ -1,0 +1,105 @@
+export type ParticipantInfo = import("./protocol.js").ParticipantInfo;
+export type TrackInfo = import("./protocol.js").TrackInfo;
+export type QualityLevel = import("./quality.js").QualityLevel;
+export type QualityMetrics = import("./quality.js").QualityMetrics;
+export type BackoffOptions = import("./backoff.js").BackoffOptions;
+export type TrackEvent = {
+    participant: ParticipantInfo;
+    track: TrackInfo;
+    mediaTrack: MediaStreamTrack;
+    stream: MediaStream;
+};
+export type TrackMutedEvent = {
+    /**
+     * the publisher (`client.you` for this client's tracks)
+     */
+    participant: ParticipantInfo;
+    track: TrackInfo;
+    muted: boolean;
+    /**
+     * whether it is one of this client's tracks
+     */
+    local: boolean;
+};
+export type ConnectionQualityEvent = {
+    /**
+     * sid; this client's own sid when `local`
+     */
+    participant: string;
+    /**
+     * this client's connection to the server (what it sends), rather than
+     * what it receives of another participant
+     */
+    local: boolean;
+    level: QualityLevel;
+    metrics: QualityMetrics;
+};
+export type ParleyEvents = {
+    /**
+     * also for everyone already in the room on `join`
+     */
+    participantJoined: ParticipantInfo;
+    participantLeft: ParticipantInfo;
+    trackSubscribed: TrackEvent;
+    trackUnsubscribed: TrackEvent;
+    trackMuted: TrackMutedEvent;
+    /**
+     * loudest first; `[]` when nobody speaks
+     */
+    activeSpeakers: {
+        sid: string;
+        level: number;
+    }[];
+    /**
+     * when a level changes
+     */
+    connectionQuality: ConnectionQualityEvent;
+    /**
+     * the connection
+     * dropped; attempt `attempt` starts in `delay` ms
+     */
+    reconnecting: {
+        attempt: number;
+        delay: number;
+        reason: string;
+    };
+    /**
+     * back in the room, tracks
+     * published again; `downtime` in ms
+     */
+    reconnected: {
+        attempts: number;
+        downtime: number;
+    };
+    /**
+     * for good: by `disconnect()`, or
+     * reconnecting gave up
+     */
+    disconnected: {
+        code: number;
+        reason: string;
+    };
+    error: Error & {
+        code?: string;
+    };
+};
+export type TokenSource = string | (() => string | Promise<string>);
+export type ClientOptions = {
+    /**
+     * reconnect after the connection drops (default true)
+     */
+    reconnect?: boolean | undefined;
+    /**
+     * delays between reconnect attempts
+     */
+    backoff?: import("./backoff.js").BackoffOptions | undefined;
+    /**
+     * ms between pings; a ping unanswered this long counts as
+     * a dropped connection (default 4000; 0 = off)
+     */
+    keepaliveInterval?: number | undefined;
+    /**
+     * ms between connection-quality samples (default 2000)
+     */
+    qualityInterval?: number | undefined;
+};

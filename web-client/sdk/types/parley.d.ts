@@ -1,0 +1,188 @@
+export { SIMULCAST_ENCODINGS } from "./publisher.js";
+export { Emitter } from "./emitter.js";
+/** @typedef {import('./protocol.js').TrackKind} TrackKind */
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+/** @typedef {import('./protocol.js').PeerTarget} PeerTarget */
+/** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
+/** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./protocol.js').SubscriptionWant} SubscriptionWant */
+/** @typedef {import('./publisher.js').LocalTrack} LocalTrack */
+/** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./quality.js').QualityLevel} QualityLevel */
+/** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
+/** @typedef {import('./quality.js').StatsLike} StatsLike */
+/** @typedef {import('./events.js').TrackEvent} TrackEvent */
+/** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
+/** @typedef {import('./events.js').ConnectionQualityEvent} ConnectionQualityEvent */
+/** @typedef {import('./events.js').ParleyEvents} ParleyEvents */
+/** @typedef {import('./events.js').TokenSource} TokenSource */
+/** @typedef {import('./events.js').ClientOptions} ClientOptions */
+export class ParleyClient {
+    /**
+     * Fetch a guest token from the server's `/api/guest-token` (loopback or `--guest-tokens`).
+     * @param {string | URL} baseUrl e.g. `location.origin`
+     * @param {string} name
+     * @param {string} room
+     * @returns {Promise<{token: string, identity: string, room: string}>}
+     */
+    static guestToken(baseUrl: string | URL, name: string, room: string): Promise<{
+        token: string;
+        identity: string;
+        room: string;
+    }>;
+    /** @param {ClientOptions} [options] */
+    constructor(options?: ClientOptions);
+    /** From `welcome`. @type {string | null} */ identity: string | null;
+    /** @type {string | null} */ name: string | null;
+    /** @type {string | null} */ room: string | null;
+    /** Other participants in the room, by sid. */
+    get participants(): Map<string, import("./protocol.js").ParticipantInfo>;
+    /** This session as the server knows it, after `join`. */
+    get you(): import("./protocol.js").ParticipantInfo | null;
+    get publisherPc(): RTCPeerConnection | null;
+    get subscriberPc(): RTCPeerConnection | null;
+    get connected(): boolean;
+    /** Whether the connection dropped and the client is trying to get back. */
+    get reconnecting(): boolean;
+    /** What this client publishes. @returns {LocalTrack[]} */
+    get localTracks(): LocalTrack[];
+    /**
+     * @template {keyof ParleyEvents} K
+     * @param {K} name
+     * @param {(e: ParleyEvents[K]) => void} fn
+     * @returns {() => void} removes the listener
+     */
+    on<K extends keyof ParleyEvents>(name: K, fn: (e: ParleyEvents[K]) => void): () => void;
+    /**
+     * @template {keyof ParleyEvents} K
+     * @param {K} name
+     * @param {(e: ParleyEvents[K]) => void} fn
+     * @returns {() => void} removes the listener
+     */
+    once<K extends keyof ParleyEvents>(name: K, fn: (e: ParleyEvents[K]) => void): () => void;
+    /**
+     * @template {keyof ParleyEvents} K
+     * @param {K} name
+     * @param {(e: ParleyEvents[K]) => void} fn
+     */
+    off<K extends keyof ParleyEvents>(name: K, fn: (e: ParleyEvents[K]) => void): void;
+    /**
+     * Open the WebSocket and authenticate.
+     * @param {string | URL} url server origin (`https://host`) or full WebSocket URL (`wss://host/ws`)
+     * @param {TokenSource} token a JWT, or a function that fetches a fresh one (called now and
+     *   again when reconnecting finds the old token expired or refused)
+     * @returns {Promise<{version: number, server: string, identity: string, name: string}>}
+     */
+    connect(url: string | URL, token: TokenSource): Promise<{
+        version: number;
+        server: string;
+        identity: string;
+        name: string;
+    }>;
+    /**
+     * Join the room the token names. Emits `participantJoined` for everyone already there.
+     * @param {string} room
+     * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[]}>}
+     */
+    join(room: string): Promise<{
+        you: ParticipantInfo;
+        participants: ParticipantInfo[];
+    }>;
+    /**
+     * Publish the stream's tracks on the publisher connection (again callable later to add more).
+     * The camera is sent as three simulcast layers (see `SIMULCAST_ENCODINGS`) unless
+     * `options.simulcast` is `false`.
+     * @param {MediaStream} stream
+     * @param {{sources?: Record<string, TrackSource>, simulcast?: boolean}} [options] `sources`:
+     *   source per `MediaStreamTrack.id`; defaults to camera for video, microphone for audio
+     */
+    publish(stream: MediaStream, options?: {
+        sources?: Record<string, TrackSource>;
+        simulcast?: boolean;
+    }): Promise<void>;
+    /**
+     * Share the screen: `getDisplayMedia`, published as one layer (no simulcast) with source
+     * `screen`. Stopping it, from `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
+     * @param {DisplayMediaStreamOptions} [constraints]
+     * @returns {Promise<MediaStream>}
+     */
+    publishScreen(constraints?: DisplayMediaStreamOptions): Promise<MediaStream>;
+    /**
+     * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once,
+     * and its m-line goes inactive. The track itself is stopped too.
+     * @param {MediaStreamTrack | TrackSource} trackOrSource
+     */
+    unpublishTrack(trackOrSource: MediaStreamTrack | TrackSource): Promise<void>;
+    /**
+     * Mute or unmute one of this client's tracks by source (`microphone`, `camera`, ...). Works
+     * locally in any case (see `Publisher.setMuted`); servers that support it also tell the others
+     * (`trackMuted` on their side).
+     * @param {TrackSource} source
+     * @param {boolean} muted
+     */
+    setMuted(source: TrackSource, muted: boolean): Promise<void>;
+    /** @param {TrackSource} source */
+    isMuted(source: TrackSource): boolean;
+    /**
+     * Send another capture (e.g. a different camera or microphone) in place of a published track,
+     * without renegotiating. The old track is not stopped.
+     * @param {TrackSource} source
+     * @param {MediaStreamTrack} track
+     */
+    replaceTrack(source: TrackSource, track: MediaStreamTrack): Promise<void>;
+    /**
+     * Choose what this client receives of one track (`update_subscription`): `{paused: true}` stops
+     * it, `{maxLayer}` caps the simulcast layer (0 = smallest), `{width, height}` (rendered size in
+     * device pixels) picks the smallest layer that covers it, `{}` asks for the best layer.
+     * Rejects with a `ParleyError` (e.g. code `unknown_track`).
+     * @param {string} trackSid
+     * @param {SubscriptionWant} [want]
+     * @returns {Promise<{type: 'ok', reply_to: string}>}
+     */
+    setSubscription(trackSid: string, want?: SubscriptionWant): Promise<{
+        type: "ok";
+        reply_to: string;
+    }>;
+    /**
+     * Let a video element drive its track's subscription: its rendered size picks the simulcast
+     * layer, and while it is hidden or off screen the track is paused. Ends by itself when the
+     * track is unsubscribed.
+     * @param {string} trackSid
+     * @param {HTMLVideoElement} video
+     * @returns {() => void} stops observing
+     */
+    observeVideo(trackSid: string, video: HTMLVideoElement): () => void;
+    /**
+     * The last connection quality measured for a participant (this client's own sid for itself).
+     * @param {string} participantSid
+     */
+    connectionQuality(participantSid: string): {
+        level: import("./quality.js").QualityLevel;
+        metrics: import("./quality.js").QualityMetrics;
+    } | null;
+    /** Leave the room; the socket stays open. */
+    leave(): Promise<void>;
+    /** Close both peer connections and the socket. */
+    disconnect(): void;
+    #private;
+}
+export type TrackKind = import("./protocol.js").TrackKind;
+export type TrackSource = import("./protocol.js").TrackSource;
+export type PeerTarget = import("./protocol.js").PeerTarget;
+export type TrackInfo = import("./protocol.js").TrackInfo;
+export type ParticipantInfo = import("./protocol.js").ParticipantInfo;
+export type SubscriptionWant = import("./protocol.js").SubscriptionWant;
+export type LocalTrack = import("./publisher.js").LocalTrack;
+export type BackoffOptions = import("./backoff.js").BackoffOptions;
+export type QualityLevel = import("./quality.js").QualityLevel;
+export type QualityMetrics = import("./quality.js").QualityMetrics;
+export type StatsLike = import("./quality.js").StatsLike;
+export type TrackEvent = import("./events.js").TrackEvent;
+export type TrackMutedEvent = import("./events.js").TrackMutedEvent;
+export type ConnectionQualityEvent = import("./events.js").ConnectionQualityEvent;
+export type ParleyEvents = import("./events.js").ParleyEvents;
+export type TokenSource = import("./events.js").TokenSource;
+export type ClientOptions = import("./events.js").ClientOptions;
+export { PROTOCOL_VERSION, ParleyError } from "./protocol.js";
+export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
+export { qualityLevel, QUALITY_LIMITS } from "./quality.js";
