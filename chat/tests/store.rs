@@ -66,3 +66,52 @@ async fn unsupported_urls_are_refused() {
         Err(chat::StoreError::UnsupportedUrl)
     ));
 }
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let (a, b) = ("mem-a", "mem-b");
+    let conv = store.create_direct(a, b).await.unwrap();
+    let send = chat::SendMessage {
+        conversation: conv.id.clone(),
+        sender: a.into(),
+        client_msg_id: "1".into(),
+        text: "hi".into(),
+        attachments: vec![],
+        reply_to: None,
+    };
+    assert_eq!(store.send(send).await.unwrap().0.seq, 1);
+}
+
+#[tokio::test]
+async fn outages_are_retriable() {
+    // Nothing listens on port 1.
+    let err = Store::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    assert!(err.is_retriable(), "{err:?}");
+
+    // SQLite: another process holds the write lock longer than the busy timeout.
+    let dir = std::env::temp_dir().join(format!("parley-chat-busy-{}", uuid_like()));
+    let url = format!("sqlite://{}/busy.db?mode=rwc", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    let conv = store.create_direct("busy-a", "busy-b").await.unwrap();
+    use sqlx::{Connection, Executor};
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    locker.execute("BEGIN IMMEDIATE").await.unwrap();
+    let send = chat::SendMessage {
+        conversation: conv.id.clone(),
+        sender: "busy-a".into(),
+        client_msg_id: "1".into(),
+        text: "hi".into(),
+        attachments: vec![],
+        reply_to: None,
+    };
+    let err = store.send(send.clone()).await.unwrap_err();
+    assert!(err.is_retriable(), "{err:?}");
+    assert!(!chat::StoreError::NotMember.is_retriable());
+    locker.execute("ROLLBACK").await.unwrap();
+    // Nothing was half-written: the retry gets seq 1.
+    assert_eq!(store.send(send).await.unwrap().0.seq, 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

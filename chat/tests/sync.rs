@@ -47,7 +47,10 @@ async fn sync_returns_exactly_the_missed_messages_and_changes() {
             after_seq: 51,
             after_version: Some(batch.version),
         };
-        let result = store.sync(reader, std::slice::from_ref(&caught_up)).await.unwrap();
+        let result = store
+            .sync(reader, std::slice::from_ref(&caught_up))
+            .await
+            .unwrap();
         assert!(result.batches[0].messages.is_empty());
         assert!(result.batches[0].changed.is_empty());
 

@@ -4,7 +4,7 @@
 //! message's `version` and serialises all writers of that conversation. Sync delivers edits,
 //! deletions and reactions through that version (see [`crate::SyncCursor`]).
 
-use super::reading::{hydrate, message_by_id};
+use super::reading::{attachments_of, message_by_id};
 use super::{
     audit, bump, check_identity, check_text, is_unique_violation, may_moderate, member_of, now_ms,
     placeholders, require_member, rows, Conn, Store,
@@ -50,17 +50,20 @@ fn validate_emoji(emoji: &str) -> Result<(), StoreError> {
 }
 
 async fn by_client_id(conn: &mut Conn, send: &SendMessage) -> Result<Option<Message>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {} FROM messages m
-         WHERE m.conversation_id = $1 AND m.sender = $2 AND m.client_msg_id = $3",
-        rows::MESSAGE_COLUMNS
-    ))
+    // Ids first: the common case (no duplicate) then costs one indexed lookup, not a hydrate.
+    let found = sqlx::query(
+        "SELECT id FROM messages
+         WHERE conversation_id = $1 AND sender = $2 AND client_msg_id = $3",
+    )
     .bind(&send.conversation)
     .bind(&send.sender)
     .bind(&send.client_msg_id)
-    .fetch_all(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(hydrate(conn, rows).await?.pop())
+    match found {
+        Some(row) => message_by_id(conn, &row.try_get::<String, _>("id")?).await,
+        None => Ok(None),
+    }
 }
 
 /// The attachments must be the sender's own uploads to this conversation, not yet sent.
@@ -181,9 +184,28 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         claim_attachments(&mut tx, send, &id).await?;
-        let message = message_by_id(&mut tx, &id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        // Built here rather than re-read: the conversation lock is held until commit, and every
+        // round trip now delays the next sender.
+        let attachments = if send.attachments.is_empty() {
+            Vec::new()
+        } else {
+            attachments_of(&mut tx, &id).await?
+        };
+        let message = Message {
+            id,
+            conversation: send.conversation.clone(),
+            seq,
+            version,
+            sender: Some(send.sender.clone()),
+            client_msg_id: Some(send.client_msg_id.clone()),
+            text: Some(send.text.clone()),
+            attachments,
+            reply_to: send.reply_to.clone(),
+            created_at_ms: now,
+            edited_at_ms: None,
+            deleted_at_ms: None,
+            reactions: Default::default(),
+        };
         tx.commit().await?;
         Ok((message, true))
     }

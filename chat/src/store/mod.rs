@@ -323,6 +323,34 @@ mod tests {
         assert!(!may_moderate(None, false, None));
     }
 
+    #[tokio::test]
+    async fn sqlite_is_wal_with_full_sync_on_every_connection() {
+        let dir = std::env::temp_dir().join(format!("parley-chat-pragma-{}", new_id()));
+        let url = format!("sqlite://{}/p.db", dir.display());
+        let store = Store::connect(&url).await.unwrap();
+        // Hold several connections at once so the check is not only about the first one.
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(store.pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let mode: String = sqlx::query("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap()
+                .get(0);
+            let sync: i64 = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!((mode.as_str(), sync), ("wal", 2), "2 is FULL");
+        }
+        drop(conns);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn placeholder_lists() {
         assert_eq!(placeholders(2, 3), "$2, $3, $4");

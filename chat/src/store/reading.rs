@@ -39,6 +39,9 @@ pub(crate) async fn hydrate(
             reactions: BTreeMap::new(),
         });
     }
+    if messages.is_empty() {
+        return Ok(messages);
+    }
     let index: HashMap<String, usize> = messages
         .iter()
         .enumerate()
@@ -92,6 +95,22 @@ pub(crate) async fn hydrate(
         }
     }
     Ok(messages)
+}
+
+pub(crate) async fn attachments_of(
+    conn: &mut Conn,
+    message_id: &str,
+) -> Result<Vec<crate::Attachment>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {} FROM attachments WHERE message_id = $1 ORDER BY created_at, id",
+        rows::ATTACHMENT_COLUMNS
+    ))
+    .bind(message_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(rows::attachment)
+    .collect()
 }
 
 pub(crate) async fn message_by_id(
