@@ -7,7 +7,7 @@
 use super::reading::{attachments_of, message_by_id};
 use super::{
     audit, bump, check_identity, check_text, is_unique_violation, may_moderate, member_of, now_ms,
-    placeholders, require_member, rows, Conn, Store,
+    placeholders, require_member, Conn, Store,
 };
 use crate::model::{
     Deleted, Message, SendMessage, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CLIENT_MSG_ID_BYTES,
