@@ -128,6 +128,7 @@ function wire(c) {
   });
   c.on('reconnecting', ({ attempt }) => {
     showBanner('Reconnecting…');
+    tiles.setSpeaking(new Set()); // nobody is heard while we are away
     statusLine.textContent = attempt > 1 ? `Connection lost; reconnect attempt ${attempt}` : 'Connection lost';
   });
   c.on('reconnected', () => {
