@@ -63,12 +63,13 @@ async fn sync_returns_exactly_the_missed_messages_and_changes() {
 }
 
 #[tokio::test]
-async fn sync_pages_long_gaps() {
+async fn sync_pages_long_gaps_and_many_changes() {
     for store in &backends().await.stores {
-        let (conv, owner, _) = group(store, 0).await;
+        let (conv, owner, members) = group(store, 1).await;
+        let writer = &members[0];
         let total = i64::from(SYNC_LIMIT) + 20;
         for i in 0..total {
-            send(store, &conv, &owner, &format!("n{i}")).await;
+            send(store, &conv, writer, &format!("n{i}")).await;
         }
         let cursor = SyncCursor {
             conversation: conv.id.clone(),
@@ -99,5 +100,35 @@ async fn sync_pages_long_gaps() {
         let seqs: Vec<i64> = rest.messages.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, (last + 1..=total).collect::<Vec<_>>());
         assert!(rest.changed.is_empty());
+
+        // More changes than one page (the writer is erased): paged by version, none lost.
+        store.delete_user(writer).await.unwrap();
+        let mut after_version = rest.version;
+        let mut changed = Vec::new();
+        for _ in 0..3 {
+            let cursor = SyncCursor {
+                conversation: conv.id.clone(),
+                after_seq: total,
+                after_version: Some(after_version),
+            };
+            let batch = store
+                .sync(&owner, &[cursor])
+                .await
+                .unwrap()
+                .batches
+                .remove(0);
+            changed.extend(batch.changed.iter().map(|m| m.seq));
+            after_version = batch.version;
+            if !batch.more {
+                break;
+            }
+        }
+        changed.sort_unstable();
+        assert_eq!(
+            changed,
+            (1..=total).collect::<Vec<_>>(),
+            "{}",
+            store.backend()
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! Kept on purpose: bans (so erasure is not a way around a ban) and the moderation audit log
 //! (accountability); both hold only the identity string.
 
-use super::{bump, now_ms, Store};
+use super::{now_ms, Store};
 use crate::model::Erasure;
 use crate::StoreError;
 use sqlx::Row;
@@ -30,18 +30,39 @@ impl Store {
         .map(|row| row.try_get(0))
         .collect::<Result<_, _>>()?;
         for conversation in &conversations {
-            let (_, version) = bump(&mut tx, conversation, None).await?;
-            sqlx::query(
-                "UPDATE messages SET version = $3
+            // One version per message, never shared: sync pages changes by version, and a page
+            // boundary inside a run of equal versions would skip or repeat messages.
+            let affected: Vec<String> = sqlx::query(
+                "SELECT id FROM messages
                  WHERE conversation_id = $2
                    AND (sender = $1
-                        OR id IN (SELECT message_id FROM reactions WHERE identity = $1))",
+                        OR id IN (SELECT message_id FROM reactions WHERE identity = $1))
+                 ORDER BY seq",
             )
             .bind(identity)
             .bind(conversation)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+            let count = i64::try_from(affected.len()).unwrap_or(i64::MAX);
+            let top: i64 = sqlx::query(
+                "UPDATE conversations SET last_version = last_version + $2
+                 WHERE id = $1 RETURNING last_version",
+            )
+            .bind(conversation)
+            .bind(count)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("last_version")?;
+            for (version, id) in (top - count + 1..).zip(&affected) {
+                sqlx::query("UPDATE messages SET version = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let storage_keys: Vec<String> = sqlx::query(
             "SELECT storage_key FROM attachments

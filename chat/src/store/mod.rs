@@ -235,7 +235,8 @@ pub(crate) async fn require_member(
 /// Takes the next change version (and, for a new message, the next sequence number) of a
 /// conversation. The UPDATE locks the conversation row until commit, which is what makes
 /// sequence numbers follow commit order and orders every mutation of the conversation's
-/// messages; callers therefore call this before touching messages.
+/// messages; callers therefore call this before touching messages. Each version stamps exactly
+/// one message, so versions are unique within a conversation (sync pages by them).
 pub(crate) async fn bump(
     conn: &mut Conn,
     conversation: &str,

@@ -298,7 +298,7 @@ async fn batch(
             let mut rows = sqlx::query(&format!(
                 "SELECT {} FROM messages m
                  WHERE m.conversation_id = $1 AND m.seq <= $2 AND m.version > $3
-                 ORDER BY m.version ASC LIMIT $4",
+                 ORDER BY m.version ASC, m.seq ASC LIMIT $4",
                 rows::MESSAGE_COLUMNS
             ))
             .bind(&cursor.conversation)
