@@ -622,6 +622,19 @@ async fn event_loop(
                     p.tracks.retain(|t| t.sid != sid);
                 }
             }),
+            ServerMessage::TrackMuted {
+                track,
+                participant,
+                muted,
+            } => shared.update(|v| {
+                if let Some(t) = v
+                    .participants
+                    .get_mut(&participant)
+                    .and_then(|p| p.tracks.iter_mut().find(|t| t.sid == track))
+                {
+                    t.muted = muted;
+                }
+            }),
             _ => {}
         }
     }

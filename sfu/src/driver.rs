@@ -64,6 +64,17 @@ enum Command {
         limit: crate::layers::LayerLimit,
         reply: Reply<()>,
     },
+    SetTrackMuted {
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    Unpublish {
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+        reply: Reply<()>,
+    },
     Leave {
         sid: ParticipantSid,
         reply: oneshot::Sender<()>,
@@ -196,6 +207,32 @@ impl SfuHandle {
             reply,
         })
         .await
+    }
+
+    /// The publisher muted or unmuted one of its tracks; the room is told.
+    pub async fn set_track_muted(
+        &self,
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::SetTrackMuted {
+            sid,
+            track,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    /// The publisher stops one of its tracks (e.g. a screen share) without leaving.
+    pub async fn unpublish(
+        &self,
+        sid: ParticipantSid,
+        track: crate::ids::TrackSid,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Unpublish { sid, track, reply })
+            .await
     }
 
     pub async fn leave(&self, sid: ParticipantSid) {
@@ -436,6 +473,17 @@ impl MediaTask {
                 reply,
             } => {
                 let _ = reply.send(self.core.set_layer_limit(now, &sid, &track, limit));
+            }
+            Command::SetTrackMuted {
+                sid,
+                track,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.core.set_track_muted(now, &sid, &track, muted));
+            }
+            Command::Unpublish { sid, track, reply } => {
+                let _ = reply.send(self.core.unpublish(now, &sid, &track));
             }
             Command::Leave { sid, reply } => {
                 self.core.leave(now, &sid);

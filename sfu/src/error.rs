@@ -32,6 +32,7 @@ impl From<crate::rooms::RoomError> for SfuError {
             RoomError::AlreadyInRoom => Self::AlreadyInRoom,
             RoomError::NotInRoom => Self::NotInRoom,
             RoomError::PublishNotAllowed => Self::PublishNotAllowed,
+            RoomError::UnknownTrack => Self::UnknownTrack,
         }
     }
 }

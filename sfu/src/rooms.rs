@@ -42,6 +42,8 @@ pub struct TrackMeta {
     pub source: TrackSource,
     /// e.g. `video/VP8`, as negotiated with the publisher.
     pub mime_type: String,
+    /// The publisher said it muted the track (the browser sends silence or black).
+    pub muted: bool,
 }
 
 /// A participant with the tracks they currently publish.
@@ -59,6 +61,8 @@ pub enum RoomError {
     NotInRoom,
     #[error("participant may not publish")]
     PublishNotAllowed,
+    #[error("no such track of this participant")]
+    UnknownTrack,
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +179,28 @@ impl Rooms {
         Some((meta, audience))
     }
 
+    /// Marks the owner's track muted or not; returns the others in the room, who are told.
+    pub fn set_muted(
+        &mut self,
+        owner: &ParticipantSid,
+        track: &TrackSid,
+        muted: bool,
+    ) -> Result<Vec<ParticipantSid>, RoomError> {
+        let room = self.room_mut_of(owner)?;
+        let meta = room
+            .tracks
+            .iter_mut()
+            .find(|t| &t.sid == track && &t.owner == owner)
+            .ok_or(RoomError::UnknownTrack)?;
+        meta.muted = muted;
+        Ok(room
+            .participants
+            .keys()
+            .filter(|p| *p != owner)
+            .cloned()
+            .collect())
+    }
+
     pub fn track(&self, track: &TrackSid) -> Option<&TrackMeta> {
         self.rooms
             .values()
@@ -275,6 +301,7 @@ mod tests {
             kind,
             source: TrackSource::Camera,
             mime_type: "video/VP8".into(),
+            muted: false,
         }
     }
 
@@ -369,6 +396,29 @@ mod tests {
             (0, 0, 0)
         );
         assert!(rooms.leave(&"b".into()).is_none());
+    }
+
+    #[test]
+    fn only_the_owner_mutes_a_track_and_the_others_are_told() {
+        let mut rooms = Rooms::default();
+        rooms.join("r", person("a", true, true)).unwrap();
+        rooms.join("r", person("b", true, true)).unwrap();
+        rooms.publish(track("t1", "a", MediaKind::Video)).unwrap();
+        assert_eq!(
+            rooms.set_muted(&"a".into(), &"t1".into(), true),
+            Ok(vec!["b".into()])
+        );
+        assert!(rooms.track(&"t1".into()).unwrap().muted);
+        assert_eq!(
+            rooms.set_muted(&"b".into(), &"t1".into(), false),
+            Err(RoomError::UnknownTrack)
+        );
+        assert_eq!(
+            rooms.set_muted(&"a".into(), &"nope".into(), false),
+            Err(RoomError::UnknownTrack)
+        );
+        let snapshot = rooms.snapshot(&"a".into()).unwrap();
+        assert!(snapshot.tracks[0].muted, "late joiners see the mute");
     }
 
     #[test]

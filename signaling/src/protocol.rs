@@ -77,6 +77,9 @@ pub struct TrackInfo {
     pub source: TrackSource,
     /// Codec mime type as published, e.g. `video/VP8`.
     pub mime_type: String,
+    /// The publisher muted it (see `set_track_muted`).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +142,16 @@ pub enum ClientMessage {
         #[serde(default)]
         height: Option<u16>,
     },
+    /// Mute or unmute one of your published tracks (by sid); the room gets `track_muted`.
+    /// Media keeps flowing: the browser sends silence or black while muted. Reply: `ok`.
+    SetTrackMuted {
+        id: String,
+        track: String,
+        muted: bool,
+    },
+    /// Stop publishing one of your tracks (e.g. a screen share) and stay in the room; the room
+    /// gets `track_unpublished`. Remove its sender and renegotiate afterwards. Reply: `ok`.
+    Unpublish { id: String, track: String },
     /// Leave the room; the WebSocket stays open. Reply: `ok`.
     Leave { id: String },
     /// Liveness check. Reply: `pong`.
@@ -154,6 +167,8 @@ impl ClientMessage {
         "subscribe_answer",
         "ice_candidate",
         "update_subscription",
+        "set_track_muted",
+        "unpublish",
         "leave",
         "ping",
     ];
@@ -166,6 +181,8 @@ impl ClientMessage {
             | Self::SubscribeAnswer { id, .. }
             | Self::IceCandidate { id, .. }
             | Self::UpdateSubscription { id, .. }
+            | Self::SetTrackMuted { id, .. }
+            | Self::Unpublish { id, .. }
             | Self::Leave { id }
             | Self::Ping { id } => id,
         }
@@ -255,6 +272,12 @@ pub enum ServerMessage {
     TrackUnpublished {
         sid: String,
         participant: String,
+    },
+    /// A publisher muted or unmuted its track `track`.
+    TrackMuted {
+        track: String,
+        participant: String,
+        muted: bool,
     },
     /// Who is speaking, loudest first; sent when the list changes, at most every 400 ms.
     ActiveSpeakers {

@@ -237,6 +237,24 @@ impl Session {
                     .map_err(sfu_error)?;
                 Ok(ServerMessage::Ok { reply_to: id })
             }
+            ClientMessage::SetTrackMuted { id, track, muted } => {
+                let sid = self.require_room()?;
+                self.state
+                    .sfu
+                    .set_track_muted(sid, sfu::TrackSid(track), muted)
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
+            ClientMessage::Unpublish { id, track } => {
+                let sid = self.require_room()?;
+                self.state
+                    .sfu
+                    .unpublish(sid, sfu::TrackSid(track))
+                    .await
+                    .map_err(sfu_error)?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
             ClientMessage::Leave { id } => {
                 if self.joined.is_none() {
                     return Err((ErrorCode::NotInRoom, "not in a room".into()));
@@ -339,6 +357,15 @@ impl Session {
                 sid: track.to_string(),
                 participant: owner.to_string(),
             },
+            SfuEvent::TrackMuted {
+                track,
+                owner,
+                muted,
+            } => ServerMessage::TrackMuted {
+                track: track.to_string(),
+                participant: owner.to_string(),
+                muted,
+            },
             SfuEvent::SubscriberOffer { sdp } => ServerMessage::SubscribeOffer { sdp },
             SfuEvent::IceCandidate { role, candidate } => ServerMessage::IceCandidate {
                 target: match role {
@@ -430,6 +457,7 @@ fn track_info(track: &sfu::TrackMeta) -> TrackInfo {
         },
         source: source_from_sfu(track.source),
         mime_type: track.mime_type.clone(),
+        muted: track.muted,
     }
 }
 

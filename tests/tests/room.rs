@@ -119,3 +119,102 @@ async fn shutdown_says_goodbye_and_closes() {
         .expect("server stops promptly")
         .unwrap();
 }
+
+/// Mute is shown to the others (and to late joiners); unpublishing one track (a screen share
+/// ending) removes it from everyone while its owner stays; nobody else can do either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_and_unpublish_reach_the_room_and_only_the_owner_may() {
+    use signaling::protocol::{ClientMessage, ErrorCode, TrackKind};
+    let server = TestServer::start().await;
+    let room = "mutes";
+    let mut a = join(&server, "ana", room).await;
+    a.publish().await.unwrap();
+    let b = join(&server, "ben", room).await;
+    let sa = a.you.sid.clone();
+    let wait = Duration::from_secs(20);
+    let ready_sa = sa.clone();
+    b.wait_until("b receives a's two tracks", wait, move |v| {
+        receives_all_from(v, &[&ready_sa])
+    })
+    .await
+    .unwrap();
+    let tracks = b.view().participants[&sa].tracks.clone();
+    let audio = tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .unwrap()
+        .sid
+        .clone();
+    let video = tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Video)
+        .unwrap()
+        .sid
+        .clone();
+
+    let mute =
+        |track: String, muted: bool| move |id| ClientMessage::SetTrackMuted { id, track, muted };
+    a.signaling()
+        .request(mute(audio.clone(), true))
+        .await
+        .unwrap();
+    let (muted_sa, muted_audio) = (sa.clone(), audio.clone());
+    b.wait_until("b sees a's microphone muted", wait, move |v| {
+        v.participants[&muted_sa]
+            .tracks
+            .iter()
+            .any(|t| t.sid == muted_audio && t.muted)
+    })
+    .await
+    .unwrap();
+    // A late joiner learns it from `joined`.
+    let c = join(&server, "cy", room).await;
+    let seen = c.view().participants[&sa].tracks.clone();
+    assert!(seen.iter().any(|t| t.sid == audio && t.muted), "{seen:?}");
+    assert!(seen.iter().any(|t| t.sid == video && !t.muted), "{seen:?}");
+
+    // Someone else's track: refused, and nothing changes.
+    for request in [
+        b.signaling().request(mute(video.clone(), true)).await,
+        b.signaling()
+            .request(|id| ClientMessage::Unpublish {
+                id,
+                track: video.clone(),
+            })
+            .await,
+    ] {
+        match request {
+            Err(loadtest::signal::SignalError::Refused { code, .. }) => {
+                assert_eq!(code, ErrorCode::UnknownTrack)
+            }
+            other => panic!("expected unknown_track, got {other:?}"),
+        }
+    }
+
+    a.signaling()
+        .request(|id| ClientMessage::Unpublish {
+            id,
+            track: video.clone(),
+        })
+        .await
+        .unwrap();
+    for observer in [&b, &c] {
+        let (gone_sa, gone_video) = (sa.clone(), video.clone());
+        observer
+            .wait_until("a's video gone, a still there", wait, move |v| {
+                v.participants.get(&gone_sa).is_some_and(|p| {
+                    p.tracks.len() == 1 && p.tracks.iter().all(|t| t.sid != gone_video)
+                })
+            })
+            .await
+            .unwrap();
+    }
+    // Audio keeps flowing to b.
+    let before = b.view().received[&audio].packets;
+    let flowing = audio.clone();
+    b.wait_until("a's audio still arrives", wait, move |v| {
+        v.received[&flowing].packets > before + 20
+    })
+    .await
+    .unwrap();
+}

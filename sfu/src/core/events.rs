@@ -35,6 +35,11 @@ pub enum SfuEvent {
         track: TrackSid,
         owner: ParticipantSid,
     },
+    TrackMuted {
+        track: TrackSid,
+        owner: ParticipantSid,
+        muted: bool,
+    },
     SubscriberOffer {
         sdp: String,
     },

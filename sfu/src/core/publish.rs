@@ -138,6 +138,7 @@ impl SfuCore {
                     kind,
                     source,
                     mime_type: codec.mime_type.clone(),
+                    muted: false,
                 };
                 let audience = match self.rooms.publish(meta.clone()) {
                     Ok(audience) => audience,
@@ -190,6 +191,53 @@ impl SfuCore {
             }
             _ => {}
         }
+    }
+
+    /// The owner muted or unmuted a track: the room is told. Media keeps flowing (a muted
+    /// browser track sends silence or black frames), so nothing changes on the media path.
+    pub fn set_track_muted(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        track: &TrackSid,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        let others = self.rooms.set_muted(sid, track, muted)?;
+        for other in others {
+            self.emit(
+                &other,
+                SfuEvent::TrackMuted {
+                    track: track.clone(),
+                    owner: sid.clone(),
+                    muted,
+                },
+            );
+        }
+        self.finish(now);
+        Ok(())
+    }
+
+    /// The owner stops publishing one track (e.g. ends a screen share) and stays in the room.
+    pub fn unpublish(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        track: &TrackSid,
+    ) -> Result<(), SfuError> {
+        if self.rooms.track(track).map(|t| &t.owner) != Some(sid) {
+            return Err(SfuError::UnknownTrack);
+        }
+        if let Some(up) = self.up_tracks.get(track) {
+            let publisher = up.publisher;
+            if let Some(by_remote) = self.track_by_remote.get_mut(&publisher) {
+                by_remote.retain(|_, t| t != track);
+            }
+        }
+        if let Some((meta, audience)) = self.rooms.unpublish(track) {
+            self.end_up_track(now, track, &audience, &meta.owner);
+        }
+        self.finish(now);
+        Ok(())
     }
 
     /// Removes a published track from every subscriber and tells the room.
