@@ -156,17 +156,36 @@ step("pinning Alice's tile makes it large and Bob receives her top layer; unpinn
   await eventually(async () => (await layer()) === '640x360', { timeout: 15_000, what: 'Bob back at 640x360 after unpinning' });
 }, 60_000);
 
-step('Alice muting her microphone shows as muted on Bob\'s tile of her (server set_track_muted)', async (t) => {
+step("Alice's mute and camera-off show on Bob's tile of her, and to someone joining later (set_track_muted)", async (t) => {
   const reply = await probeRequest(alice, { type: 'set_track_muted', track: 'TR_none', muted: true });
   if (reply === 'unknown_type') {
     t.skip('this server does not know set_track_muted yet (unknown_type)');
     return;
   }
+  // set_track_muted names the track by sid, which Alice learns from track_published.
+  await eventually(() => alice.evaluate(() => /** @type {any} */ (window).parleyClient.you.tracks
+    .some((/** @type {any} */ t) => t.source === 'microphone')),
+  { timeout: 10_000, what: "track_published for Alice's own microphone (the server must announce a publisher's tracks to the publisher too)" });
   const mic = alice.getByRole('button', { name: 'Mute microphone' });
+  const camera = alice.getByRole('button', { name: 'Turn off camera' });
   await mic.click();
   await eventually(() => aliceTile().locator('.badge.mic').isVisible(), { timeout: 5000, what: "muted badge on Bob's tile of Alice" });
   assert.equal(await aliceTile().getAttribute('data-mic-muted'), 'true');
+  assert.equal(await aliceTile().locator('.badge.mic').getAttribute('aria-label'), 'Microphone muted');
+  await camera.click();
+  await aliceTile().and(bob.locator('.video-off')).waitFor({ timeout: 5000 });
   await screenshot(bob, 'controls-bob-sees-alice-muted');
+  // Carol joins now: the room snapshot carries the muted state.
+  const carol = await env.openPage('Carol');
+  await joinWithApp(carol, 'Carol', room);
+  const carolsAlice = carol.locator(`#tiles .tile[data-identity="${aliceIdentity}"]`);
+  await carolsAlice.waitFor({ timeout: 15_000 });
+  await eventually(() => carolsAlice.locator('.badge.mic').isVisible(), { timeout: 5000, what: "muted badge on Carol's tile of Alice" });
+  assert.equal(await carolsAlice.evaluate((el) => el.classList.contains('video-off')), true);
   await mic.click();
-  await eventually(async () => !(await aliceTile().locator('.badge.mic').isVisible()), { timeout: 5000, what: 'muted badge gone' });
-});
+  await camera.click();
+  for (const tile of [aliceTile(), carolsAlice]) {
+    await eventually(async () => !(await tile.locator('.badge.mic').isVisible()), { timeout: 5000, what: 'muted badge gone' });
+    await eventually(async () => !(await tile.evaluate((el) => el.classList.contains('video-off'))), { timeout: 5000, what: 'camera back' });
+  }
+}, 45_000);

@@ -58,6 +58,8 @@
  * @property {number} [keepaliveInterval] ms between pings; a ping unanswered this long counts as
  *   a dropped connection (default 4000; 0 = off)
  * @property {number} [qualityInterval] ms between connection-quality samples (default 2000)
+ * @property {number} [requestTimeout] ms a request waits for its reply before rejecting with
+ *   code `timeout` (default 20 000)
  */
 
 export {};

@@ -85,6 +85,7 @@ export class ParleyClient {
       backoff: options.backoff ?? {},
       keepaliveInterval: options.keepaliveInterval ?? 4000,
       qualityInterval: options.qualityInterval ?? 2000,
+      requestTimeout: options.requestTimeout ?? 20_000,
     };
   }
 
@@ -191,7 +192,7 @@ export class ParleyClient {
       },
       onClose: (code, reason) => this.#onClose(self, code, reason),
       onError: (err) => this.#fail(err),
-    }, this.#options.keepaliveInterval);
+    }, this.#options);
     self = signaling;
     this.#signaling = signaling;
     const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token });
@@ -299,9 +300,12 @@ export class ParleyClient {
     if (!local) return;
     this.#locals.delete(local.trackId);
     local.track.stop();
-    const info = this.you?.tracks.find((t) => t.source === local.source);
-    if (info && this.#supports.unpublish) {
-      await this.#optional('unpublish', { track: info.sid });
+    const you = this.you;
+    const info = you?.tracks.find((t) => t.source === local.source);
+    if (you && info) {
+      // The server does not echo our own unpublish; a later share must not find this sid.
+      you.tracks = you.tracks.filter((t) => t !== info);
+      if (this.#supports.unpublish) await this.#optional('unpublish', { track: info.sid });
     }
     await this.#publisher?.remove(local.trackId);
   }

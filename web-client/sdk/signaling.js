@@ -14,8 +14,9 @@ import { ParleyError, decodeMessage, encodeRequest } from './protocol.js';
 export class Signaling {
   /** @type {WebSocket} */ #ws;
   #nextId = 1;
-  /** @type {Map<string, {resolve: (m: any) => void, reject: (e: Error) => void}>} */
+  /** @type {Map<string, {resolve: (m: any) => void, reject: (e: Error) => void, timer: ReturnType<typeof setTimeout>}>} */
   #pending = new Map();
+  #requestTimeout;
   /** @type {ReturnType<typeof setInterval> | undefined} */ #keepalive;
   #closed = false;
   #handlers;
@@ -24,22 +25,28 @@ export class Signaling {
    * Open the socket; resolves once it is open.
    * @param {URL} url
    * @param {SignalingHandlers} handlers
-   * @param {number} keepaliveInterval ms between pings; 0 = none
+   * @param {{keepaliveInterval: number, requestTimeout: number}} timing ms between pings (0 =
+   *   none); ms a request may wait for its reply
    * @returns {Promise<Signaling>}
    */
-  static async open(url, handlers, keepaliveInterval) {
+  static async open(url, handlers, timing) {
     const ws = new WebSocket(url);
     await new Promise((resolve, reject) => {
       ws.onopen = resolve;
       ws.onerror = ws.onclose = () => reject(new ParleyError('connect_failed', `cannot connect to ${url}`));
     });
-    return new Signaling(ws, handlers, keepaliveInterval);
+    return new Signaling(ws, handlers, timing);
   }
 
-  /** @param {WebSocket} ws @param {SignalingHandlers} handlers @param {number} keepaliveInterval */
-  constructor(ws, handlers, keepaliveInterval) {
+  /**
+   * @param {WebSocket} ws
+   * @param {SignalingHandlers} handlers
+   * @param {{keepaliveInterval: number, requestTimeout: number}} timing
+   */
+  constructor(ws, handlers, { keepaliveInterval, requestTimeout }) {
     this.#ws = ws;
     this.#handlers = handlers;
+    this.#requestTimeout = requestTimeout;
     ws.onerror = null;
     ws.onmessage = (ev) => this.#onMessage(ev.data);
     ws.onclose = (ev) => this.#closedWith(ev.code, ev.reason);
@@ -52,14 +59,19 @@ export class Signaling {
 
   /**
    * Send a request; resolves with its reply, rejects with a `ParleyError` (the server's `error`
-   * reply, or `not_connected` / `disconnected`).
+   * reply, or `not_connected` / `disconnected` / `timeout`). The timeout guards against replies
+   * that never come, such as a `rate_limited` error sent without `reply_to`.
    * @param {string} type @param {object} fields @returns {Promise<any>}
    */
   request(type, fields) {
     if (!this.open) return Promise.reject(new ParleyError('not_connected', `${type}: not connected`));
     const id = String(this.#nextId++);
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new ParleyError('timeout', `${type}: no reply within ${this.#requestTimeout} ms`));
+      }, this.#requestTimeout);
+      this.#pending.set(id, { resolve, reject, timer });
       this.#ws.send(encodeRequest(type, id, fields));
     });
   }
@@ -108,6 +120,7 @@ export class Signaling {
     const waiter = this.#pending.get(decoded.replyTo);
     if (!waiter) return;
     this.#pending.delete(decoded.replyTo);
+    clearTimeout(waiter.timer);
     if (decoded.error) waiter.reject(decoded.error);
     else waiter.resolve(decoded.message);
   }
@@ -118,7 +131,10 @@ export class Signaling {
     this.#closed = true;
     clearInterval(this.#keepalive);
     const err = new ParleyError('disconnected', `connection closed (${code}${reason ? ` ${reason}` : ''})`);
-    for (const { reject } of this.#pending.values()) reject(err);
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer);
+      reject(err);
+    }
     this.#pending.clear();
     this.#handlers.onClose(code, reason);
   }

@@ -281,3 +281,19 @@ test('a request failing with unknown_type rejects with that code (how optional r
   await assert.rejects(c.setSubscription('TR_1', { paused: true }), (e) => e.code === 'unknown_type');
   c.disconnect();
 });
+
+test('a request whose reply never comes rejects with timeout instead of hanging', async () => {
+  const c = new ParleyClient({ ...fast, requestTimeout: 50 });
+  await c.connect('http://parley.test', 't1');
+  const orig = server.handle.bind(server);
+  // What the server does when it rate-limits: an error without reply_to.
+  server.handle = (ws, msg) => (msg.type === 'update_subscription'
+    ? ws.deliver({ type: 'error', code: 'rate_limited', message: 'too many messages; slow down' })
+    : orig(ws, msg));
+  const errors = [];
+  c.on('error', (e) => errors.push(e.code));
+  await assert.rejects(c.setSubscription('TR_1', { paused: true }), (e) => e.code === 'timeout');
+  assert.deepEqual(errors, ['rate_limited']);
+  assert.equal(c.connected, true);
+  c.disconnect();
+});

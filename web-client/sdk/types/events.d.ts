@@ -102,4 +102,9 @@ export type ClientOptions = {
      * ms between connection-quality samples (default 2000)
      */
     qualityInterval?: number | undefined;
+    /**
+     * ms a request waits for its reply before rejecting with
+     * code `timeout` (default 20 000)
+     */
+    requestTimeout?: number | undefined;
 };

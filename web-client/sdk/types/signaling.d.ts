@@ -10,16 +10,28 @@ export class Signaling {
      * Open the socket; resolves once it is open.
      * @param {URL} url
      * @param {SignalingHandlers} handlers
-     * @param {number} keepaliveInterval ms between pings; 0 = none
+     * @param {{keepaliveInterval: number, requestTimeout: number}} timing ms between pings (0 =
+     *   none); ms a request may wait for its reply
      * @returns {Promise<Signaling>}
      */
-    static open(url: URL, handlers: SignalingHandlers, keepaliveInterval: number): Promise<Signaling>;
-    /** @param {WebSocket} ws @param {SignalingHandlers} handlers @param {number} keepaliveInterval */
-    constructor(ws: WebSocket, handlers: SignalingHandlers, keepaliveInterval: number);
+    static open(url: URL, handlers: SignalingHandlers, timing: {
+        keepaliveInterval: number;
+        requestTimeout: number;
+    }): Promise<Signaling>;
+    /**
+     * @param {WebSocket} ws
+     * @param {SignalingHandlers} handlers
+     * @param {{keepaliveInterval: number, requestTimeout: number}} timing
+     */
+    constructor(ws: WebSocket, handlers: SignalingHandlers, { keepaliveInterval, requestTimeout }: {
+        keepaliveInterval: number;
+        requestTimeout: number;
+    });
     get open(): boolean;
     /**
      * Send a request; resolves with its reply, rejects with a `ParleyError` (the server's `error`
-     * reply, or `not_connected` / `disconnected`).
+     * reply, or `not_connected` / `disconnected` / `timeout`). The timeout guards against replies
+     * that never come, such as a `rate_limited` error sent without `reply_to`.
      * @param {string} type @param {object} fields @returns {Promise<any>}
      */
     request(type: string, fields: object): Promise<any>;
