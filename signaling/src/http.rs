@@ -28,10 +28,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/guest-token", post(guest_token))
         .merge(crate::whip::routes())
+        .merge(crate::messaging::http::routes())
         .route("/", get(index))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{*path}", get(asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        // After the 64 KiB limit, so uploads get the attachment limit instead.
+        .merge(crate::messaging::http::upload_routes(
+            state.messaging.files.max_bytes(),
+        ))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(

@@ -11,7 +11,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod fanout;
 pub mod http;
+pub mod messaging;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
@@ -79,7 +81,15 @@ impl Server {
             source,
         })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
+        let messaging = Arc::new(messaging::Messaging::new(
+            store.clone(),
+            files,
+            Arc::new(fanout::LocalFanout::default()),
+        ));
+        messaging.spawn_typing_sweeper(shutdown_rx.clone());
         let state = state::AppState {
+            messaging,
             config: Arc::new(config),
             metrics: metrics::Metrics::new(sfu.stats().clone()),
             sfu: sfu.clone(),

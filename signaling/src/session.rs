@@ -2,11 +2,13 @@
 //! `ws.rs` owns the WebSocket and feeds this; tests can drive it directly.
 
 use crate::auth::{Claims, TokenError};
+use crate::messaging::ChatDevice;
 use crate::protocol::{
     ClientMessage, ErrorCode, IceCandidate, ParticipantInfo, PeerTarget, ServerMessage, TrackInfo,
     TrackKind, TrackSource, MAX_MESSAGE_BYTES, SUPPORTED_VERSIONS,
 };
 use crate::state::AppState;
+use axum::extract::ws::Utf8Bytes;
 use sfu::{ParticipantMeta, ParticipantSid, PeerRole, SfuError, SfuEvent};
 use tokio::sync::mpsc;
 
@@ -21,6 +23,10 @@ pub struct Session {
     joined: Option<Joined>,
     /// Media events for the joined participant; `None` outside a room.
     pub events: Option<mpsc::UnboundedReceiver<SfuEvent>>,
+    /// This connection as a chat device (tokens with the `chat` grant, after `hello`).
+    chat: Option<ChatDevice>,
+    /// Chat events for this device, already serialized. Closed: it fell behind (resync).
+    pub chat_events: Option<mpsc::Receiver<Utf8Bytes>>,
 }
 
 fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
@@ -38,6 +44,8 @@ impl Session {
             claims: None,
             joined: None,
             events: None,
+            chat: None,
+            chat_events: None,
         }
     }
 
@@ -142,6 +150,15 @@ impl Session {
         {
             // The call must not depend on the chat database being healthy.
             tracing::warn!(%err, "could not record user");
+        }
+        if claims.grants.chat {
+            let (device, events) = self
+                .state
+                .messaging
+                .connect(&claims.sub, &claims.name, claims.grants.moderate)
+                .await;
+            self.chat = Some(device);
+            self.chat_events = Some(events);
         }
         let reply = ServerMessage::Welcome {
             reply_to: id,
@@ -262,6 +279,24 @@ impl Session {
                 self.leave().await;
                 Ok(ServerMessage::Ok { reply_to: id })
             }
+            chat @ (ClientMessage::ChatConversations { .. }
+            | ClientMessage::ChatCreate { .. }
+            | ClientMessage::ChatSend { .. }
+            | ClientMessage::ChatEdit { .. }
+            | ClientMessage::ChatDelete { .. }
+            | ClientMessage::ChatReact { .. }
+            | ClientMessage::ChatTyping { .. }
+            | ClientMessage::ChatMark { .. }
+            | ClientMessage::ChatHistory { .. }
+            | ClientMessage::ChatSync { .. }
+            | ClientMessage::ChatModerate { .. }
+            | ClientMessage::PresenceSet { .. }
+            | ClientMessage::PresenceQuery { .. }) => {
+                let Some(device) = &self.chat else {
+                    return Err((ErrorCode::Forbidden, "the token does not grant chat".into()));
+                };
+                self.state.messaging.handle(device, chat).await
+            }
             ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => Err((
                 ErrorCode::Internal,
                 "hello and ping are handled before authentication".into(),
@@ -306,6 +341,11 @@ impl Session {
             .await
             .map_err(sfu_error)?;
         tracing::info!(room = %room, participant = %meta.sid, identity = %meta.identity, "joined");
+        // The call's side-panel conversation; the call works without it if chat storage fails.
+        let conversation = match &self.chat {
+            Some(_) => self.state.messaging.join_room(&room, &claims.sub).await,
+            None => None,
+        };
         let you = ParticipantInfo {
             sid: meta.sid.to_string(),
             identity: meta.identity,
@@ -322,6 +362,7 @@ impl Session {
             room,
             you,
             participants: others.iter().map(participant_info).collect(),
+            conversation,
         })
     }
 
@@ -338,6 +379,15 @@ impl Session {
             self.events = None;
             self.state.sfu.leave(joined.sid.clone()).await;
             tracing::info!(room = %joined.room, participant = %joined.sid, "left");
+        }
+    }
+
+    /// The socket closed: leave the room and go offline as this device.
+    pub async fn close(&mut self) {
+        self.leave().await;
+        self.chat_events = None;
+        if let Some(device) = self.chat.take() {
+            self.state.messaging.disconnect(&device).await;
         }
     }
 

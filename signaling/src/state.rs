@@ -13,6 +13,8 @@ pub struct AppState {
     pub sfu: SfuHandle,
     pub tokens: TokenAuthority,
     pub store: chat::Store,
+    /// Chat requests, events and presence (shared by every connection).
+    pub messaging: Arc<crate::messaging::Messaging>,
     pub metrics: Metrics,
     pub media_sessions: crate::whip::MediaSessions,
     /// Flips to `true` when the server starts draining; sessions say goodbye and close.

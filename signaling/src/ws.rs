@@ -54,6 +54,12 @@ async fn run(socket: WebSocket, state: AppState) {
                 None => std::future::pending().await,
             }
         };
+        let chat_event = async {
+            match session.chat_events.as_mut() {
+                Some(events) => events.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             frame = stream.next() => {
                 let reply = match frame {
@@ -92,6 +98,22 @@ async fn run(socket: WebSocket, state: AppState) {
                     }
                 }
             }
+            chat_event = chat_event => {
+                let Some(text) = chat_event else {
+                    // The fan-out cut this device off: it fell behind. The client reconnects
+                    // and syncs, so nothing is lost.
+                    let _ = sink.send(send(ServerMessage::Error {
+                        reply_to: None,
+                        code: ErrorCode::ResyncRequired,
+                        message: "too many events queued for this connection; reconnect and chat_sync".into(),
+                    })).await;
+                    break;
+                };
+                metrics.ws_messages_total.with_label_values(&["out"]).inc();
+                if sink.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
             _ = async { let _ = shutdown.wait_for(|draining| *draining).await; } => {
                 let _ = sink.send(send(ServerMessage::Goodbye { reason: "server_shutdown".into() })).await;
                 let _ = sink
@@ -104,6 +126,6 @@ async fn run(socket: WebSocket, state: AppState) {
             }
         }
     }
-    session.leave().await;
+    session.close().await;
     metrics.ws_connections.dec();
 }

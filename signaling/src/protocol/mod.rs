@@ -7,6 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod chat;
+
+use chat::{
+    ChatMessage, ConversationInfo, MemberChange, ModerationAction, NewConversationKind,
+    PresenceInfo, PresenceStatus, SyncBatch, SyncCursor,
+};
+
 /// The protocol versions this server speaks. A client names one in `hello`.
 pub const SUPPORTED_VERSIONS: &[u32] = &[1];
 
@@ -156,6 +163,92 @@ pub enum ClientMessage {
     Leave { id: String },
     /// Liveness check. Reply: `pong`.
     Ping { id: String },
+    /// Your conversations. Reply: `chat_conversations`.
+    ChatConversations { id: String },
+    /// Start a direct (one per pair: an existing one is returned) or group conversation.
+    /// Reply: `chat_conversation`.
+    ChatCreate {
+        id: String,
+        kind: NewConversationKind,
+        /// The other identities (exactly one for `direct`).
+        with: Vec<String>,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Send a message; the reply comes after it is committed. Resending the same
+    /// `client_msg_id` returns the original (`duplicate: true`). Reply: `chat_ack`.
+    ChatSend {
+        id: String,
+        conversation: String,
+        client_msg_id: String,
+        #[serde(default)]
+        text: String,
+        /// Attachment ids uploaded to this conversation (REST) and not sent yet.
+        #[serde(default)]
+        attachments: Vec<String>,
+        #[serde(default)]
+        reply_to: Option<String>,
+    },
+    /// Edit your own message. Reply: `chat_ack`.
+    ChatEdit {
+        id: String,
+        message: String,
+        text: String,
+    },
+    /// Delete your own message (moderators: any). A tombstone stays. Reply: `chat_ack`.
+    ChatDelete { id: String, message: String },
+    /// Add (`on: true`) or remove a reaction. Reply: `chat_ack`.
+    ChatReact {
+        id: String,
+        message: String,
+        emoji: String,
+        on: bool,
+    },
+    /// Typing started or stopped; a start expires by itself after 6 s. Reply: `ok`.
+    ChatTyping {
+        id: String,
+        conversation: String,
+        typing: bool,
+    },
+    /// Receipts: everything up to these seqs was delivered to / read by you. Reply: `ok`.
+    ChatMark {
+        id: String,
+        conversation: String,
+        #[serde(default)]
+        delivered: Option<i64>,
+        #[serde(default)]
+        read: Option<i64>,
+    },
+    /// A page of history, ascending: after `after`, else before `before` (or the newest).
+    /// Reply: `chat_history`.
+    ChatHistory {
+        id: String,
+        conversation: String,
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        after: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Catch-up after a reconnect: everything after each cursor, plus conversations not listed.
+    /// Reply: `chat_sync`.
+    ChatSync {
+        id: String,
+        #[serde(default)]
+        cursors: Vec<SyncCursor>,
+    },
+    /// Moderate a member (role moderator/owner, or the token's `moderate` grant). Reply: `ok`.
+    ChatModerate {
+        id: String,
+        conversation: String,
+        action: ModerationAction,
+        target: String,
+    },
+    /// Mark this device away or back online. Reply: `ok`.
+    PresenceSet { id: String, status: PresenceStatus },
+    /// Current presence of some identities. Reply: `presence_state`.
+    PresenceQuery { id: String, identities: Vec<String> },
 }
 
 impl ClientMessage {
@@ -171,6 +264,19 @@ impl ClientMessage {
         "unpublish",
         "leave",
         "ping",
+        "chat_conversations",
+        "chat_create",
+        "chat_send",
+        "chat_edit",
+        "chat_delete",
+        "chat_react",
+        "chat_typing",
+        "chat_mark",
+        "chat_history",
+        "chat_sync",
+        "chat_moderate",
+        "presence_set",
+        "presence_query",
     ];
 
     pub fn id(&self) -> &str {
@@ -184,7 +290,20 @@ impl ClientMessage {
             | Self::SetTrackMuted { id, .. }
             | Self::Unpublish { id, .. }
             | Self::Leave { id }
-            | Self::Ping { id } => id,
+            | Self::Ping { id }
+            | Self::ChatConversations { id }
+            | Self::ChatCreate { id, .. }
+            | Self::ChatSend { id, .. }
+            | Self::ChatEdit { id, .. }
+            | Self::ChatDelete { id, .. }
+            | Self::ChatReact { id, .. }
+            | Self::ChatTyping { id, .. }
+            | Self::ChatMark { id, .. }
+            | Self::ChatHistory { id, .. }
+            | Self::ChatSync { id, .. }
+            | Self::ChatModerate { id, .. }
+            | Self::PresenceSet { id, .. }
+            | Self::PresenceQuery { id, .. } => id,
         }
     }
 }
@@ -213,6 +332,21 @@ pub enum ErrorCode {
     UnknownTrack,
     RateLimited,
     ServerShuttingDown,
+    /// Chat: the conversation, message or attachment does not exist.
+    NotFound,
+    /// Chat: you are not a member of that conversation.
+    NotMember,
+    /// Chat: muted in that conversation.
+    Muted,
+    /// Chat: banned from that conversation.
+    Banned,
+    /// The request contradicts the current state (editing a deleted message, ...).
+    Conflict,
+    /// Storage is unavailable for a moment: retry the same request (nothing acknowledged was
+    /// lost; a resend with the same `client_msg_id` cannot duplicate).
+    Unavailable,
+    /// This device fell too far behind on events; reconnect and `chat_sync`.
+    ResyncRequired,
     Internal,
 }
 
@@ -234,6 +368,9 @@ pub enum ServerMessage {
         you: ParticipantInfo,
         /// Everyone else already in the room, with their tracks.
         participants: Vec<ParticipantInfo>,
+        /// The room's chat conversation (you are a member now), with the `chat` grant.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
     },
     PublishAnswer {
         reply_to: String,
@@ -295,74 +432,69 @@ pub enum ServerMessage {
     Goodbye {
         reason: String,
     },
+    ChatConversations {
+        reply_to: String,
+        conversations: Vec<ConversationInfo>,
+    },
+    ChatConversation {
+        reply_to: String,
+        conversation: ConversationInfo,
+    },
+    /// The message as stored now (sent, edited, deleted or reacted to).
+    ChatAck {
+        reply_to: String,
+        message: ChatMessage,
+        /// A resend of a `client_msg_id` already stored: this is the original.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    ChatHistory {
+        reply_to: String,
+        conversation: String,
+        messages: Vec<ChatMessage>,
+    },
+    ChatSync {
+        reply_to: String,
+        batches: Vec<SyncBatch>,
+        /// Listed conversations you are no longer in.
+        gone: Vec<String>,
+    },
+    PresenceState {
+        reply_to: String,
+        presence: Vec<PresenceInfo>,
+    },
+    /// Event: a new message in one of your conversations (also to your other devices).
+    ChatMessage {
+        message: ChatMessage,
+    },
+    /// Event: a message was edited, deleted or reacted to.
+    ChatMessageUpdated {
+        message: ChatMessage,
+    },
+    /// Event: someone started or stopped typing (a start lapses after 6 s: expect a stop).
+    ChatTyping {
+        conversation: String,
+        identity: String,
+        typing: bool,
+    },
+    /// Event: a member's receipts moved.
+    ChatReceipt {
+        conversation: String,
+        identity: String,
+        delivered_up_to: i64,
+        read_up_to: i64,
+    },
+    /// Event: membership changed (you may be the one added or removed).
+    ChatMember {
+        conversation: String,
+        identity: String,
+        change: MemberChange,
+    },
+    /// Event: someone who shares a conversation with you changed presence.
+    Presence {
+        presence: PresenceInfo,
+    },
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_messages_round_trip_with_snake_case_tags() {
-        let cases = [
-            (
-                r#"{"type":"hello","id":"1","version":1,"token":"t"}"#,
-                ClientMessage::Hello {
-                    id: "1".into(),
-                    version: 1,
-                    token: "t".into(),
-                },
-            ),
-            (
-                r#"{"type":"subscribe_answer","id":"2","sdp":"v=0"}"#,
-                ClientMessage::SubscribeAnswer {
-                    id: "2".into(),
-                    sdp: "v=0".into(),
-                },
-            ),
-            (
-                r#"{"type":"ice_candidate","id":"3","target":"publisher","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#,
-                ClientMessage::IceCandidate {
-                    id: "3".into(),
-                    target: PeerTarget::Publisher,
-                    candidate: IceCandidate {
-                        candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
-                        sdp_mid: Some("0".into()),
-                        sdp_mline_index: Some(0),
-                        username_fragment: None,
-                    },
-                },
-            ),
-        ];
-        for (json, expected) in cases {
-            let parsed: ClientMessage = serde_json::from_str(json).unwrap();
-            assert_eq!(parsed, expected);
-            let back: ClientMessage =
-                serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
-            assert_eq!(back, expected);
-        }
-    }
-
-    #[test]
-    fn every_declared_type_parses_and_no_other() {
-        for ty in ClientMessage::TYPES {
-            let bare = format!(r#"{{"type":"{ty}"}}"#);
-            let err = serde_json::from_str::<ClientMessage>(&bare).unwrap_err();
-            assert!(err.to_string().contains("missing field"), "{ty}: {err}");
-        }
-        let err = serde_json::from_str::<ClientMessage>(r#"{"type":"dance","id":"1"}"#);
-        assert!(err.is_err());
-    }
-
-    #[test]
-    fn error_reply_shape_is_stable() {
-        let msg = ServerMessage::Error {
-            reply_to: Some("7".into()),
-            code: ErrorCode::InvalidSdp,
-            message: "bad".into(),
-        };
-        assert_eq!(
-            serde_json::to_string(&msg).unwrap(),
-            r#"{"type":"error","reply_to":"7","code":"invalid_sdp","message":"bad"}"#
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,169 @@
+//! The one seam chat events cross on their way to people's devices. Today every device is on
+//! this node ([`LocalFanout`]); with several nodes the same trait is implemented over NATS
+//! (publish to a subject per identity, each node delivering to the devices it holds), and
+//! nothing else changes.
+//!
+//! Events are serialized once and shared by every device that gets them. A device whose queue
+//! is full is cut off rather than buffered without bound: its socket closes with
+//! `resync_required`, the client reconnects and `chat_sync`s, so nothing is lost.
+
+use crate::protocol::ServerMessage;
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Events waiting for one device before it is cut off.
+pub const DEVICE_QUEUE: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(pub u64);
+
+/// One connected device: the events for it arrive on `events`. Closed (`None`) means it fell
+/// behind and must resync.
+pub struct Device {
+    pub id: DeviceId,
+    pub identity: String,
+    pub events: mpsc::Receiver<Utf8Bytes>,
+}
+
+pub trait Fanout: Send + Sync + 'static {
+    fn attach(&self, identity: &str) -> Device;
+    fn detach(&self, identity: &str, device: DeviceId);
+    /// Delivers `event` to every device of every identity in `to`, except `skip`.
+    fn send(&self, to: &[String], event: &ServerMessage, skip: Option<DeviceId>);
+    /// How many devices an identity has connected here.
+    fn device_count(&self, identity: &str) -> usize;
+}
+
+#[derive(Default)]
+pub struct LocalFanout {
+    next: AtomicU64,
+    devices: Mutex<HashMap<String, HashMap<DeviceId, mpsc::Sender<Utf8Bytes>>>>,
+}
+
+impl Fanout for LocalFanout {
+    fn attach(&self, identity: &str) -> Device {
+        let id = DeviceId(self.next.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel(DEVICE_QUEUE);
+        if let Ok(mut devices) = self.devices.lock() {
+            devices
+                .entry(identity.to_owned())
+                .or_default()
+                .insert(id, tx);
+        }
+        Device {
+            id,
+            identity: identity.to_owned(),
+            events: rx,
+        }
+    }
+
+    fn detach(&self, identity: &str, device: DeviceId) {
+        if let Ok(mut devices) = self.devices.lock() {
+            if let Some(mine) = devices.get_mut(identity) {
+                mine.remove(&device);
+                if mine.is_empty() {
+                    devices.remove(identity);
+                }
+            }
+        }
+    }
+
+    fn send(&self, to: &[String], event: &ServerMessage, skip: Option<DeviceId>) {
+        let Ok(text) = serde_json::to_string(event) else {
+            return;
+        };
+        let text = Utf8Bytes::from(text);
+        let Ok(mut devices) = self.devices.lock() else {
+            return;
+        };
+        for identity in to {
+            let Some(mine) = devices.get_mut(identity) else {
+                continue;
+            };
+            mine.retain(|id, tx| {
+                if Some(*id) == skip {
+                    return true;
+                }
+                match tx.try_send(text.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(
+                            device = id.0,
+                            "chat device fell behind; cutting it off to resync"
+                        );
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+        }
+    }
+
+    fn device_count(&self, identity: &str) -> usize {
+        self.devices
+            .lock()
+            .map(|d| d.get(identity).map_or(0, HashMap::len))
+            .unwrap_or(0)
+    }
+}
+
+pub type SharedFanout = Arc<dyn Fanout>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: i64) -> ServerMessage {
+        ServerMessage::ChatTyping {
+            conversation: format!("c{n}"),
+            identity: "ana".into(),
+            typing: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_device_of_every_recipient_gets_it_except_the_skipped_one() {
+        let hub = LocalFanout::default();
+        let mut ana1 = hub.attach("ana");
+        let mut ana2 = hub.attach("ana");
+        let mut ben = hub.attach("ben");
+        let mut cy = hub.attach("cy");
+        hub.send(&["ana".into(), "ben".into()], &event(1), Some(ana1.id));
+        assert!(ana2
+            .events
+            .recv()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("\"c1\""));
+        assert!(ben.events.recv().await.unwrap().as_str().contains("\"c1\""));
+        assert!(ana1.events.try_recv().is_err());
+        assert!(cy.events.try_recv().is_err());
+        assert_eq!(hub.device_count("ana"), 2);
+        hub.detach("ana", ana1.id);
+        hub.detach("ana", ana2.id);
+        assert_eq!(hub.device_count("ana"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_device_that_falls_behind_is_cut_off_and_others_are_not() {
+        let hub = LocalFanout::default();
+        let mut slow = hub.attach("ana");
+        let mut fast = hub.attach("ana");
+        for n in 0..DEVICE_QUEUE as i64 {
+            hub.send(&["ana".into()], &event(n), None);
+            fast.events.recv().await.unwrap();
+        }
+        hub.send(&["ana".into()], &event(-1), None);
+        assert!(fast.events.recv().await.is_some());
+        let mut drained = 0;
+        while slow.events.recv().await.is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, DEVICE_QUEUE, "the queue, then closed");
+        assert_eq!(hub.device_count("ana"), 1);
+    }
+}

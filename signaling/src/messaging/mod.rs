@@ -1,0 +1,221 @@
+//! Chat on the same WebSocket as calls, and over REST: the `chat_*` and `presence*` requests,
+//! the events they cause, presence and typing. Storage is the `chat` crate; delivery to
+//! devices goes through the [`Fanout`](crate::fanout::Fanout) seam only.
+//!
+//! Layout: this file holds [`Messaging`] (shared by every connection) and a connection's
+//! [`ChatDevice`]; `ops.rs` answers each request; `convert.rs` maps the store's model and
+//! errors to the protocol; `http.rs` is the REST API; `presence.rs` and `typing.rs` are the
+//! pure state behind those events.
+
+mod convert;
+pub mod http;
+mod ops;
+pub mod presence;
+pub mod typing;
+
+use crate::fanout::{DeviceId, SharedFanout};
+use crate::protocol::chat::PresenceInfo;
+use crate::protocol::{ErrorCode, ServerMessage};
+use axum::extract::ws::Utf8Bytes;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use presence::Presence;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use typing::Typing;
+
+pub use convert::{message_info, store_error};
+
+/// What a chat request answers: its reply, or an error code with a message.
+pub type ChatResult = Result<ServerMessage, (ErrorCode, String)>;
+
+/// Sends per second a connection may make, and the burst it may save up.
+const SENDS_PER_CONNECTION: (u32, u32) = (10, 20);
+/// Sends per second one identity may make across all its devices.
+const SENDS_PER_USER: (u32, u32) = (20, 40);
+/// Typing events per second per connection (clients refresh every few seconds).
+const TYPING_PER_CONNECTION: (u32, u32) = (2, 5);
+
+fn quota((per_second, burst): (u32, u32)) -> Quota {
+    Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub struct Messaging {
+    pub store: chat::Store,
+    pub files: chat::AttachmentStore,
+    pub fanout: SharedFanout,
+    presence: Mutex<Presence>,
+    typing: Mutex<Typing>,
+    sends_per_user: DefaultKeyedRateLimiter<String>,
+}
+
+/// One authenticated connection's chat side.
+pub struct ChatDevice {
+    pub identity: String,
+    pub name: String,
+    /// The token's `moderate` grant.
+    pub moderate: bool,
+    pub id: DeviceId,
+    sends: DefaultDirectRateLimiter,
+    typing: DefaultDirectRateLimiter,
+}
+
+impl Messaging {
+    pub fn new(store: chat::Store, files: chat::AttachmentStore, fanout: SharedFanout) -> Self {
+        Self {
+            store,
+            files,
+            fanout,
+            presence: Mutex::default(),
+            typing: Mutex::default(),
+            sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),
+        }
+    }
+
+    /// Turns lapsed typing starts into stops, every second until shutdown.
+    pub fn spawn_typing_sweeper(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let messaging = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.wait_for(|draining| *draining) => return,
+                }
+                let Some(messaging) = messaging.upgrade() else {
+                    return;
+                };
+                let lapsed = messaging
+                    .typing
+                    .lock()
+                    .map(|mut t| t.expire(Instant::now()))
+                    .unwrap_or_default();
+                for (conversation, identity) in lapsed {
+                    messaging
+                        .broadcast_typing(&conversation, &identity, false, None)
+                        .await;
+                }
+                messaging.sends_per_user.retain_recent();
+            }
+        });
+    }
+
+    /// A connection authenticated: its device joins the fan-out and, if it is the person's
+    /// first, the people who share a conversation with them see them come online.
+    pub async fn connect(
+        &self,
+        identity: &str,
+        name: &str,
+        moderate: bool,
+    ) -> (ChatDevice, mpsc::Receiver<Utf8Bytes>) {
+        let device = self.fanout.attach(identity);
+        let change = self
+            .presence
+            .lock()
+            .ok()
+            .and_then(|mut p| p.connect(identity, device.id, now_ms()));
+        if let Some(change) = change {
+            self.broadcast_presence(change).await;
+        }
+        (
+            ChatDevice {
+                identity: identity.to_owned(),
+                name: name.to_owned(),
+                moderate,
+                id: device.id,
+                sends: RateLimiter::direct(quota(SENDS_PER_CONNECTION)),
+                typing: RateLimiter::direct(quota(TYPING_PER_CONNECTION)),
+            },
+            device.events,
+        )
+    }
+
+    pub async fn disconnect(&self, device: &ChatDevice) {
+        self.fanout.detach(&device.identity, device.id);
+        let change = self
+            .presence
+            .lock()
+            .ok()
+            .and_then(|mut p| p.disconnect(&device.identity, device.id, now_ms()));
+        if let Some(change) = change {
+            // Last seen lives in the store once nobody holds a device of theirs.
+            if let Err(err) = self.store.upsert_user(&device.identity, &device.name).await {
+                tracing::warn!(%err, "could not record last seen");
+            }
+            self.broadcast_presence(change).await;
+        }
+    }
+
+    /// The call room's conversation, with this person as a member (they joined the call).
+    pub async fn join_room(&self, room: &str, identity: &str) -> Option<String> {
+        match self.store.join_room_conversation(room, identity).await {
+            Ok(conversation) => Some(conversation.id),
+            Err(err) => {
+                tracing::warn!(%err, "could not open the room's conversation");
+                None
+            }
+        }
+    }
+
+    fn presence_of_connected(&self, identity: &str) -> Option<PresenceInfo> {
+        self.presence.lock().ok().and_then(|p| p.get(identity))
+    }
+
+    /// Identities of a conversation's members (the audience of its events).
+    async fn audience(&self, conversation: &str) -> Vec<String> {
+        match self.store.members(conversation).await {
+            Ok(members) => members.into_iter().map(|m| m.identity).collect(),
+            Err(err) => {
+                tracing::warn!(%err, "could not list members for fan-out");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Everyone who shares a conversation with `identity` (presence goes only to them).
+    async fn contacts(&self, identity: &str) -> Vec<String> {
+        let Ok(conversations) = self.store.conversations_of(identity).await else {
+            return Vec::new();
+        };
+        let mut contacts = std::collections::BTreeSet::new();
+        for summary in conversations {
+            for member in self.audience(&summary.conversation.id).await {
+                if member != identity {
+                    contacts.insert(member);
+                }
+            }
+        }
+        contacts.into_iter().collect()
+    }
+
+    async fn broadcast_presence(&self, presence: PresenceInfo) {
+        let to = self.contacts(&presence.identity).await;
+        self.fanout
+            .send(&to, &ServerMessage::Presence { presence }, None);
+    }
+
+    async fn broadcast_typing(
+        &self,
+        conversation: &str,
+        identity: &str,
+        typing: bool,
+        skip: Option<DeviceId>,
+    ) {
+        let to = self.audience(conversation).await;
+        let event = ServerMessage::ChatTyping {
+            conversation: conversation.to_owned(),
+            identity: identity.to_owned(),
+            typing,
+        };
+        self.fanout.send(&to, &event, skip);
+    }
+}
