@@ -3,8 +3,10 @@
 //! - [`signal`]: the signaling protocol v1 over WebSocket (the server's own message types).
 //! - [`client`]: a participant on the async `webrtc` crate that publishes synthetic media and
 //!   checks what it receives.
+//! - [`chatter`]: a chat-only device (tests and the chat load scenario).
 //! - [`media`]: the synthetic VP8/Opus payloads, verifiable byte for byte.
 
+pub mod chatter;
 pub mod client;
 pub mod media;
 pub mod signal;

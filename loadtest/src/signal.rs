@@ -115,13 +115,5 @@ impl Signaling {
 }
 
 fn reply_to(message: &ServerMessage) -> Option<String> {
-    match message {
-        ServerMessage::Welcome { reply_to, .. }
-        | ServerMessage::Joined { reply_to, .. }
-        | ServerMessage::PublishAnswer { reply_to, .. }
-        | ServerMessage::Ok { reply_to }
-        | ServerMessage::Pong { reply_to } => Some(reply_to.clone()),
-        ServerMessage::Error { reply_to, .. } => reply_to.clone(),
-        _ => None,
-    }
+    message.reply_to().map(str::to_owned)
 }

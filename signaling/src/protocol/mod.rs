@@ -496,5 +496,41 @@ pub enum ServerMessage {
     },
 }
 
+impl ServerMessage {
+    /// The request this replies to; `None` for events (and for errors not tied to a request).
+    pub fn reply_to(&self) -> Option<&str> {
+        match self {
+            Self::Welcome { reply_to, .. }
+            | Self::Joined { reply_to, .. }
+            | Self::PublishAnswer { reply_to, .. }
+            | Self::Ok { reply_to }
+            | Self::Pong { reply_to }
+            | Self::ChatConversations { reply_to, .. }
+            | Self::ChatConversation { reply_to, .. }
+            | Self::ChatAck { reply_to, .. }
+            | Self::ChatHistory { reply_to, .. }
+            | Self::ChatSync { reply_to, .. }
+            | Self::PresenceState { reply_to, .. } => Some(reply_to),
+            Self::Error { reply_to, .. } => reply_to.as_deref(),
+            Self::SubscribeOffer { .. }
+            | Self::IceCandidate { .. }
+            | Self::ParticipantJoined { .. }
+            | Self::ParticipantLeft { .. }
+            | Self::TrackPublished { .. }
+            | Self::TrackUnpublished { .. }
+            | Self::TrackMuted { .. }
+            | Self::ActiveSpeakers { .. }
+            | Self::PublisherLayers { .. }
+            | Self::Goodbye { .. }
+            | Self::ChatMessage { .. }
+            | Self::ChatMessageUpdated { .. }
+            | Self::ChatTyping { .. }
+            | Self::ChatReceipt { .. }
+            | Self::ChatMember { .. }
+            | Self::Presence { .. } => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
