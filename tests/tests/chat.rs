@@ -452,5 +452,31 @@ async fn bad_chat_input_gets_clear_errors_and_the_connection_survives() {
     // Still serving.
     let ok = ana.send(&conversation, "still here").await.unwrap();
     assert_eq!(ok.seq, 1);
+
+    // A flood: ana's device is told to slow down; ben, on the same conversation, is not.
+    let ben = device(&server, "ben").await;
+    let mut limited = 0;
+    for n in 0..60 {
+        let sent = ana
+            .request(|id| ClientMessage::ChatSend {
+                id,
+                conversation: conversation.clone(),
+                client_msg_id: format!("flood-{n}"),
+                text: "spam".into(),
+                attachments: Vec::new(),
+                reply_to: None,
+            })
+            .await;
+        match sent {
+            Ok(_) => {}
+            Err(SignalError::Refused {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => limited += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(limited >= 30, "only {limited} of 60 refused");
+    ben.send(&conversation, "I am still served").await.unwrap();
     server.stop().await;
 }
