@@ -1,18 +1,36 @@
-//! `parley-loadtest`: synthetic publishers and subscribers against a running Parley server.
-//! Tokens come from the server's guest-token endpoint (on by default on loopback).
+//! `parley-loadtest`: synthetic participants against a running Parley server: `media`
+//! (publishers and subscribers of synthetic audio/video) and `chat` (chatters in group
+//! conversations, measuring delivery rate and latency). Tokens come from the server's
+//! guest-token endpoint (on by default on loopback).
+
+mod chat_load;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use loadtest::SyntheticClient;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(name = "parley-loadtest", about = "Synthetic Parley participants")]
-struct Args {
+struct Cli {
     /// Server base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Publishers and subscribers of synthetic audio and video in one room.
+    Media(MediaArgs),
+    /// Chatters in group conversations: messages/s delivered, send-to-receive latency.
+    Chat(chat_load::ChatArgs),
+}
+
+#[derive(clap::Args)]
+struct MediaArgs {
     #[arg(long, default_value = "loadtest")]
     room: String,
     /// Participants that publish audio + video (and also subscribe).
@@ -31,7 +49,7 @@ struct GuestToken {
     token: String,
 }
 
-async fn token(
+pub(crate) async fn token(
     http: &reqwest::Client,
     url: &str,
     name: &str,
@@ -52,15 +70,22 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let ws_url = format!("{}/ws", cli.url.replacen("http", "ws", 1));
+    match cli.scenario {
+        Scenario::Media(args) => media(&cli.url, &ws_url, args).await,
+        Scenario::Chat(args) => chat_load::run(&cli.url, &ws_url, args).await,
+    }
+}
+
+async fn media(url: &str, ws_url: &str, args: MediaArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let ws_url = format!("{}/ws", args.url.replacen("http", "ws", 1));
     let mut clients = Vec::new();
     let mut publications = Vec::new();
     for i in 0..args.publishers + args.subscribers {
         let name = format!("synthetic-{i}");
-        let token = token(&http, &args.url, &name, &args.room).await?;
-        let mut client = SyntheticClient::join(&ws_url, &token, &args.room).await?;
+        let token = token(&http, url, &name, &args.room).await?;
+        let mut client = SyntheticClient::join(ws_url, &token, &args.room).await?;
         if i < args.publishers {
             publications.push(client.publish().await?);
         }
