@@ -70,6 +70,20 @@ step('call controls are labelled toggle buttons that work with Space and Enter',
   await eventually(async () => (await mic.getAttribute('aria-pressed')) === 'true', { timeout: 3000, what: 'mic muted by Space' });
   await alice.keyboard.press('Enter');
   await eventually(async () => (await mic.getAttribute('aria-pressed')) === 'false', { timeout: 3000, what: 'mic unmuted by Enter' });
+  // One Tab stop for the toolbar; arrows, Home and End move within it.
+  await alice.keyboard.press('ArrowRight');
+  assert.equal(await focused(alice), 'camera-toggle');
+  await alice.keyboard.press('End');
+  assert.equal(await focused(alice), 'leave');
+  await alice.keyboard.press('ArrowRight');
+  assert.equal(await focused(alice), 'mic', 'arrows wrap around');
+  await alice.keyboard.press('ArrowLeft');
+  await alice.keyboard.press('Home');
+  assert.equal(await focused(alice), 'mic');
+  const tabStops = await alice.locator('.controls button').evaluateAll((bs) => bs.filter((b) => b.tabIndex === 0).map((b) => b.id));
+  assert.deepEqual(tabStops, ['mic']);
+  await alice.keyboard.press('Shift+Tab');
+  assert.notEqual(await alice.evaluate(() => document.activeElement?.closest('.controls') !== null), true, 'Shift+Tab leaves the toolbar');
   const pin = alice.getByRole('button', { name: 'Pin Bob' });
   await pin.focus();
   await alice.keyboard.press('Enter');

@@ -2,7 +2,7 @@
 // a fake screen). It is published as one layer with source `screen`, Bob sees it as a second tile
 // next to her camera, and stopping the share (`unpublish`) removes that tile.
 import assert from 'node:assert/strict';
-import { clientStats, eventually, joinWithApp, probeRequest, screenshot, suite, summary } from './harness.mjs';
+import { clientStats, eventually, joinWithApp, probeRequest, screenshot, sleep, suite, summary } from './harness.mjs';
 
 const env = suite('screenshare');
 const { step } = env;
@@ -37,6 +37,9 @@ step('sharing the screen publishes one more track, one layer, source screen', as
   const screen = senders.find((s) => s.label?.startsWith('screen'));
   assert.ok(screen, `no screen sender: ${JSON.stringify(senders)}`);
   assert.equal(screen.encodings, 1, 'the screen is one layer, not simulcast');
+  // Alice sees what she shares.
+  await eventually(() => alice.locator('.tile.screen.own video').evaluate((v) => v.videoWidth > 0),
+    { timeout: 5000, what: "Alice's own screen tile playing" });
 });
 
 step("Bob sees Alice's screen as a second tile, playing, beside her camera", async () => {
@@ -45,14 +48,24 @@ step("Bob sees Alice's screen as a second tile, playing, beside her camera", asy
     { timeout: 15_000, what: "Alice's screen playing for Bob" });
   assert.equal(await cameraTile().count(), 1);
   assert.equal(await bob.locator('#tiles .tile').count(), 2);
+  // Both keep flowing: the share must not stop her camera (it renegotiates her publisher).
   await eventually(async () => {
-    const video = await bobVideo();
-    if (video.filter((s) => s.framesDecoded > 0).length !== 2) throw new Error(JSON.stringify(video.map(summary)));
+    const first = await bobVideo();
+    await sleep(2000);
+    const second = await bobVideo();
+    const rising = second.filter((s) => s.framesDecoded > (first.find((f) => f.id === s.id)?.framesDecoded ?? Infinity));
+    if (rising.length !== 2) {
+      throw new Error(`frames rising on ${rising.length} of Alice's video streams: ${JSON.stringify(first.map(summary))} then ${JSON.stringify(second.map(summary))}`);
+    }
     return true;
-  }, { timeout: 15_000, what: 'Bob decoding two video streams from Alice' });
+  }, { timeout: 15_000, what: "Bob decoding both of Alice's videos, camera and screen" });
   const name = await screenTile().locator('.name').textContent();
   assert.equal(name, "Alice's screen");
   await screenshot(bob, 'screenshare-bob-sees-screen');
+  console.log('Bob measures Alice while she shares:', JSON.stringify(await bob.evaluate((id) => {
+    const c = /** @type {any} */ (window).parleyClient;
+    return c.connectionQuality([...c.participants.values()].find((p) => p.identity === id).sid);
+  }, aliceIdentity)));
 });
 
 step("stopping the share removes the screen tile on Bob's side (server unpublish)", async (t) => {
@@ -63,6 +76,7 @@ step("stopping the share removes the screen tile on Bob's side (server unpublish
   { timeout: 10_000, what: "track_published for Alice's own screen track (the server must announce a publisher's tracks to the publisher too)" });
   await share.click();
   await eventually(async () => (await share.getAttribute('aria-pressed')) === 'false', { timeout: 10_000, what: 'Share screen released' });
+  assert.equal(await alice.locator('.tile.screen.own').count(), 0);
   try {
     await screenTile().waitFor({ state: 'detached', timeout: 5000 });
   } catch (err) {

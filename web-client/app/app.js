@@ -65,6 +65,28 @@ function showBanner(text) {
   document.body.dataset.connection = text ? 'reconnecting' : 'ok';
 }
 
+// The call controls are one toolbar: a single Tab stop, arrow keys between its buttons (the
+// WAI-ARIA toolbar pattern), so Tab gets from the tiles past the controls in one step.
+const toolbar = /** @type {HTMLElement} */ (document.querySelector('.controls'));
+const toolbarButtons = () => /** @type {HTMLButtonElement[]} */ ([...toolbar.querySelectorAll('button')]);
+
+/** @param {HTMLButtonElement | null} active */
+function rove(active) {
+  const enabled = toolbarButtons().filter((b) => !b.disabled);
+  const current = active && enabled.includes(active) ? active : enabled.find((b) => b.tabIndex === 0) ?? enabled[0];
+  for (const b of toolbarButtons()) b.tabIndex = b === current ? 0 : -1;
+}
+
+toolbar.addEventListener('focusin', (ev) => rove(/** @type {HTMLButtonElement} */ (ev.target)));
+toolbar.addEventListener('keydown', (ev) => {
+  const enabled = toolbarButtons().filter((b) => !b.disabled);
+  const i = enabled.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
+  const to = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: enabled.length - 1 }[ev.key];
+  if (to === undefined || i < 0) return;
+  ev.preventDefault();
+  enabled[(to + enabled.length) % enabled.length]?.focus();
+});
+
 function syncControls() {
   const c = client;
   const has = (/** @type {string} */ source) => Boolean(c?.localTracks.some((t) => t.source === source));
@@ -78,6 +100,7 @@ function syncControls() {
   screenButton.setAttribute('aria-pressed', String(has('screen')));
   tiles.setBadge(tiles.self, 'mic', micMuted);
   tiles.self.classList.toggle('video-off', cameraOff || !has('camera'));
+  rove(null); // a disabled button cannot be the toolbar's Tab stop
 }
 
 function clearRoom() {
@@ -232,10 +255,17 @@ async function toggleScreen() {
     if (c.localTracks.some((t) => t.source === 'screen')) {
       await c.unpublishTrack('screen');
       screenStream = null;
+      tiles.ownScreen(null);
     } else {
-      screenStream = await c.publishScreen();
+      const stream = await c.publishScreen();
+      screenStream = stream;
+      tiles.ownScreen(stream);
       // The browser's own "Stop sharing" ends the track; the SDK unpublishes it.
-      screenStream.getVideoTracks()[0]?.addEventListener('ended', () => { screenStream = null; syncControls(); });
+      stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+        if (screenStream === stream) screenStream = null;
+        tiles.ownScreen(null);
+        syncControls();
+      });
     }
   } catch (err) {
     // Picking nothing in the browser's dialog is not worth an error.

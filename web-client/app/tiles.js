@@ -19,6 +19,8 @@ export class Tiles {
   #self;
   /** Key of the pinned tile (a participant sid, or `screen:` + track sid). @type {string | null} */
   #pinned = null;
+  /** This user's own shared screen, so they see what the others see. @type {HTMLElement | null} */
+  #ownScreen = null;
 
   /**
    * @param {HTMLElement} stage the grid
@@ -90,6 +92,7 @@ export class Tiles {
   }
 
   clear() {
+    this.ownScreen(null);
     this.#remote.replaceChildren();
     this.#pinned = null;
     this.setQuality(this.#self, null, null);
@@ -142,8 +145,28 @@ export class Tiles {
 
   get pinned() { return this.#pinned; }
 
+  /** Show (or with null, remove) this user's shared screen. @param {MediaStream | null} stream */
+  ownScreen(stream) {
+    this.#ownScreen?.remove();
+    this.#ownScreen = null;
+    if (stream) {
+      const tile = document.createElement('div');
+      tile.className = 'tile screen own';
+      const video = document.createElement('video');
+      video.autoplay = true;
+      video.playsInline = true;
+      video.muted = true;
+      video.srcObject = stream;
+      tile.append(video);
+      decorate(tile, 'Your screen');
+      this.#self.after(tile);
+      this.#ownScreen = tile;
+    }
+    this.layout();
+  }
+
   layout() {
-    const count = this.#remote.querySelectorAll('.tile').length + 1;
+    const count = this.#remote.querySelectorAll('.tile').length + (this.#ownScreen ? 2 : 1);
     this.#stage.dataset.count = String(count);
     this.#stage.classList.toggle('has-pinned', this.#pinned !== null);
     // Columns for a grid that stays roughly square as people come and go.

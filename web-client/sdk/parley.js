@@ -14,7 +14,7 @@ import { QualityMonitor } from './quality.js';
 import { Subscriber } from './subscriber.js';
 
 export { PROTOCOL_VERSION, ParleyError } from './protocol.js';
-export { SIMULCAST_ENCODINGS } from './publisher.js';
+export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from './publisher.js';
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 export { qualityLevel, QUALITY_LIMITS } from './quality.js';
 export { Emitter } from './emitter.js';
@@ -249,6 +249,7 @@ export class ParleyClient {
     const publisher = (this.#publisher ??= new Publisher({
       request: (type, fields) => this.#request(type, fields),
       sendCandidate: (c) => this.#sendCandidate('publisher', c),
+      onFailed: () => this.#mediaFailed('publisher'),
     }));
     try {
       await publisher.add(locals);
@@ -485,7 +486,19 @@ export class ParleyClient {
       sendCandidate: (c) => this.#sendCandidate('subscriber', c),
       onTrack: (sid, media) => this.#room.mediaArrived(sid, media),
       onError: (err) => this.#fail(err),
+      onFailed: () => this.#mediaFailed('subscriber'),
     }));
+  }
+
+  /**
+   * A peer connection failed while signaling still works (say, UDP is blocked now). The server
+   * offers the subscriber leg and has no ICE restart request, so the whole session is rebuilt
+   * the way a dropped socket is: reconnect, join, republish, resubscribe.
+   * @param {PeerTarget} leg
+   */
+  #mediaFailed(leg) {
+    if (this.#reconnect || this.#closedByUs) return;
+    this.#signaling?.drop(`${leg} connection failed`);
   }
 
   #closePeers() {

@@ -8,6 +8,7 @@
  * @property {(streamId: string, media: {mediaTrack: MediaStreamTrack, stream: MediaStream}) => void} onTrack
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
+ * @property {() => void} onFailed ICE/DTLS gave up on the connection
  */
 
 export class Subscriber {
@@ -63,6 +64,9 @@ export class Subscriber {
     const pc = new RTCPeerConnection();
     pc.onicecandidate = (ev) => {
       if (ev.candidate?.candidate) this.#io.sendCandidate(ev.candidate);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed' && !this.#closed) this.#io.onFailed();
     };
     pc.ontrack = (ev) => {
       const stream = ev.streams[0];

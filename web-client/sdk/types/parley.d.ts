@@ -1,4 +1,3 @@
-export { SIMULCAST_ENCODINGS } from "./publisher.js";
 export { Emitter } from "./emitter.js";
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -184,5 +183,6 @@ export type ParleyEvents = import("./events.js").ParleyEvents;
 export type TokenSource = import("./events.js").TokenSource;
 export type ClientOptions = import("./events.js").ClientOptions;
 export { PROTOCOL_VERSION, ParleyError } from "./protocol.js";
+export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from "./publisher.js";
 export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 export { qualityLevel, QUALITY_LIMITS } from "./quality.js";

@@ -5,6 +5,12 @@
  */
 export const SIMULCAST_ENCODINGS: readonly RTCRtpEncodingParameters[];
 /**
+ * A shared screen: one layer, capped so that it leaves room for the cameras in the same
+ * downlinks (uncapped, Chromium aims at 2.5 Mbit/s for 720p) and favouring sharp text.
+ * @type {Readonly<RTCRtpEncodingParameters>}
+ */
+export const SCREEN_ENCODING: Readonly<RTCRtpEncodingParameters>;
+/**
  * A track this client publishes. It outlives publisher connections: after a reconnect the same
  * local tracks are published again.
  * @typedef {object} LocalTrack
@@ -20,6 +26,7 @@ export const SIMULCAST_ENCODINGS: readonly RTCRtpEncodingParameters[];
  * @typedef {object} PublisherIo
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(candidate: RTCIceCandidate) => void} sendCandidate
+ * @property {() => void} onFailed ICE/DTLS gave up on the connection
  */
 export class Publisher {
     /** @param {PublisherIo} io */
@@ -84,4 +91,8 @@ export type LocalTrack = {
 export type PublisherIo = {
     request: (type: string, fields: object) => Promise<any>;
     sendCandidate: (candidate: RTCIceCandidate) => void;
+    /**
+     * ICE/DTLS gave up on the connection
+     */
+    onFailed: () => void;
 };

@@ -5,6 +5,7 @@
  * @property {(streamId: string, media: {mediaTrack: MediaStreamTrack, stream: MediaStream}) => void} onTrack
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
+ * @property {() => void} onFailed ICE/DTLS gave up on the connection
  */
 export class Subscriber {
     /** @param {SubscriberIo} io */
@@ -29,4 +30,8 @@ export type SubscriberIo = {
         stream: MediaStream;
     }) => void;
     onError: (err: unknown) => void;
+    /**
+     * ICE/DTLS gave up on the connection
+     */
+    onFailed: () => void;
 };
