@@ -165,11 +165,21 @@ pub struct Message {
     pub deleted_at_ms: Option<i64>,
     /// Emoji → identities that reacted with it (sorted).
     pub reactions: BTreeMap<String, Vec<String>>,
+    /// Set for system messages (the server speaking, see [`crate::Store::post_system_message`]):
+    /// their machine-readable JSON body. `sender` is then the person the message is about.
+    /// `None` for people's messages and once deleted.
+    pub system: Option<String>,
 }
 
 impl Message {
     pub fn is_deleted(&self) -> bool {
         self.deleted_at_ms.is_some()
+    }
+
+    /// Whether the server posted it (see [`Message::system`]); a deleted system message keeps
+    /// no body and reads as an ordinary tombstone.
+    pub fn is_system(&self) -> bool {
+        self.system.is_some()
     }
 }
 
@@ -314,4 +324,8 @@ pub struct Erasure {
     pub messages: u64,
     /// Attachment files the caller should now remove from [`crate::AttachmentStore`].
     pub storage_keys: Vec<String>,
+    /// Call invitations that stopped ringing because of the erasure (they placed it: now
+    /// `Cancelled`; it rang only for them: now `Declined`). The server should stop ringing
+    /// them as it would after a cancel or decline.
+    pub invitations_ended: Vec<String>,
 }

@@ -205,6 +205,7 @@ impl Store {
             edited_at_ms: None,
             deleted_at_ms: None,
             reactions: Default::default(),
+            system: None,
         };
         tx.commit().await?;
         Ok((message, true))
@@ -222,7 +223,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (message, version) = lock_message(&mut tx, message_id).await?;
         let member = require_member(&mut tx, &message.conversation, actor).await?;
-        if message.sender.as_deref() != Some(actor) {
+        // A system message names the person it is about as sender, but it is the server's.
+        if message.sender.as_deref() != Some(actor) || message.is_system() {
             return Err(StoreError::Forbidden);
         }
         if message.is_deleted() {
@@ -262,7 +264,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (message, version) = lock_message(&mut tx, message_id).await?;
         let conversation = message.conversation.clone();
-        let own = message.sender.as_deref() == Some(actor);
+        // A system message is nobody's own: only moderators remove it (audited).
+        let own = message.sender.as_deref() == Some(actor) && !message.is_system();
         if !own {
             let actor_role = member_of(&mut tx, &conversation, actor)
                 .await?
@@ -300,12 +303,15 @@ impl Store {
             .bind(message_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE messages SET text = NULL, deleted_at = $2, version = $3 WHERE id = $1")
-            .bind(message_id)
-            .bind(now_ms())
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE messages SET text = NULL, system = NULL, deleted_at = $2, version = $3
+             WHERE id = $1",
+        )
+        .bind(message_id)
+        .bind(now_ms())
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
         if !own {
             let action = AuditAction::DeleteMessage;
             let target = message.sender.as_deref();

@@ -4,14 +4,17 @@
 //! helpers they share.
 
 mod attachments;
+mod calls;
 mod conversations;
 mod erase;
+mod invitations;
 mod messages;
 mod moderation;
 mod reading;
 mod receipts;
 mod rows;
 mod search;
+mod system;
 mod users;
 
 use crate::model::{Member, Role};

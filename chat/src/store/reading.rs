@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The Any driver cannot bind arrays; IN lists are chunked to stay far below every backend's
 /// bind-parameter limit.
-const IN_CHUNK: usize = 500;
+pub(crate) const IN_CHUNK: usize = 500;
 /// A client lists at most this many conversations in one sync.
 pub const MAX_SYNC_CURSORS: usize = 1000;
 
@@ -37,6 +37,7 @@ pub(crate) async fn hydrate(
             edited_at_ms: row.try_get("edited_at")?,
             deleted_at_ms: row.try_get("deleted_at")?,
             reactions: BTreeMap::new(),
+            system: row.try_get("system")?,
         });
     }
     if messages.is_empty() {

@@ -16,7 +16,7 @@ pub(crate) const MEMBER_COLUMNS: &str = "conversation_id, identity, role, joined
 pub(crate) const ATTACHMENT_COLUMNS: &str = "id, conversation_id, message_id, uploader, filename, \
      content_type, size, storage_key, created_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.version, m.sender, \
-     m.client_msg_id, m.text, m.reply_to, m.created_at, m.edited_at, m.deleted_at";
+     m.client_msg_id, m.text, m.reply_to, m.created_at, m.edited_at, m.deleted_at, m.system";
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, conversation_id, actor, action, target_identity, target_message, at";
 
