@@ -427,6 +427,28 @@ impl Store {
         .await?;
         hydrate(&mut conn, rows).await
     }
+
+    /// What should ring (or show "calling…") on a device of `identity` that connects now: the
+    /// invitations they are still a ringing invitee of (the invitation `Ringing`, or `Accepted`
+    /// in a group), and the `Ringing` ones they placed. Soonest expiry first.
+    pub async fn ringing_invitations_for(
+        &self,
+        identity: &str,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut conn = self.read().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM call_invitations
+             WHERE (state = 'ringing' AND caller = $1)
+                OR (state IN ('ringing', 'accepted') AND id IN (
+                        SELECT invitation_id FROM call_invitees
+                        WHERE identity = $1 AND state = 'ringing'))
+             ORDER BY expires_at, id"
+        ))
+        .bind(identity)
+        .fetch_all(&mut *conn)
+        .await?;
+        hydrate(&mut conn, rows).await
+    }
 }
 
 /// Cancels a ringing invitation (the caller hung up, or the caller was erased).
