@@ -5,7 +5,8 @@ import { AdaptiveSubscriptions } from './adaptive.js';
 import { backoffDelay, shouldRetry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
-  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, subscriptionFields, websocketUrl,
+  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, fetchGuestToken, subscriptionFields,
+  websocketUrl,
 } from './protocol.js';
 import { Publisher } from './publisher.js';
 import { Room } from './room.js';
@@ -71,6 +72,8 @@ export class ParleyClient {
   #closedByUs = false;
   /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
   #quality = new QualityMonitor(() => this.#qualitySnapshot(), (e) => this.#events.emit('connectionQuality', e));
+  /** Mute state last sent with `set_track_muted`, by track sid. @type {Map<string, boolean>} */
+  #announced = new Map();
   // Requests newer servers understand; cleared when this one answers `unknown_type`.
   #supports = { set_track_muted: true, unpublish: true };
 
@@ -96,17 +99,8 @@ export class ParleyClient {
    * @param {string} room
    * @returns {Promise<{token: string, identity: string, room: string}>}
    */
-  static async guestToken(baseUrl, name, room) {
-    const res = await fetch(new URL('/api/guest-token', baseUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name, room }),
-    });
-    if (!res.ok) {
-      const body = await res.text().catch(() => '');
-      throw new ParleyError('guest_token_failed', `guest token: HTTP ${res.status} ${body}`.trim());
-    }
-    return res.json();
+  static guestToken(baseUrl, name, room) {
+    return fetchGuestToken(baseUrl, name, room);
   }
 
   /** Other participants in the room, by sid. */
@@ -209,6 +203,7 @@ export class ParleyClient {
   async join(room) {
     const reply = await this.#request('join', { room });
     this.room = reply.room;
+    this.#announced.clear();
     this.#quality.start(this.#options.qualityInterval);
     this.#room.joined(reply.you, reply.participants);
     return { you: reply.you, participants: reply.participants };
@@ -354,8 +349,14 @@ export class ParleyClient {
   /** Tell the server our mute state once it knows the track. @param {LocalTrack} local */
   async #announceMute(local) {
     const info = this.you?.tracks.find((t) => t.source === local.source);
-    if (!info || !this.#supports.set_track_muted || Boolean(info.muted) === local.muted) return;
-    if (await this.#optional('set_track_muted', { track: info.sid, muted: local.muted })) info.muted = local.muted;
+    if (!info || !this.#supports.set_track_muted) return;
+    // Compared with what was last sent, not last acknowledged: a quick mute-unmute must send
+    // both, and the server applies one socket's requests in order.
+    const muted = local.muted;
+    if ((this.#announced.get(info.sid) ?? Boolean(info.muted)) === muted) return;
+    this.#announced.set(info.sid, muted);
+    if (await this.#optional('set_track_muted', { track: info.sid, muted })) info.muted = muted;
+    else if (this.#announced.get(info.sid) === muted) this.#announced.delete(info.sid);
   }
 
   /**

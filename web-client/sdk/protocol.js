@@ -120,6 +120,26 @@ export function websocketUrl(url, base) {
 }
 
 /**
+ * `POST /api/guest-token` (served on loopback or with `--guest-tokens`).
+ * @param {string | URL} baseUrl
+ * @param {string} name
+ * @param {string} room
+ * @returns {Promise<{token: string, identity: string, room: string}>}
+ */
+export async function fetchGuestToken(baseUrl, name, room) {
+  const res = await fetch(new URL('/api/guest-token', baseUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, room }),
+  });
+  if (!res.ok) {
+    const body = await res.text().catch(() => '');
+    throw new ParleyError('guest_token_failed', `guest token: HTTP ${res.status} ${body}`.trim());
+  }
+  return res.json();
+}
+
+/**
  * Error codes after which retrying the same request cannot succeed; reconnecting gives up on
  * them unless a fresh token can be fetched.
  */

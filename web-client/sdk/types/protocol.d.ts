@@ -39,6 +39,18 @@ export function subscriptionFields(trackSid: string, want: SubscriptionWant): {
  * @returns {URL}
  */
 export function websocketUrl(url: string | URL, base?: string): URL;
+/**
+ * `POST /api/guest-token` (served on loopback or with `--guest-tokens`).
+ * @param {string | URL} baseUrl
+ * @param {string} name
+ * @param {string} room
+ * @returns {Promise<{token: string, identity: string, room: string}>}
+ */
+export function fetchGuestToken(baseUrl: string | URL, name: string, room: string): Promise<{
+    token: string;
+    identity: string;
+    room: string;
+}>;
 export const PROTOCOL_VERSION: 1;
 /** @typedef {'audio' | 'video'} TrackKind */
 /** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio' | 'unknown'} TrackSource */
