@@ -15,6 +15,9 @@ pub struct Grants {
     pub subscribe: bool,
     pub chat: bool,
     pub moderate: bool,
+    /// The server API for apps (`/api/rooms`, `/api/tokens`, `/api/calls`): a server token, never
+    /// given to a browser.
+    pub admin: bool,
 }
 
 impl Grants {
@@ -26,6 +29,7 @@ impl Grants {
             subscribe: true,
             chat: true,
             moderate: false,
+            admin: false,
         }
     }
 
@@ -39,6 +43,7 @@ impl Grants {
                 "subscribe" => grants.subscribe = true,
                 "chat" => grants.chat = true,
                 "moderate" => grants.moderate = true,
+                "admin" => grants.admin = true,
                 other => return Err(format!("unknown grant '{other}'")),
             }
         }

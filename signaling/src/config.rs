@@ -51,6 +51,15 @@ pub struct ServeArgs {
     /// Log format. Default text.
     #[arg(long, env = "PARLEY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// POST room, participant, call and message events here (signed with the JWT secret).
+    #[arg(long, env = "PARLEY_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Open a room on its first join (else only rooms created through the API exist). Default on.
+    #[arg(long, env = "PARLEY_AUTO_CREATE_ROOMS")]
+    pub auto_create_rooms: Option<bool>,
+    /// How long a call invitation rings before it is missed, in seconds. Default 45.
+    #[arg(long, env = "PARLEY_RING_TIMEOUT_SECS")]
+    pub ring_timeout_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -67,6 +76,9 @@ struct FileConfig {
     jwt_secret: Option<String>,
     guest_tokens: Option<bool>,
     log_format: Option<LogFormat>,
+    webhook_url: Option<String>,
+    auto_create_rooms: Option<bool>,
+    ring_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -82,6 +94,9 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     pub guest_tokens: bool,
     pub log_format: LogFormat,
+    pub webhook_url: Option<String>,
+    pub auto_create_rooms: bool,
+    pub ring_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -98,6 +113,9 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
             .field("guest_tokens", &self.guest_tokens)
             .field("log_format", &self.log_format)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("auto_create_rooms", &self.auto_create_rooms)
+            .field("ring_timeout", &self.ring_timeout)
             .finish()
     }
 }
@@ -174,6 +192,20 @@ impl Config {
                 .or(file.guest_tokens)
                 .unwrap_or_else(|| http_addr.ip().is_loopback()),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            webhook_url: args
+                .webhook_url
+                .or(file.webhook_url)
+                .filter(|u| !u.trim().is_empty()),
+            auto_create_rooms: args
+                .auto_create_rooms
+                .or(file.auto_create_rooms)
+                .unwrap_or(true),
+            ring_timeout: std::time::Duration::from_secs(
+                args.ring_timeout_secs
+                    .or(file.ring_timeout_secs)
+                    .unwrap_or(45)
+                    .max(1),
+            ),
         })
     }
 

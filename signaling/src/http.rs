@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/guest-token", post(guest_token))
         .merge(crate::whip::routes())
         .merge(crate::messaging::http::routes())
+        .merge(crate::admin::routes())
         .route("/", get(index))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{*path}", get(asset))
@@ -109,7 +110,7 @@ struct GuestTokenResponse {
     room: String,
 }
 
-fn valid_room(room: &str) -> bool {
+pub fn valid_room(room: &str) -> bool {
     (1..=64).contains(&room.len())
         && room
             .chars()

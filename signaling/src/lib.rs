@@ -9,15 +9,20 @@
 //! - [`auth`]: JWT grants. [`config`]: flags, env, TOML. [`metrics`]: Prometheus.
 //! - [`Server`]: start on a config, stop gracefully.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod fanout;
 pub mod http;
+pub mod lifecycle;
 pub mod messaging;
 pub mod metrics;
+pub mod moderation;
 pub mod protocol;
+pub mod rooms;
 pub mod session;
 pub mod state;
+pub mod webhooks;
 pub mod whip;
 pub mod ws;
 
@@ -81,17 +86,31 @@ impl Server {
             source,
         })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let metrics = metrics::Metrics::new(sfu.stats().clone());
+        let webhooks = match &config.webhook_url {
+            Some(url) => webhooks::Webhooks::spawn(
+                url.clone(),
+                config.jwt_secret.clone().unwrap_or_default().into_bytes(),
+                metrics.clone(),
+                shutdown_rx.clone(),
+            ),
+            None => webhooks::Webhooks::disabled(),
+        };
         let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
         let messaging = Arc::new(messaging::Messaging::new(
             store.clone(),
             files,
             Arc::new(fanout::LocalFanout::default()),
+            webhooks.clone(),
         ));
         messaging.spawn_typing_sweeper(shutdown_rx.clone());
+
         let state = state::AppState {
             messaging,
+            webhooks,
+            rooms: Arc::new(rooms::RoomRegistry::default()),
             config: Arc::new(config),
-            metrics: metrics::Metrics::new(sfu.stats().clone()),
+            metrics,
             sfu: sfu.clone(),
             tokens: tokens.clone(),
             store: store.clone(),

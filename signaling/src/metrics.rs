@@ -15,6 +15,8 @@ pub struct Metrics {
     pub ws_connections_total: IntCounter,
     pub ws_messages_total: IntCounterVec,
     pub ws_errors_total: IntCounterVec,
+    /// Webhook deliveries by outcome (`delivered`, `failed` after retries, `dropped`).
+    pub webhooks_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -43,8 +45,17 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
+        let webhooks_total = IntCounterVec::new(
+            Opts::new(
+                "parley_webhooks_total",
+                "Webhook events by outcome: delivered, failed after retries, or dropped",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(ws_connections.clone()) as Box<dyn Collector>,
+            Box::new(webhooks_total.clone()) as Box<dyn Collector>,
+            Box::new(ws_connections.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -62,6 +73,7 @@ impl Metrics {
             ws_connections_total,
             ws_messages_total,
             ws_errors_total,
+            webhooks_total,
         }
     }
 

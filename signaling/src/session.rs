@@ -8,6 +8,7 @@ use crate::protocol::{
     TrackKind, TrackSource, MAX_MESSAGE_BYTES, SUPPORTED_VERSIONS,
 };
 use crate::state::AppState;
+use crate::webhooks::WebhookEvent;
 use axum::extract::ws::Utf8Bytes;
 use sfu::{ParticipantMeta, ParticipantSid, PeerRole, SfuError, SfuEvent};
 use tokio::sync::mpsc;
@@ -15,6 +16,9 @@ use tokio::sync::mpsc;
 pub struct Joined {
     pub sid: ParticipantSid,
     pub room: String,
+    pub identity: String,
+    /// The room takes audio only: video in publish offers is refused.
+    pub audio_only: bool,
 }
 
 pub struct Session {
@@ -186,6 +190,12 @@ impl Session {
                     ));
                 }
                 let sid = self.require_room()?;
+                if self.joined.as_ref().is_some_and(|j| j.audio_only) && offers_video(&sdp) {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "this room is audio-only: publish without video".into(),
+                    ));
+                }
                 let sources = tracks
                     .into_iter()
                     .map(|t| (t.track_id, source_to_sfu(t.source)))
@@ -325,6 +335,32 @@ impl Session {
                 "the token is for a different room".into(),
             ));
         }
+        let present = self
+            .state
+            .sfu
+            .rooms()
+            .await
+            .into_iter()
+            .find(|(name, _)| *name == room)
+            .map_or(0, |(_, people)| people.len());
+        let admitted = self
+            .state
+            .rooms
+            .admit(
+                &room,
+                present,
+                self.state.config.auto_create_rooms,
+                crate::messaging::now_ms(),
+            )
+            .map_err(|err| match err {
+                crate::rooms::AdmitError::NotFound => (ErrorCode::RoomNotFound, err.to_string()),
+                crate::rooms::AdmitError::Full => (ErrorCode::RoomFull, err.to_string()),
+            })?;
+        if admitted.started {
+            self.state
+                .webhooks
+                .send(WebhookEvent::RoomStarted { room: room.clone() });
+        }
         let meta = ParticipantMeta {
             sid: ParticipantSid::random(),
             identity: claims.sub.clone(),
@@ -341,6 +377,11 @@ impl Session {
             .await
             .map_err(sfu_error)?;
         tracing::info!(room = %room, participant = %meta.sid, identity = %meta.identity, "joined");
+        self.state.webhooks.send(WebhookEvent::ParticipantJoined {
+            room: room.clone(),
+            identity: meta.identity.clone(),
+            sid: meta.sid.to_string(),
+        });
         // The call's side-panel conversation; the call works without it if chat storage fails.
         let conversation = match &self.chat {
             Some(_) => self.state.messaging.join_room(&room, &claims.sub).await,
@@ -355,6 +396,8 @@ impl Session {
         self.joined = Some(Joined {
             sid: meta.sid,
             room: room.clone(),
+            identity: claims.sub.clone(),
+            audio_only: admitted.config.audio_only,
         });
         self.events = Some(events_rx);
         Ok(ServerMessage::Joined {
@@ -379,6 +422,12 @@ impl Session {
             self.events = None;
             self.state.sfu.leave(joined.sid.clone()).await;
             tracing::info!(room = %joined.room, participant = %joined.sid, "left");
+            self.state.webhooks.send(WebhookEvent::ParticipantLeft {
+                room: joined.room.clone(),
+                identity: joined.identity.clone(),
+                sid: joined.sid.to_string(),
+            });
+            crate::lifecycle::participant_left(&self.state, &joined.room).await;
         }
     }
 
@@ -416,6 +465,7 @@ impl Session {
                 participant: owner.to_string(),
                 muted,
             },
+            SfuEvent::Removed { reason } => ServerMessage::Goodbye { reason },
             SfuEvent::SubscriberOffer { sdp } => ServerMessage::SubscribeOffer { sdp },
             SfuEvent::IceCandidate { role, candidate } => ServerMessage::IceCandidate {
                 target: match role {
@@ -455,6 +505,25 @@ impl Session {
             }
         })
     }
+}
+
+/// Whether an SDP offer sends video (an active video m-line that is not receive-only).
+fn offers_video(sdp: &str) -> bool {
+    let mut in_video = false;
+    let mut sends = false;
+    for line in sdp.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            if in_video && sends {
+                return true;
+            }
+            let mut fields = media.split_whitespace();
+            in_video = fields.next() == Some("video") && fields.next() != Some("0");
+            sends = true;
+        } else if in_video && matches!(line.trim(), "a=recvonly" | "a=inactive") {
+            sends = false;
+        }
+    }
+    in_video && sends
 }
 
 fn sfu_error(err: SfuError) -> (ErrorCode, String) {
@@ -517,5 +586,28 @@ fn participant_info(snapshot: &sfu::ParticipantSnapshot) -> ParticipantInfo {
         identity: snapshot.meta.identity.clone(),
         name: snapshot.meta.name.clone(),
         tracks: snapshot.tracks.iter().map(track_info).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offers_video;
+
+    #[test]
+    fn video_in_an_offer_table() {
+        let rows = [
+            ("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\n", false),
+            (
+                "m=audio 9 X 111\r\na=sendonly\r\nm=video 9 X 96\r\na=sendonly\r\n",
+                true,
+            ),
+            ("m=video 9 X 96\r\na=recvonly\r\nm=audio 9 X 111\r\n", false),
+            ("m=video 0 X 96\r\na=sendonly\r\n", false),
+            ("m=video 9 X 96\r\na=inactive\r\n", false),
+            ("m=video 9 X 96\r\na=sendrecv\r\nm=audio 9 X 111\r\n", true),
+        ];
+        for (i, (sdp, expected)) in rows.into_iter().enumerate() {
+            assert_eq!(offers_video(sdp), expected, "row {i}");
+        }
     }
 }

@@ -13,6 +13,9 @@ pub struct AppState {
     pub sfu: SfuHandle,
     pub tokens: TokenAuthority,
     pub store: chat::Store,
+    /// Room configurations and lifecycle.
+    pub rooms: Arc<crate::rooms::RoomRegistry>,
+    pub webhooks: crate::webhooks::Webhooks,
     /// Chat requests, events and presence (shared by every connection).
     pub messaging: Arc<crate::messaging::Messaging>,
     pub metrics: Metrics,

@@ -93,7 +93,14 @@ async fn run(socket: WebSocket, state: AppState) {
                     continue;
                 };
                 if let Some(message) = session.event_message(event) {
-                    if sink.send(send(message)).await.is_err() {
+                    let goodbye = matches!(message, ServerMessage::Goodbye { .. });
+                    if sink.send(send(message)).await.is_err() || goodbye {
+                        // Removed from the room: the media session is over, and so is this
+                        // connection (the client decides whether to come back).
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: Utf8Bytes::from_static("removed"),
+                        }))).await;
                         break;
                     }
                 }

@@ -53,6 +53,7 @@ pub struct Messaging {
     pub store: chat::Store,
     pub files: chat::AttachmentStore,
     pub fanout: SharedFanout,
+    pub webhooks: crate::webhooks::Webhooks,
     presence: Mutex<Presence>,
     typing: Mutex<Typing>,
     sends_per_user: DefaultKeyedRateLimiter<String>,
@@ -70,11 +71,17 @@ pub struct ChatDevice {
 }
 
 impl Messaging {
-    pub fn new(store: chat::Store, files: chat::AttachmentStore, fanout: SharedFanout) -> Self {
+    pub fn new(
+        store: chat::Store,
+        files: chat::AttachmentStore,
+        fanout: SharedFanout,
+        webhooks: crate::webhooks::Webhooks,
+    ) -> Self {
         Self {
             store,
             files,
             fanout,
+            webhooks,
             presence: Mutex::default(),
             typing: Mutex::default(),
             sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),

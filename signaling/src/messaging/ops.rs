@@ -7,6 +7,7 @@ use crate::protocol::chat::{
     MemberChange, ModerationAction, NewConversationKind, PresenceInfo, PresenceStatus,
 };
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use crate::webhooks::WebhookEvent;
 use std::time::Instant;
 
 fn rate_limited(what: &str) -> (ErrorCode, String) {
@@ -86,6 +87,12 @@ impl Messaging {
                     .map_err(store_error)?;
                 let message = message_info(message);
                 if created {
+                    self.webhooks.send(WebhookEvent::MessageCreated {
+                        conversation: message.conversation.clone(),
+                        message: message.id.clone(),
+                        seq: message.seq,
+                        sender: message.sender.clone(),
+                    });
                     let to = self.audience(&message.conversation).await;
                     let event = ServerMessage::ChatMessage {
                         message: message.clone(),

@@ -332,6 +332,10 @@ pub enum ErrorCode {
     UnknownTrack,
     RateLimited,
     ServerShuttingDown,
+    /// `join`: the room does not exist and this server only opens rooms created by its API.
+    RoomNotFound,
+    /// `join`: the room has its maximum number of participants.
+    RoomFull,
     /// Chat: the conversation, message or attachment does not exist.
     NotFound,
     /// Chat: you are not a member of that conversation.
