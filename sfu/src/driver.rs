@@ -75,6 +75,19 @@ enum Command {
         track: crate::ids::TrackSid,
         reply: Reply<()>,
     },
+    ForceMute {
+        track: crate::ids::TrackSid,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    Rooms {
+        reply: oneshot::Sender<Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)>>,
+    },
+    Remove {
+        sid: ParticipantSid,
+        reason: String,
+        reply: oneshot::Sender<()>,
+    },
     Leave {
         sid: ParticipantSid,
         reply: oneshot::Sender<()>,
@@ -233,6 +246,42 @@ impl SfuHandle {
     ) -> Result<(), SfuError> {
         self.request(|reply| Command::Unpublish { sid, track, reply })
             .await
+    }
+
+    /// A moderator mutes or unmutes someone's track: it stops being forwarded, the room is told.
+    pub async fn force_mute(
+        &self,
+        track: crate::ids::TrackSid,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::ForceMute {
+            track,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    /// Every room and its participants, by name.
+    pub async fn rooms(&self) -> Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)> {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Rooms { reply }).await.is_err() {
+            return Vec::new();
+        }
+        done.await.unwrap_or_default()
+    }
+
+    /// Removes a participant from its room; its session says goodbye with `reason`.
+    pub async fn remove(&self, sid: ParticipantSid, reason: &str) {
+        let (reply, done) = oneshot::channel();
+        let command = Command::Remove {
+            sid,
+            reason: reason.to_owned(),
+            reply,
+        };
+        if self.commands.send(command).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     pub async fn leave(&self, sid: ParticipantSid) {
@@ -485,6 +534,23 @@ impl MediaTask {
             Command::Unpublish { sid, track, reply } => {
                 let _ = reply.send(self.core.unpublish(now, &sid, &track));
             }
+            Command::ForceMute {
+                track,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.core.force_mute(now, &track, muted));
+            }
+            Command::Rooms { reply } => {
+                let _ = reply.send(self.core.rooms());
+            }
+            Command::Remove { sid, reason, reply } => {
+                self.core.remove(now, &sid, &reason);
+                // The removal event must reach the session before its channel goes away.
+                self.deliver_events();
+                self.subscribers.remove(&sid);
+                let _ = reply.send(());
+            }
             Command::Leave { sid, reply } => {
                 self.core.leave(now, &sid);
                 self.subscribers.remove(&sid);
@@ -533,6 +599,10 @@ impl MediaTask {
                 Err(err) => tracing::debug!(%err, peer = %transmit.peer, "udp send failed"),
             }
         }
+        self.deliver_events();
+    }
+
+    fn deliver_events(&mut self) {
         while let Some((sid, event)) = self.core.poll_event() {
             if let Some(tx) = self.subscribers.get(&sid) {
                 // A closed receiver means the session is going away; its leave follows.

@@ -244,6 +244,43 @@ impl Rooms {
             .unwrap_or_default()
     }
 
+    /// Every room with its visible participants (hidden viewers left out), by name.
+    pub fn list(&self) -> Vec<(String, Vec<ParticipantSnapshot>)> {
+        let mut rooms: Vec<(String, Vec<ParticipantSnapshot>)> = self
+            .rooms
+            .iter()
+            .map(|(name, room)| {
+                let people = room
+                    .participants
+                    .values()
+                    .filter(|p| !p.hidden)
+                    .map(|p| room.snapshot(p))
+                    .collect();
+                (name.clone(), people)
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        rooms
+    }
+
+    /// Mutes or unmutes any track (a moderator's server-side mute); returns its owner and
+    /// everyone in the room, owner included.
+    pub fn force_muted(
+        &mut self,
+        track: &TrackSid,
+        muted: bool,
+    ) -> Result<(ParticipantSid, Vec<ParticipantSid>), RoomError> {
+        let owner = self
+            .track(track)
+            .map(|t| t.owner.clone())
+            .ok_or(RoomError::UnknownTrack)?;
+        let room = self.room_mut_of(&owner)?;
+        if let Some(meta) = room.tracks.iter_mut().find(|t| &t.sid == track) {
+            meta.muted = muted;
+        }
+        Ok((owner, room.participants.keys().cloned().collect()))
+    }
+
     pub fn snapshot(&self, sid: &ParticipantSid) -> Option<ParticipantSnapshot> {
         let room = self.room_of(sid)?;
         room.participants.get(sid).map(|p| room.snapshot(p))

@@ -4,6 +4,7 @@
 //! helpers they share.
 
 mod attachments;
+mod audit_room;
 mod calls;
 mod conversations;
 mod erase;

@@ -40,6 +40,11 @@ pub enum SfuEvent {
         owner: ParticipantSid,
         muted: bool,
     },
+    /// This participant was removed from the room (by a moderator, or the room ended); the
+    /// session says goodbye with `reason`.
+    Removed {
+        reason: String,
+    },
     SubscriberOffer {
         sdp: String,
     },

@@ -100,6 +100,8 @@ struct UpTrack {
     video_codec: Option<crate::codec::VideoCodec>,
     /// Subscriber connections with a down track for this track.
     subscribers: Vec<PeerId>,
+    /// Muted by a moderator: nothing is forwarded.
+    force_muted: bool,
 }
 
 #[derive(Default)]
@@ -226,6 +228,23 @@ impl SfuCore {
             );
         }
         self.finish(now);
+    }
+
+    /// Every room and who is in it (hidden viewers left out).
+    pub fn rooms(&self) -> Vec<(String, Vec<ParticipantSnapshot>)> {
+        self.rooms.list()
+    }
+
+    /// Removes a participant (a moderator's decision, or the room ended): its session is told
+    /// why, then it leaves like any leaver.
+    pub fn remove(&mut self, now: Instant, sid: &ParticipantSid, reason: &str) {
+        self.emit(
+            sid,
+            SfuEvent::Removed {
+                reason: reason.to_owned(),
+            },
+        );
+        self.leave(now, sid);
     }
 
     /// Trickled client candidate for one of the participant's connections.

@@ -169,6 +169,7 @@ impl SfuCore {
                         video_codec: VideoCodec::from_mime(&codec.mime_type),
                         codec,
                         subscribers: Vec::new(),
+                        force_muted: false,
                     },
                 );
                 for other in self.rooms.others(&owner) {
@@ -213,6 +214,33 @@ impl SfuCore {
                 },
             );
         }
+        self.finish(now);
+        Ok(())
+    }
+
+    /// A moderator mutes or unmutes someone's track: while muted, nothing of it is forwarded,
+    /// whatever its publisher sends; everyone in the room (the publisher too) is told.
+    pub fn force_mute(
+        &mut self,
+        now: Instant,
+        track: &TrackSid,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        let (owner, everyone) = self.rooms.force_muted(track, muted)?;
+        if let Some(up) = self.up_tracks.get_mut(track) {
+            up.force_muted = muted;
+        }
+        for participant in everyone {
+            self.emit(
+                &participant,
+                SfuEvent::TrackMuted {
+                    track: track.clone(),
+                    owner: owner.clone(),
+                    muted,
+                },
+            );
+        }
+        tracing::info!(track = %track, muted, "track muted by a moderator");
         self.finish(now);
         Ok(())
     }
@@ -290,6 +318,9 @@ impl SfuCore {
             return;
         };
         SfuStats::add(&self.stats.received_packets, 1);
+        if up.force_muted {
+            return;
+        }
         if let Some(ext_id) = up.audio_level_ext {
             let level = packet
                 .header
