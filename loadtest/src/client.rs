@@ -101,6 +101,10 @@ pub struct RoomView {
     pub subscriber_connected: bool,
     pub publisher_connected: bool,
     pub offers_answered: u64,
+    /// This client's own published tracks, as the server announced them to it.
+    pub own_tracks: Vec<TrackInfo>,
+    /// This client's participant sid.
+    pub you: String,
     /// The latest `active_speakers` event: (participant sid, level), loudest first.
     pub active_speakers: Vec<(String, f32)>,
     pub active_speaker_events: u64,
@@ -312,6 +316,7 @@ impl SyntheticClient {
             return Err(ClientError::Unexpected(format!("{reply:?}")));
         };
         shared.update(|v| {
+            v.you = you.sid.clone();
             for p in participants {
                 v.participants.insert(p.sid.clone(), p);
             }
@@ -641,6 +646,12 @@ async fn event_loop(
 }
 
 fn add_track(view: &mut RoomView, track: TrackInfo) {
+    if track.participant == view.you {
+        if !view.own_tracks.iter().any(|t| t.sid == track.sid) {
+            view.own_tracks.push(track);
+        }
+        return;
+    }
     if let Some(p) = view.participants.get_mut(&track.participant) {
         if !p.tracks.iter().any(|t| t.sid == track.sid) {
             p.tracks.push(track);

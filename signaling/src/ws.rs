@@ -67,8 +67,12 @@ async fn run(socket: WebSocket, state: AppState) {
                     Some(Ok(Message::Text(text))) => {
                         metrics.ws_messages_total.with_label_values(&["in"]).inc();
                         if limiter.check().is_err() {
+                            // Every request gets its one reply, a refusal included.
+                            let reply_to = serde_json::from_str::<serde_json::Value>(text.as_str())
+                                .ok()
+                                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned));
                             ServerMessage::Error {
-                                reply_to: None,
+                                reply_to,
                                 code: ErrorCode::RateLimited,
                                 message: "too many messages; slow down".into(),
                             }

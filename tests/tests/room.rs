@@ -138,14 +138,22 @@ async fn mute_and_unpublish_reach_the_room_and_only_the_owner_may() {
     })
     .await
     .unwrap();
-    let tracks = b.view().participants[&sa].tracks.clone();
-    let audio = tracks
+    // The publisher learns its own track sids from `track_published`, like the others.
+    let own = a.view().own_tracks;
+    let theirs = b.view().participants[&sa].tracks.clone();
+    let sids = |tracks: &[signaling::protocol::TrackInfo]| {
+        let mut s: Vec<String> = tracks.iter().map(|t| t.sid.clone()).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(sids(&own), sids(&theirs));
+    let audio = own
         .iter()
         .find(|t| t.kind == TrackKind::Audio)
         .unwrap()
         .sid
         .clone();
-    let video = tracks
+    let video = own
         .iter()
         .find(|t| t.kind == TrackKind::Video)
         .unwrap()

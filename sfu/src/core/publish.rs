@@ -172,8 +172,9 @@ impl SfuCore {
                         force_muted: false,
                     },
                 );
-                for other in self.rooms.others(&owner) {
-                    self.emit(&other, SfuEvent::TrackPublished(meta.clone()));
+                // The publisher too: it learns the sid it mutes or unpublishes the track by.
+                for participant in self.rooms.others(&owner).into_iter().chain([owner.clone()]) {
+                    self.emit(&participant, SfuEvent::TrackPublished(meta.clone()));
                 }
                 for subscriber in audience {
                     self.add_down_track(now, &subscriber, &meta);
