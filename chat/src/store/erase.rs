@@ -222,3 +222,15 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn identities_are_quoted_as_serde_json_writes_them() {
+        assert_eq!(json_string("ann"), r#""ann""#);
+        assert_eq!(json_string("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(json_string("t\tn\n\u{1}é"), r#""t\tn\n\u0001é""#);
+    }
+}
