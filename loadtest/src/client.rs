@@ -204,7 +204,7 @@ struct Handler {
 async fn received_track_key(track: &Arc<dyn TrackRemote>, role: PeerTarget) -> String {
     match role {
         PeerTarget::Subscriber => track.stream_id().await.to_string(),
-        PeerTarget::Publisher => track.track_id().await.to_string(),
+        PeerTarget::Publisher | PeerTarget::Screen => track.track_id().await.to_string(),
     }
 }
 
@@ -214,7 +214,7 @@ impl PeerConnectionEventHandler for Handler {
         let connected = state == RTCPeerConnectionState::Connected;
         let role = self.role;
         self.shared.update(|v| match role {
-            PeerTarget::Publisher => v.publisher_connected = connected,
+            PeerTarget::Publisher | PeerTarget::Screen => v.publisher_connected = connected,
             PeerTarget::Subscriber => v.subscriber_connected = connected,
         });
     }
@@ -360,6 +360,7 @@ impl SyntheticClient {
                 id,
                 sdp,
                 tracks: media.announced.clone(),
+                target: None,
             })
             .await?;
         let ServerMessage::PublishAnswer { sdp, .. } = reply else {

@@ -43,6 +43,7 @@ enum Command {
     },
     Publish {
         sid: ParticipantSid,
+        role: PeerRole,
         sdp: String,
         sources: Vec<(String, TrackSource)>,
         reply: Reply<String>,
@@ -173,8 +174,21 @@ impl SfuHandle {
         sdp: String,
         sources: Vec<(String, TrackSource)>,
     ) -> Result<String, SfuError> {
+        self.publish_on(sid, PeerRole::Publisher, sdp, sources)
+            .await
+    }
+
+    /// A publisher offer on the camera/microphone connection or the screen-share one.
+    pub async fn publish_on(
+        &self,
+        sid: ParticipantSid,
+        role: PeerRole,
+        sdp: String,
+        sources: Vec<(String, TrackSource)>,
+    ) -> Result<String, SfuError> {
         self.request(|reply| Command::Publish {
             sid,
+            role,
             sdp,
             sources,
             reply,
@@ -498,11 +512,12 @@ impl MediaTask {
             }
             Command::Publish {
                 sid,
+                role,
                 sdp,
                 sources,
                 reply,
             } => {
-                let _ = reply.send(self.core.publish(now, &sid, sdp, sources));
+                let _ = reply.send(self.core.publish_on(now, &sid, role, sdp, sources));
             }
             Command::SubscriberAnswer { sid, sdp, reply } => {
                 let _ = reply.send(self.core.subscriber_answer(now, &sid, sdp));

@@ -55,6 +55,18 @@ sid_type!(
 pub enum PeerRole {
     Publisher,
     Subscriber,
+    /// A second publisher connection, for a screen share. Adding the share there means the
+    /// camera's connection is never renegotiated: webrtc-rs 0.21.1 rebuilds a receiver's
+    /// simulcast bindings on every remote description, and Chromium stops sending the RID
+    /// extension once the SSRCs are acknowledged, so a renegotiated simulcast camera would go dark.
+    Screen,
+}
+
+impl PeerRole {
+    /// Connections the client sends media on.
+    pub fn publishes(self) -> bool {
+        matches!(self, Self::Publisher | Self::Screen)
+    }
 }
 
 /// Index of a peer connection inside the core; cheap to copy and hash on the packet path.

@@ -14,6 +14,9 @@ struct Publisher {
     sender: rtc::rtp_transceiver::RTCRtpSenderId,
     ssrcs: [u32; 3],
     frame: u16,
+    /// Like Chromium, stop sending the mid/rid extensions after this many frames (it does once
+    /// receiver reports show the server knows the SSRCs). `u16::MAX`: always send them.
+    tag_frames: u16,
 }
 
 impl Publisher {
@@ -29,7 +32,9 @@ impl Publisher {
                 self.frame.wrapping_add(5000 * layer as u16) & 0x7fff,
                 key,
             );
-            net.tag_simulcast(&mut packet, ["q", "h", "f"][layer]);
+            if self.frame < self.tag_frames {
+                net.tag_simulcast(&mut packet, ["q", "h", "f"][layer]);
+            }
             for (from, datagram) in net.publisher_datagrams(self.index, self.sender, packet) {
                 let (now, server) = (net.now, net.server);
                 net.core.handle_datagram(now, server, from, datagram);
@@ -56,6 +61,7 @@ fn best_layer_then_down_on_request_seamlessly_and_dynacast_pauses_the_rest() {
         sender,
         ssrcs,
         frame: 0,
+        tag_frames: u16::MAX,
     };
     for _ in 0..240 {
         publisher.frame(&mut net);
@@ -154,6 +160,7 @@ fn heavy_loss_on_the_downlink_moves_the_subscriber_down_and_recovery_back_up() {
         sender,
         ssrcs,
         frame: 0,
+        tag_frames: u16::MAX,
     };
     // The layer of the newest packet in stream order: NACK repairs of older packets arrive late
     // and must not count as the current layer.
@@ -209,4 +216,50 @@ fn heavy_loss_on_the_downlink_moves_the_subscriber_down_and_recovery_back_up() {
         (3000..=15_000).contains(&(up_after * 33)),
         "up only after the 3 s hold, within 15 s"
     );
+}
+
+/// A screen share goes on its own connection, so the camera's connection is never
+/// renegotiated (webrtc-rs 0.21.1 would drop its simulcast SSRC bindings, and Chromium no longer
+/// sends the RID extension by then: the camera would go dark). The camera keeps flowing, and
+/// the share reaches the subscriber too.
+#[test]
+fn a_screen_share_on_its_own_connection_leaves_the_simulcast_camera_flowing() {
+    let mut net = Net::new();
+    let index = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrcs) = net.publish_simulcast(index);
+    net.connect_all(Duration::from_secs(10));
+    let mut publisher = Publisher {
+        index,
+        sender,
+        ssrcs,
+        frame: 0,
+        tag_frames: 20,
+    };
+    for _ in 0..120 {
+        publisher.frame(&mut net);
+    }
+    let before = net.clients[subscriber].received.len();
+    assert!(before > 50, "{before} packets before the share");
+    let screen = net.add_screen_connection(index);
+    let (screen_sender, screen_ssrc) = net.publish_video(screen);
+    net.connect_all(Duration::from_secs(10));
+    let codec_pt = 96;
+    for n in 0..120u16 {
+        publisher.frame(&mut net);
+        let packet =
+            harness::vp8_packet(screen_ssrc, codec_pt, n, u32::from(n) * 3000, n % 30 == 0);
+        for (from, datagram) in net.publisher_datagrams(screen, screen_sender, packet) {
+            let (now, server) = (net.now, net.server);
+            net.core.handle_datagram(now, server, from, datagram);
+        }
+    }
+    let after = &net.clients[subscriber].received[before..];
+    let ssrcs: std::collections::BTreeSet<u32> = after.iter().map(|p| p.header.ssrc).collect();
+    assert!(
+        after.len() > 150,
+        "camera and screen kept flowing: {} packets in 4 s",
+        after.len()
+    );
+    assert_eq!(ssrcs.len(), 2, "two streams: the camera and the screen");
 }

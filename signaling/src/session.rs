@@ -182,7 +182,22 @@ impl Session {
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         match message {
             ClientMessage::Join { id, room } => self.join(&claims, id, room).await,
-            ClientMessage::Publish { id, sdp, tracks } => {
+            ClientMessage::Publish {
+                id,
+                sdp,
+                tracks,
+                target,
+            } => {
+                let role = match target.unwrap_or(PeerTarget::Publisher) {
+                    PeerTarget::Publisher => PeerRole::Publisher,
+                    PeerTarget::Screen => PeerRole::Screen,
+                    PeerTarget::Subscriber => {
+                        return Err((
+                            ErrorCode::InvalidMessage,
+                            "publish targets the publisher or screen connection".into(),
+                        ))
+                    }
+                };
                 if !claims.grants.publish {
                     return Err((
                         ErrorCode::Forbidden,
@@ -203,7 +218,7 @@ impl Session {
                 let sdp = self
                     .state
                     .sfu
-                    .publish(sid, sdp, sources)
+                    .publish_on(sid, role, sdp, sources)
                     .await
                     .map_err(sfu_error)?;
                 Ok(ServerMessage::PublishAnswer { reply_to: id, sdp })
@@ -226,6 +241,7 @@ impl Session {
                 let role = match target {
                     PeerTarget::Publisher => PeerRole::Publisher,
                     PeerTarget::Subscriber => PeerRole::Subscriber,
+                    PeerTarget::Screen => PeerRole::Screen,
                 };
                 let candidate = sfu::Candidate {
                     candidate: candidate.candidate,
@@ -471,6 +487,7 @@ impl Session {
                 target: match role {
                     PeerRole::Publisher => PeerTarget::Publisher,
                     PeerRole::Subscriber => PeerTarget::Subscriber,
+                    PeerRole::Screen => PeerTarget::Screen,
                 },
                 candidate: IceCandidate {
                     candidate: candidate.candidate,

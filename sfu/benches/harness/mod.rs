@@ -40,6 +40,8 @@ pub struct Client {
     pub received: Vec<rtc::rtp::Packet>,
     /// Keep what arrives? Benchmarks drop it unread.
     pub keep_received: bool,
+    /// A participant's second, screen-share connection (publishes with `PeerRole::Screen`).
+    pub screen: bool,
 }
 
 /// Decides whether a datagram from the server to `peer` is lost (tests of repair).
@@ -129,6 +131,25 @@ impl Net {
             connected: false,
             received: Vec::new(),
             keep_received: true,
+            screen: false,
+        });
+        self.clients.len() - 1
+    }
+
+    /// Opens a screen-share connection for participant `index` (same participant, its own
+    /// peer connection); returns its client index. Publish on it with `publish_video`.
+    pub fn add_screen_connection(&mut self, index: usize) -> usize {
+        let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
+            .parse()
+            .unwrap();
+        self.clients.push(Client {
+            sid: self.clients[index].sid.clone(),
+            addr,
+            pc: client_pc(addr, self.now),
+            connected: false,
+            received: Vec::new(),
+            keep_received: false,
+            screen: true,
         });
         self.clients.len() - 1
     }
@@ -143,9 +164,14 @@ impl Net {
             .set_local_description(now, offer.clone())
             .expect("local offer");
         let sid = client.sid.clone();
+        let role = if client.screen {
+            sfu::PeerRole::Screen
+        } else {
+            sfu::PeerRole::Publisher
+        };
         let answer = self
             .core
-            .publish(now, &sid, offer.sdp.clone(), Vec::new())
+            .publish_on(now, &sid, role, offer.sdp.clone(), Vec::new())
             .expect("publish");
         self.clients[index]
             .pc

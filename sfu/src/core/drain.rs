@@ -95,7 +95,7 @@ impl SfuCore {
                     },
                 );
             }
-            RTCPeerConnectionEvent::OnTrack(track_event) if peer.role == PeerRole::Publisher => {
+            RTCPeerConnectionEvent::OnTrack(track_event) if peer.role.publishes() => {
                 self.on_publisher_track(now, id, peer, track_event);
             }
             _ => {}
@@ -111,7 +111,7 @@ impl SfuCore {
     ) {
         use rtc::peer_connection::message::RTCMessage;
         match message {
-            RTCMessage::RtpPacket(track_id, packet) if peer.role == PeerRole::Publisher => {
+            RTCMessage::RtpPacket(track_id, packet) if peer.role.publishes() => {
                 self.forward_rtp(now, id, &track_id, packet);
             }
             RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {

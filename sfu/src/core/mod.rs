@@ -107,6 +107,8 @@ struct UpTrack {
 #[derive(Default)]
 struct ParticipantPeers {
     publisher: Option<PeerId>,
+    /// The screen-share publisher connection (see [`PeerRole::Screen`]).
+    screen: Option<PeerId>,
     subscriber: Option<PeerId>,
     /// What the client said each of its tracks is (by msid track id).
     sources: HashMap<String, TrackSource>,
@@ -204,7 +206,10 @@ impl SfuCore {
             return;
         };
         let hidden = self.rooms.participant(sid).is_some_and(|p| p.hidden);
-        for id in [peers.publisher, peers.subscriber].into_iter().flatten() {
+        for id in [peers.publisher, peers.screen, peers.subscriber]
+            .into_iter()
+            .flatten()
+        {
             self.close_peer(now, id);
         }
         if let Some(departure) = self.rooms.leave(sid) {
@@ -369,6 +374,7 @@ impl SfuCore {
         let peers = self.participants.get(sid).ok_or(SfuError::NotInRoom)?;
         match role {
             PeerRole::Publisher => peers.publisher,
+            PeerRole::Screen => peers.screen,
             PeerRole::Subscriber => peers.subscriber,
         }
         .ok_or(SfuError::UnknownSession)
@@ -424,6 +430,7 @@ impl SfuCore {
         if let Some(peers) = self.participants.get_mut(owner) {
             match role {
                 PeerRole::Publisher => peers.publisher = Some(id),
+                PeerRole::Screen => peers.screen = Some(id),
                 PeerRole::Subscriber => peers.subscriber = Some(id),
             }
         }

@@ -25,16 +25,32 @@ impl SfuCore {
         offer_sdp: String,
         sources: Vec<(String, TrackSource)>,
     ) -> Result<String, SfuError> {
+        self.publish_on(now, sid, PeerRole::Publisher, offer_sdp, sources)
+    }
+
+    /// Like [`Self::publish`], on the camera/microphone connection (`Publisher`) or the
+    /// screen-share one (`Screen`).
+    pub fn publish_on(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        role: PeerRole,
+        offer_sdp: String,
+        sources: Vec<(String, TrackSource)>,
+    ) -> Result<String, SfuError> {
+        if !role.publishes() {
+            return Err(SfuError::UnknownSession);
+        }
         let meta = self.rooms.participant(sid).ok_or(SfuError::NotInRoom)?;
         if !meta.can_publish {
             return Err(SfuError::PublishNotAllowed);
         }
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        let existing = self.participants.get(sid).and_then(|p| p.publisher);
+        let existing = self.peer_of(sid, role).ok();
         let id = match existing {
             Some(id) => id,
-            None => self.create_peer(now, sid, PeerRole::Publisher)?,
+            None => self.create_peer(now, sid, role)?,
         };
         if let Some(peers) = self.participants.get_mut(sid) {
             peers.sources.extend(sources);
@@ -44,12 +60,15 @@ impl SfuCore {
             // A first offer that failed leaves nothing behind; the client may simply retry.
             self.close_peer(now, id);
             if let Some(peers) = self.participants.get_mut(sid) {
-                peers.publisher = None;
+                match role {
+                    PeerRole::Screen => peers.screen = None,
+                    _ => peers.publisher = None,
+                }
             }
         }
         let answer = result?;
         if existing.is_none() {
-            self.announce_candidates(sid, PeerRole::Publisher);
+            self.announce_candidates(sid, role);
         }
         self.finish(now);
         Ok(answer)

@@ -21,7 +21,7 @@ pub const SUPPORTED_VERSIONS: &[u32] = &[1];
 /// and are discarded; the connection stays open. SDP offers with simulcast are ~6-10 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Which of the client's two peer connections a candidate belongs to.
+/// Which of the client's peer connections a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PeerTarget {
@@ -29,6 +29,9 @@ pub enum PeerTarget {
     Publisher,
     /// The connection the client receives on (server offers, client answers).
     Subscriber,
+    /// A second publishing connection for a screen share (client offers, server answers), so
+    /// sharing never renegotiates the camera's connection.
+    Screen,
 }
 
 /// An ICE candidate as `RTCIceCandidateInit` spells it in browsers.
@@ -125,6 +128,9 @@ pub enum ClientMessage {
         sdp: String,
         #[serde(default)]
         tracks: Vec<PublishTrack>,
+        /// `publisher` (default) or `screen`.
+        #[serde(default)]
+        target: Option<PeerTarget>,
     },
     /// Answer to the latest `subscribe_offer`. Reply: `ok`.
     SubscribeAnswer { id: String, sdp: String },
