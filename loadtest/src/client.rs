@@ -307,6 +307,7 @@ impl SyntheticClient {
             .request(|id| ClientMessage::Join {
                 id,
                 room: room.to_owned(),
+                token: None,
             })
             .await?;
         let ServerMessage::Joined {

@@ -104,6 +104,7 @@ impl Server {
             webhooks.clone(),
         ));
         messaging.spawn_typing_sweeper(shutdown_rx.clone());
+        messaging.recover_invitations().await;
 
         let state = state::AppState {
             messaging,

@@ -13,6 +13,10 @@ pub async fn participant_left(state: &AppState, room: &str) {
         .into_iter()
         .find(|(name, _)| name == room)
         .map_or(0, |(_, people)| people.len());
+    if remaining == 0 {
+        // The call (if the room had one) ends with its last participant.
+        state.messaging.call_room_empty(room).await;
+    }
     let Some((grace, epoch)) = state.rooms.left(room, remaining) else {
         return;
     };

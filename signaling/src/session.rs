@@ -19,6 +19,8 @@ pub struct Joined {
     pub identity: String,
     /// The room takes audio only: video in publish offers is refused.
     pub audio_only: bool,
+    /// What the token used to join grants in the room.
+    pub grants: crate::auth::Grants,
 }
 
 pub struct Session {
@@ -181,13 +183,70 @@ impl Session {
         message: ClientMessage,
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         match message {
-            ClientMessage::Join { id, room } => self.join(&claims, id, room).await,
+            ClientMessage::Join { id, room, token } => {
+                let claims = match token {
+                    None => claims,
+                    Some(token) => {
+                        let room_claims =
+                            self.state.tokens.verify(&token).map_err(|err| match err {
+                                TokenError::Expired => (ErrorCode::TokenExpired, err.to_string()),
+                                TokenError::Invalid(_) => {
+                                    (ErrorCode::InvalidToken, err.to_string())
+                                }
+                            })?;
+                        if room_claims.sub != claims.sub {
+                            return Err((
+                                ErrorCode::Forbidden,
+                                "the room token is for someone else".into(),
+                            ));
+                        }
+                        room_claims
+                    }
+                };
+                self.join(&claims, id, room).await
+            }
+            ClientMessage::CallInvite {
+                id,
+                conversation,
+                media,
+                invitees,
+            } => {
+                let device = self.chat_device()?;
+                let messaging = self.state.messaging.clone();
+                messaging
+                    .invite(
+                        id,
+                        device,
+                        &self.state.tokens,
+                        self.state.config.ring_timeout,
+                        conversation,
+                        media,
+                        invitees,
+                    )
+                    .await
+            }
+            ClientMessage::CallAccept { id, invitation } => {
+                let device = self.chat_device()?;
+                self.state
+                    .messaging
+                    .accept(id, device, &self.state.tokens, &invitation)
+                    .await
+            }
+            ClientMessage::CallDecline { id, invitation } => {
+                let device = self.chat_device()?;
+                self.state.messaging.decline(id, device, &invitation).await
+            }
+            ClientMessage::CallCancel { id, invitation } => {
+                let device = self.chat_device()?;
+                self.state.messaging.cancel(id, device, &invitation).await
+            }
             ClientMessage::Publish {
                 id,
                 sdp,
                 tracks,
                 target,
             } => {
+                let claims = self.room_claims(claims);
                 let role = match target.unwrap_or(PeerTarget::Publisher) {
                     PeerTarget::Publisher => PeerRole::Publisher,
                     PeerTarget::Screen => PeerRole::Screen,
@@ -414,7 +473,13 @@ impl Session {
             room: room.clone(),
             identity: claims.sub.clone(),
             audio_only: admitted.config.audio_only,
+            grants: claims.grants,
         });
+        self.state.messaging.track_in_call(&claims.sub, true);
+        self.state
+            .messaging
+            .call_room_joined(&room, &claims.sub)
+            .await;
         self.events = Some(events_rx);
         Ok(ServerMessage::Joined {
             reply_to: id,
@@ -423,6 +488,23 @@ impl Session {
             participants: others.iter().map(participant_info).collect(),
             conversation,
         })
+    }
+
+    fn chat_device(&self) -> Result<&ChatDevice, (ErrorCode, String)> {
+        self.chat
+            .as_ref()
+            .ok_or((ErrorCode::Forbidden, "the token does not grant chat".into()))
+    }
+
+    /// The claims that rule media in the room: the room token's, if one was used to join.
+    fn room_claims(&self, hello: Claims) -> Claims {
+        match &self.joined {
+            Some(joined) => Claims {
+                grants: joined.grants,
+                ..hello
+            },
+            None => hello,
+        }
     }
 
     fn require_room(&self) -> Result<ParticipantSid, (ErrorCode, String)> {
@@ -443,6 +525,7 @@ impl Session {
                 identity: joined.identity.clone(),
                 sid: joined.sid.to_string(),
             });
+            self.state.messaging.track_in_call(&joined.identity, false);
             crate::lifecycle::participant_left(&self.state, &joined.room).await;
         }
     }

@@ -1,7 +1,8 @@
 //! The store's model and errors as the protocol spells them.
 
 use crate::protocol::chat::{
-    AttachmentInfo, ChatMessage, ConversationInfo, ConversationKind, SyncBatch,
+    AttachmentInfo, CallMedia, ChatMessage, ConversationInfo, ConversationKind, InvitationInfo,
+    InviteeInfo, SyncBatch,
 };
 use crate::protocol::ErrorCode;
 use chat::StoreError;
@@ -25,6 +26,10 @@ pub fn message_info(message: chat::Message) -> ChatMessage {
         edited_at: message.edited_at_ms,
         deleted_at: message.deleted_at_ms,
         reactions: message.reactions,
+        system: message
+            .system
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok()),
     }
 }
 
@@ -102,4 +107,30 @@ pub fn store_error(err: StoreError) -> (ErrorCode, String) {
         }
     };
     (code, err.to_string())
+}
+
+pub fn invitation_info(invitation: &chat::Invitation) -> InvitationInfo {
+    InvitationInfo {
+        id: invitation.id.clone(),
+        conversation: invitation.conversation.clone(),
+        caller: invitation.caller.clone(),
+        media: match invitation.media {
+            chat::CallMedia::Audio => CallMedia::Audio,
+            chat::CallMedia::Video => CallMedia::Video,
+        },
+        room: invitation.room.clone(),
+        state: invitation.state.as_str().to_owned(),
+        invitees: invitation
+            .invitees
+            .iter()
+            .map(|i| InviteeInfo {
+                identity: i.identity.clone(),
+                state: i.state.as_str().to_owned(),
+            })
+            .collect(),
+        created_at: invitation.created_at_ms,
+        expires_at: invitation.expires_at_ms,
+        ended_at: invitation.ended_at_ms,
+        answered_by: invitation.answered_by.clone(),
+    }
 }

@@ -7,6 +7,7 @@
 //! errors to the protocol; `http.rs` is the REST API; `presence.rs` and `typing.rs` are the
 //! pure state behind those events.
 
+mod calls;
 mod convert;
 pub mod http;
 mod ops;
@@ -57,6 +58,11 @@ pub struct Messaging {
     presence: Mutex<Presence>,
     typing: Mutex<Typing>,
     sends_per_user: DefaultKeyedRateLimiter<String>,
+    /// Identity → sessions of it in a room (a busy invitee is in a call).
+    in_call: Mutex<std::collections::HashMap<String, usize>>,
+    /// Conversation → member identities, so a send does not also query the members. Every
+    /// membership change on this node goes through `tell_members`, which forgets the entry.
+    audiences: Mutex<std::collections::HashMap<String, Arc<Vec<String>>>>,
 }
 
 /// One authenticated connection's chat side.
@@ -85,6 +91,8 @@ impl Messaging {
             presence: Mutex::default(),
             typing: Mutex::default(),
             sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),
+            in_call: Mutex::default(),
+            audiences: Mutex::default(),
         }
     }
 
@@ -165,7 +173,10 @@ impl Messaging {
     /// The call room's conversation, with this person as a member (they joined the call).
     pub async fn join_room(&self, room: &str, identity: &str) -> Option<String> {
         match self.store.join_room_conversation(room, identity).await {
-            Ok(conversation) => Some(conversation.id),
+            Ok(conversation) => {
+                self.forget_audience(&conversation.id);
+                Some(conversation.id)
+            }
             Err(err) => {
                 tracing::warn!(%err, "could not open the room's conversation");
                 None
@@ -178,13 +189,35 @@ impl Messaging {
     }
 
     /// Identities of a conversation's members (the audience of its events).
-    async fn audience(&self, conversation: &str) -> Vec<String> {
+    async fn audience(&self, conversation: &str) -> Arc<Vec<String>> {
+        if let Some(known) = self
+            .audiences
+            .lock()
+            .ok()
+            .and_then(|a| a.get(conversation).cloned())
+        {
+            return known;
+        }
         match self.store.members(conversation).await {
-            Ok(members) => members.into_iter().map(|m| m.identity).collect(),
+            Ok(members) => {
+                let members: Arc<Vec<String>> =
+                    Arc::new(members.into_iter().map(|m| m.identity).collect());
+                if let Ok(mut audiences) = self.audiences.lock() {
+                    audiences.insert(conversation.to_owned(), members.clone());
+                }
+                members
+            }
             Err(err) => {
                 tracing::warn!(%err, "could not list members for fan-out");
-                Vec::new()
+                Arc::default()
             }
+        }
+    }
+
+    /// Membership of `conversation` changed: the next event re-reads it.
+    fn forget_audience(&self, conversation: &str) {
+        if let Ok(mut audiences) = self.audiences.lock() {
+            audiences.remove(conversation);
         }
     }
 
@@ -195,9 +228,9 @@ impl Messaging {
         };
         let mut contacts = std::collections::BTreeSet::new();
         for summary in conversations {
-            for member in self.audience(&summary.conversation.id).await {
+            for member in self.audience(&summary.conversation.id).await.iter() {
                 if member != identity {
-                    contacts.insert(member);
+                    contacts.insert(member.clone());
                 }
             }
         }

@@ -339,7 +339,8 @@ impl Messaging {
         identity: &str,
         change: MemberChange,
     ) {
-        let mut to = self.audience(conversation).await;
+        self.forget_audience(conversation);
+        let mut to = self.audience(conversation).await.as_ref().clone();
         if !to.iter().any(|m| m == identity) {
             to.push(identity.to_owned());
         }

@@ -27,6 +27,10 @@ pub struct ChatMessage {
     pub deleted_at: Option<i64>,
     /// Emoji → identities that reacted with it.
     pub reactions: BTreeMap<String, Vec<String>>,
+    /// Set on messages the server writes (calls): e.g. `{"type": "call", "event": "ended",
+    /// "duration_ms": 720000, "participants": [...]}`. Show them as notices, not as speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,4 +143,39 @@ pub enum MemberChange {
     Kicked,
     Banned,
     Unbanned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMedia {
+    Audio,
+    Video,
+}
+
+/// One invitee of a call and where they are: `ringing`, `accepted`, `declined`, `busy`,
+/// `answered_elsewhere`, `missed` or `cancelled`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteeInfo {
+    pub identity: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    pub id: String,
+    pub conversation: String,
+    pub caller: String,
+    pub media: CallMedia,
+    /// The call's room.
+    pub room: String,
+    /// `ringing`, `accepted`, `declined`, `cancelled` or `missed`.
+    pub state: String,
+    pub invitees: Vec<InviteeInfo>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+    #[serde(default)]
+    pub answered_by: Option<String>,
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 pub mod chat;
 
 use chat::{
-    ChatMessage, ConversationInfo, MemberChange, ModerationAction, NewConversationKind,
-    PresenceInfo, PresenceStatus, SyncBatch, SyncCursor,
+    CallMedia, ChatMessage, ConversationInfo, InvitationInfo, MemberChange, ModerationAction,
+    NewConversationKind, PresenceInfo, PresenceStatus, SyncBatch, SyncCursor,
 };
 
 /// The protocol versions this server speaks. A client names one in `hello`.
@@ -121,7 +121,14 @@ pub enum ClientMessage {
         token: String,
     },
     /// Enter the room the token names. Reply: `joined`.
-    Join { id: String, room: String },
+    Join {
+        id: String,
+        room: String,
+        /// A room token the server minted for you (e.g. `call_invitation.token`), when the
+        /// `hello` token is for another room. Same identity only.
+        #[serde(default)]
+        token: Option<String>,
+    },
     /// Publisher offer (first or renegotiation). Reply: `publish_answer`.
     Publish {
         id: String,
@@ -255,6 +262,20 @@ pub enum ClientMessage {
     PresenceSet { id: String, status: PresenceStatus },
     /// Current presence of some identities. Reply: `presence_state`.
     PresenceQuery { id: String, identities: Vec<String> },
+    /// Ring the other members of a conversation (or `invitees`). Reply: `call_invitation`.
+    CallInvite {
+        id: String,
+        conversation: String,
+        media: CallMedia,
+        #[serde(default)]
+        invitees: Vec<String>,
+    },
+    /// Accept a ringing invitation. Reply: `call_invitation` (with your token for its room).
+    CallAccept { id: String, invitation: String },
+    /// Decline a ringing invitation. Reply: `ok`.
+    CallDecline { id: String, invitation: String },
+    /// The caller stops ringing. Reply: `ok`.
+    CallCancel { id: String, invitation: String },
 }
 
 impl ClientMessage {
@@ -283,6 +304,10 @@ impl ClientMessage {
         "chat_moderate",
         "presence_set",
         "presence_query",
+        "call_invite",
+        "call_accept",
+        "call_decline",
+        "call_cancel",
     ];
 
     pub fn id(&self) -> &str {
@@ -309,7 +334,11 @@ impl ClientMessage {
             | Self::ChatSync { id, .. }
             | Self::ChatModerate { id, .. }
             | Self::PresenceSet { id, .. }
-            | Self::PresenceQuery { id, .. } => id,
+            | Self::PresenceQuery { id, .. }
+            | Self::CallInvite { id, .. }
+            | Self::CallAccept { id, .. }
+            | Self::CallDecline { id, .. }
+            | Self::CallCancel { id, .. } => id,
         }
     }
 }
@@ -504,6 +533,27 @@ pub enum ServerMessage {
     Presence {
         presence: PresenceInfo,
     },
+    /// Reply to `call_invite` and `call_accept`: the call's room and your token for it (send
+    /// `join` with both).
+    CallInvitation {
+        reply_to: String,
+        invitation: InvitationInfo,
+        room: String,
+        token: String,
+    },
+    /// Event: you are being called (to every device of every invitee).
+    CallRinging {
+        invitation: InvitationInfo,
+    },
+    /// Event: an invitation you are part of changed (accepted, declined, busy, cancelled,
+    /// missed). Stop ringing when your own entry is no longer `ringing`.
+    CallUpdate {
+        invitation: InvitationInfo,
+    },
+    /// Event: another of your devices accepted this call; stop ringing here.
+    CallAnsweredElsewhere {
+        invitation: InvitationInfo,
+    },
 }
 
 impl ServerMessage {
@@ -520,7 +570,8 @@ impl ServerMessage {
             | Self::ChatAck { reply_to, .. }
             | Self::ChatHistory { reply_to, .. }
             | Self::ChatSync { reply_to, .. }
-            | Self::PresenceState { reply_to, .. } => Some(reply_to),
+            | Self::PresenceState { reply_to, .. }
+            | Self::CallInvitation { reply_to, .. } => Some(reply_to),
             Self::Error { reply_to, .. } => reply_to.as_deref(),
             Self::SubscribeOffer { .. }
             | Self::IceCandidate { .. }
@@ -537,7 +588,10 @@ impl ServerMessage {
             | Self::ChatTyping { .. }
             | Self::ChatReceipt { .. }
             | Self::ChatMember { .. }
-            | Self::Presence { .. } => None,
+            | Self::Presence { .. }
+            | Self::CallRinging { .. }
+            | Self::CallUpdate { .. }
+            | Self::CallAnsweredElsewhere { .. } => None,
         }
     }
 }
