@@ -21,6 +21,13 @@ step "system packages"
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
 
+step "OpenAPI validator"
+# The server API's generated document is checked by the reference validator (tests/tests/admin.rs).
+python3 -c 'import openapi_spec_validator' 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator \
+  || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages openapi-spec-validator
+export PARLEY_REQUIRE_OPENAPI_VALIDATOR=1
+
 step "PostgreSQL"
 PG_URL="${PARLEY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
             post(mute_participant),
         )
         .route("/api/tokens", post(mint_token))
+        .route("/api/calls", get(call_history))
 }
 
 #[derive(OpenApi)]
@@ -50,7 +51,8 @@ pub fn routes() -> Router<AppState> {
         list_participants,
         remove_participant,
         mute_participant,
-        mint_token
+        mint_token,
+        call_history
     ),
     components(schemas(
         ErrorBody,
@@ -63,7 +65,9 @@ pub fn routes() -> Router<AppState> {
         ParticipantList,
         MuteRequest,
         TokenRequest,
-        TokenResponse
+        TokenResponse,
+        CallInfo,
+        CallList
     )),
     modifiers(&BearerSecurity),
     security(("bearer" = []))
@@ -533,6 +537,77 @@ async fn mint_token(
     Ok(Json(TokenResponse { token, expires_at }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CallInfo {
+    id: String,
+    conversation: String,
+    room: String,
+    invitation: Option<String>,
+    /// `audio` or `video`.
+    media: String,
+    started_by: String,
+    /// Unix milliseconds.
+    started_at: i64,
+    ended_at: Option<i64>,
+    duration_ms: Option<i64>,
+    participants: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallList {
+    calls: Vec<CallInfo>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallQuery {
+    /// Only this conversation's calls.
+    conversation: Option<String>,
+    /// At most this many, newest first (default and maximum 200).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/calls", tag = "calls", params(CallQuery),
+    responses((status = 200, body = CallList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn call_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<CallQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CallList>, ApiError> {
+    admin(&state, &headers)?;
+    let axum::extract::Query(query) = query.map_err(|e| invalid(e.body_text()))?;
+    let calls = state
+        .store
+        .calls(query.conversation.as_deref(), query.limit.unwrap_or(0))
+        .await
+        .map_err(|err| {
+            let (code, message) = crate::messaging::store_error(err);
+            let status = if code == crate::protocol::ErrorCode::Unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            ApiError::new(status, "internal", message)
+        })?;
+    Ok(Json(CallList {
+        calls: calls
+            .into_iter()
+            .map(|c| CallInfo {
+                media: c.media.as_str().to_owned(),
+                id: c.id,
+                conversation: c.conversation,
+                room: c.room,
+                invitation: c.invitation,
+                started_by: c.started_by,
+                started_at: c.started_at_ms,
+                ended_at: c.ended_at_ms,
+                duration_ms: c.duration_ms,
+                participants: c.participants,
+            })
+            .collect(),
+    }))
+}
+
 /// For tests and docs: every (method, path) the router serves under `/api` for apps, as the
 /// OpenAPI document should list it.
 pub const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
@@ -544,6 +619,7 @@ pub const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/rooms/{room}/participants/{identity}"),
     ("post", "/api/rooms/{room}/participants/{identity}/mute"),
     ("post", "/api/tokens"),
+    ("get", "/api/calls"),
 ];
 
 #[cfg(test)]

@@ -158,6 +158,14 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
         .unwrap();
     ana_call.leave().await.unwrap();
     ben_call.leave().await.unwrap();
+    let admin = server.token(
+        "backend",
+        "-",
+        Grants {
+            admin: true,
+            ..Default::default()
+        },
+    );
 
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -169,6 +177,30 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
         assert!(tokio::time::Instant::now() < deadline, "{notices:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Apps read the same call through the server API.
+    let history: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/calls?conversation={conversation}",
+            server.base_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let call = &history["calls"][0];
+    assert_eq!(call["room"], room.as_str());
+    assert!(call["duration_ms"].as_i64().is_some(), "{history}");
+    let mut people: Vec<&str> = call["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    people.sort();
+    assert_eq!(people, vec!["ana", "ben"]);
     server.stop().await;
 }
 
