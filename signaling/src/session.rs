@@ -348,6 +348,27 @@ impl Session {
                     .map_err(sfu_error)?;
                 Ok(ServerMessage::Ok { reply_to: id })
             }
+            ClientMessage::ModerateParticipant {
+                id,
+                participant,
+                action,
+            } => {
+                let claims = self.room_claims(claims);
+                if !claims.grants.moderate {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "moderating needs the moderate grant".into(),
+                    ));
+                }
+                let room = self
+                    .joined
+                    .as_ref()
+                    .map(|j| j.room.clone())
+                    .ok_or((ErrorCode::NotInRoom, "join a room first".into()))?;
+                crate::moderation::moderate(&self.state, &room, &claims.sub, &participant, action)
+                    .await?;
+                Ok(ServerMessage::Ok { reply_to: id })
+            }
             ClientMessage::Unpublish { id, track } => {
                 let sid = self.require_room()?;
                 self.state

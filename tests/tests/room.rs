@@ -226,3 +226,102 @@ async fn mute_and_unpublish_reach_the_room_and_only_the_owner_may() {
     .await
     .unwrap();
 }
+
+/// A moderator (the teacher) mutes a participant for everyone and removes another; a
+/// participant without the grant cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_mutes_and_removes_and_others_cannot() {
+    use signaling::protocol::{ClientMessage, ErrorCode, RoomModeration, TrackKind};
+    let server = TestServer::start().await;
+    let room = "classroom";
+    let teacher_grants = Grants {
+        moderate: true,
+        ..Grants::participant()
+    };
+    let teacher = SyntheticClient::join(
+        &server.ws_url,
+        &server.token("teacher", room, teacher_grants),
+        room,
+    )
+    .await
+    .unwrap();
+    let mut student = join(&server, "student", room).await;
+    student.publish().await.unwrap();
+    let peer = join(&server, "peer", room).await;
+    let student_sid = student.you.sid.clone();
+    let wait = Duration::from_secs(20);
+    let ready = student_sid.clone();
+    peer.wait_until("peer receives the student", wait, move |v| {
+        receives_all_from(v, &[&ready])
+    })
+    .await
+    .unwrap();
+    let moderate = |action| {
+        let participant = student_sid.clone();
+        move |id| ClientMessage::ModerateParticipant {
+            id,
+            participant,
+            action,
+        }
+    };
+    match peer
+        .signaling()
+        .request(moderate(RoomModeration::MuteAll))
+        .await
+    {
+        Err(loadtest::signal::SignalError::Refused { code, .. }) => {
+            assert_eq!(code, ErrorCode::Forbidden)
+        }
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    teacher
+        .signaling()
+        .request(moderate(RoomModeration::MuteAudio))
+        .await
+        .unwrap();
+    let audio = peer.view().participants[&student_sid]
+        .tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .unwrap()
+        .sid
+        .clone();
+    let muted = (student_sid.clone(), audio.clone());
+    peer.wait_until("peer told the student is muted", wait, move |v| {
+        v.participants[&muted.0]
+            .tracks
+            .iter()
+            .any(|t| t.sid == muted.1 && t.muted)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = peer.view().received[&audio].packets;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        peer.view().received[&audio].packets,
+        before,
+        "muted for everyone"
+    );
+    teacher
+        .signaling()
+        .request(moderate(RoomModeration::Remove))
+        .await
+        .unwrap();
+    let gone = student_sid.clone();
+    peer.wait_until("student removed", wait, move |v| {
+        !v.participants.contains_key(&gone)
+    })
+    .await
+    .unwrap();
+    match teacher
+        .signaling()
+        .request(moderate(RoomModeration::Remove))
+        .await
+    {
+        Err(loadtest::signal::SignalError::Refused { code, .. }) => {
+            assert_eq!(code, ErrorCode::UnknownParticipant)
+        }
+        other => panic!("expected unknown_participant, got {other:?}"),
+    }
+}

@@ -21,6 +21,17 @@ pub const SUPPORTED_VERSIONS: &[u32] = &[1];
 /// and are discarded; the connection stays open. SDP offers with simulcast are ~6-10 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// What a moderator does to another participant of the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomModeration {
+    MuteAudio,
+    MuteVideo,
+    MuteAll,
+    Unmute,
+    Remove,
+}
+
 /// Which of the client's peer connections a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +180,14 @@ pub enum ClientMessage {
         track: String,
         muted: bool,
     },
+    /// Moderators (the token's `moderate` grant): act on another participant of your room —
+    /// stop forwarding their audio, video or both (`mute_*`), lift that (`unmute`), or remove
+    /// them (their client gets `goodbye` with reason `removed`). Audit-logged. Reply: `ok`.
+    ModerateParticipant {
+        id: String,
+        participant: String,
+        action: RoomModeration,
+    },
     /// Stop publishing one of your tracks (e.g. a screen share) and stay in the room; the room
     /// gets `track_unpublished`. Remove its sender and renegotiate afterwards. Reply: `ok`.
     Unpublish { id: String, track: String },
@@ -288,6 +307,7 @@ impl ClientMessage {
         "ice_candidate",
         "update_subscription",
         "set_track_muted",
+        "moderate_participant",
         "unpublish",
         "leave",
         "ping",
@@ -319,6 +339,7 @@ impl ClientMessage {
             | Self::IceCandidate { id, .. }
             | Self::UpdateSubscription { id, .. }
             | Self::SetTrackMuted { id, .. }
+            | Self::ModerateParticipant { id, .. }
             | Self::Unpublish { id, .. }
             | Self::Leave { id }
             | Self::Ping { id }
@@ -367,6 +388,8 @@ pub enum ErrorCode {
     UnknownTrack,
     RateLimited,
     ServerShuttingDown,
+    /// `moderate_participant`: no participant with that sid in your room.
+    UnknownParticipant,
     /// `join`: the room does not exist and this server only opens rooms created by its API.
     RoomNotFound,
     /// `join`: the room has its maximum number of participants.
