@@ -52,7 +52,8 @@ pub fn routes() -> Router<AppState> {
         remove_participant,
         mute_participant,
         mint_token,
-        call_history
+        call_history,
+        conversation_history
     ),
     components(schemas(
         ErrorBody,
@@ -608,6 +609,18 @@ async fn call_history(
     }))
 }
 
+/// A page of history, as members see it. Served by the chat REST API (`messaging/http.rs`),
+/// which also takes server tokens; documented here for apps.
+#[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "conversation id"),
+        ("before" = Option<i64>, Query, description = "older than this seq"),
+        ("after" = Option<i64>, Query, description = "newer than this seq"),
+        ("limit" = Option<u32>, Query, description = "1-200, default 50")),
+    responses((status = 200, description = "`{messages, prev_before?, next_after?}`: pass `prev_before` as `before` for older messages, `next_after` as `after` for newer"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[allow(dead_code)]
+fn conversation_history() {}
+
 /// For tests and docs: every (method, path) the router serves under `/api` for apps, as the
 /// OpenAPI document should list it.
 pub const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
@@ -620,6 +633,7 @@ pub const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/rooms/{room}/participants/{identity}/mute"),
     ("post", "/api/tokens"),
     ("get", "/api/calls"),
+    ("get", "/api/conversations/{id}/messages"),
 ];
 
 #[cfg(test)]

@@ -201,6 +201,26 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
         .collect();
     people.sort();
     assert_eq!(people, vec!["ana", "ben"]);
+    // And the conversation's history, without being a member of it.
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/conversations/{conversation}/messages",
+            server.base_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts.first(), Some(&"Call started"), "{page}");
     server.stop().await;
 }
 

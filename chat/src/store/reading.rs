@@ -161,36 +161,25 @@ impl Store {
         };
         let mut conn = self.read().await?;
         require_member(&mut conn, conversation, actor).await?;
-        let before = query.before_seq.unwrap_or(i64::MAX);
-        let rows = if let Some(after) = query.after_seq {
-            sqlx::query(&format!(
-                "SELECT {} FROM messages m
-                 WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
-                 ORDER BY m.seq ASC LIMIT $4",
-                rows::MESSAGE_COLUMNS
-            ))
-            .bind(conversation)
-            .bind(after)
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?
-        } else {
-            let mut rows = sqlx::query(&format!(
-                "SELECT {} FROM messages m
-                 WHERE m.conversation_id = $1 AND m.seq < $2
-                 ORDER BY m.seq DESC LIMIT $3",
-                rows::MESSAGE_COLUMNS
-            ))
-            .bind(conversation)
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
-            rows.reverse();
-            rows
+        page(&mut conn, conversation, query, limit).await
+    }
+
+    /// The server's own view of a conversation's history (the server API for apps): no member
+    /// check, `NotFound` for an unknown conversation.
+    pub async fn history_as_server(
+        &self,
+        conversation: &str,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>, StoreError> {
+        check_cursor(query.before_seq)?;
+        check_cursor(query.after_seq)?;
+        let limit = match query.limit {
+            0 => MAX_HISTORY_LIMIT,
+            n => n.min(MAX_HISTORY_LIMIT),
         };
-        hydrate(&mut conn, rows).await
+        self.conversation(conversation).await?;
+        let mut conn = self.read().await?;
+        page(&mut conn, conversation, query, limit).await
     }
 
     /// The catch-up after a reconnect: for every listed conversation, what the client lacks
@@ -329,4 +318,43 @@ async fn batch(
         version,
         more,
     })
+}
+
+/// One page of history, ascending by seq (the query part of [`Store::history`]).
+async fn page(
+    conn: &mut Conn,
+    conversation: &str,
+    query: HistoryQuery,
+    limit: u32,
+) -> Result<Vec<Message>, StoreError> {
+    let before = query.before_seq.unwrap_or(i64::MAX);
+    let rows = if let Some(after) = query.after_seq {
+        sqlx::query(&format!(
+            "SELECT {} FROM messages m
+             WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
+             ORDER BY m.seq ASC LIMIT $4",
+            rows::MESSAGE_COLUMNS
+        ))
+        .bind(conversation)
+        .bind(after)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        let mut rows = sqlx::query(&format!(
+            "SELECT {} FROM messages m
+             WHERE m.conversation_id = $1 AND m.seq < $2
+             ORDER BY m.seq DESC LIMIT $3",
+            rows::MESSAGE_COLUMNS
+        ))
+        .bind(conversation)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.reverse();
+        rows
+    };
+    hydrate(conn, rows).await
 }
