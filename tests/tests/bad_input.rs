@@ -238,3 +238,51 @@ async fn room_grant_and_media_errors() {
     assert_eq!(health.status(), 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_requests_with_wrong_types_or_without_the_grant() {
+    let server = TestServer::start().await;
+    let mut ws = RawSocket::connect(&server.ws_url).await;
+    ws.hello(&server.token("ana", "lobby", Grants::participant()))
+        .await;
+    for (frame, id) in [
+        (
+            json!({"type":"chat_send","id":"s1","conversation":5,"client_msg_id":"x","text":"hi"}),
+            "s1",
+        ),
+        (
+            json!({"type":"chat_history","id":"h1","conversation":"c","before":"yesterday"}),
+            "h1",
+        ),
+        (
+            json!({"type":"chat_sync","id":"y1","cursors":[{"conversation":"c","after_seq":"zero"}]}),
+            "y1",
+        ),
+        (
+            json!({"type":"call_invite","id":"i1","conversation":"c","media":"hologram"}),
+            "i1",
+        ),
+    ] {
+        let reply = ws.request(frame.to_string()).await;
+        assert_error(&reply, "invalid_message", Some(id));
+    }
+    let reply = ws
+        .request(r#"{"type":"chat_history","id":"h2","conversation":"nope","before":-3}"#)
+        .await;
+    assert_error(&reply, "invalid_message", Some("h2"));
+    assert_alive(&mut ws).await;
+
+    // Without the chat grant, chat is refused and the connection stays.
+    let mut viewer = RawSocket::connect(&server.ws_url).await;
+    let grants = Grants {
+        join: true,
+        subscribe: true,
+        ..Default::default()
+    };
+    viewer.hello(&server.token("viewer", "lobby", grants)).await;
+    let reply = viewer
+        .request(r#"{"type":"chat_conversations","id":"c1"}"#)
+        .await;
+    assert_error(&reply, "forbidden", Some("c1"));
+    assert_alive(&mut viewer).await;
+}
