@@ -219,9 +219,7 @@ impl Session {
                         device,
                         &self.state.tokens,
                         self.state.config.ring_timeout,
-                        conversation,
-                        media,
-                        invitees,
+                        (conversation, media, invitees),
                     )
                     .await
             }

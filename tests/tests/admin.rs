@@ -310,12 +310,15 @@ async fn the_openapi_document_is_served_and_valid() {
     server.stop().await;
 }
 
+/// (signature header, body) of each delivery the receiver accepted.
+type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A minimal HTTP receiver: records (signature, body) of each POST; answers 500 to the first
 /// one, 200 after.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+async fn receiver() -> (String, Deliveries) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen: Deliveries = Arc::default();
     let log = seen.clone();
     tokio::spawn(async move {
         let mut first = true;

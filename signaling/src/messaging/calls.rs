@@ -152,9 +152,7 @@ impl Messaging {
         device: &ChatDevice,
         tokens: &TokenAuthority,
         ring_for: Duration,
-        conversation: String,
-        call_media: CallMedia,
-        invitees: Vec<String>,
+        (conversation, call_media, invitees): (String, CallMedia, Vec<String>),
     ) -> ChatResult {
         let mut invitation = self
             .store

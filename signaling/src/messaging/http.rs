@@ -115,7 +115,7 @@ fn caller_with(state: &AppState, headers: &HeaderMap, admin_ok: bool) -> Result<
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
             .with_bearer_challenge()
     })?;
-    if !claims.grants.chat && !(admin_ok && claims.grants.admin) {
+    if !(claims.grants.chat || admin_ok && claims.grants.admin) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
