@@ -35,6 +35,8 @@ pub trait Fanout: Send + Sync + 'static {
     fn send(&self, to: &[String], event: &ServerMessage, skip: Option<DeviceId>);
     /// How many devices an identity has connected here.
     fn device_count(&self, identity: &str) -> usize;
+    /// Delivers `event` to one device (e.g. what it missed while it was not connected).
+    fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage);
 }
 
 #[derive(Default)]
@@ -107,6 +109,19 @@ impl Fanout for LocalFanout {
             .lock()
             .map(|d| d.get(identity).map_or(0, HashMap::len))
             .unwrap_or(0)
+    }
+
+    fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage) {
+        let Ok(text) = serde_json::to_string(event) else {
+            return;
+        };
+        let Ok(devices) = self.devices.lock() else {
+            return;
+        };
+        if let Some(tx) = devices.get(identity).and_then(|mine| mine.get(&device)) {
+            // A full queue here means the device is already being cut off.
+            let _ = tx.try_send(Utf8Bytes::from(text));
+        }
     }
 }
 

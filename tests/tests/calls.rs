@@ -107,6 +107,13 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
             .await
             .unwrap();
     }
+    // A device that connects while it rings rings too.
+    let ben_tablet = device(&server, "ben").await;
+    let id = invitation.id.clone();
+    ben_tablet
+        .wait_for("ringing on a late device", WAIT, move |e| rang(e, &id))
+        .await
+        .unwrap();
     let reply = ben_phone
         .request(|id| ClientMessage::CallAccept {
             id,

@@ -283,6 +283,23 @@ impl Messaging {
         Ok(ServerMessage::Ok { reply_to })
     }
 
+    /// A device connected while a call rings for its person (or while they are calling): it
+    /// rings (or shows "calling…") too.
+    pub(super) async fn ring_new_device(&self, identity: &str, device: crate::fanout::DeviceId) {
+        let Ok(ringing) = self.store.ringing_invitations_for(identity).await else {
+            return;
+        };
+        for invitation in ringing {
+            let info = invitation_info(&invitation);
+            let event = if invitation.caller == identity {
+                ServerMessage::CallUpdate { invitation: info }
+            } else {
+                ServerMessage::CallRinging { invitation: info }
+            };
+            self.fanout.send_to_device(identity, device, &event);
+        }
+    }
+
     /// Sweeps when this deadline passes: invitations still ringing then are missed.
     fn arm_expiry(self: &Arc<Self>, expires_at_ms: i64) {
         let messaging = Arc::downgrade(self);

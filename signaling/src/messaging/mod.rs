@@ -141,6 +141,7 @@ impl Messaging {
         if let Some(change) = change {
             self.broadcast_presence(change).await;
         }
+        self.ring_new_device(identity, device.id).await;
         (
             ChatDevice {
                 identity: identity.to_owned(),
