@@ -26,17 +26,24 @@ step('Alice and Bob are in a call', async () => {
   await cameraTile().waitFor({ timeout: 15_000 });
 }, 45_000);
 
-step('sharing the screen publishes one more track, one layer, source screen', async () => {
+step('sharing the screen publishes one more track, one layer, source screen, on its own connection', async () => {
   const share = alice.getByRole('button', { name: 'Share screen' });
   await share.click();
   await eventually(async () => (await share.getAttribute('aria-pressed')) === 'true', { timeout: 10_000, what: 'Share screen pressed' });
-  const senders = await alice.evaluate(() => /** @type {any} */ (window).parleyClient.publisherPc.getSenders()
-    .filter((/** @type {RTCRtpSender} */ s) => s.track?.kind === 'video')
-    .map((/** @type {RTCRtpSender} */ s) => ({ label: s.track?.label, encodings: s.getParameters().encodings.length })));
-  assert.equal(senders.length, 2, JSON.stringify(senders));
-  const screen = senders.find((s) => s.label?.startsWith('screen'));
-  assert.ok(screen, `no screen sender: ${JSON.stringify(senders)}`);
-  assert.equal(screen.encodings, 1, 'the screen is one layer, not simulcast');
+  const senders = await alice.evaluate(() => {
+    const c = /** @type {any} */ (window).parleyClient;
+    /** @param {RTCPeerConnection} pc */
+    const video = (pc) => pc.getSenders().filter((s) => s.track?.kind === 'video')
+      .map((s) => ({ label: s.track?.label, encodings: s.getParameters().encodings.length }));
+    return { camera: video(c.publisherPc), screen: c.screenPc ? video(c.screenPc) : null, same: c.screenPc === c.publisherPc };
+  });
+  // The camera's connection is simulcast and must never be renegotiated: the screen has its own.
+  assert.equal(senders.same, false, 'the screen shares the camera connection');
+  assert.equal(senders.camera.length, 1, JSON.stringify(senders));
+  assert.equal(senders.camera[0].encodings, 3, `the camera lost its simulcast layers: ${JSON.stringify(senders)}`);
+  assert.equal(senders.screen?.length, 1, JSON.stringify(senders));
+  assert.match(senders.screen[0].label ?? '', /^screen/, JSON.stringify(senders));
+  assert.equal(senders.screen[0].encodings, 1, 'the screen is one layer, not simulcast');
   // Alice sees what she shares.
   await eventually(() => alice.locator('.tile.screen.own video').evaluate((v) => v.videoWidth > 0),
     { timeout: 5000, what: "Alice's own screen tile playing" });
@@ -48,7 +55,7 @@ step("Bob sees Alice's screen as a second tile, playing, beside her camera", asy
     { timeout: 15_000, what: "Alice's screen playing for Bob" });
   assert.equal(await cameraTile().count(), 1);
   assert.equal(await bob.locator('#tiles .tile').count(), 2);
-  // Both keep flowing: the share must not stop her camera (it renegotiates her publisher).
+  // Both keep flowing: the share must not stop her camera.
   await eventually(async () => {
     const first = await bobVideo();
     await sleep(2000);
@@ -91,4 +98,28 @@ step("stopping the share removes the screen tile on Bob's side (server unpublish
   const before = (await bobVideo()).reduce((n, s) => n + (s.framesDecoded ?? 0), 0);
   await eventually(async () => (await bobVideo()).reduce((n, s) => n + (s.framesDecoded ?? 0), 0) > before + 5,
     { timeout: 10_000, what: "Bob still decoding Alice's camera" });
+});
+
+step('sharing again reuses the screen connection (renegotiated) and Bob sees the new share; the camera keeps flowing', async () => {
+  const share = alice.getByRole('button', { name: 'Share screen' });
+  const firstPc = await alice.evaluate(() => { const w = /** @type {any} */ (window); w.firstScreenPc = w.parleyClient.screenPc; return Boolean(w.firstScreenPc); });
+  assert.ok(firstPc, 'the screen connection was closed after the first share');
+  await share.click();
+  await eventually(async () => (await share.getAttribute('aria-pressed')) === 'true', { timeout: 10_000, what: 'Share screen pressed again' });
+  assert.equal(await alice.evaluate(() => { const w = /** @type {any} */ (window); return w.parleyClient.screenPc === w.firstScreenPc; }), true,
+    'a second screen connection was opened: the server would take its offer as a renegotiation of the first');
+  await screenTile().waitFor({ timeout: 15_000 });
+  await eventually(() => screenTile().locator('video').evaluate((v) => v.videoWidth > 0 && !v.paused),
+    { timeout: 15_000, what: "Alice's second share playing for Bob" });
+  await eventually(async () => {
+    const first = await bobVideo();
+    await sleep(2000);
+    const second = await bobVideo();
+    const rising = second.filter((s) => s.framesDecoded > (first.find((f) => f.id === s.id)?.framesDecoded ?? Infinity));
+    if (rising.length !== 2) throw new Error(`frames rising on ${rising.length} streams: ${JSON.stringify(second.map(summary))}`);
+    return true;
+  }, { timeout: 15_000, what: "Bob decoding Alice's camera and her second share" });
+  await screenshot(bob, 'screenshare-bob-sees-second-share');
+  await share.click();
+  await screenTile().waitFor({ state: 'detached', timeout: 5000 });
 });

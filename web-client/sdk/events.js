@@ -5,6 +5,7 @@
 /** @typedef {import('./quality.js').QualityLevel} QualityLevel */
 /** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
 /** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
+/** @typedef {import('./chat.js').ChatEvents} ChatEvents */
 
 /**
  * @typedef {object} TrackEvent
@@ -32,7 +33,13 @@
  */
 
 /**
- * @typedef {object} ParleyEvents
+ * Every event of `ParleyClient.on`: the call's below, and chat's (`ChatEvents`: `message`,
+ * `messageUpdated`, `typing`, `receipt`, `member`, `presence`).
+ * @typedef {CallEvents & ChatEvents} ParleyEvents
+ */
+
+/**
+ * @typedef {object} CallEvents
  * @property {ParticipantInfo} participantJoined also for everyone already in the room on `join`
  * @property {ParticipantInfo} participantLeft
  * @property {TrackEvent} trackSubscribed

@@ -1,4 +1,5 @@
-// Parley browser SDK: signaling protocol v1 (docs/protocol.md) plus the two peer connections.
+// Parley browser SDK: signaling protocol v1 (docs/protocol.md): calls on up to three peer
+// connections, and chat on the same WebSocket.
 // Plain ES modules with JSDoc types, no build step: the server serves these files as they are.
 
 import { AdaptiveSubscriptions } from './adaptive.js';
@@ -8,7 +9,8 @@ import {
   FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, fetchGuestToken, subscriptionFields,
   websocketUrl,
 } from './protocol.js';
-import { Publisher } from './publisher.js';
+import { Chat } from './chat.js';
+import { LocalMedia, isScreen } from './local.js';
 import { Room } from './room.js';
 import { Signaling } from './signaling.js';
 import { QualityMonitor } from './quality.js';
@@ -19,6 +21,7 @@ export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from './publisher.js';
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 export { qualityLevel, QUALITY_LIMITS } from './quality.js';
 export { Emitter } from './emitter.js';
+export { Chat, TYPING_IDLE_MS, TYPING_REFRESH_MS } from './chat.js';
 
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -31,6 +34,10 @@ export { Emitter } from './emitter.js';
 /** @typedef {import('./quality.js').QualityLevel} QualityLevel */
 /** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
 /** @typedef {import('./quality.js').StatsLike} StatsLike */
+/** @typedef {import('./chat.js').ChatMessage} ChatMessage */
+/** @typedef {import('./chat.js').ConversationInfo} ConversationInfo */
+/** @typedef {import('./chat.js').AttachmentInfo} AttachmentInfo */
+/** @typedef {import('./chat.js').PresenceInfo} PresenceInfo */
 
 /** @typedef {import('./events.js').TrackEvent} TrackEvent */
 /** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
@@ -49,17 +56,18 @@ export class ParleyClient {
   /** @type {TokenSource | null} */ #token = null;
   /** The token last used, reused by reconnects until the server refuses it. */
   /** @type {string | null} */ #tokenValueCache = null;
-  /** @type {Publisher | null} */ #publisher = null;
-  /** What this client publishes, by `LocalTrack.trackId`; kept across reconnects. */
-  /** @type {Map<string, LocalTrack>} */ #locals = new Map();
+  /** What this client publishes, kept across reconnects, and the connections it goes on. */
+  #local = new LocalMedia({
+    request: (type, fields) => this.#request(type, fields),
+    sendCandidate: (target, c) => this.#sendCandidate(target, c),
+    mediaFailed: (target) => this.#mediaFailed(target),
+    you: () => this.you,
+    fail: (err) => this.#fail(err),
+  });
   /** @type {Subscriber | null} */ #subscriber = null;
   #room = new Room({
     emit: (name, payload) => this.#events.emit(name, payload),
-    // Muted before the server knew the track: tell it now.
-    ownTrackPublished: (t) => {
-      const local = this.#local(t.source);
-      if (local) this.#announceMute(local);
-    },
+    ownTrackPublished: (t) => this.#local.ownTrackPublished(t),
     trackGone: (sid) => {
       this.#adaptive.unobserve(sid);
       this.#paused.delete(sid);
@@ -72,14 +80,25 @@ export class ParleyClient {
   #closedByUs = false;
   /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
   #quality = new QualityMonitor(() => this.#qualitySnapshot(), (e) => this.#events.emit('connectionQuality', e));
-  /** Mute state last sent with `set_track_muted`, by track sid. @type {Map<string, boolean>} */
-  #announced = new Map();
-  // Requests newer servers understand; cleared when this one answers `unknown_type`.
-  #supports = { set_track_muted: true, unpublish: true };
+  /** A room token for `join` other than the hello token (a call invitation's), reused on rejoin. */
+  /** @type {string | undefined} */ #roomToken;
+  /**
+   * Chat on this connection (tokens with the `chat` grant): conversations, messages, receipts,
+   * typing, presence, attachments. Its events come through `on` (`message`, `typing`, ...).
+   * @type {import('./chat.js').Chat}
+   */
+  chat = new Chat({
+    request: (type, fields) => this.#request(type, fields),
+    emit: (name, payload) => this.#events.emit(name, /** @type {any} */ (payload)),
+    fetch: (path, init) => this.#fetch(path, init),
+    fail: (err) => this.#fail(err),
+  });
 
   /** From `welcome`. @type {string | null} */ identity = null;
   /** @type {string | null} */ name = null;
   /** @type {string | null} */ room = null;
+  /** The room's chat conversation, from `join` (tokens with the `chat` grant). @type {string | null} */
+  conversation = null;
 
   /** @param {ClientOptions} [options] */
   constructor(options = {}) {
@@ -107,13 +126,15 @@ export class ParleyClient {
   get participants() { return this.#room.participants; }
   /** This session as the server knows it, after `join`. */
   get you() { return this.#room.you; }
-  get publisherPc() { return this.#publisher?.pc ?? null; }
+  get publisherPc() { return this.#local.publisherPc; }
+  /** The screen share's connection, once the screen was shared. */
+  get screenPc() { return this.#local.screenPc; }
   get subscriberPc() { return this.#subscriber?.pc ?? null; }
   get connected() { return this.#signaling?.open ?? false; }
   /** Whether the connection dropped and the client is trying to get back. */
   get reconnecting() { return this.#reconnect !== null; }
   /** What this client publishes. @returns {LocalTrack[]} */
-  get localTracks() { return [...this.#locals.values()]; }
+  get localTracks() { return this.#local.tracks; }
 
   /**
    * @template {keyof ParleyEvents} K
@@ -192,21 +213,29 @@ export class ParleyClient {
     const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token });
     this.identity = welcome.identity;
     this.name = welcome.name;
+    // Chat failing to set up (or catch up) must not cost the call; the next gap syncs again.
+    await this.chat.connected(welcome.identity).catch((err) => this.#fail(err));
     return welcome;
   }
 
   /**
-   * Join the room the token names. Emits `participantJoined` for everyone already there.
+   * Join a room: the one the token names, or the one of `options.token` (a room token the server
+   * minted for you, e.g. from an accepted call). Emits `participantJoined` for everyone already
+   * there.
    * @param {string} room
-   * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[]}>}
+   * @param {{token?: string}} [options]
+   * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[], conversation: string | null}>}
    */
-  async join(room) {
-    const reply = await this.#request('join', { room });
+  async join(room, options = {}) {
+    const reply = await this.#request('join', { room, token: options.token });
     this.room = reply.room;
-    this.#announced.clear();
+    this.#roomToken = options.token;
+    this.conversation = reply.conversation ?? null;
+    this.#local.joined();
     this.#quality.start(this.#options.qualityInterval);
     this.#room.joined(reply.you, reply.participants);
-    return { you: reply.you, participants: reply.participants };
+    if (this.conversation && this.chat.enabled) await this.chat.track(this.conversation).catch((err) => this.#fail(err));
+    return { you: reply.you, participants: reply.participants, conversation: this.conversation };
   }
 
   /**
@@ -217,93 +246,28 @@ export class ParleyClient {
    * @param {{sources?: Record<string, TrackSource>, simulcast?: boolean}} [options] `sources`:
    *   source per `MediaStreamTrack.id`; defaults to camera for video, microphone for audio
    */
-  async publish(stream, options = {}) {
-    /** @type {LocalTrack[]} */
-    const added = [];
-    for (const track of stream.getTracks()) {
-      if (this.#locals.has(track.id)) continue;
-      const source = options.sources?.[track.id] ?? (track.kind === 'video' ? 'camera' : 'microphone');
-      if (this.localTracks.some((l) => l.source === source)) {
-        throw new ParleyError('already_publishing', `a ${source} track is already published`);
-      }
-      const simulcast = source === 'camera' && options.simulcast !== false;
-      added.push({ trackId: track.id, track, stream, source, simulcast, muted: false });
-    }
-    if (!added.length) return;
-    for (const local of added) this.#locals.set(local.trackId, local);
-    try {
-      await this.#publishLocals(added);
-    } catch (err) {
-      for (const local of added) this.#locals.delete(local.trackId);
-      throw err;
-    }
-  }
-
-  /** @param {LocalTrack[]} locals */
-  async #publishLocals(locals) {
-    const publisher = (this.#publisher ??= new Publisher({
-      request: (type, fields) => this.#request(type, fields),
-      sendCandidate: (c) => this.#sendCandidate('publisher', c),
-      onFailed: () => this.#mediaFailed('publisher'),
-    }));
-    try {
-      await publisher.add(locals);
-    } catch (err) {
-      // A connection that never got an answer is useless; the next publish starts afresh.
-      if (this.#publisher === publisher && !publisher.negotiated) {
-        publisher.close();
-        this.#publisher = null;
-      }
-      throw err;
-    }
+  publish(stream, options = {}) {
+    return this.#local.publish(stream, options);
   }
 
   /**
    * Share the screen: `getDisplayMedia`, published as one layer (no simulcast) with source
-   * `screen`. Stopping it, from `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
+   * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
+   * `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
    * @param {DisplayMediaStreamOptions} [constraints]
    * @returns {Promise<MediaStream>}
    */
-  async publishScreen(constraints = { video: { frameRate: 15 }, audio: false }) {
-    if (this.localTracks.some((l) => l.source === 'screen')) {
-      throw new ParleyError('already_publishing', 'the screen is already shared');
-    }
-    const stream = await navigator.mediaDevices.getDisplayMedia(constraints);
-    /** @type {Record<string, TrackSource>} */
-    const sources = {};
-    for (const track of stream.getTracks()) {
-      sources[track.id] = track.kind === 'video' ? 'screen' : 'screen_audio';
-      track.addEventListener('ended', () => {
-        if (this.#locals.has(track.id)) this.unpublishTrack(track).catch((err) => this.#fail(err));
-      });
-    }
-    try {
-      await this.publish(stream, { sources, simulcast: false });
-    } catch (err) {
-      stream.getTracks().forEach((t) => t.stop());
-      throw err;
-    }
-    return stream;
+  publishScreen(constraints) {
+    return this.#local.publishScreen(constraints);
   }
 
   /**
-   * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once,
-   * and its m-line goes inactive. The track itself is stopped too.
+   * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once.
+   * The track itself is stopped too.
    * @param {MediaStreamTrack | TrackSource} trackOrSource
    */
-  async unpublishTrack(trackOrSource) {
-    const local = this.#local(trackOrSource);
-    if (!local) return;
-    this.#locals.delete(local.trackId);
-    local.track.stop();
-    const you = this.you;
-    const info = you?.tracks.find((t) => t.source === local.source);
-    if (you && info) {
-      // The server does not echo our own unpublish; a later share must not find this sid.
-      you.tracks = you.tracks.filter((t) => t !== info);
-      if (this.#supports.unpublish) await this.#optional('unpublish', { track: info.sid });
-    }
-    await this.#publisher?.remove(local.trackId);
+  unpublishTrack(trackOrSource) {
+    return this.#local.unpublish(trackOrSource);
   }
 
   /**
@@ -313,17 +277,13 @@ export class ParleyClient {
    * @param {TrackSource} source
    * @param {boolean} muted
    */
-  async setMuted(source, muted) {
-    const local = this.#local(source);
-    if (!local) throw new ParleyError('not_published', `no ${source} track is published`);
-    local.muted = muted;
-    await this.#publisher?.setMuted(local.trackId);
-    await this.#announceMute(local);
+  setMuted(source, muted) {
+    return this.#local.setMuted(source, muted);
   }
 
   /** @param {TrackSource} source */
   isMuted(source) {
-    return this.#local(source)?.muted ?? false;
+    return this.#local.isMuted(source);
   }
 
   /**
@@ -332,48 +292,8 @@ export class ParleyClient {
    * @param {TrackSource} source
    * @param {MediaStreamTrack} track
    */
-  async replaceTrack(source, track) {
-    const local = this.#local(source);
-    if (!local) throw new ParleyError('not_published', `no ${source} track is published`);
-    await this.#publisher?.replace(local.trackId, track);
-    local.track = track;
-  }
-
-  /** @param {MediaStreamTrack | TrackSource} trackOrSource */
-  #local(trackOrSource) {
-    return this.localTracks.find((l) => (typeof trackOrSource === 'string'
-      ? l.source === trackOrSource
-      : l.track === trackOrSource || l.trackId === trackOrSource.id));
-  }
-
-  /** Tell the server our mute state once it knows the track. @param {LocalTrack} local */
-  async #announceMute(local) {
-    const info = this.you?.tracks.find((t) => t.source === local.source);
-    if (!info || !this.#supports.set_track_muted) return;
-    // Compared with what was last sent, not last acknowledged: a quick mute-unmute must send
-    // both, and the server applies one socket's requests in order.
-    const muted = local.muted;
-    if ((this.#announced.get(info.sid) ?? Boolean(info.muted)) === muted) return;
-    this.#announced.set(info.sid, muted);
-    if (await this.#optional('set_track_muted', { track: info.sid, muted })) info.muted = muted;
-    else if (this.#announced.get(info.sid) === muted) this.#announced.delete(info.sid);
-  }
-
-  /**
-   * A request the server may not know yet; `unknown_type` turns it off for this client.
-   * @param {'set_track_muted' | 'unpublish'} type @param {object} fields
-   * @returns {Promise<boolean>} whether the server accepted it
-   */
-  async #optional(type, fields) {
-    try {
-      await this.#request(type, fields);
-      return true;
-    } catch (err) {
-      const code = /** @type {ParleyError} */ (err).code;
-      if (code === 'unknown_type') this.#supports[type] = false;
-      else if (code !== 'not_connected' && code !== 'disconnected') this.#fail(err);
-      return false;
-    }
+  replaceTrack(source, track) {
+    return this.#local.replace(source, track);
   }
 
   /**
@@ -418,9 +338,10 @@ export class ParleyClient {
     // Tell the server first so the others see us go now, not after our ICE times out.
     const reply = this.connected ? this.#request('leave', {}) : Promise.resolve();
     this.#closePeers();
-    this.#locals.clear();
+    this.#local.clear();
     this.#room.clear(false);
     this.room = null;
+    this.conversation = null;
     await reply;
   }
 
@@ -430,12 +351,29 @@ export class ParleyClient {
     const reconnecting = this.#reconnect !== null;
     this.#stopReconnecting();
     this.#closePeers();
-    this.#locals.clear();
+    this.#local.clear();
     this.#room.clear(false);
     this.room = null;
+    this.conversation = null;
+    this.chat.reset();
     const signaling = this.#signaling;
     if (signaling?.open) signaling.close(1000, 'client disconnect');
     else if (reconnecting) this.#events.emit('disconnected', { code: 1000, reason: 'client disconnect' });
+  }
+
+  /**
+   * A REST call to this server with the connection's bearer token (chat uploads and downloads).
+   * @param {string} path e.g. `/api/attachments/…`
+   * @param {RequestInit} [init]
+   */
+  async #fetch(path, init = {}) {
+    const ws = this.#url;
+    if (!ws) throw new ParleyError('not_connected', 'connect() was not called');
+    const base = new URL(ws);
+    base.protocol = ws.protocol === 'wss:' ? 'https:' : 'http:';
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${await this.#tokenValue(false)}`);
+    return fetch(new URL(path, base), { ...init, headers });
   }
 
   /** @param {string} type @param {object} fields @returns {Promise<any>} */
@@ -455,7 +393,7 @@ export class ParleyClient {
 
   /** @param {any} msg */
   #onEvent(msg) {
-    if (this.#room.handle(msg)) return;
+    if (this.#room.handle(msg) || this.chat.handle(msg)) return;
     switch (msg.type) {
       case 'error':
         return this.#fail(new ParleyError(msg.code, msg.message));
@@ -463,14 +401,14 @@ export class ParleyClient {
         this.#subscriberLeg().offer(msg.sdp);
         return;
       case 'ice_candidate':
-        if (msg.target === 'publisher') this.#publisher?.addRemoteCandidate(msg.candidate);
-        else this.#subscriberLeg().addRemoteCandidate(msg.candidate);
+        if (msg.target === 'subscriber') this.#subscriberLeg().addRemoteCandidate(msg.candidate);
+        else this.#local.addRemoteCandidate(msg.target, msg.candidate);
         return;
       case 'active_speakers':
         this.#events.emit('activeSpeakers', msg.speakers);
         return;
       case 'publisher_layers':
-        this.#publisher?.applyLayers(msg.track_id, msg.active);
+        this.#local.applyLayers(msg.track_id, msg.active);
         return;
       case 'goodbye':
         // The close that follows carries the reason too; nothing to do until then.
@@ -504,9 +442,8 @@ export class ParleyClient {
 
   #closePeers() {
     this.#quality.stop();
-    this.#publisher?.close();
+    this.#local.closePeers();
     this.#subscriber?.close();
-    this.#publisher = null;
     this.#subscriber = null;
     this.#room.mediaClosed();
     this.#adaptive.clear();
@@ -518,7 +455,9 @@ export class ParleyClient {
     if (!signaling || this.#signaling !== signaling) return;
     this.#signaling = null;
     if (this.#reconnect) return; // an attempt failed; the loop goes on
-    if (!this.#closedByUs && this.room && this.#options.reconnect) {
+    this.chat.disconnected();
+    // In a room, or a chat device: either is worth coming back for.
+    if (!this.#closedByUs && (this.room || this.chat.enabled) && this.#options.reconnect) {
       this.#reconnectLoop(reason || `closed with code ${code}`);
       return;
     }
@@ -535,7 +474,7 @@ export class ParleyClient {
   async #reconnectLoop(reason) {
     const abort = new AbortController();
     this.#reconnect = abort;
-    const room = /** @type {string} */ (this.room);
+    const room = this.room;
     const started = Date.now();
     // The server forgets a session whose socket closed: its tracks and subscriptions are gone,
     // so the room is rebuilt from scratch after the new join.
@@ -557,8 +496,10 @@ export class ParleyClient {
       refresh = false;
       try {
         await this.#open(await this.#tokenValue(refreshing));
-        await this.join(room);
-        if (this.#locals.size) await this.#publishLocals(this.localTracks);
+        if (room) {
+          await this.join(room, { token: this.#roomToken });
+          await this.#local.republish();
+        }
         if (abort.signal.aborted) return;
         this.#reconnect = null;
         this.#events.emit('reconnected', { attempts: failures + 1, downtime: Date.now() - started });
@@ -581,7 +522,8 @@ export class ParleyClient {
     if (abort.signal.aborted) return;
     this.#reconnect = null;
     this.room = null;
-    this.#locals.clear();
+    this.conversation = null;
+    this.#local.clear();
     this.#events.emit('disconnected', { code: 1006, reason: `reconnecting failed: ${last}` });
   }
 
@@ -589,7 +531,7 @@ export class ParleyClient {
   async #qualitySnapshot() {
     const you = this.you;
     if (!you) return null;
-    const pub = this.#publisher?.pc ?? null;
+    const pub = this.#local.publisherPc;
     const sub = this.#subscriber?.pc ?? null;
     /** @param {RTCPeerConnection | null} pc @returns {Promise<StatsLike[]>} */
     const stats = async (pc) => (pc && pc.connectionState !== 'closed' ? [...(await pc.getStats()).values()] : []);
@@ -601,7 +543,8 @@ export class ParleyClient {
       signalingUp: this.connected,
       publisherState: pub?.connectionState ?? null,
       subscriberState: sub?.connectionState ?? null,
-      sent: this.localTracks.map((l) => ({ kind: l.track.kind, camera: l.source === 'camera', muted: l.muted, trackId: l.track.id })),
+      // What the publisher connection sends: a screen has its own connection.
+      sent: this.localTracks.filter((l) => !isScreen(l.source)).map((l) => ({ kind: l.track.kind, camera: l.source === 'camera', muted: l.muted, trackId: l.track.id })),
       received: [...this.participants.values()].map((p) => ({
         sid: p.sid,
         tracks: p.tracks.flatMap((t) => {

@@ -5,7 +5,7 @@ export const PROTOCOL_VERSION = 1;
 
 /** @typedef {'audio' | 'video'} TrackKind */
 /** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio' | 'unknown'} TrackSource */
-/** @typedef {'publisher' | 'subscriber'} PeerTarget */
+/** @typedef {'publisher' | 'subscriber' | 'screen'} PeerTarget */
 
 /**
  * @typedef {object} TrackInfo

@@ -1,5 +1,7 @@
-// The publisher peer connection: this client offers, the server answers. Tracks are added and
-// removed by re-offering on the same connection; muting never renegotiates.
+// A publishing peer connection: this client offers, the server answers. Two of them: the camera
+// and microphone (`publisher`), and the screen share (`screen`), kept apart because the server
+// cannot renegotiate a simulcast connection (docs/protocol.md, "Media model"). Tracks are added
+// and removed by re-offering on the same connection; muting never renegotiates.
 
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 
@@ -45,6 +47,7 @@ export class Publisher {
   #senders = new Map();
   /** Negotiations run one at a time: an offer cannot start while another awaits its answer. */
   /** @type {Promise<unknown>} */ #chain = Promise.resolve();
+  /** @type {'publisher' | 'screen'} */ #target;
   // The server has no publisher session until its first answer; candidates sent earlier would
   // get `unknown_session`, so they wait. Server candidates wait for our remote description.
   /** @type {RTCIceCandidate[] | null} */ #held = [];
@@ -52,9 +55,13 @@ export class Publisher {
   #closed = false;
   #io;
 
-  /** @param {PublisherIo} io */
-  constructor(io) {
+  /**
+   * @param {PublisherIo} io
+   * @param {'publisher' | 'screen'} [target] which of the server's publishing connections this is
+   */
+  constructor(io, target = 'publisher') {
     this.#io = io;
+    this.#target = target;
     this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     this.pc.onicecandidate = (ev) => {
       if (!ev.candidate?.candidate) return;
@@ -115,6 +122,16 @@ export class Publisher {
       if (!this.#drop(trackId)) return;
       await this.#negotiate();
     });
+  }
+
+  /**
+   * Stop sending a track at once without negotiating: its m-line goes inactive with the next
+   * offer (the next `add`). For the screen connection, whose track the server already dropped
+   * on `unpublish`; an offer with nothing new in it would be a round trip for nothing.
+   * @param {string} trackId
+   */
+  detach(trackId) {
+    return this.#serial(async () => { this.#drop(trackId); });
   }
 
   /** @param {string} trackId @returns {boolean} whether it was there */
@@ -227,7 +244,10 @@ export class Publisher {
     const tracks = [...this.#senders.values()].map(({ local }) => ({ track_id: local.trackId, source: local.source }));
     let reply;
     try {
-      reply = await this.#io.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp, tracks });
+      // The camera connection is the default target; servers before the screen connection
+      // know no `target` at all.
+      const target = this.#target === 'publisher' ? undefined : this.#target;
+      reply = await this.#io.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp, tracks, target });
     } catch (err) {
       // Back to the last agreed state, so the next negotiation starts from stable.
       if (!this.#closed && pc.signalingState === 'have-local-offer') {

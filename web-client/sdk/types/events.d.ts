@@ -3,6 +3,7 @@ export type TrackInfo = import("./protocol.js").TrackInfo;
 export type QualityLevel = import("./quality.js").QualityLevel;
 export type QualityMetrics = import("./quality.js").QualityMetrics;
 export type BackoffOptions = import("./backoff.js").BackoffOptions;
+export type ChatEvents = import("./chat.js").ChatEvents;
 export type TrackEvent = {
     participant: ParticipantInfo;
     track: TrackInfo;
@@ -34,7 +35,12 @@ export type ConnectionQualityEvent = {
     level: QualityLevel;
     metrics: QualityMetrics;
 };
-export type ParleyEvents = {
+/**
+ * Every event of `ParleyClient.on`: the call's below, and chat's (`ChatEvents`: `message`,
+ * `messageUpdated`, `typing`, `receipt`, `member`, `presence`).
+ */
+export type ParleyEvents = CallEvents & ChatEvents;
+export type CallEvents = {
     /**
      * also for everyone already in the room on `join`
      */

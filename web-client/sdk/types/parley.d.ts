@@ -10,6 +10,10 @@ export { Emitter } from "./emitter.js";
 /** @typedef {import('./quality.js').QualityLevel} QualityLevel */
 /** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
 /** @typedef {import('./quality.js').StatsLike} StatsLike */
+/** @typedef {import('./chat.js').ChatMessage} ChatMessage */
+/** @typedef {import('./chat.js').ConversationInfo} ConversationInfo */
+/** @typedef {import('./chat.js').AttachmentInfo} AttachmentInfo */
+/** @typedef {import('./chat.js').PresenceInfo} PresenceInfo */
 /** @typedef {import('./events.js').TrackEvent} TrackEvent */
 /** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
 /** @typedef {import('./events.js').ConnectionQualityEvent} ConnectionQualityEvent */
@@ -31,14 +35,24 @@ export class ParleyClient {
     }>;
     /** @param {ClientOptions} [options] */
     constructor(options?: ClientOptions);
+    /**
+     * Chat on this connection (tokens with the `chat` grant): conversations, messages, receipts,
+     * typing, presence, attachments. Its events come through `on` (`message`, `typing`, ...).
+     * @type {import('./chat.js').Chat}
+     */
+    chat: import("./chat.js").Chat;
     /** From `welcome`. @type {string | null} */ identity: string | null;
     /** @type {string | null} */ name: string | null;
     /** @type {string | null} */ room: string | null;
+    /** The room's chat conversation, from `join` (tokens with the `chat` grant). @type {string | null} */
+    conversation: string | null;
     /** Other participants in the room, by sid. */
     get participants(): Map<string, import("./protocol.js").ParticipantInfo>;
     /** This session as the server knows it, after `join`. */
     get you(): import("./protocol.js").ParticipantInfo | null;
     get publisherPc(): RTCPeerConnection | null;
+    /** The screen share's connection, once the screen was shared. */
+    get screenPc(): RTCPeerConnection | null;
     get subscriberPc(): RTCPeerConnection | null;
     get connected(): boolean;
     /** Whether the connection dropped and the client is trying to get back. */
@@ -79,13 +93,19 @@ export class ParleyClient {
         name: string;
     }>;
     /**
-     * Join the room the token names. Emits `participantJoined` for everyone already there.
+     * Join a room: the one the token names, or the one of `options.token` (a room token the server
+     * minted for you, e.g. from an accepted call). Emits `participantJoined` for everyone already
+     * there.
      * @param {string} room
-     * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[]}>}
+     * @param {{token?: string}} [options]
+     * @returns {Promise<{you: ParticipantInfo, participants: ParticipantInfo[], conversation: string | null}>}
      */
-    join(room: string): Promise<{
+    join(room: string, options?: {
+        token?: string;
+    }): Promise<{
         you: ParticipantInfo;
         participants: ParticipantInfo[];
+        conversation: string | null;
     }>;
     /**
      * Publish the stream's tracks on the publisher connection (again callable later to add more).
@@ -101,14 +121,15 @@ export class ParleyClient {
     }): Promise<void>;
     /**
      * Share the screen: `getDisplayMedia`, published as one layer (no simulcast) with source
-     * `screen`. Stopping it, from `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
+     * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
+     * `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
      * @param {DisplayMediaStreamOptions} [constraints]
      * @returns {Promise<MediaStream>}
      */
     publishScreen(constraints?: DisplayMediaStreamOptions): Promise<MediaStream>;
     /**
-     * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once,
-     * and its m-line goes inactive. The track itself is stopped too.
+     * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once.
+     * The track itself is stopped too.
      * @param {MediaStreamTrack | TrackSource} trackOrSource
      */
     unpublishTrack(trackOrSource: MediaStreamTrack | TrackSource): Promise<void>;
@@ -176,6 +197,10 @@ export type BackoffOptions = import("./backoff.js").BackoffOptions;
 export type QualityLevel = import("./quality.js").QualityLevel;
 export type QualityMetrics = import("./quality.js").QualityMetrics;
 export type StatsLike = import("./quality.js").StatsLike;
+export type ChatMessage = import("./chat.js").ChatMessage;
+export type ConversationInfo = import("./chat.js").ConversationInfo;
+export type AttachmentInfo = import("./chat.js").AttachmentInfo;
+export type PresenceInfo = import("./chat.js").PresenceInfo;
 export type TrackEvent = import("./events.js").TrackEvent;
 export type TrackMutedEvent = import("./events.js").TrackMutedEvent;
 export type ConnectionQualityEvent = import("./events.js").ConnectionQualityEvent;
@@ -186,3 +211,4 @@ export { PROTOCOL_VERSION, ParleyError } from "./protocol.js";
 export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from "./publisher.js";
 export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 export { qualityLevel, QUALITY_LIMITS } from "./quality.js";
+export { Chat, TYPING_IDLE_MS, TYPING_REFRESH_MS } from "./chat.js";

@@ -54,7 +54,7 @@ export function fetchGuestToken(baseUrl: string | URL, name: string, room: strin
 export const PROTOCOL_VERSION: 1;
 /** @typedef {'audio' | 'video'} TrackKind */
 /** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio' | 'unknown'} TrackSource */
-/** @typedef {'publisher' | 'subscriber'} PeerTarget */
+/** @typedef {'publisher' | 'subscriber' | 'screen'} PeerTarget */
 /**
  * @typedef {object} TrackInfo
  * @property {string} sid server track id; also the msid stream id in subscriber offers
@@ -103,7 +103,7 @@ export type Decoded = {
 };
 export type TrackKind = "audio" | "video";
 export type TrackSource = "camera" | "microphone" | "screen" | "screen_audio" | "unknown";
-export type PeerTarget = "publisher" | "subscriber";
+export type PeerTarget = "publisher" | "subscriber" | "screen";
 export type TrackInfo = {
     /**
      * server track id; also the msid stream id in subscriber offers

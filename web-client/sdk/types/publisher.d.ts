@@ -29,8 +29,11 @@ export const SCREEN_ENCODING: Readonly<RTCRtpEncodingParameters>;
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
  */
 export class Publisher {
-    /** @param {PublisherIo} io */
-    constructor(io: PublisherIo);
+    /**
+     * @param {PublisherIo} io
+     * @param {'publisher' | 'screen'} [target] which of the server's publishing connections this is
+     */
+    constructor(io: PublisherIo, target?: "publisher" | "screen");
     pc: RTCPeerConnection;
     /** Whether the server has answered at least once. */
     get negotiated(): boolean;
@@ -46,6 +49,13 @@ export class Publisher {
      * @param {string} trackId
      */
     remove(trackId: string): Promise<void>;
+    /**
+     * Stop sending a track at once without negotiating: its m-line goes inactive with the next
+     * offer (the next `add`). For the screen connection, whose track the server already dropped
+     * on `unpublish`; an offer with nothing new in it would be a round trip for nothing.
+     * @param {string} trackId
+     */
+    detach(trackId: string): Promise<void>;
     /**
      * Mute or unmute locally. Audio keeps its sender and sends silence (`enabled = false`), which
      * unmutes instantly; video detaches the track from its sender (`replaceTrack(null)`) so no
