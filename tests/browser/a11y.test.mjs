@@ -63,7 +63,7 @@ step('call controls are labelled toggle buttons that work with Space and Enter',
   const names = await alice.getByRole('toolbar', { name: 'Call controls' }).getByRole('button').evaluateAll(
     (buttons) => buttons.map((b) => [b.textContent?.trim(), b.getAttribute('aria-pressed')]),
   );
-  assert.deepEqual(names, [['Mute microphone', 'false'], ['Turn off camera', 'false'], ['Share screen', 'false'], ['Leave', null]]);
+  assert.deepEqual(names, [['Mute microphone', 'false'], ['Turn off camera', 'false'], ['Share screen', 'false'], ['Chat', 'false'], ['Leave', null]]);
   const mic = alice.getByRole('button', { name: 'Mute microphone' });
   await mic.focus();
   await alice.keyboard.press('Space');

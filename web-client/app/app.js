@@ -1,5 +1,6 @@
 // The Parley app: join screen with device preview, then the call. Built only on the SDK's public API.
 import { ParleyClient } from '../sdk/parley.js';
+import { ChatPanel } from './chat.js';
 import { DevicePicker } from './devices.js';
 import { Tiles } from './tiles.js';
 
@@ -24,6 +25,18 @@ const call = $('call');
 const localVideo = /** @type {HTMLVideoElement} */ ($('local-video'));
 
 const tiles = new Tiles($('stage'), $('tiles'), $('self'));
+const chatPanel = new ChatPanel({
+  toggle: /** @type {HTMLButtonElement} */ ($('chat-toggle')),
+  panel: $('chat-panel'),
+  close: /** @type {HTMLButtonElement} */ ($('chat-close')),
+  log: $('chat-log'),
+  older: /** @type {HTMLButtonElement} */ ($('chat-older')),
+  typing: $('chat-typing'),
+  form: /** @type {HTMLFormElement} */ ($('chat-form')),
+  input: /** @type {HTMLTextAreaElement} */ ($('chat-input')),
+  file: /** @type {HTMLInputElement} */ ($('chat-file')),
+  cancelEdit: /** @type {HTMLButtonElement} */ ($('chat-cancel-edit')),
+});
 const devices = new DevicePicker({
   preview: /** @type {HTMLVideoElement} */ ($('preview')),
   camera: /** @type {HTMLSelectElement} */ ($('camera')),
@@ -105,6 +118,7 @@ function syncControls() {
 
 function clearRoom() {
   tiles.clear();
+  chatPanel.detach();
   localStream?.getTracks().forEach((t) => t.stop());
   screenStream?.getTracks().forEach((t) => t.stop());
   localStream = null;
@@ -125,7 +139,10 @@ function setTrack(el, track, add) {
 
 /** @param {ParleyClient} c */
 function wire(c) {
-  c.on('participantJoined', (p) => tiles.participant(p));
+  c.on('participantJoined', (p) => {
+    tiles.participant(p);
+    chatPanel.setName(p.identity, p.name || p.identity);
+  });
   c.on('participantLeft', (p) => tiles.removeParticipant(p));
   c.on('trackSubscribed', ({ participant, track, mediaTrack }) => {
     // A screen's sound plays from its owner's tile: one audio element per person is enough.
@@ -201,6 +218,7 @@ async function join() {
     await c.join(grant.room);
     tiles.self.dataset.sid = c.you?.sid ?? '';
     tiles.self.querySelector('.name')?.replaceChildren(`You (${c.name ?? name})`);
+    chatPanel.attach(c, c.conversation).catch((err) => console.warn('chat history', err));
     if (localStream) await c.publish(localStream);
     if (client !== c) return; // Leave was clicked while joining
     syncControls();
