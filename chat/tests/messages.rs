@@ -326,3 +326,37 @@ async fn non_members_cannot_read_or_send() {
             .is_empty());
     }
 }
+
+/// Sends that share a commit (SQLite groups concurrent sends into one transaction) stay
+/// independent: an outsider's refused send, interleaved with members' sends, takes no sequence
+/// number and undoes nothing of theirs.
+#[tokio::test]
+async fn a_refused_send_among_concurrent_ones_costs_nobody_anything() {
+    for store in &backends().await.stores {
+        let (conv, _owner, members) = group(store, 5).await;
+        let outsider = uid("outsider");
+        let mut tasks = Vec::new();
+        for round in 0..10 {
+            for member in members.iter().chain([&outsider]) {
+                let (store, conv, member) = (store.clone(), conv.clone(), member.clone());
+                tasks.push(tokio::spawn(async move {
+                    let sent = store
+                        .send(msg(&conv, &member, &format!("round {round}")))
+                        .await;
+                    (member, sent)
+                }));
+            }
+        }
+        let mut seqs = Vec::new();
+        for task in tasks {
+            let (member, sent) = task.await.unwrap();
+            if member == outsider {
+                assert!(matches!(sent, Err(StoreError::NotMember)), "{sent:?}");
+            } else {
+                seqs.push(sent.unwrap().0.seq);
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=50).collect::<Vec<i64>>(), "{}", store.backend());
+    }
+}

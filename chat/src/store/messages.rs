@@ -140,77 +140,92 @@ impl Store {
     }
 
     async fn try_send(&self, send: &SendMessage) -> Result<(Message, bool), StoreError> {
-        let now = now_ms();
+        if self.is_sqlite() {
+            return self.send_grouped(send.clone()).await;
+        }
         let mut tx = self.begin_write().await?;
-        // Lock first: once we hold the conversation row, any earlier send with this client id
-        // has committed and is visible below, and our seq is the next in commit order.
-        let (seq, version) = bump(&mut tx, &send.conversation, Some(now)).await?;
-        let member = require_member(&mut tx, &send.conversation, &send.sender).await?;
-        if let Some(original) = by_client_id(&mut tx, send).await? {
-            tx.rollback().await?;
-            return Ok((original, false));
-        }
-        if member.muted {
-            return Err(StoreError::Muted);
-        }
-        if let Some(reply_to) = &send.reply_to {
-            let parent =
-                sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
-                    .bind(reply_to)
-                    .bind(&send.conversation)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if parent.is_none() {
-                return Err(StoreError::invalid(
-                    "reply_to is not a message of this conversation",
-                ));
+        match send_in(&mut tx, send, now_ms()).await? {
+            (message, true) => {
+                tx.commit().await?;
+                Ok((message, true))
+            }
+            duplicate => {
+                tx.rollback().await?;
+                Ok(duplicate)
             }
         }
-        let id = super::new_id();
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, seq, version, sender, client_msg_id, text,
-                                   reply_to, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&id)
-        .bind(&send.conversation)
-        .bind(seq)
-        .bind(version)
-        .bind(&send.sender)
-        .bind(&send.client_msg_id)
-        .bind(&send.text)
-        .bind(&send.reply_to)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        claim_attachments(&mut tx, send, &id).await?;
-        // Built here rather than re-read: the conversation lock is held until commit, and every
-        // round trip now delays the next sender.
-        let attachments = if send.attachments.is_empty() {
-            Vec::new()
-        } else {
-            attachments_of(&mut tx, &id).await?
-        };
-        let message = Message {
-            id,
-            conversation: send.conversation.clone(),
-            seq,
-            version,
-            sender: Some(send.sender.clone()),
-            client_msg_id: Some(send.client_msg_id.clone()),
-            text: Some(send.text.clone()),
-            attachments,
-            reply_to: send.reply_to.clone(),
-            created_at_ms: now,
-            edited_at_ms: None,
-            deleted_at_ms: None,
-            reactions: Default::default(),
-            system: None,
-        };
-        tx.commit().await?;
-        Ok((message, true))
     }
 
+    /// Group commit for SQLite, where each commit is an fsync and writers take turns: a sender
+    /// queues its message, then whoever gets the writer's turn sends everything queued in one
+    /// transaction (a savepoint per message, so one refusal does not undo the others) and
+    /// answers each. Under load the batches grow and the fsyncs per message shrink; alone, a
+    /// message is its own batch.
+    async fn send_grouped(&self, send: SendMessage) -> Result<(Message, bool), StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if let Ok(mut queue) = self.send_queue.lock() {
+            queue.push((send, reply));
+        }
+        {
+            let _turn = self.write_turn.clone().lock_owned().await;
+            let batch = self
+                .send_queue
+                .lock()
+                .map(|mut queue| std::mem::take(&mut *queue))
+                .unwrap_or_default();
+            if !batch.is_empty() {
+                self.commit_batch(batch).await;
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the batch carrying this message was abandoned; resend it",
+            )))
+        })
+    }
+
+    async fn commit_batch(&self, batch: Vec<QueuedSend>) {
+        // The caller holds the writer's turn already.
+        let mut tx = match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => super::WriteTx::unturned(tx),
+            Err(err) => return fail_batch(batch, err),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        let mut batch = batch.into_iter();
+        while let Some((send, reply)) = batch.next() {
+            if let Err(err) = sqlx::query("SAVEPOINT send").execute(&mut *tx).await {
+                let rest = results.into_iter().map(|(_, r)| r);
+                let replies = rest.chain([reply]).chain(batch.map(|(_, r)| r)).collect();
+                return fail_replies(replies, err);
+            }
+            let result = send_in(&mut tx, &send, now_ms()).await;
+            // Only a stored message keeps its savepoint: a refusal or a duplicate must not
+            // leave its sequence number taken.
+            let keep = matches!(result, Ok((_, true)));
+            let ended = async {
+                if !keep {
+                    sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
+                }
+                sqlx::query("RELEASE send").execute(&mut *tx).await
+            }
+            .await;
+            if let Err(err) = ended {
+                // The transaction's state is unknown: store nothing of this batch.
+                let rest = results.into_iter().map(|(_, r)| r);
+                let replies = rest.chain([reply]).chain(batch.map(|(_, r)| r)).collect();
+                return fail_replies(replies, err);
+            }
+            results.push((result, reply));
+        }
+        if let Err(err) = tx.commit().await {
+            let replies = results.into_iter().map(|(_, reply)| reply).collect();
+            return fail_replies(replies, err);
+        }
+        for (outcome, reply) in results {
+            let _ = reply.send(outcome);
+        }
+    }
     /// Replaces the text of the actor's own message. Not for deleted messages (`Conflict`),
     /// nor while muted. An edit cannot empty a message that has no attachments.
     pub async fn edit(
@@ -390,5 +405,106 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(message)
+    }
+}
+
+pub(crate) type QueuedSend = (
+    SendMessage,
+    tokio::sync::oneshot::Sender<Result<(Message, bool), StoreError>>,
+);
+
+/// Sends (or finds the original of) one message on an open write transaction; commits nothing.
+async fn send_in(
+    tx: &mut Conn,
+    send: &SendMessage,
+    now: i64,
+) -> Result<(Message, bool), StoreError> {
+    // Lock first: once we hold the conversation row, any earlier send with this client id
+    // has committed and is visible below, and our seq is the next in commit order.
+    let (seq, version) = bump(tx, &send.conversation, Some(now)).await?;
+    let member = require_member(tx, &send.conversation, &send.sender).await?;
+    if let Some(original) = by_client_id(tx, send).await? {
+        return Ok((original, false));
+    }
+    if member.muted {
+        return Err(StoreError::Muted);
+    }
+    if let Some(reply_to) = &send.reply_to {
+        let parent = sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
+            .bind(reply_to)
+            .bind(&send.conversation)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if parent.is_none() {
+            return Err(StoreError::invalid(
+                "reply_to is not a message of this conversation",
+            ));
+        }
+    }
+    let id = super::new_id();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, seq, version, sender, client_msg_id, text,
+                               reply_to, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(&send.conversation)
+    .bind(seq)
+    .bind(version)
+    .bind(&send.sender)
+    .bind(&send.client_msg_id)
+    .bind(&send.text)
+    .bind(&send.reply_to)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    claim_attachments(tx, send, &id).await?;
+    // Built here rather than re-read: the conversation lock is held until commit, and every
+    // round trip now delays the next sender.
+    let attachments = if send.attachments.is_empty() {
+        Vec::new()
+    } else {
+        attachments_of(tx, &id).await?
+    };
+    let message = Message {
+        id,
+        conversation: send.conversation.clone(),
+        seq,
+        version,
+        sender: Some(send.sender.clone()),
+        client_msg_id: Some(send.client_msg_id.clone()),
+        text: Some(send.text.clone()),
+        attachments,
+        reply_to: send.reply_to.clone(),
+        created_at_ms: now,
+        edited_at_ms: None,
+        deleted_at_ms: None,
+        reactions: Default::default(),
+        system: None,
+    };
+    Ok((message, true))
+}
+
+/// The batch could not be committed: nothing of it is stored; every sender may resend (same
+/// client ids, so never twice). The first gets the database's own error.
+fn fail_batch(batch: Vec<QueuedSend>, err: sqlx::Error) {
+    fail_replies(batch.into_iter().map(|(_, reply)| reply).collect(), err)
+}
+
+fn fail_replies(
+    replies: Vec<tokio::sync::oneshot::Sender<Result<(Message, bool), StoreError>>>,
+    err: sqlx::Error,
+) {
+    let why = err.to_string();
+    let mut first = Some(err);
+    for reply in replies {
+        let error = match first.take() {
+            Some(err) => StoreError::Database(err),
+            None => StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                format!("the batch carrying this message failed ({why}); resend it"),
+            )),
+        };
+        let _ = reply.send(Err(error));
     }
 }

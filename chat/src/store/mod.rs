@@ -36,12 +36,14 @@ pub(crate) enum Dialect {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     dialect: Dialect,
     /// SQLite has one writer at a time. Writers queue here, in order, rather than in SQLite's
     /// busy handler, which sleeps in growing steps (up to 100 ms) and turned 500 sends a second
     /// into multi-second tails in the chat load test.
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Messages waiting for the next group commit (SQLite; see `Store::send`).
+    send_queue: std::sync::Arc<std::sync::Mutex<Vec<messages::QueuedSend>>>,
 }
 
 /// A write transaction, holding the writer's turn on SQLite until it commits or drops.
@@ -65,6 +67,11 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 impl WriteTx {
+    /// A transaction begun by a caller that already holds the writer's turn.
+    pub(crate) fn unturned(tx: Transaction<'static, sqlx::Any>) -> Self {
+        Self { tx, _turn: None }
+    }
+
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
@@ -170,6 +177,7 @@ impl Store {
                 pool,
                 dialect: Dialect::Sqlite,
                 write_turn: Default::default(),
+                send_queue: Default::default(),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -182,6 +190,7 @@ impl Store {
                 pool,
                 dialect: Dialect::Postgres,
                 write_turn: Default::default(),
+                send_queue: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl);
@@ -202,6 +211,10 @@ impl Store {
 
     /// A transaction that will write. On SQLite it takes the write lock up front: a deferred
     /// transaction that reads first and writes later can fail with SQLITE_BUSY without waiting.
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self.dialect, Dialect::Sqlite)
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match self.dialect {
             Dialect::Sqlite => {
