@@ -1,6 +1,7 @@
 // The Parley app: join screen with device preview, then the call. Built only on the SDK's public API.
 import { ParleyClient } from '../sdk/parley.js';
 import { ChatPanel } from './chat.js';
+import { HomeScreen } from './home.js';
 import { DevicePicker } from './devices.js';
 import { Tiles } from './tiles.js';
 
@@ -53,6 +54,37 @@ let screenStream = null;
 
 roomInput.value ||= new URLSearchParams(location.search).get('room') ?? '';
 
+// A page opened with a token from the embedding app's backend (`#token=…`, a fragment so it
+// never reaches server logs) is a signed-in person: their conversations and calls, not the
+// guest lobby.
+const homeToken = new URLSearchParams(location.hash.slice(1)).get('token');
+const homeSection = $('home');
+/** The signed-in person's connection, kept while they go in and out of calls. @type {ParleyClient | null} */
+let homeClient = null;
+const home = new HomeScreen({
+  section: homeSection,
+  who: $('home-who'),
+  list: /** @type {HTMLUListElement} */ ($('people')),
+  startForm: /** @type {HTMLFormElement} */ ($('start-form')),
+  startInput: /** @type {HTMLInputElement} */ ($('start-identity')),
+  notice: $('home-notice'),
+  incoming: $('incoming'),
+  incomingTitle: $('incoming-title'),
+  incomingMedia: $('incoming-media'),
+  accept: /** @type {HTMLButtonElement} */ ($('accept')),
+  decline: /** @type {HTMLButtonElement} */ ($('decline')),
+  calling: $('calling'),
+  callingTitle: $('calling-title'),
+  cancel: /** @type {HTMLButtonElement} */ ($('cancel-call')),
+}, {
+  onJoin: (ticket) => joinCall(ticket),
+  openChat: (conversation, opener) => {
+    if (!homeClient) return;
+    chatPanel.attach(homeClient, conversation).catch((err) => console.warn('chat history', err));
+    chatPanel.setOpen(true, true, opener);
+  },
+});
+
 /** @param {State} state @param {string} message */
 function setState(state, message) {
   document.body.dataset.state = state;
@@ -63,11 +95,12 @@ function setState(state, message) {
   roomInput.disabled = inCall;
   leaveButton.disabled = !inCall;
   const wasInCall = !call.hidden;
-  lobby.hidden = inCall;
+  lobby.hidden = inCall || Boolean(homeToken);
+  homeSection.hidden = inCall || !homeToken;
   call.hidden = !inCall;
   // Keyboard and screen reader users land where the new screen starts.
   if (inCall && !wasInCall) leaveButton.focus();
-  if (!inCall && wasInCall) nameInput.focus();
+  if (!inCall && wasInCall) (homeToken ? $('start-identity') : nameInput).focus();
   if (!inCall) showBanner(null);
 }
 
@@ -182,10 +215,19 @@ function wire(c) {
     console.error('parley error', err);
   });
   c.on('disconnected', ({ code, reason }) => {
+    const message = `Disconnected from the server (${code}${reason ? `: ${reason}` : ''})`;
+    if (c === homeClient) {
+      // The signed-in connection gave up: nothing on this page works any more.
+      homeClient = null;
+      if (client === c) client = null;
+      clearRoom();
+      setState('error', `${message}; reload the page to sign in again`);
+      return;
+    }
     if (client !== c) return; // we left on purpose
     client = null;
     clearRoom();
-    setState('error', `Disconnected from the server (${code}${reason ? `: ${reason}` : ''})`);
+    setState('error', message);
     devices.start();
   });
 }
@@ -216,13 +258,7 @@ async function join() {
       return token;
     });
     await c.join(grant.room);
-    tiles.self.dataset.sid = c.you?.sid ?? '';
-    tiles.self.querySelector('.name')?.replaceChildren(`You (${c.name ?? name})`);
-    chatPanel.attach(c, c.conversation).catch((err) => console.warn('chat history', err));
-    if (localStream) await c.publish(localStream);
-    if (client !== c) return; // Leave was clicked while joining
-    syncControls();
-    setState('joined', `In ${grant.room} as ${c.name ?? name}`);
+    await inRoom(c, c.conversation, `In ${grant.room} as ${c.name ?? name}`);
   } catch (err) {
     if (document.body.dataset.state !== 'joining') return; // failed because we left
     const c = client;
@@ -236,12 +272,62 @@ async function join() {
   }
 }
 
+/**
+ * Joined: show the room, its chat, and publish.
+ * @param {ParleyClient} c @param {string | null} conversation the chat beside the call @param {string} status
+ */
+async function inRoom(c, conversation, status) {
+  tiles.self.dataset.sid = c.you?.sid ?? '';
+  tiles.self.querySelector('.name')?.replaceChildren(`You (${c.name ?? c.identity})`);
+  chatPanel.attach(c, conversation).catch((err) => console.warn('chat history', err));
+  if (localStream) await c.publish(localStream);
+  if (client !== c) return; // Leave was clicked while joining
+  syncControls();
+  setState('joined', status);
+}
+
+/**
+ * Go into a call from the home screen (accepted, or our invitation was): the signed-in
+ * connection joins the call's room with the token the server minted for it.
+ * @param {import('../sdk/parley.js').CallTicket} ticket
+ */
+async function joinCall(ticket) {
+  const c = homeClient;
+  if (!c || client) return;
+  client = c;
+  setState('joining', 'Starting camera and microphone…');
+  try {
+    const media = await devices.take();
+    if (ticket.invitation.media === 'audio') {
+      for (const t of media?.getVideoTracks() ?? []) {
+        t.stop();
+        media?.removeTrack(t);
+      }
+    }
+    localStream = media;
+    localVideo.srcObject = localStream;
+    await c.join(ticket.room, { token: ticket.token });
+    // A call from a conversation chats in that conversation, where its call notices are too.
+    await inRoom(c, ticket.invitation.conversation, `In a call from ${ticket.invitation.caller === c.identity ? 'you' : ticket.invitation.caller}`);
+  } catch (err) {
+    client = null;
+    clearRoom();
+    setState('error', `Could not join the call: ${err instanceof Error ? err.message : err}`);
+  }
+}
+
 async function leave() {
   const c = client;
   client = null;
   // Remove the room from view at once; the server round trip is only a courtesy.
   clearRoom();
   setState('left', 'You left the room');
+  if (c && c === homeClient) {
+    // Back home: the connection stays for chat and the next call.
+    await c.leave().catch((err) => console.warn('leave failed', err));
+    home.refresh().catch(() => {});
+    return;
+  }
   devices.start();
   try {
     await c?.leave();
@@ -303,4 +389,20 @@ micButton.addEventListener('click', () => toggleMute('microphone'));
 cameraButton.addEventListener('click', () => toggleMute('camera'));
 screenButton.addEventListener('click', () => toggleScreen());
 setState('idle', '');
-devices.start();
+if (homeToken) startHome(homeToken);
+else devices.start();
+
+/** @param {string} token */
+async function startHome(token) {
+  const c = new ParleyClient();
+  homeClient = c;
+  /** @type {any} */ (window).parleyClient = c;
+  wire(c);
+  try {
+    await c.connect(location.origin, token);
+    await home.start(c);
+    statusLine.textContent = `Connected as ${c.name ?? c.identity}`;
+  } catch (err) {
+    statusLine.textContent = `Could not connect: ${err instanceof Error ? err.message : err}`;
+  }
+}

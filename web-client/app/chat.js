@@ -42,6 +42,7 @@ export class ChatPanel {
   #loadingOlder = false;
   #unread = 0;
   /** @type {string | null} message being edited */ #editing = null;
+  /** What opened the panel, to give focus back to. @type {HTMLElement | null} */ #opener = null;
 
   /** @param {ChatElements} els */
   constructor(els) {
@@ -138,9 +139,13 @@ export class ChatPanel {
     this.#els.toggle.disabled = true;
   }
 
-  /** @param {boolean} open @param {boolean} [moveFocus] */
-  setOpen(open, moveFocus = true) {
+  /**
+   * @param {boolean} open @param {boolean} [moveFocus]
+   * @param {HTMLElement} [opener] gets focus back on close (default: the toolbar's toggle)
+   */
+  setOpen(open, moveFocus = true, opener) {
     const { panel, toggle, input } = this.#els;
+    if (open) this.#opener = opener ?? null;
     panel.hidden = !open;
     toggle.setAttribute('aria-pressed', String(open));
     document.body.classList.toggle('chat-open', open);
@@ -150,7 +155,9 @@ export class ChatPanel {
       input.focus();
       this.#markRead();
     } else {
-      toggle.focus();
+      const back = this.#opener?.isConnected && this.#opener.offsetParent !== null ? this.#opener : toggle;
+      this.#opener = null;
+      back.focus();
     }
   }
 
@@ -423,6 +430,8 @@ export class ChatPanel {
 
 /** The notice a server-written message shows, e.g. "Missed call" or "Call, 12 min". @param {ChatMessage} m */
 export function systemText(m) {
+  // The server writes the words ("Missed call", "Call, 12 min"); the JSON is for when it did not.
+  if (m.text) return m.text;
   const s = m.system ?? {};
   if (s.type === 'call') {
     const kind = s.media === 'audio' ? 'Voice call' : 'Call';

@@ -6,6 +6,7 @@
 /** @typedef {import('./quality.js').QualityMetrics} QualityMetrics */
 /** @typedef {import('./backoff.js').BackoffOptions} BackoffOptions */
 /** @typedef {import('./chat.js').ChatEvents} ChatEvents */
+/** @typedef {import('./calls.js').CallEvents} InvitationEvents */
 
 /**
  * @typedef {object} TrackEvent
@@ -33,9 +34,10 @@
  */
 
 /**
- * Every event of `ParleyClient.on`: the call's below, and chat's (`ChatEvents`: `message`,
- * `messageUpdated`, `typing`, `receipt`, `member`, `presence`).
- * @typedef {CallEvents & ChatEvents} ParleyEvents
+ * Every event of `ParleyClient.on`: the call's below, chat's (`ChatEvents`: `message`,
+ * `messageUpdated`, `typing`, `receipt`, `member`, `presence`) and invitations'
+ * (`InvitationEvents`: `callRinging`, `callUpdate`, `callAnsweredElsewhere`).
+ * @typedef {CallEvents & ChatEvents & InvitationEvents} ParleyEvents
  */
 
 /**

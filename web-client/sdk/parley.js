@@ -9,6 +9,7 @@ import {
   FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, fetchGuestToken, subscriptionFields,
   websocketUrl,
 } from './protocol.js';
+import { Calls } from './calls.js';
 import { Chat } from './chat.js';
 import { LocalMedia, isScreen } from './local.js';
 import { Room } from './room.js';
@@ -22,6 +23,7 @@ export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 export { qualityLevel, QUALITY_LIMITS } from './quality.js';
 export { Emitter } from './emitter.js';
 export { Chat, TYPING_IDLE_MS, TYPING_REFRESH_MS } from './chat.js';
+export { Calls } from './calls.js';
 
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -38,6 +40,8 @@ export { Chat, TYPING_IDLE_MS, TYPING_REFRESH_MS } from './chat.js';
 /** @typedef {import('./chat.js').ConversationInfo} ConversationInfo */
 /** @typedef {import('./chat.js').AttachmentInfo} AttachmentInfo */
 /** @typedef {import('./chat.js').PresenceInfo} PresenceInfo */
+/** @typedef {import('./calls.js').InvitationInfo} InvitationInfo */
+/** @typedef {import('./calls.js').CallTicket} CallTicket */
 
 /** @typedef {import('./events.js').TrackEvent} TrackEvent */
 /** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
@@ -92,6 +96,16 @@ export class ParleyClient {
     emit: (name, payload) => this.#events.emit(name, /** @type {any} */ (payload)),
     fetch: (path, init) => this.#fetch(path, init),
     fail: (err) => this.#fail(err),
+  });
+
+  /**
+   * Call invitations: `invite(conversation, media)`, `accept`, `decline`, `cancel`; events
+   * `callRinging`, `callUpdate`, `callAnsweredElsewhere`. Join with `join(ticket.room, ticket)`.
+   * @type {import('./calls.js').Calls}
+   */
+  calls = new Calls({
+    request: (type, fields) => this.#request(type, fields),
+    emit: (name, payload) => this.#events.emit(name, /** @type {any} */ (payload)),
   });
 
   /** From `welcome`. @type {string | null} */ identity = null;
@@ -393,7 +407,7 @@ export class ParleyClient {
 
   /** @param {any} msg */
   #onEvent(msg) {
-    if (this.#room.handle(msg) || this.chat.handle(msg)) return;
+    if (this.#room.handle(msg) || this.chat.handle(msg) || this.calls.handle(msg, this.identity)) return;
     switch (msg.type) {
       case 'error':
         return this.#fail(new ParleyError(msg.code, msg.message));

@@ -4,6 +4,7 @@ export type QualityLevel = import("./quality.js").QualityLevel;
 export type QualityMetrics = import("./quality.js").QualityMetrics;
 export type BackoffOptions = import("./backoff.js").BackoffOptions;
 export type ChatEvents = import("./chat.js").ChatEvents;
+export type InvitationEvents = import("./calls.js").CallEvents;
 export type TrackEvent = {
     participant: ParticipantInfo;
     track: TrackInfo;
@@ -36,10 +37,11 @@ export type ConnectionQualityEvent = {
     metrics: QualityMetrics;
 };
 /**
- * Every event of `ParleyClient.on`: the call's below, and chat's (`ChatEvents`: `message`,
- * `messageUpdated`, `typing`, `receipt`, `member`, `presence`).
+ * Every event of `ParleyClient.on`: the call's below, chat's (`ChatEvents`: `message`,
+ * `messageUpdated`, `typing`, `receipt`, `member`, `presence`) and invitations'
+ * (`InvitationEvents`: `callRinging`, `callUpdate`, `callAnsweredElsewhere`).
  */
-export type ParleyEvents = CallEvents & ChatEvents;
+export type ParleyEvents = CallEvents & ChatEvents & InvitationEvents;
 export type CallEvents = {
     /**
      * also for everyone already in the room on `join`

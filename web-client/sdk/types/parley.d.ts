@@ -1,4 +1,5 @@
 export { Emitter } from "./emitter.js";
+export { Calls } from "./calls.js";
 /** @typedef {import('./protocol.js').TrackKind} TrackKind */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {import('./protocol.js').PeerTarget} PeerTarget */
@@ -14,6 +15,8 @@ export { Emitter } from "./emitter.js";
 /** @typedef {import('./chat.js').ConversationInfo} ConversationInfo */
 /** @typedef {import('./chat.js').AttachmentInfo} AttachmentInfo */
 /** @typedef {import('./chat.js').PresenceInfo} PresenceInfo */
+/** @typedef {import('./calls.js').InvitationInfo} InvitationInfo */
+/** @typedef {import('./calls.js').CallTicket} CallTicket */
 /** @typedef {import('./events.js').TrackEvent} TrackEvent */
 /** @typedef {import('./events.js').TrackMutedEvent} TrackMutedEvent */
 /** @typedef {import('./events.js').ConnectionQualityEvent} ConnectionQualityEvent */
@@ -41,6 +44,12 @@ export class ParleyClient {
      * @type {import('./chat.js').Chat}
      */
     chat: import("./chat.js").Chat;
+    /**
+     * Call invitations: `invite(conversation, media)`, `accept`, `decline`, `cancel`; events
+     * `callRinging`, `callUpdate`, `callAnsweredElsewhere`. Join with `join(ticket.room, ticket)`.
+     * @type {import('./calls.js').Calls}
+     */
+    calls: import("./calls.js").Calls;
     /** From `welcome`. @type {string | null} */ identity: string | null;
     /** @type {string | null} */ name: string | null;
     /** @type {string | null} */ room: string | null;
@@ -201,6 +210,8 @@ export type ChatMessage = import("./chat.js").ChatMessage;
 export type ConversationInfo = import("./chat.js").ConversationInfo;
 export type AttachmentInfo = import("./chat.js").AttachmentInfo;
 export type PresenceInfo = import("./chat.js").PresenceInfo;
+export type InvitationInfo = import("./calls.js").InvitationInfo;
+export type CallTicket = import("./calls.js").CallTicket;
 export type TrackEvent = import("./events.js").TrackEvent;
 export type TrackMutedEvent = import("./events.js").TrackMutedEvent;
 export type ConnectionQualityEvent = import("./events.js").ConnectionQualityEvent;
