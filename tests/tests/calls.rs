@@ -101,6 +101,8 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
     let conversation = direct(&ana, "ben").await;
     let (invitation, ana_token) = invite(&ana, &conversation).await;
     assert_eq!(invitation.state, "ringing");
+    // Display names travel with the invitation ("Ana is calling…"); test tokens use the identity.
+    assert_eq!(invitation.names.get("ana").map(String::as_str), Some("ana"));
     for ben in [&ben_phone, &ben_laptop] {
         let id = invitation.id.clone();
         ben.wait_for("ringing", WAIT, move |e| rang(e, &id))

@@ -115,6 +115,21 @@ async fn messages_reach_every_device_with_receipts_typing_and_edits() {
     .await
     .unwrap();
 
+    // A freshly loaded client learns the members and what they have read.
+    let reply = ana
+        .request(|id| ClientMessage::ChatConversations { id })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversations { conversations, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let listed = conversations.iter().find(|c| c.id == conversation).unwrap();
+    let ben_entry = listed.members.iter().find(|m| m.identity == "ben").unwrap();
+    assert_eq!(
+        (ben_entry.read_up_to, ben_entry.name.as_deref()),
+        (1, Some("ben"))
+    );
+
     // Edits, reactions and deletes reach everyone.
     ana.request(|id| ClientMessage::ChatEdit {
         id,

@@ -7,7 +7,7 @@
 use super::convert::{invitation_info, message_info, store_error};
 use super::{now_ms, ChatDevice, ChatResult, Messaging};
 use crate::auth::{Grants, TokenAuthority};
-use crate::protocol::chat::CallMedia;
+use crate::protocol::chat::{CallMedia, InvitationInfo};
 use crate::protocol::{ErrorCode, ServerMessage};
 use crate::webhooks::WebhookEvent;
 use serde_json::json;
@@ -81,9 +81,21 @@ impl Messaging {
             .collect()
     }
 
-    fn announce(&self, invitation: &chat::Invitation) {
+    /// The invitation as clients see it, with everyone's display name.
+    async fn invitation_view(&self, invitation: &chat::Invitation) -> InvitationInfo {
+        let mut info = invitation_info(invitation);
+        if let Ok(users) = self.store.users(&Self::involved(invitation)).await {
+            info.names = users
+                .into_iter()
+                .map(|u| (u.identity, u.display_name))
+                .collect();
+        }
+        info
+    }
+
+    async fn announce(&self, invitation: &chat::Invitation) {
         let event = ServerMessage::CallUpdate {
-            invitation: invitation_info(invitation),
+            invitation: self.invitation_view(invitation).await,
         };
         self.fanout.send(&Self::involved(invitation), &event, None);
     }
@@ -182,11 +194,11 @@ impl Messaging {
         }
         let ringing: Vec<String> = invitation.ringing().map(str::to_owned).collect();
         let event = ServerMessage::CallRinging {
-            invitation: invitation_info(&invitation),
+            invitation: self.invitation_view(&invitation).await,
         };
         self.fanout.send(&ringing, &event, None);
         // The caller's other devices show "calling…"; everyone sees who is busy.
-        self.announce(&invitation);
+        self.announce(&invitation).await;
         if invitation.state == chat::InvitationState::Ringing {
             self.arm_expiry(invitation.expires_at_ms);
         } else {
@@ -196,7 +208,7 @@ impl Messaging {
         Ok(ServerMessage::CallInvitation {
             reply_to: id,
             room: invitation.room.clone(),
-            invitation: invitation_info(&invitation),
+            invitation: self.invitation_view(&invitation).await,
             token,
         })
     }
@@ -243,18 +255,18 @@ impl Messaging {
         )
         .await;
         let elsewhere = ServerMessage::CallAnsweredElsewhere {
-            invitation: invitation_info(&invitation),
+            invitation: self.invitation_view(&invitation).await,
         };
         self.fanout.send(
             std::slice::from_ref(&device.identity),
             &elsewhere,
             Some(device.id),
         );
-        self.announce(&invitation);
+        self.announce(&invitation).await;
         Ok(ServerMessage::CallInvitation {
             reply_to,
             room: invitation.room.clone(),
-            invitation: invitation_info(&invitation),
+            invitation: self.invitation_view(&invitation).await,
             token,
         })
     }
@@ -267,7 +279,7 @@ impl Messaging {
             .map_err(store_error)?;
         // Recorded before anyone is told, so history already shows it when they look.
         self.record_ending(&invitation).await;
-        self.announce(&invitation);
+        self.announce(&invitation).await;
         Ok(ServerMessage::Ok { reply_to })
     }
 
@@ -279,7 +291,7 @@ impl Messaging {
             .map_err(store_error)?;
         // Recorded before anyone is told, so history already shows it when they look.
         self.record_ending(&invitation).await;
-        self.announce(&invitation);
+        self.announce(&invitation).await;
         Ok(ServerMessage::Ok { reply_to })
     }
 
@@ -290,7 +302,7 @@ impl Messaging {
             return;
         };
         for invitation in ringing {
-            let info = invitation_info(&invitation);
+            let info = self.invitation_view(&invitation).await;
             let event = if invitation.caller == identity {
                 ServerMessage::CallUpdate { invitation: info }
             } else {
@@ -318,7 +330,7 @@ impl Messaging {
                 for invitation in missed {
                     tracing::info!(invitation = %invitation.id, "call invitation missed");
                     self.record_ending(&invitation).await;
-                    self.announce(&invitation);
+                    self.announce(&invitation).await;
                 }
             }
             Err(err) => tracing::warn!(%err, "could not expire call invitations"),

@@ -59,6 +59,7 @@ pub fn conversation_info(conversation: chat::Conversation) -> ConversationInfo {
         muted: false,
         delivered_up_to: 0,
         read_up_to: 0,
+        members: Vec::new(),
     }
 }
 
@@ -132,5 +133,6 @@ pub fn invitation_info(invitation: &chat::Invitation) -> InvitationInfo {
         expires_at: invitation.expires_at_ms,
         ended_at: invitation.ended_at_ms,
         answered_by: invitation.answered_by.clone(),
+        names: Default::default(),
     }
 }

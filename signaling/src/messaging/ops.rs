@@ -4,7 +4,7 @@
 use super::convert::{batch_info, conversation_info, message_info, store_error, summary_info};
 use super::{ChatDevice, ChatResult, Messaging};
 use crate::protocol::chat::{
-    MemberChange, ModerationAction, NewConversationKind, PresenceInfo, PresenceStatus,
+    MemberChange, MemberInfo, ModerationAction, NewConversationKind, PresenceInfo, PresenceStatus,
 };
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use crate::webhooks::WebhookEvent;
@@ -24,9 +24,15 @@ impl Messaging {
         match message {
             ClientMessage::ChatConversations { id } => {
                 let list = self.store.conversations_of(me).await.map_err(store_error)?;
+                let mut conversations = Vec::with_capacity(list.len());
+                for summary in list {
+                    let mut info = summary_info(summary);
+                    info.members = self.members_of(&info.id).await;
+                    conversations.push(info);
+                }
                 Ok(ServerMessage::ChatConversations {
                     reply_to: id,
-                    conversations: list.into_iter().map(summary_info).collect(),
+                    conversations,
                 })
             }
             ClientMessage::ChatCreate {
@@ -315,6 +321,27 @@ impl Messaging {
             }
             _ => Err((ErrorCode::Internal, "not a chat request".into())),
         }
+    }
+
+    /// A conversation's members with names and receipts (for conversation lists).
+    async fn members_of(&self, conversation: &str) -> Vec<MemberInfo> {
+        let Ok(receipts) = self.store.receipts(conversation).await else {
+            return Vec::new();
+        };
+        let identities: Vec<String> = receipts.iter().map(|r| r.identity.clone()).collect();
+        let names = self.store.users(&identities).await.unwrap_or_default();
+        receipts
+            .into_iter()
+            .map(|r| MemberInfo {
+                name: names
+                    .iter()
+                    .find(|u| u.identity == r.identity)
+                    .map(|u| u.display_name.clone()),
+                identity: r.identity,
+                delivered_up_to: r.delivered_up_to,
+                read_up_to: r.read_up_to,
+            })
+            .collect()
     }
 
     /// A message changed: everyone in its conversation sees its new state.

@@ -69,6 +69,20 @@ pub struct ConversationInfo {
     pub delivered_up_to: i64,
     #[serde(default)]
     pub read_up_to: i64,
+    /// In `chat_conversations`: every member with their receipts, so a client that just
+    /// loaded can name the other person and show what they have read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub identity: String,
+    /// Their display name, when the server knows them.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub delivered_up_to: i64,
+    pub read_up_to: i64,
 }
 
 /// What a reconnecting client holds of one conversation.
@@ -178,4 +192,7 @@ pub struct InvitationInfo {
     pub ended_at: Option<i64>,
     #[serde(default)]
     pub answered_by: Option<String>,
+    /// Display names of the people above, by identity (for "Ana is calling…").
+    #[serde(default)]
+    pub names: std::collections::BTreeMap<String, String>,
 }
