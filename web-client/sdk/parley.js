@@ -295,6 +295,19 @@ export class ParleyClient {
     return this.#local.setMuted(source, muted);
   }
 
+  /**
+   * Moderate another participant of this room (`moderate_participant`; needs the `moderate`
+   * grant): `mute_audio`, `mute_video` or `mute_all` stop forwarding their tracks (everyone gets
+   * `trackMuted`), `unmute` lifts that, `remove` puts them out of the room. Rejects with a
+   * `ParleyError` (e.g. code `forbidden`, `unknown_participant`).
+   * @param {string} participantSid
+   * @param {'mute_audio' | 'mute_video' | 'mute_all' | 'unmute' | 'remove'} action
+   * @returns {Promise<{type: 'ok', reply_to: string}>}
+   */
+  moderateParticipant(participantSid, action) {
+    return this.#request('moderate_participant', { participant: participantSid, action });
+  }
+
   /** @param {TrackSource} source */
   isMuted(source) {
     return this.#local.isMuted(source);

@@ -150,6 +150,19 @@ export class ParleyClient {
      * @param {boolean} muted
      */
     setMuted(source: TrackSource, muted: boolean): Promise<void>;
+    /**
+     * Moderate another participant of this room (`moderate_participant`; needs the `moderate`
+     * grant): `mute_audio`, `mute_video` or `mute_all` stop forwarding their tracks (everyone gets
+     * `trackMuted`), `unmute` lifts that, `remove` puts them out of the room. Rejects with a
+     * `ParleyError` (e.g. code `forbidden`, `unknown_participant`).
+     * @param {string} participantSid
+     * @param {'mute_audio' | 'mute_video' | 'mute_all' | 'unmute' | 'remove'} action
+     * @returns {Promise<{type: 'ok', reply_to: string}>}
+     */
+    moderateParticipant(participantSid: string, action: "mute_audio" | "mute_video" | "mute_all" | "unmute" | "remove"): Promise<{
+        type: "ok";
+        reply_to: string;
+    }>;
     /** @param {TrackSource} source */
     isMuted(source: TrackSource): boolean;
     /**
