@@ -174,6 +174,10 @@ async fn index() -> Response {
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
+    // A folder (`/examples/telehealth/`) serves its index page.
+    if path.ends_with('/') {
+        return serve_asset(&format!("{path}index.html"));
+    }
     serve_asset(&path)
 }
 

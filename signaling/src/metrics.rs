@@ -53,6 +53,10 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        // Every outcome is exported from the start, at zero, so alerts can rely on the series.
+        for outcome in ["delivered", "failed", "dropped"] {
+            webhooks_total.with_label_values(&[outcome]);
+        }
         for collector in [
             Box::new(webhooks_total.clone()) as Box<dyn Collector>,
             Box::new(ws_connections.clone()),

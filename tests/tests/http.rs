@@ -74,6 +74,8 @@ async fn guest_tokens_health_metrics_and_app() {
         "parley_dynacast_changes_total",
         "parley_keyframe_wait_seconds",
         "parley_subscriber_downlink_estimate_bps",
+        "parley_congestion_events_total",
+        "parley_webhooks_total",
     ] {
         assert!(
             metrics.contains(&format!("# TYPE {name} ")),
@@ -100,6 +102,16 @@ async fn guest_tokens_health_metrics_and_app() {
         .contains("export class ParleyClient"));
     let missing = http.get(format!("{base}/nope.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // The example apps are served from their folders.
+    for example in ["telehealth", "classroom"] {
+        let page = http
+            .get(format!("{base}/examples/{example}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{example}");
+        assert_eq!(page.headers()["content-type"], "text/html");
+    }
     server.stop().await;
 }
 
