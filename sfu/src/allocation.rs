@@ -135,6 +135,9 @@ pub struct DownlinkReading {
     /// A congestion event prompted this allocation, with the arrival rate its feedback showed
     /// (`Some(None)`: an event, rate unknown).
     pub congestion: Option<Option<u64>>,
+    /// What the link delivered at a recent congestion event, while that is fresh: climbing
+    /// past it would only repeat the freeze, unless GCC itself now estimates more.
+    pub ceiling_bps: Option<u64>,
 }
 
 /// What a subscriber's video may use this round.
@@ -159,6 +162,7 @@ pub fn downlink_budget(reading: DownlinkReading) -> Budget {
         previous_estimate_bps: previous,
         sent_bps: sent,
         congestion,
+        ceiling_bps,
     } = reading;
     let falling = congestion.is_some() || estimate < previous * 95 / 100;
     if falling {
@@ -175,6 +179,7 @@ pub fn downlink_budget(reading: DownlinkReading) -> Budget {
     } else {
         estimate.max(sent + NOMINAL_LAYER_BPS[2])
     };
+    let bps = ceiling_bps.map_or(bps, |ceiling| bps.min(ceiling.max(estimate)));
     Budget { bps, cut: false }
 }
 
@@ -238,6 +243,11 @@ mod tests {
             previous_estimate_bps: previous,
             sent_bps: sent,
             congestion,
+            ceiling_bps: None,
+        };
+        let capped = |estimate, sent, ceiling| DownlinkReading {
+            ceiling_bps: Some(ceiling),
+            ..reading(estimate, estimate, sent, None)
         };
         let budget = |bps, cut| Budget { bps, cut };
         let rows = [
@@ -270,6 +280,13 @@ mod tests {
             (
                 reading(1_900_000, 2_000_000, 1_600_000, Some(Some(350_000))),
                 budget(315_000, true),
+            ),
+            // Steady after a collapse to 350 kbit/s: no climb past what the link delivered...
+            (capped(300_000, 190_000, 350_000), budget(350_000, false)),
+            // ...unless GCC itself now sees more.
+            (
+                capped(2_000_000, 190_000, 350_000),
+                budget(2_000_000, false),
             ),
             // Arrival close to what is sent (a wobble): about one step down, no cut.
             (

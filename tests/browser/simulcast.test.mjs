@@ -119,7 +119,8 @@ step("a 1280x720 tile gets Alice's full 1280x720 layer", async () => {
   // Alice's browser sends `f` once the server wants it again (dynacast turned it off while the
   // tile was small) and her bandwidth estimate allows it: usually at once on loopback, but when
   // Chromium's first probe fails its estimate grows ~8 % a second from ~300 kbit/s and `f`
-  // starts ~20 s late. Wait for that first, so the 15 s below measure the server's switch.
+  // starts ~20 s late (over 30 s on a loaded CI machine). Wait for that first, so the 15 s below
+  // measure the server's switch.
   const framesSent = async () => (await aliceLayers()).layers
     .find((l) => l.rid === 'f' && l.frameWidth === 1280)?.framesSent ?? 0;
   try {
@@ -127,7 +128,7 @@ step("a 1280x720 tile gets Alice's full 1280x720 layer", async () => {
       const first = await framesSent();
       await sleep(500);
       return first > 0 && (await framesSent()) > first;
-    }, { timeout: 30_000, interval: 500, what: "Alice's browser sending layer f at 1280x720" });
+    }, { timeout: 60_000, interval: 500, what: "Alice's browser sending layer f at 1280x720" });
   } catch (err) {
     err.message += `\nAlice: ${JSON.stringify(await aliceLayers())}`;
     throw err;

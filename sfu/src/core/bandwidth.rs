@@ -155,6 +155,11 @@ impl SfuCore {
     }
 }
 
+/// How long a congestion event's delivered rate caps climbs (see `DownlinkReading`): long
+/// enough that a subscriber who just fell to the smallest layer is not probed straight back
+/// into a freeze, short enough that a recovered link is climbed again within seconds.
+const CLIMB_CEILING_FOR: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// The loudest participant of each room.
 fn loudest_speakers(
     detectors: &HashMap<String, SpeakerDetector<ParticipantSid>>,
@@ -220,11 +225,19 @@ fn allocate_peer(
         ));
     }
     let previous = std::mem::replace(&mut peer.last_estimate, estimate);
+    if let Some(Some(delivered)) = congestion {
+        peer.climb_ceiling = Some((delivered, now + CLIMB_CEILING_FOR));
+    }
+    let ceiling_bps = peer
+        .climb_ceiling
+        .filter(|(_, until)| now < *until)
+        .map(|(bps, _)| bps);
     let budget = downlink_budget(DownlinkReading {
         estimate_bps: estimate,
         previous_estimate_bps: previous,
         sent_bps,
         congestion,
+        ceiling_bps,
     });
     let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| d.clone()).collect();
     let ranks = allocate(budget.bps, audio_bps, &demands);

@@ -66,6 +66,8 @@ struct Peer {
     last_estimate: u64,
     /// Congestion events of `estimate` already reacted to.
     congestion_events_seen: u64,
+    /// The delivered rate at the last congestion event, and until when it caps climbs.
+    climb_ceiling: Option<(u64, Instant)>,
     // Subscriber leg only.
     down: HashMap<TrackSid, DownTrack>,
     /// Viewer (WHEP) slots with no source right now.
@@ -421,6 +423,7 @@ impl SfuCore {
                 last_received: now,
                 last_estimate: 0,
                 congestion_events_seen: 0,
+                climb_ceiling: None,
                 down: HashMap::new(),
                 idle: Vec::new(),
                 awaiting_answer: false,
