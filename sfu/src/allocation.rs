@@ -136,7 +136,7 @@ pub struct DownlinkReading {
     /// (`Some(None)`: an event, rate unknown).
     pub congestion: Option<Option<u64>>,
     /// What the link delivered at a recent congestion event, while that is fresh: climbing
-    /// past it would only repeat the freeze, unless GCC itself now estimates more.
+    /// past it would only repeat the freeze (GCC's estimate lags high after a collapse).
     pub ceiling_bps: Option<u64>,
 }
 
@@ -179,7 +179,7 @@ pub fn downlink_budget(reading: DownlinkReading) -> Budget {
     } else {
         estimate.max(sent + NOMINAL_LAYER_BPS[2])
     };
-    let bps = ceiling_bps.map_or(bps, |ceiling| bps.min(ceiling.max(estimate)));
+    let bps = ceiling_bps.map_or(bps, |ceiling| bps.min(ceiling));
     Budget { bps, cut: false }
 }
 
@@ -283,11 +283,8 @@ mod tests {
             ),
             // Steady after a collapse to 350 kbit/s: no climb past what the link delivered...
             (capped(300_000, 190_000, 350_000), budget(350_000, false)),
-            // ...unless GCC itself now sees more.
-            (
-                capped(2_000_000, 190_000, 350_000),
-                budget(2_000_000, false),
-            ),
+            // ...even while GCC's estimate still lags high.
+            (capped(2_000_000, 190_000, 350_000), budget(350_000, false)),
             // Arrival close to what is sent (a wobble): about one step down, no cut.
             (
                 reading(1_900_000, 2_000_000, 1_600_000, Some(Some(1_500_000))),
