@@ -84,6 +84,10 @@ enum Command {
     Rooms {
         reply: oneshot::Sender<Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)>>,
     },
+    RoomPeople {
+        room: String,
+        reply: oneshot::Sender<Vec<crate::rooms::ParticipantSnapshot>>,
+    },
     Remove {
         sid: ParticipantSid,
         reason: String,
@@ -280,6 +284,19 @@ impl SfuHandle {
     pub async fn rooms(&self) -> Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)> {
         let (reply, done) = oneshot::channel();
         if self.commands.send(Command::Rooms { reply }).await.is_err() {
+            return Vec::new();
+        }
+        done.await.unwrap_or_default()
+    }
+
+    /// Who is in one room (empty if it is not open).
+    pub async fn room_people(&self, room: &str) -> Vec<crate::rooms::ParticipantSnapshot> {
+        let (reply, done) = oneshot::channel();
+        let command = Command::RoomPeople {
+            room: room.to_owned(),
+            reply,
+        };
+        if self.commands.send(command).await.is_err() {
             return Vec::new();
         }
         done.await.unwrap_or_default()
@@ -558,6 +575,9 @@ impl MediaTask {
             }
             Command::Rooms { reply } => {
                 let _ = reply.send(self.core.rooms());
+            }
+            Command::RoomPeople { room, reply } => {
+                let _ = reply.send(self.core.room_people(&room));
             }
             Command::Remove { sid, reason, reply } => {
                 self.core.remove(now, &sid, &reason);

@@ -246,21 +246,23 @@ impl Rooms {
 
     /// Every room with its visible participants (hidden viewers left out), by name.
     pub fn list(&self) -> Vec<(String, Vec<ParticipantSnapshot>)> {
-        let mut rooms: Vec<(String, Vec<ParticipantSnapshot>)> = self
-            .rooms
-            .iter()
-            .map(|(name, room)| {
-                let people = room
-                    .participants
-                    .values()
-                    .filter(|p| !p.hidden)
-                    .map(|p| room.snapshot(p))
-                    .collect();
-                (name.clone(), people)
-            })
-            .collect();
-        rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        rooms
+        let mut names: Vec<&String> = self.rooms.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| (name.clone(), self.people(name)))
+            .collect()
+    }
+
+    /// One room's visible participants (hidden viewers left out); empty if it is not open.
+    pub fn people(&self, room: &str) -> Vec<ParticipantSnapshot> {
+        self.rooms.get(room).map_or_else(Vec::new, |room| {
+            room.participants
+                .values()
+                .filter(|p| !p.hidden)
+                .map(|p| room.snapshot(p))
+                .collect()
+        })
     }
 
     /// Mutes or unmutes any track (a moderator's server-side mute); returns its owner and

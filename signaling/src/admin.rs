@@ -9,7 +9,7 @@ use crate::rooms::{RoomConfig, DEFAULT_EMPTY_TIMEOUT};
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -106,22 +106,7 @@ pub struct ErrorDetail {
 }
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "not_authenticated",
-                "send Authorization: Bearer <server token>",
-            )
-            .with_bearer_challenge()
-        })?;
-    let claims = state.tokens.verify(token.trim()).map_err(|err| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
-            .with_bearer_challenge()
-    })?;
+    let claims = crate::http::bearer_claims(state, headers)?;
     if !claims.grants.admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -266,7 +251,7 @@ async fn get_room(
 ) -> Result<Json<RoomInfo>, ApiError> {
     admin(&state, &headers)?;
     let config = state.rooms.get(&room).ok_or_else(|| not_found(&room))?;
-    let count = occupancy(&state).await.get(&room).map_or(0, Vec::len);
+    let count = state.sfu.room_people(&room).await.len();
     Ok(Json(room_info(config, count)))
 }
 
@@ -280,7 +265,7 @@ async fn end_room(
     Path(room): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let claims = admin(&state, &headers)?;
-    let present = occupancy(&state).await.remove(&room).unwrap_or_default();
+    let present = state.sfu.room_people(&room).await;
     if state.rooms.get(&room).is_none() && present.is_empty() {
         return Err(not_found(&room));
     }
@@ -350,16 +335,12 @@ async fn list_participants(
     Path(room): Path<String>,
 ) -> Result<Json<ParticipantList>, ApiError> {
     admin(&state, &headers)?;
-    let present = occupancy(&state).await.remove(&room);
-    if present.is_none() && state.rooms.get(&room).is_none() {
+    let present = state.sfu.room_people(&room).await;
+    if present.is_empty() && state.rooms.get(&room).is_none() {
         return Err(not_found(&room));
     }
     Ok(Json(ParticipantList {
-        participants: present
-            .unwrap_or_default()
-            .into_iter()
-            .map(participant)
-            .collect(),
+        participants: present.into_iter().map(participant).collect(),
     }))
 }
 
@@ -369,10 +350,10 @@ async fn sessions_of(
     room: &str,
     identity: &str,
 ) -> Result<Vec<sfu::ParticipantSnapshot>, ApiError> {
-    let sessions: Vec<_> = occupancy(state)
+    let sessions: Vec<_> = state
+        .sfu
+        .room_people(room)
         .await
-        .remove(room)
-        .unwrap_or_default()
         .into_iter()
         .filter(|p| p.meta.identity == identity)
         .collect();
@@ -396,17 +377,8 @@ async fn remove_participant(
     Path((room, identity)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let claims = admin(&state, &headers)?;
-    for session in sessions_of(&state, &room, &identity).await? {
-        state.sfu.remove(session.meta.sid, "removed").await;
-    }
-    crate::moderation::audit_room(
-        &state,
-        &room,
-        &claims.sub,
-        chat::AuditAction::Kick,
-        &identity,
-    )
-    .await;
+    let sessions = sessions_of(&state, &room, &identity).await?;
+    crate::moderation::remove(&state, &room, &claims.sub, sessions).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -438,30 +410,18 @@ async fn mute_participant(
 ) -> Result<StatusCode, ApiError> {
     let claims = admin(&state, &headers)?;
     let Json(request) = body.map_err(|e| invalid(e.body_text()))?;
-    let kind = match request.kind.as_deref().unwrap_or("all") {
-        "audio" => Some(sfu::MediaKind::Audio),
-        "video" => Some(sfu::MediaKind::Video),
-        "all" => None,
+    let kinds: &[sfu::MediaKind] = match request.kind.as_deref().unwrap_or("all") {
+        "audio" => &[sfu::MediaKind::Audio],
+        "video" => &[sfu::MediaKind::Video],
+        "all" => &[sfu::MediaKind::Audio, sfu::MediaKind::Video],
         other => {
             return Err(invalid(format!(
                 "kind '{other}' is not audio, video or all"
             )))
         }
     };
-    for session in sessions_of(&state, &room, &identity).await? {
-        for track in session.tracks {
-            if kind.is_none_or(|k| k == track.kind) {
-                // A track that just ended is not an error.
-                let _ = state.sfu.force_mute(track.sid, request.muted).await;
-            }
-        }
-    }
-    let action = if request.muted {
-        chat::AuditAction::Mute
-    } else {
-        chat::AuditAction::Unmute
-    };
-    crate::moderation::audit_room(&state, &room, &claims.sub, action, &identity).await;
+    let sessions = sessions_of(&state, &room, &identity).await?;
+    crate::moderation::mute(&state, &room, &claims.sub, sessions, kinds, request.muted).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -581,15 +541,7 @@ async fn call_history(
         .store
         .calls(query.conversation.as_deref(), query.limit.unwrap_or(0))
         .await
-        .map_err(|err| {
-            let (code, message) = crate::messaging::store_error(err);
-            let status = if code == crate::protocol::ErrorCode::Unavailable {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            ApiError::new(status, "internal", message)
-        })?;
+        .map_err(crate::messaging::http::store_api_error)?;
     Ok(Json(CallList {
         calls: calls
             .into_iter()

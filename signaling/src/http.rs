@@ -87,6 +87,33 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The claims of the request's `Authorization: Bearer <token>`: every HTTP API authenticates
+/// here. Missing (`not_authenticated`) or invalid (`invalid_token`): 401 with a challenge.
+pub fn bearer_claims(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::auth::Claims, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "not_authenticated",
+                "send Authorization: Bearer <token>",
+            )
+            .with_bearer_challenge()
+        })?;
+    state.tokens.verify(token.trim()).map_err(|err| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
+            .with_bearer_challenge()
+    })
+}
+
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

@@ -6,13 +6,7 @@ use crate::webhooks::WebhookEvent;
 
 /// Someone left `room`: if it is now empty, close it once the grace period passes.
 pub async fn participant_left(state: &AppState, room: &str) {
-    let remaining = state
-        .sfu
-        .rooms()
-        .await
-        .into_iter()
-        .find(|(name, _)| name == room)
-        .map_or(0, |(_, people)| people.len());
+    let remaining = state.sfu.room_people(room).await.len();
     if remaining == 0 {
         // The call (if the room had one) ends with its last participant.
         state.messaging.call_room_empty(room).await;

@@ -4,6 +4,7 @@
 
 use crate::protocol::{ErrorCode, RoomModeration};
 use crate::state::AppState;
+use sfu::{MediaKind, ParticipantSnapshot};
 
 /// A moderator acts on participant `target` (a sid) of `room`.
 pub async fn moderate(
@@ -13,54 +14,69 @@ pub async fn moderate(
     target: &str,
     action: RoomModeration,
 ) -> Result<(), (ErrorCode, String)> {
-    let snapshot = state
+    let session = state
         .sfu
-        .rooms()
+        .room_people(room)
         .await
         .into_iter()
-        .find(|(name, _)| name == room)
-        .and_then(|(_, people)| {
-            people
-                .into_iter()
-                .find(|p| p.meta.sid.to_string() == target)
-        })
+        .find(|p| p.meta.sid.to_string() == target)
         .ok_or((
             ErrorCode::UnknownParticipant,
             "no such participant in your room".into(),
         ))?;
-    let identity = snapshot.meta.identity.clone();
-    let (kinds, muted, audit) = match action {
-        RoomModeration::Remove => {
-            state.sfu.remove(snapshot.meta.sid, "removed").await;
-            audit_room(state, room, actor, chat::AuditAction::Kick, &identity).await;
-            return Ok(());
-        }
-        RoomModeration::MuteAudio => (vec![sfu::MediaKind::Audio], true, chat::AuditAction::Mute),
-        RoomModeration::MuteVideo => (vec![sfu::MediaKind::Video], true, chat::AuditAction::Mute),
-        RoomModeration::MuteAll => (
-            vec![sfu::MediaKind::Audio, sfu::MediaKind::Video],
-            true,
-            chat::AuditAction::Mute,
-        ),
-        RoomModeration::Unmute => (
-            vec![sfu::MediaKind::Audio, sfu::MediaKind::Video],
-            false,
-            chat::AuditAction::Unmute,
-        ),
+    let sessions = vec![session];
+    let (audio, video) = (MediaKind::Audio, MediaKind::Video);
+    match action {
+        RoomModeration::Remove => remove(state, room, actor, sessions).await,
+        RoomModeration::MuteAudio => mute(state, room, actor, sessions, &[audio], true).await,
+        RoomModeration::MuteVideo => mute(state, room, actor, sessions, &[video], true).await,
+        RoomModeration::MuteAll => mute(state, room, actor, sessions, &[audio, video], true).await,
+        RoomModeration::Unmute => mute(state, room, actor, sessions, &[audio, video], false).await,
+    }
+    Ok(())
+}
+
+/// Mutes (nothing of them is forwarded, the room is told) or unmutes the tracks of `kinds`
+/// of these sessions of one person.
+pub async fn mute(
+    state: &AppState,
+    room: &str,
+    actor: &str,
+    sessions: Vec<ParticipantSnapshot>,
+    kinds: &[MediaKind],
+    muted: bool,
+) {
+    let Some(identity) = sessions.first().map(|s| s.meta.identity.clone()) else {
+        return;
     };
-    for track in snapshot
-        .tracks
+    for track in sessions
         .into_iter()
+        .flat_map(|s| s.tracks)
         .filter(|t| kinds.contains(&t.kind))
     {
         // A track that ended meanwhile is not an error.
         let _ = state.sfu.force_mute(track.sid, muted).await;
     }
-    audit_room(state, room, actor, audit, &identity).await;
-    Ok(())
+    let action = if muted {
+        chat::AuditAction::Mute
+    } else {
+        chat::AuditAction::Unmute
+    };
+    audit_room(state, room, actor, action, &identity).await;
 }
 
-pub async fn audit_room(
+/// Removes these sessions of one person from the room (`goodbye: removed`).
+pub async fn remove(state: &AppState, room: &str, actor: &str, sessions: Vec<ParticipantSnapshot>) {
+    let Some(identity) = sessions.first().map(|s| s.meta.identity.clone()) else {
+        return;
+    };
+    for session in sessions {
+        state.sfu.remove(session.meta.sid, "removed").await;
+    }
+    audit_room(state, room, actor, chat::AuditAction::Kick, &identity).await;
+}
+
+async fn audit_room(
     state: &AppState,
     room: &str,
     actor: &str,

@@ -144,10 +144,7 @@ impl Session {
                 format!("protocol version {version} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"),
             ));
         }
-        let claims = self.state.tokens.verify(token).map_err(|err| match err {
-            TokenError::Expired => (ErrorCode::TokenExpired, err.to_string()),
-            TokenError::Invalid(_) => (ErrorCode::InvalidToken, err.to_string()),
-        })?;
+        let claims = self.state.tokens.verify(token).map_err(token_error)?;
         if let Err(err) = self
             .state
             .store
@@ -187,13 +184,7 @@ impl Session {
                 let claims = match token {
                     None => claims,
                     Some(token) => {
-                        let room_claims =
-                            self.state.tokens.verify(&token).map_err(|err| match err {
-                                TokenError::Expired => (ErrorCode::TokenExpired, err.to_string()),
-                                TokenError::Invalid(_) => {
-                                    (ErrorCode::InvalidToken, err.to_string())
-                                }
-                            })?;
+                        let room_claims = self.state.tokens.verify(&token).map_err(token_error)?;
                         if room_claims.sub != claims.sub {
                             return Err((
                                 ErrorCode::Forbidden,
@@ -429,14 +420,7 @@ impl Session {
                 "the token is for a different room".into(),
             ));
         }
-        let present = self
-            .state
-            .sfu
-            .rooms()
-            .await
-            .into_iter()
-            .find(|(name, _)| *name == room)
-            .map_or(0, |(_, people)| people.len());
+        let present = self.state.sfu.room_people(&room).await.len();
         let admitted = self
             .state
             .rooms
@@ -643,6 +627,14 @@ fn offers_video(sdp: &str) -> bool {
         }
     }
     in_video && sends
+}
+
+fn token_error(err: TokenError) -> (ErrorCode, String) {
+    let code = match err {
+        TokenError::Expired => ErrorCode::TokenExpired,
+        TokenError::Invalid(_) => ErrorCode::InvalidToken,
+    };
+    (code, err.to_string())
 }
 
 fn sfu_error(err: SfuError) -> (ErrorCode, String) {

@@ -87,10 +87,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_bearer_challenge()
-}
-
 /// Checks the bearer token: valid (401 otherwise), for this room, with the grants (403).
 fn authorize(
     state: &AppState,
@@ -98,18 +94,7 @@ fn authorize(
     room: &str,
     kind: Kind,
 ) -> Result<Claims, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?;
-    let claims = state
-        .tokens
-        .verify(token.trim())
-        .map_err(|err| unauthorized(&err.to_string()))?;
+    let claims = crate::http::bearer_claims(state, headers)?;
     let forbidden = |message: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message);
     if claims.room != room {
         return Err(forbidden("the token is for a different room"));
@@ -314,15 +299,7 @@ fn owned_session(
         .get(id)
         .filter(|s| s.kind == kind && s.room == room)
         .ok_or_else(not_found)?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?;
-    let claims = state
-        .tokens
-        .verify(token.trim())
-        .map_err(|err| unauthorized(&err.to_string()))?;
+    let claims = crate::http::bearer_claims(state, headers)?;
     if claims.room != room || (claims.sub != session.identity && !claims.grants.moderate) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

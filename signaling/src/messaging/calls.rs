@@ -61,13 +61,8 @@ impl Messaging {
         device: &ChatDevice,
         room: &str,
     ) -> Result<String, (ErrorCode, String)> {
-        let grants = Grants {
-            join: true,
-            publish: true,
-            subscribe: true,
-            chat: true,
-            ..Default::default()
-        };
+        // A participant's grants, for this room only.
+        let grants = Grants::participant();
         tokens
             .mint(&device.identity, &device.name, room, grants, ROOM_TOKEN_TTL)
             .map_err(|_| (ErrorCode::Internal, "could not mint a room token".into()))

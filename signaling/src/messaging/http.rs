@@ -75,7 +75,8 @@ fn code_str(code: ErrorCode) -> &'static str {
     }
 }
 
-fn store_api_error(err: chat::StoreError) -> ApiError {
+/// A store outcome as the HTTP APIs' error (shared with the server API).
+pub(crate) fn store_api_error(err: chat::StoreError) -> ApiError {
     let content_type = matches!(err, chat::StoreError::ContentTypeNotAllowed(_));
     let (code, message) = store_error(err);
     if content_type {
@@ -99,22 +100,7 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
 
 /// Like [`caller`], also letting a server token (the `admin` grant) through.
 fn caller_with(state: &AppState, headers: &HeaderMap, admin_ok: bool) -> Result<Claims, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "not_authenticated",
-                "send Authorization: Bearer <token>",
-            )
-            .with_bearer_challenge()
-        })?;
-    let claims = state.tokens.verify(token.trim()).map_err(|err| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
-            .with_bearer_challenge()
-    })?;
+    let claims = crate::http::bearer_claims(state, headers)?;
     if !(claims.grants.chat || admin_ok && claims.grants.admin) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

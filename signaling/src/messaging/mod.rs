@@ -26,8 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use typing::Typing;
 
-pub use convert::{message_info, store_error};
-
 /// What a chat request answers: its reply, or an error code with a message.
 pub type ChatResult = Result<ServerMessage, (ErrorCode, String)>;
 
