@@ -53,16 +53,19 @@ impl DeliveryMonitor {
     /// Loss among the packets of the last [`Self::LOSS_WINDOW`] reported on.
     pub fn loss(&self) -> Option<f64> {
         let newest = self.window.back()?.departure;
-        let recent: Vec<&Delivered> = self
-            .window
-            .iter()
-            .filter(|p| newest.saturating_duration_since(p.departure) <= Self::LOSS_WINDOW)
-            .collect();
-        if recent.len() < Self::MIN_PACKETS {
+        let (mut total, mut lost) = (0usize, 0usize);
+        // Newest first: stop at the first packet older than the loss window.
+        for p in self.window.iter().rev() {
+            if newest.saturating_duration_since(p.departure) > Self::LOSS_WINDOW {
+                break;
+            }
+            total += 1;
+            lost += usize::from(p.arrival.is_none());
+        }
+        if total < Self::MIN_PACKETS {
             return None;
         }
-        let lost = recent.iter().filter(|p| p.arrival.is_none()).count();
-        Some(lost as f64 / recent.len() as f64)
+        Some(lost as f64 / total as f64)
     }
 
     /// The rate at which the window's packets arrived.

@@ -242,6 +242,11 @@ impl SfuCore {
         self.rooms.list()
     }
 
+    /// Who is in one room (hidden viewers left out).
+    pub fn room_people(&self, room: &str) -> Vec<ParticipantSnapshot> {
+        self.rooms.people(room)
+    }
+
     /// Removes a participant (a moderator's decision, or the room ended): its session is told
     /// why, then it leaves like any leaver.
     pub fn remove(&mut self, now: Instant, sid: &ParticipantSid, reason: &str) {
@@ -314,7 +319,15 @@ impl SfuCore {
         }) {
             tracing::debug!(%err, "peer connection rejected a datagram");
         }
-        self.react_to_congestion(now, id);
+        // One atomic load per datagram on the peer already at hand; the re-allocation runs
+        // only when its feedback raised a congestion event.
+        let congested = peer
+            .estimate
+            .as_ref()
+            .is_some_and(|e| e.congestion_events() != peer.congestion_events_seen);
+        if congested {
+            self.react_to_congestion(now, id);
+        }
         self.dirty.insert(id);
         self.finish(now);
     }
