@@ -191,41 +191,37 @@ impl Store {
             Ok(tx) => super::WriteTx::unturned(tx),
             Err(err) => return fail_batch(batch, err),
         };
+        // Once the transaction's state is unknown, nothing of this batch is stored.
+        let mut broken = None;
         let mut results = Vec::with_capacity(batch.len());
-        let mut batch = batch.into_iter();
-        while let Some((send, reply)) = batch.next() {
-            if let Err(err) = sqlx::query("SAVEPOINT send").execute(&mut *tx).await {
-                let rest = results.into_iter().map(|(_, r)| r);
-                let replies = rest.chain([reply]).chain(batch.map(|(_, r)| r)).collect();
-                return fail_replies(replies, err);
-            }
-            let result = send_in(&mut tx, &send, now_ms()).await;
-            // Only a stored message keeps its savepoint: a refusal or a duplicate must not
-            // leave its sequence number taken.
-            let keep = matches!(result, Ok((_, true)));
-            let ended = async {
-                if !keep {
-                    sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
-                }
-                sqlx::query("RELEASE send").execute(&mut *tx).await
-            }
-            .await;
-            if let Err(err) = ended {
-                // The transaction's state is unknown: store nothing of this batch.
-                let rest = results.into_iter().map(|(_, r)| r);
-                let replies = rest.chain([reply]).chain(batch.map(|(_, r)| r)).collect();
-                return fail_replies(replies, err);
-            }
+        for (send, reply) in batch {
+            let result = match broken {
+                Some(_) => None,
+                None => match savepointed_send(&mut tx, &send).await {
+                    Ok(result) => Some(result),
+                    Err(err) => {
+                        broken = Some(err);
+                        None
+                    }
+                },
+            };
             results.push((result, reply));
         }
-        if let Err(err) = tx.commit().await {
-            let replies = results.into_iter().map(|(_, reply)| reply).collect();
-            return fail_replies(replies, err);
+        if broken.is_none() {
+            broken = tx.commit().await.err();
         }
-        for (outcome, reply) in results {
-            let _ = reply.send(outcome);
+        match broken {
+            Some(err) => fail_replies(results.into_iter().map(|(_, reply)| reply).collect(), err),
+            None => {
+                for (result, reply) in results {
+                    if let Some(result) = result {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
         }
     }
+
     /// Replaces the text of the actor's own message. Not for deleted messages (`Conflict`),
     /// nor while muted. An edit cannot empty a message that has no attachments.
     pub async fn edit(
@@ -483,6 +479,21 @@ async fn send_in(
         system: None,
     };
     Ok((message, true))
+}
+
+/// One send of a batch under its own savepoint. Only a stored message keeps it: a refusal or a
+/// duplicate must not leave its sequence number taken. `Err`: the transaction itself failed.
+async fn savepointed_send(
+    tx: &mut Conn,
+    send: &SendMessage,
+) -> Result<Result<(Message, bool), StoreError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
+    let result = send_in(tx, send, now_ms()).await;
+    if !matches!(result, Ok((_, true))) {
+        sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
+    }
+    sqlx::query("RELEASE send").execute(&mut *tx).await?;
+    Ok(result)
 }
 
 /// The batch could not be committed: nothing of it is stored; every sender may resend (same
