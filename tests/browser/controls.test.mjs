@@ -71,6 +71,9 @@ step('turning the camera off stops Alice\'s video for Bob, keeps her simulcast l
       .find((/** @type {RTCRtpTransceiver} */ t) => t.receiver.track.kind === 'video').sender;
     return { track: s.track?.id ?? null, rids: s.getParameters().encodings.map((/** @type {any} */ e) => e.rid) };
   });
+  // `replaceTrack(null)` settles after the click handler returns.
+  await eventually(async () => (await sender()).track === null,
+    { timeout: 2000, what: 'the camera track detaching from its sender' });
   const off = await sender();
   assert.equal(off.track, null, 'the camera track is detached from its sender');
   assert.deepEqual(off.rids, ['q', 'h', 'f']);
