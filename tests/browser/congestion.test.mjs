@@ -481,7 +481,7 @@ step('Alice publishes simulcast, Bob (in the namespace) joins over the veth and 
   });
   assert.equal(pair, rootIp(), "Bob's subscriber connection should use the veth address");
   startSampling();
-}, 30_000);
+}, 60_000);
 
 // See simulcast.test.mjs: when Chromium's first probe fails, `f` starts only after ~20 s.
 step("Alice's browser sends the 1280x720 layer", async () => {

@@ -294,8 +294,23 @@ export async function joinWithApp(page, name, room) {
   await page.getByLabel('Name').fill(name);
   await page.getByLabel('Room').fill(room);
   await page.getByRole('button', { name: 'Join' }).click();
-  await page.waitForFunction(() => ['joined', 'error', 'left'].includes(document.body.dataset.state), null,
-    { timeout: 15_000 });
+  const since = Date.now();
+  try {
+    // Past the SDK's 20 s request timeout, so a request the server never answers shows up as
+    // the page's own error (naming the request) rather than as this wait running out.
+    await page.waitForFunction(() => ['joined', 'error', 'left'].includes(document.body.dataset.state), null,
+      { timeout: 25_000 });
+  } catch (err) {
+    // Say which phase of the join stalled (camera, token, socket, join or publish).
+    const where = await page.evaluate(() => ({
+      state: document.body.dataset.state,
+      status: document.getElementById('status')?.textContent,
+      publisher: window.parleyClient?.publisherPc
+        && `${window.parleyClient.publisherPc.signalingState}/${window.parleyClient.publisherPc.connectionState}`,
+    })).catch((e) => `(page unreadable: ${e.message})`);
+    err.message += `\n${name} after ${Date.now() - since} ms: ${JSON.stringify(where)}`;
+    throw err;
+  }
   const state = await page.evaluate(() => document.body.dataset.state);
   const status = await page.getByRole('status').textContent();
   assert.equal(state, 'joined', `${name} did not join: ${status}`);
