@@ -43,6 +43,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("content type not allowed: {0}")]
     ContentTypeNotAllowed(String),
+    /// The upload's bytes are not what its declared type says (an HTML page sent as a PNG).
+    #[error("the file's content does not match its declared type {0}")]
+    ContentMismatch(String),
 }
 
 impl StoreError {

@@ -36,7 +36,7 @@ mod store;
 pub use calls::*;
 pub use error::StoreError;
 pub use files::{
-    check_upload, normalize_content_type, AttachmentStore, ALLOWED_CONTENT_TYPES,
+    check_content, check_upload, normalize_content_type, AttachmentStore, ALLOWED_CONTENT_TYPES,
     DEFAULT_MAX_ATTACHMENT_BYTES,
 };
 pub use model::*;

@@ -20,6 +20,10 @@ async fn attachment_files_enforce_type_size_and_keys() {
         files.put("image/png", &[0u8; 1025]).await,
         Err(StoreError::TooLarge { .. })
     ));
+    assert!(matches!(
+        files.put("image/png", b"<svg onload=alert(1)>").await,
+        Err(StoreError::ContentMismatch(_))
+    ));
     for bad in [
         "../etc/passwd",
         "",
@@ -33,6 +37,37 @@ async fn attachment_files_enforce_type_size_and_keys() {
             "{bad}"
         );
     }
+    // Listing for the stray-file sweep: only stored keys written in the window; a `.part`
+    // left by an interrupted write in the window goes.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let old_key = files.put("text/plain", b"old").await.unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(&old_key))
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let part = dir.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&part, b"half").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    std::fs::write(dir.join("not-a-key"), b"x").unwrap();
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    assert_eq!(
+        files.files_written_between(None, minute_ago).await.unwrap(),
+        vec![old_key.clone()]
+    );
+    assert!(!part.exists());
+    assert!(files
+        .files_written_between(Some(minute_ago), std::time::SystemTime::now())
+        .await
+        .unwrap()
+        .contains(&key));
+    assert!(files.remove(&old_key).await.unwrap());
     assert!(files.remove(&key).await.unwrap());
     assert!(!files.remove(&key).await.unwrap());
     assert!(matches!(files.get(&key).await, Err(StoreError::NotFound)));
@@ -127,5 +162,46 @@ async fn attachments_are_for_members_only() {
             store.attachment(&owner, &att.id).await,
             Err(StoreError::NotFound)
         ));
+
+        // The sweep of uploads never sent (here rather than in a test of its own: it removes
+        // every unsent upload in the shared PostgreSQL database, which a parallel test of
+        // this file could be holding).
+        let (unsent_key, sent_key) = (uid("unsent"), uid("sent"));
+        let unsent = store
+            .create_attachment(&owner, &conv.id, "a.txt", "text/plain", 1, &unsent_key)
+            .await
+            .unwrap();
+        let kept = store
+            .create_attachment(&owner, &conv.id, "b.txt", "text/plain", 1, &sent_key)
+            .await
+            .unwrap();
+        let mut with_file = msg(&conv, &owner, "");
+        with_file.attachments = vec![kept.id.clone()];
+        store.send(with_file).await.unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!(!store
+            .remove_unsent_uploads(now_ms - 60_000, 10_000)
+            .await
+            .unwrap()
+            .contains(&unsent_key));
+        let swept = store
+            .remove_unsent_uploads(now_ms + 1, 10_000)
+            .await
+            .unwrap();
+        assert!(swept.contains(&unsent_key), "{swept:?}");
+        assert!(!swept.contains(&sent_key), "{swept:?}");
+        assert!(matches!(
+            store.attachment(&owner, &unsent.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(store.attachment(&owner, &kept.id).await.is_ok());
+        let known = store
+            .known_storage_keys(&[unsent_key.clone(), sent_key.clone(), uid("never")])
+            .await
+            .unwrap();
+        assert_eq!(known, [sent_key].into_iter().collect());
     }
 }

@@ -1,6 +1,7 @@
 //! The server API for apps (a telehealth or classroom backend): rooms, their participants
-//! (list, remove, mute), participant tokens and call history. Authenticated with a server token
-//! carrying the `admin` grant (`parley token --grants admin`), which never goes to a browser.
+//! (list, remove, mute), participant tokens, call history and (in `erasure.rs`) deleting a
+//! person's data. Authenticated with a server token carrying the `admin` grant
+//! (`parley token --grants admin`), which never goes to a browser.
 //! The OpenAPI document is generated from these handlers and served at `/api/openapi.json`.
 
 use crate::auth::{Claims, Grants};
@@ -53,7 +54,8 @@ pub fn routes() -> Router<AppState> {
         mute_participant,
         mint_token,
         call_history,
-        conversation_history
+        conversation_history,
+        crate::erasure::erase_user
     ),
     components(schemas(
         ErrorBody,
@@ -68,7 +70,8 @@ pub fn routes() -> Router<AppState> {
         TokenRequest,
         TokenResponse,
         CallInfo,
-        CallList
+        CallList,
+        crate::erasure::ErasureInfo
     )),
     modifiers(&BearerSecurity),
     security(("bearer" = []))
@@ -105,7 +108,7 @@ pub struct ErrorDetail {
     message: String,
 }
 
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let claims = crate::http::bearer_claims(state, headers)?;
     if !claims.grants.admin {
         return Err(ApiError::new(
@@ -586,6 +589,7 @@ pub const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/tokens"),
     ("get", "/api/calls"),
     ("get", "/api/conversations/{id}/messages"),
+    ("delete", "/api/users/{identity}"),
 ];
 
 #[cfg(test)]

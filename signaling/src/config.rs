@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// How long a call invitation rings before it is missed, in seconds. Default 45.
     #[arg(long, env = "PARLEY_RING_TIMEOUT_SECS")]
     pub ring_timeout_secs: Option<u64>,
+    /// How long an uploaded file waits to be sent with a message before it is deleted, in
+    /// seconds. Default 86400 (a day).
+    #[arg(long, env = "PARLEY_UNSENT_UPLOAD_TTL_SECS")]
+    pub unsent_upload_ttl_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -79,6 +83,7 @@ struct FileConfig {
     webhook_url: Option<String>,
     auto_create_rooms: Option<bool>,
     ring_timeout_secs: Option<u64>,
+    unsent_upload_ttl_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -97,6 +102,7 @@ pub struct Config {
     pub webhook_url: Option<String>,
     pub auto_create_rooms: bool,
     pub ring_timeout: std::time::Duration,
+    pub unsent_upload_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -116,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field("auto_create_rooms", &self.auto_create_rooms)
             .field("ring_timeout", &self.ring_timeout)
+            .field("unsent_upload_ttl", &self.unsent_upload_ttl)
             .finish()
     }
 }
@@ -204,6 +211,12 @@ impl Config {
                 args.ring_timeout_secs
                     .or(file.ring_timeout_secs)
                     .unwrap_or(45)
+                    .max(1),
+            ),
+            unsent_upload_ttl: std::time::Duration::from_secs(
+                args.unsent_upload_ttl_secs
+                    .or(file.unsent_upload_ttl_secs)
+                    .unwrap_or(86_400)
                     .max(1),
             ),
         })

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::whip::routes())
         .merge(crate::messaging::http::routes())
         .merge(crate::admin::routes())
+        .merge(crate::erasure::routes())
         .route("/", get(index))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{*path}", get(asset))

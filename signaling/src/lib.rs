@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod erasure;
 pub mod fanout;
 pub mod http;
 pub mod lifecycle;
@@ -104,6 +105,7 @@ impl Server {
             webhooks.clone(),
         ));
         messaging.spawn_typing_sweeper(shutdown_rx.clone());
+        messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
         messaging.recover_invitations().await;
 
         let state = state::AppState {

@@ -41,6 +41,7 @@ impl TestServer {
             ..Default::default()
         };
         customize(&mut args);
+        let data_dir = args.data_dir.clone().unwrap_or(data_dir);
         let config = Config::resolve(args).expect("test config");
         let server = Server::start(config).await.expect("server starts");
         let base_url = format!("http://{}", server.http_addr);
@@ -58,6 +59,11 @@ impl TestServer {
             .tokens()
             .mint(identity, identity, room, grants, Duration::from_secs(600))
             .expect("mint")
+    }
+
+    /// Where this server keeps its database and attachment files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     pub async fn stop(self) {

@@ -268,7 +268,14 @@ async fn attachments_are_for_members_only_within_limits() {
     let response = upload(&eve, "image/png", png.clone()).await.unwrap();
     assert_eq!(response.status(), 403);
 
-    // Refused types and oversized files get clear errors.
+    // Refused types, bytes that are not what their type says, and oversized files get clear
+    // errors.
+    let response = upload(&ana, "image/png", b"<html><script>1</script>".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_content_type");
     let response = upload(&ana, "application/x-msdownload", b"MZ".to_vec())
         .await
         .unwrap();
@@ -285,5 +292,90 @@ async fn attachments_are_for_members_only_within_limits() {
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_large");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_never_sent_are_deleted_after_their_time_to_live() {
+    // A file no row names (a crash between writing it and recording it), from before the start.
+    let data_dir = std::env::temp_dir().join(format!("parley-sweep-{}", uuid::Uuid::new_v4()));
+    let attachments = data_dir.join("attachments");
+    std::fs::create_dir_all(&attachments).unwrap();
+    let stray = attachments.join(uuid::Uuid::new_v4().simple().to_string());
+    std::fs::write(&stray, b"left by a crash").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stray)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(600))
+        .unwrap();
+    let server = TestServer::start_with(|args| {
+        args.data_dir = Some(data_dir.clone());
+        args.unsent_upload_ttl_secs = Some(2);
+    })
+    .await;
+    let api = Api::new(&server);
+    let ana = token(&server, "ana");
+    let (_, created) = api
+        .call(
+            &ana,
+            reqwest::Method::POST,
+            "/api/conversations",
+            Some(json!({ "kind": "group", "with": ["ben"], "title": "files" })),
+        )
+        .await;
+    let conversation = created["id"].as_str().unwrap().to_owned();
+    let upload = || async {
+        let response = api
+            .client
+            .post(format!(
+                "{}/api/conversations/{conversation}/attachments?filename=notes.txt",
+                api.base
+            ))
+            .bearer_auth(&ana)
+            .header("content-type", "text/plain")
+            .body("notes")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    };
+    let (abandoned, sent) = (upload().await, upload().await);
+    let chatter = Chatter::connect(&server.ws_url, &ana).await.unwrap();
+    let reply = chatter
+        .request(|id| ClientMessage::ChatSend {
+            id,
+            conversation: conversation.clone(),
+            client_msg_id: "notes".into(),
+            text: "my notes".into(),
+            attachments: vec![sent.clone()],
+            reply_to: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(reply, ServerMessage::ChatAck { .. }), "{reply:?}");
+    let status = |id: String| {
+        let request = api
+            .client
+            .get(format!("{}/api/attachments/{id}", api.base))
+            .bearer_auth(&ana);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(abandoned.clone()).await, 200);
+
+    // Gone within a few sweeps (every 1 s here) after the 2 s time to live; the sent one stays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while status(abandoned.clone()).await != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unsent upload is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status(sent).await, 200);
+    assert!(!stray.exists(), "the stray file is still there");
+    assert_eq!(std::fs::read_dir(&attachments).unwrap().count(), 1);
     server.stop().await;
 }

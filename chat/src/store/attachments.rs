@@ -5,6 +5,8 @@ use super::{check_text, new_id, now_ms, require_member, rows, Store};
 use crate::files::{check_upload, normalize_content_type, DEFAULT_MAX_ATTACHMENT_BYTES};
 use crate::model::Attachment;
 use crate::StoreError;
+use sqlx::Row;
+use std::collections::HashSet;
 
 const MAX_FILENAME_BYTES: usize = 255;
 const MAX_STORAGE_KEY_BYTES: usize = 128;
@@ -90,5 +92,54 @@ impl Store {
             Err(StoreError::Banned) => Err(StoreError::NotMember),
             Err(e) => Err(e),
         }
+    }
+
+    /// Forgets at most `limit` uploads that were never sent with a message and were made
+    /// before `cutoff_ms`; returns their storage keys, whose files the caller removes. The
+    /// outer condition is repeated so that on PostgreSQL a row a send claims meanwhile is
+    /// re-checked and kept.
+    pub async fn remove_unsent_uploads(
+        &self,
+        cutoff_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let keys = sqlx::query(
+            "DELETE FROM attachments
+             WHERE message_id IS NULL AND created_at < $1 AND id IN (
+                 SELECT id FROM attachments WHERE message_id IS NULL AND created_at < $1
+                 ORDER BY created_at LIMIT $2)
+             RETURNING storage_key",
+        )
+        .bind(cutoff_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("storage_key"))
+        .collect::<Result<Vec<String>, _>>()?;
+        tx.commit().await?;
+        Ok(keys)
+    }
+
+    /// Which of `keys` an attachment row still names: the others are files nothing refers to
+    /// (a crash between writing the file and recording it).
+    pub async fn known_storage_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
+        let mut known = HashSet::new();
+        let mut conn = self.read().await?;
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT storage_key FROM attachments WHERE storage_key IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                known.insert(row.try_get("storage_key")?);
+            }
+        }
+        Ok(known)
     }
 }

@@ -66,7 +66,9 @@ async fn by_client_id(conn: &mut Conn, send: &SendMessage) -> Result<Option<Mess
     }
 }
 
-/// The attachments must be the sender's own uploads to this conversation, not yet sent.
+/// The attachments must be the sender's own uploads to this conversation, not yet sent. One
+/// conditional UPDATE claims them, so a concurrent sweep of unsent uploads either finds them
+/// claimed or has already removed them (and then this send is refused), never half of each.
 async fn claim_attachments(
     conn: &mut Conn,
     send: &SendMessage,
@@ -79,30 +81,23 @@ async fn claim_attachments(
         return Ok(());
     }
     let sql = format!(
-        "SELECT id FROM attachments
-         WHERE conversation_id = $1 AND uploader = $2 AND message_id IS NULL AND id IN ({})",
-        placeholders(3, ids.len())
+        "UPDATE attachments SET message_id = $1
+         WHERE conversation_id = $2 AND uploader = $3 AND message_id IS NULL AND id IN ({})",
+        placeholders(4, ids.len())
     );
     let mut query = sqlx::query(&sql)
+        .bind(message_id)
         .bind(&send.conversation)
         .bind(&send.sender);
     for id in &ids {
         query = query.bind(*id);
     }
-    if query.fetch_all(&mut *conn).await?.len() != ids.len() {
+    if query.execute(&mut *conn).await?.rows_affected() != ids.len() as u64 {
+        // The caller rolls back (or back to its savepoint): nothing stays claimed.
         return Err(StoreError::invalid(
             "attachments must be your own unsent uploads to this conversation",
         ));
     }
-    let sql = format!(
-        "UPDATE attachments SET message_id = $1 WHERE id IN ({})",
-        placeholders(2, ids.len())
-    );
-    let mut query = sqlx::query(&sql).bind(message_id);
-    for id in &ids {
-        query = query.bind(*id);
-    }
-    query.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -290,6 +290,18 @@ impl Messaging {
         Ok(ServerMessage::Ok { reply_to })
     }
 
+    /// Invitations that ended because their caller, or their last invitee still ringing, was
+    /// erased: every device involved stops ringing. Nothing new is written about an erased
+    /// person, so no system message.
+    pub(super) async fn stop_ringing(&self, invitations: &[String]) {
+        for id in invitations {
+            match self.store.invitation(id).await {
+                Ok(invitation) => self.announce(&invitation).await,
+                Err(err) => tracing::warn!(%err, "could not load an invitation ended by erasure"),
+            }
+        }
+    }
+
     /// A device connected while a call rings for its person (or while they are calling): it
     /// rings (or shows "calling…") too.
     pub(super) async fn ring_new_device(&self, identity: &str, device: crate::fanout::DeviceId) {

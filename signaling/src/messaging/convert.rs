@@ -100,7 +100,9 @@ pub fn store_error(err: StoreError) -> (ErrorCode, String) {
         StoreError::Muted => ErrorCode::Muted,
         StoreError::Banned => ErrorCode::Banned,
         StoreError::TooLarge { .. } => ErrorCode::MessageTooLarge,
-        StoreError::Invalid(_) | StoreError::ContentTypeNotAllowed(_) => ErrorCode::InvalidMessage,
+        StoreError::Invalid(_)
+        | StoreError::ContentTypeNotAllowed(_)
+        | StoreError::ContentMismatch(_) => ErrorCode::InvalidMessage,
         StoreError::Conflict(_) => ErrorCode::Conflict,
         _ => {
             tracing::error!(%err, "chat storage error");

@@ -77,7 +77,10 @@ fn code_str(code: ErrorCode) -> &'static str {
 
 /// A store outcome as the HTTP APIs' error (shared with the server API).
 pub(crate) fn store_api_error(err: chat::StoreError) -> ApiError {
-    let content_type = matches!(err, chat::StoreError::ContentTypeNotAllowed(_));
+    let content_type = matches!(
+        err,
+        chat::StoreError::ContentTypeNotAllowed(_) | chat::StoreError::ContentMismatch(_)
+    );
     let (code, message) = store_error(err);
     if content_type {
         return ApiError::new(

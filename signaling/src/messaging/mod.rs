@@ -4,15 +4,18 @@
 //!
 //! Layout: this file holds [`Messaging`] (shared by every connection) and a connection's
 //! [`ChatDevice`]; `ops.rs` answers each request; `convert.rs` maps the store's model and
-//! errors to the protocol; `http.rs` is the REST API; `presence.rs` and `typing.rs` are the
-//! pure state behind those events.
+//! errors to the protocol; `erase.rs` deletes a person's data on request; `uploads.rs` deletes
+//! uploads never sent; `http.rs` is the REST API; `presence.rs` and `typing.rs` are the pure
+//! state behind those events.
 
 mod calls;
 mod convert;
+mod erase;
 pub mod http;
 mod ops;
 pub mod presence;
 pub mod typing;
+mod uploads;
 
 use crate::fanout::{DeviceId, SharedFanout};
 use crate::protocol::chat::PresenceInfo;
