@@ -126,7 +126,9 @@ struct ViewerPrefs {
 pub struct SfuCore {
     config: CoreConfig,
     rooms: Rooms,
-    peers: HashMap<PeerId, Peer>,
+    /// Boxed: draining takes a peer out of the map and puts it back for every input, and an
+    /// `RTCPeerConnection` is several kilobytes to move each time.
+    peers: HashMap<PeerId, Box<Peer>>,
     next_peer: u64,
     by_ufrag: HashMap<String, PeerId>,
     by_addr: HashMap<(SocketAddr, SocketAddr), PeerId>,
@@ -423,7 +425,7 @@ impl SfuCore {
         self.by_ufrag.insert(ufrag.clone(), id);
         self.peers.insert(
             id,
-            Peer {
+            Box::new(Peer {
                 pc,
                 owner: owner.clone(),
                 role,
@@ -441,7 +443,7 @@ impl SfuCore {
                 idle: Vec::new(),
                 awaiting_answer: false,
                 renegotiate_after_answer: false,
-            },
+            }),
         );
         if let Some(peers) = self.participants.get_mut(owner) {
             match role {
