@@ -103,6 +103,30 @@ impl Chatter {
         client_msg_id: &str,
         text: &str,
     ) -> Result<(ChatMessage, bool), ChatterError> {
+        self.send_message(conversation, client_msg_id, text, &[])
+            .await
+    }
+
+    /// Sends `text` with uploaded attachments (their ids) and a fresh client message id.
+    pub async fn send_attachments(
+        &self,
+        conversation: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> Result<ChatMessage, ChatterError> {
+        let client_msg_id = self.client_id();
+        self.send_message(conversation, &client_msg_id, text, attachments)
+            .await
+            .map(|(message, _)| message)
+    }
+
+    async fn send_message(
+        &self,
+        conversation: &str,
+        client_msg_id: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> Result<(ChatMessage, bool), ChatterError> {
         let mut attempts = 0;
         let reply = loop {
             let sent = self
@@ -111,7 +135,7 @@ impl Chatter {
                     conversation: conversation.to_owned(),
                     client_msg_id: client_msg_id.to_owned(),
                     text: text.to_owned(),
-                    attachments: Vec::new(),
+                    attachments: attachments.to_vec(),
                     reply_to: None,
                 })
                 .await;

@@ -6,7 +6,7 @@ use loadtest::chatter::Chatter;
 use parley_e2e::TestServer;
 use serde_json::{json, Value};
 use signaling::auth::Grants;
-use signaling::protocol::{ClientMessage, ServerMessage};
+use signaling::protocol::ClientMessage;
 
 struct Api {
     base: String,
@@ -240,20 +240,14 @@ async fn attachments_are_for_members_only_within_limits() {
 
     // Sent with a message, it reaches the member who downloads it.
     let sender = Chatter::connect(&server.ws_url, &ana).await.unwrap();
-    let reply = sender
-        .request(|id| ClientMessage::ChatSend {
-            id,
-            conversation: conversation.clone(),
-            client_msg_id: "with-file".into(),
-            text: "the scan".into(),
-            attachments: vec![attachment_id.clone()],
-            reply_to: None,
-        })
+    let message = sender
+        .send_attachments(
+            &conversation,
+            "the scan",
+            std::slice::from_ref(&attachment_id),
+        )
         .await
         .unwrap();
-    let ServerMessage::ChatAck { message, .. } = reply else {
-        panic!("{reply:?}")
-    };
     assert_eq!(message.attachments[0].id, attachment_id);
     let url = format!("{}{}", api.base, message.attachments[0].url);
     let download = |token: String| api.client.get(url.clone()).bearer_auth(token).send();
@@ -344,18 +338,10 @@ async fn uploads_never_sent_are_deleted_after_their_time_to_live() {
     };
     let (abandoned, sent) = (upload().await, upload().await);
     let chatter = Chatter::connect(&server.ws_url, &ana).await.unwrap();
-    let reply = chatter
-        .request(|id| ClientMessage::ChatSend {
-            id,
-            conversation: conversation.clone(),
-            client_msg_id: "notes".into(),
-            text: "my notes".into(),
-            attachments: vec![sent.clone()],
-            reply_to: None,
-        })
+    chatter
+        .send_attachments(&conversation, "my notes", std::slice::from_ref(&sent))
         .await
         .unwrap();
-    assert!(matches!(reply, ServerMessage::ChatAck { .. }), "{reply:?}");
     let status = |id: String| {
         let request = api
             .client

@@ -86,20 +86,10 @@ async fn a_person_is_erased_and_others_keep_a_gapless_history() {
         .unwrap();
     assert_eq!(response.status(), 201);
     let upload: Value = response.json().await.unwrap();
-    let reply = patient
-        .request(|id| ClientMessage::ChatSend {
-            id,
-            conversation: conversation.clone(),
-            client_msg_id: "photo".into(),
-            text: String::new(),
-            attachments: vec![upload["id"].as_str().unwrap().into()],
-            reply_to: None,
-        })
+    let photo = patient
+        .send_attachments(&conversation, "", &[upload["id"].as_str().unwrap().into()])
         .await
         .unwrap();
-    let ServerMessage::ChatAck { message: photo, .. } = reply else {
-        panic!("{reply:?}")
-    };
     patient
         .request(|id| ClientMessage::ChatReact {
             id,

@@ -44,6 +44,20 @@ fn quota((per_second, burst): (u32, u32)) -> Quota {
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
+/// The loop of the background sweepers: waits for the next tick, then hands out the
+/// [`Messaging`] to work on; `None` once the server drains or `Messaging` is gone.
+async fn next_sweep(
+    tick: &mut tokio::time::Interval,
+    shutdown: &mut watch::Receiver<bool>,
+    messaging: &std::sync::Weak<Messaging>,
+) -> Option<Arc<Messaging>> {
+    tokio::select! {
+        _ = tick.tick() => {}
+        _ = shutdown.wait_for(|draining| *draining) => return None,
+    }
+    messaging.upgrade()
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -99,17 +113,10 @@ impl Messaging {
 
     /// Turns lapsed typing starts into stops, every second until shutdown.
     pub fn spawn_typing_sweeper(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let messaging = Arc::downgrade(self);
+        let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.wait_for(|draining| *draining) => return,
-                }
-                let Some(messaging) = messaging.upgrade() else {
-                    return;
-                };
+            while let Some(messaging) = next_sweep(&mut tick, &mut shutdown, &weak).await {
                 let lapsed = messaging
                     .typing
                     .lock()

@@ -19,21 +19,14 @@ impl Messaging {
         ttl: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let messaging = Arc::downgrade(self);
+        let weak = Arc::downgrade(self);
         let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(900));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // Files written before this were checked by an earlier sweep.
             let mut checked_before = None;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.wait_for(|draining| *draining) => return,
-                }
-                let Some(messaging) = messaging.upgrade() else {
-                    return;
-                };
+            while let Some(messaging) = super::next_sweep(&mut tick, &mut shutdown, &weak).await {
                 let removed = messaging.sweep_uploads(ttl, &mut checked_before).await;
                 if removed > 0 {
                     tracing::info!(files = removed, "removed uploads never sent");
