@@ -8,7 +8,7 @@ use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -188,6 +188,23 @@ fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
                     rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
                 },
                 payload_type: 96,
+            },
+            RtpCodecKind::Video,
+        ),
+        // Received only (the synthetic publisher sends the first two): H264 publishers such
+        // as OBS or GStreamer reach synthetic subscribers too.
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_H264.into(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line:
+                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                            .into(),
+                    rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
+                },
+                payload_type: 102,
             },
             RtpCodecKind::Video,
         ),

@@ -63,11 +63,35 @@ pub fn allocate(budget_bps: u64, audio_bps: u64, tracks: &[VideoDemand]) -> Vec<
     }
 }
 
+/// What the allocator offers one down track in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    /// The rank the budget (estimate plus probing room) allows; `None`: paused.
+    pub rank: Option<usize>,
+    /// The best rank the subscriber asks for (`None`: paused by request).
+    pub wanted: Option<usize>,
+    /// The rank the plain estimate pays for, without probing room.
+    pub affordable: Option<usize>,
+}
+
+impl Offer {
+    /// An offer where the request is the only limit (tests, and rounds without an estimate).
+    pub fn requested(rank: Option<usize>) -> Self {
+        Self {
+            rank,
+            wanted: rank,
+            affordable: rank,
+        }
+    }
+}
+
 /// Applies allocations to one down track with hysteresis: lower at once; higher one layer at a
 /// time, each only once a higher offer has stood for the hold. A climb undone by congestion
 /// soon after doubles the hold (up to [`UpgradeHold::MAX_HOLD`]), so a path that cannot carry
 /// the next layer is not probed every few seconds; a climb that lasts resets it.
-/// Resuming from paused is immediate.
+/// The hold is for climbs the bandwidth drives. A subscriber that asks for more gets at once
+/// what the estimate already pays for; asking for less is not a failed climb. Resuming from
+/// paused is immediate.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UpgradeHold {
     started: bool,
@@ -75,6 +99,7 @@ pub struct UpgradeHold {
     pending: Option<Instant>,
     hold: Option<Duration>,
     last_climb: Option<Instant>,
+    last_wanted: Option<usize>,
 }
 
 impl UpgradeHold {
@@ -90,18 +115,23 @@ impl UpgradeHold {
     }
 
     /// The rank cap to use now, given what the allocator offers at `now`.
-    pub fn update(&mut self, offered: Option<usize>, now: Instant) -> Option<usize> {
+    pub fn update(&mut self, offer: Offer, now: Instant) -> Option<usize> {
+        let offered = offer.rank;
+        let asked_more = offer.wanted > self.last_wanted;
+        self.last_wanted = offer.wanted;
         let since_climb = self.last_climb.map(|at| now.saturating_duration_since(at));
         if since_climb.is_some_and(|d| d >= Self::GOOD_CLIMB) {
             self.hold = None;
             self.last_climb = None;
         }
         let applied = match (self.applied, offered) {
-            (Some(applied), Some(offer)) if self.started && offer > applied => applied,
+            (Some(applied), Some(rank)) if self.started && rank > applied => applied,
             _ => {
                 let dropped = matches!((self.applied, offered), (Some(a), Some(o)) if o < a)
                     || (self.applied.is_some() && offered.is_none());
-                if dropped && since_climb.is_some_and(|d| d < Self::FAILED_CLIMB) {
+                // Less because less was asked for is no verdict on the path.
+                let by_request = offered == offer.wanted;
+                if dropped && !by_request && since_climb.is_some_and(|d| d < Self::FAILED_CLIMB) {
                     self.hold = Some((self.hold() * 2).min(Self::MAX_HOLD));
                     self.last_climb = None;
                 }
@@ -111,6 +141,12 @@ impl UpgradeHold {
                 return self.applied;
             }
         };
+        let paid_for = offered.min(offer.affordable).filter(|&r| r > applied);
+        if let (true, Some(rank)) = (asked_more, paid_for) {
+            self.applied = Some(rank);
+            self.pending = None;
+            return self.applied;
+        }
         match self.pending {
             Some(since) if now.saturating_duration_since(since) >= self.hold() => {
                 self.applied = Some(applied + 1);
@@ -321,7 +357,42 @@ mod tests {
             (30_000, Some(2), Some(2)), // ...and back at once
         ];
         for (i, (ms, offered, applied)) in rows.into_iter().enumerate() {
-            assert_eq!(hold.update(offered, at(ms)), applied, "row {i}");
+            // The subscriber wants the top layer throughout (paused rows excepted): every
+            // change here is the bandwidth's.
+            let wanted = offered.map(|_| 2);
+            let offer = Offer {
+                rank: offered,
+                wanted,
+                affordable: offered.min(Some(0)),
+            };
+            assert_eq!(hold.update(offer, at(ms)), applied, "row {i}");
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn requests_within_the_estimate_apply_at_once() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut hold = UpgradeHold::default();
+        let offer = |rank, wanted, affordable| Offer { rank, wanted, affordable };
+        // (time ms, offer, applied)
+        let rows = [
+            (0,      offer(Some(2), Some(2), Some(2)), Some(2)), // first allocation applies at once
+            (500,    offer(Some(0), Some(0), Some(0)), Some(0)), // asked for the smallest: down
+            (1000,   offer(Some(2), Some(2), Some(2)), Some(2)), // asked for the top again: at once
+            (1500,   offer(Some(0), Some(0), Some(0)), Some(0)), // a request drop is no failed climb...
+            (2000,   offer(Some(1), Some(1), Some(1)), Some(1)), // ...so asking again is still at once
+            (2500,   offer(Some(2), Some(2), Some(1)), Some(1)), // asked for more than the estimate pays: held
+            (5500,   offer(Some(2), Some(2), Some(1)), Some(2)), // the hold elapsed: a probing climb
+            (6000,   offer(Some(0), Some(2), Some(0)), Some(0)), // congestion 0.5 s after it: failed climb
+            (6500,   offer(Some(2), Some(2), Some(2)), Some(0)), // bandwidth back: held (6 s now)
+            (12_600, offer(Some(2), Some(2), Some(2)), Some(1)),
+            (13_000, offer(Some(0), Some(0), Some(2)), Some(0)), // asked for less
+            (13_500, offer(Some(2), Some(2), Some(2)), Some(2)), // and more again: the estimate pays
+        ];
+        for (i, (ms, offer, applied)) in rows.into_iter().enumerate() {
+            assert_eq!(hold.update(offer, at(ms)), applied, "row {i}");
         }
     }
 }

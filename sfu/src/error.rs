@@ -17,6 +17,10 @@ pub enum SfuError {
     UnknownSession,
     #[error("not subscribed to that track")]
     UnknownTrack,
+    /// The SDP parses, but nothing in it can be carried: no m-line in a direction and with a
+    /// codec Parley forwards.
+    #[error("no usable media: {0}")]
+    NoCommonMedia(String),
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
     #[error("the media plane is not running")]

@@ -92,6 +92,10 @@ impl Forwarder {
     }
 
     /// Set once the subscriber's answer fixes the payload type for this codec.
+    pub fn payload_type(&self) -> Option<u8> {
+        self.out_payload_type
+    }
+
     pub fn set_payload_type(&mut self, payload_type: Option<u8>) {
         self.out_payload_type = payload_type;
     }

@@ -6,7 +6,8 @@
 //! - [`driver`]: the only code that touches sockets and the clock; runs the core on a tokio
 //!   task behind an [`SfuHandle`].
 //! - Small pure policies, each with table tests: [`forwarder`] (header rewriting),
-//!   [`rooms`] (membership and routing), [`codec`] (keyframe detection), [`stun`] (demux).
+//!   [`rooms`] (membership and routing), [`codec`] (keyframe detection), [`stun`] (demux),
+//!   [`sdp`] (what Parley reads and repairs in offers and answers).
 //! - [`peer`]: how each webrtc-rs `rtc` peer connection is configured.
 //!
 //! This crate knows nothing of HTTP, JSON signaling or SQL.
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod layers;
 pub mod peer;
 pub mod rooms;
+pub mod sdp;
 pub mod speaker;
 pub mod stats;
 pub mod stun;

@@ -90,8 +90,24 @@ struct EstimateTap<E> {
     monitor: DeliveryMonitor,
 }
 
+/// Only packets that carried a transport-wide sequence number can be acknowledged by TWCC
+/// feedback (Parley's only kind). webrtc-rs 0.21.1 also reports the others (a stream the
+/// subscriber did not negotiate transport-cc on, e.g. GStreamer's audio) as never arrived,
+/// which reads as heavy loss and pins the estimate to its floor.
+fn acknowledgeable(reports: &[PacketReport]) -> std::borrow::Cow<'_, [PacketReport]> {
+    if reports.iter().all(|r| r.is_twcc) {
+        std::borrow::Cow::Borrowed(reports)
+    } else {
+        reports.iter().filter(|r| r.is_twcc).cloned().collect()
+    }
+}
+
 impl<E: BandwidthEstimator> BandwidthEstimator for EstimateTap<E> {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        let reports = &*acknowledgeable(reports);
+        if reports.is_empty() {
+            return;
+        }
         self.inner.on_reports(now, reports);
         let target = self.inner.target_bitrate();
         self.out.set(target);
@@ -435,6 +451,52 @@ pub fn host_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts what reaches the wrapped estimator.
+    #[derive(Default)]
+    struct Seen(Vec<(usize, usize)>);
+
+    impl BandwidthEstimator for Seen {
+        fn on_reports(&mut self, _now: Instant, reports: &[PacketReport]) {
+            let arrived = reports.iter().filter(|r| r.arrived).count();
+            self.0.push((reports.len(), arrived));
+        }
+        fn target_bitrate(&self) -> f64 {
+            1_000_000.0
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn reports_without_a_transport_wide_sequence_number_never_reach_the_estimator() {
+        let now = Instant::now();
+        let report = |id: u64, is_twcc: bool, arrived: bool| PacketReport {
+            ssrc: if is_twcc { 1 } else { 2 },
+            id,
+            rtp_sequence_number: id as u16,
+            is_twcc,
+            twcc_sequence_number: id as u16,
+            size: 1200,
+            arrived,
+            departure: now,
+            arrival: arrived.then(|| Duration::from_millis(id)),
+            ecn: rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn::NotEct,
+        };
+        let mut tap = EstimateTap { inner: Seen::default(), out: DownlinkEstimate::default(), monitor: DeliveryMonitor::default() };
+        // (reports in one feedback, what the estimator sees: (reports, arrived))
+        type Row = (Vec<PacketReport>, Option<(usize, usize)>);
+        let rows: Vec<Row> = vec![
+            (vec![report(1, true, true), report(2, true, false)],                          Some((2, 1))),
+            // Audio without transport-cc interleaved: "lost" to webrtc-rs, dropped here.
+            (vec![report(3, true, true), report(4, false, false), report(5, true, true)],  Some((2, 2))),
+            (vec![report(6, false, false)],                                                None),
+        ];
+        for (i, (reports, expected)) in rows.into_iter().enumerate() {
+            let before = tap.inner.0.len();
+            tap.on_reports(now, &reports);
+            assert_eq!(tap.inner.0.get(before).copied(), expected, "row {i}");
+        }
+    }
 
     #[test]
     fn retransmissions_are_held_to_a_share_of_the_estimate() {

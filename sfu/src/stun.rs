@@ -37,9 +37,30 @@ pub fn is_nomination(datagram: &[u8]) -> bool {
     false
 }
 
-/// For a STUN message carrying USERNAME `"<local ufrag>:<remote ufrag>"`, the local ufrag.
-pub fn local_ufrag(datagram: &[u8]) -> Option<&str> {
-    if !is_stun(datagram) {
+/// How the demultiplexer routes a datagram (see [`classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// A STUN Binding request addressed to this local ICE username fragment.
+    BindingRequest { local_ufrag: &'a str },
+    /// Anything else (STUN responses and indications, DTLS, RTP, RTCP): only the address of a
+    /// validated pair may route it, and nothing may create state from it.
+    ByAddress,
+}
+
+/// Routes by USERNAME only for Binding requests. Responses and indications may carry a
+/// USERNAME too (libnice copies the request's into its success responses), but theirs is the
+/// *remote* agent's view (`"<its ufrag>:<ours>"`), so it must never pick the connection. A
+/// request whose USERNAME is missing or malformed goes by address, where its source is known.
+pub fn classify(datagram: &[u8]) -> Route<'_> {
+    match binding_request_username(datagram).and_then(|u| u.split_once(':')) {
+        Some((local_ufrag, _)) if !local_ufrag.is_empty() => Route::BindingRequest { local_ufrag },
+        _ => Route::ByAddress,
+    }
+}
+
+/// The USERNAME of a STUN Binding request (class request, method binding), if any.
+fn binding_request_username(datagram: &[u8]) -> Option<&str> {
+    if !is_stun(datagram) || datagram[0..2] != BINDING_REQUEST {
         return None;
     }
     let body_len = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;
@@ -50,8 +71,7 @@ pub fn local_ufrag(datagram: &[u8]) -> Option<&str> {
         let attr_len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
         let value = rest.get(4..4 + attr_len)?;
         if attr_type == ATTR_USERNAME {
-            let username = std::str::from_utf8(value).ok()?;
-            return username.split_once(':').map(|(local, _)| local);
+            return std::str::from_utf8(value).ok();
         }
         let padded = (attr_len + 3) & !3;
         rest = rest.get(4 + padded..)?;
@@ -80,12 +100,6 @@ mod tests {
     }
 
     #[test]
-    fn finds_local_ufrag_after_other_attributes() {
-        let msg = binding_request(&[(0x8029, &[1; 8]), (ATTR_USERNAME, b"serverUfrag:cli")]);
-        assert_eq!(local_ufrag(&msg), Some("serverUfrag"));
-    }
-
-    #[test]
     fn nominations_are_recognised() {
         let plain = binding_request(&[(ATTR_USERNAME, b"a:b")]);
         let nominating = binding_request(&[(ATTR_USERNAME, b"a:b"), (ATTR_USE_CANDIDATE, b"")]);
@@ -99,27 +113,66 @@ mod tests {
         assert!(!is_nomination(&[]));
     }
 
+    /// The same attributes with another message type (class and method bits).
+    fn with_type(mut msg: Vec<u8>, message_type: u16) -> Vec<u8> {
+        msg[0..2].copy_from_slice(&message_type.to_be_bytes());
+        msg
+    }
+
     #[test]
-    fn rejects_malformed_input_without_panicking() {
+    #[rustfmt::skip]
+    fn only_binding_requests_route_by_username() {
+        use Route::*;
         let good = binding_request(&[(ATTR_USERNAME, b"abc:def")]);
-        let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
-            (vec![], None),
-            (vec![0x80; 40], None),      // RTP, not STUN
-            (good[..24].to_vec(), None), // body shorter than declared
-            (binding_request(&[(ATTR_USERNAME, b"nocolon")]), None), // not ICE form
-            (
-                binding_request(&[(ATTR_USERNAME, &[0xff, b':', 0x80])]),
-                None,
-            ), // not UTF-8
-            (binding_request(&[(0x0024, &[0; 4])]), None), // no USERNAME
-            (good.clone(), Some("abc")),
+        let mut past_end = good.clone();
+        past_end[22] = 0xff; // attribute length pointing past the end
+        let rows: Vec<(&str, Vec<u8>, Route)> = vec![
+            ("binding request",                  good.clone(),                                                          BindingRequest { local_ufrag: "abc" }),
+            ("ufrag after other attributes",     binding_request(&[(0x8029, &[1; 8]), (ATTR_USERNAME, b"srv:cli")]),    BindingRequest { local_ufrag: "srv" }),
+            ("success response with USERNAME",   with_type(good.clone(), 0x0101),                                       ByAddress),
+            ("error response with USERNAME",     with_type(good.clone(), 0x0111),                                       ByAddress),
+            ("binding indication with USERNAME", with_type(good.clone(), 0x0011),                                       ByAddress),
+            ("allocate request (TURN method)",   with_type(good.clone(), 0x0003),                                       ByAddress),
+            ("empty",                            vec![],                                                                ByAddress),
+            ("RTP",                              vec![0x80; 40],                                                        ByAddress),
+            ("DTLS record",                      vec![22; 40],                                                          ByAddress),
+            ("body shorter than declared",       good[..24].to_vec(),                                                   ByAddress),
+            ("attribute past the end",           past_end,                                                              ByAddress),
+            ("username without colon",           binding_request(&[(ATTR_USERNAME, b"nocolon")]),                       ByAddress),
+            ("empty local ufrag",                binding_request(&[(ATTR_USERNAME, b":cli")]),                          ByAddress),
+            ("username not UTF-8",               binding_request(&[(ATTR_USERNAME, &[0xff, b':', 0x80])]),              ByAddress),
+            ("no USERNAME",                      binding_request(&[(0x0024, &[0; 4])]),                                 ByAddress),
         ];
-        for (datagram, expected) in cases {
-            assert_eq!(local_ufrag(&datagram), expected, "{datagram:02x?}");
+        for (name, datagram, expected) in &rows {
+            assert_eq!(classify(datagram), *expected, "{name}: {datagram:02x?}");
         }
-        // Attribute length pointing past the end.
-        let mut broken = good;
-        broken[22] = 0xff;
-        assert_eq!(local_ufrag(&broken), None);
+    }
+
+    fn fixture(hex: &str) -> Vec<u8> {
+        hex::decode(hex.trim()).expect("fixture is hex")
+    }
+
+    /// Datagrams real clients sent to Parley (`sfu/tests/fixtures/stun/README.md`).
+    #[test]
+    #[rustfmt::skip]
+    fn real_clients_datagrams_route_as_they_should() {
+        use Route::*;
+        let rows: Vec<(&str, &str, Route, bool)> = vec![
+            // (capture, hex, route, nominates)
+            ("libnice request",    include_str!("../tests/fixtures/stun/libnice_request.hex"),    BindingRequest { local_ufrag: "e42cpAHjvHbtXKAc" }, false),
+            ("libnice nomination", include_str!("../tests/fixtures/stun/libnice_nomination.hex"), BindingRequest { local_ufrag: "e42cpAHjvHbtXKAc" }, true),
+            // libnice copies USERNAME into its success response, the client's ufrag first.
+            ("libnice response",   include_str!("../tests/fixtures/stun/libnice_response.hex"),   ByAddress,                                          false),
+            ("Chromium request",   include_str!("../tests/fixtures/stun/chromium_request.hex"),   BindingRequest { local_ufrag: "D2H0Zx9TliDt8BVX" }, false),
+            ("Chromium response",  include_str!("../tests/fixtures/stun/chromium_response.hex"),  ByAddress,                                          false),
+            ("Firefox request",    include_str!("../tests/fixtures/stun/firefox_request.hex"),    BindingRequest { local_ufrag: "txGvApYQ1hJSesjO" }, false),
+            ("Firefox response",   include_str!("../tests/fixtures/stun/firefox_response.hex"),   ByAddress,                                          false),
+        ];
+        for (name, hex, route, nominates) in rows {
+            let datagram = fixture(hex);
+            assert!(is_stun(&datagram), "{name}");
+            assert_eq!(classify(&datagram), route, "{name}");
+            assert_eq!(is_nomination(&datagram), nominates, "{name}");
+        }
     }
 }

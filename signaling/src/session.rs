@@ -643,6 +643,7 @@ fn sfu_error(err: SfuError) -> (ErrorCode, String) {
         SfuError::AlreadyInRoom => ErrorCode::AlreadyInRoom,
         SfuError::PublishNotAllowed => ErrorCode::Forbidden,
         SfuError::InvalidSdp(_) => ErrorCode::InvalidSdp,
+        SfuError::NoCommonMedia(_) => ErrorCode::UnsupportedMedia,
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
         SfuError::UnknownSession => ErrorCode::UnknownSession,
         SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,

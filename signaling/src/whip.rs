@@ -143,6 +143,11 @@ fn sfu_error(err: SfuError) -> Response {
             "invalid_sdp",
             format!("invalid SDP: {reason}"),
         ),
+        SfuError::NoCommonMedia(reason) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_media",
+            format!("nothing in the offer can be carried: {reason}"),
+        ),
         SfuError::Stopped => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_shutting_down",

@@ -316,3 +316,155 @@ async fn whip_and_whep_errors_follow_the_rfc() {
     session.close().await;
     server.stop().await;
 }
+
+/// A hand-written offer: the session part any WebRTC client sends, then one m-line per
+/// `(kind, direction, rtpmaps, extra attribute lines)`.
+fn offer_sdp(media: &[(&str, &str, &[(u8, &str)], &[&str])]) -> String {
+    let mut sdp = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    let mids: Vec<String> = (0..media.len()).map(|i| i.to_string()).collect();
+    sdp.push_str(&format!("a=group:BUNDLE {}\r\n", mids.join(" ")));
+    for (i, (kind, direction, rtpmaps, extra)) in media.iter().enumerate() {
+        let pts: Vec<String> = rtpmaps.iter().map(|(pt, _)| pt.to_string()).collect();
+        sdp.push_str(&format!(
+            "m={kind} 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 {}\r\na=setup:actpass\r\na=mid:{i}\r\na=rtcp-mux\r\na={direction}\r\n",
+            pts.join(" "),
+            ["AB"; 32].join(":"),
+        ));
+        for (pt, map) in rtpmaps.iter() {
+            sdp.push_str(&format!("a=rtpmap:{pt} {map}\r\n"));
+        }
+        for line in extra.iter() {
+            sdp.push_str(&format!("{line}\r\n"));
+        }
+    }
+    sdp
+}
+
+/// The answer's m-lines: (kind, accepted, direction, codec names).
+fn answered(sdp: &str) -> Vec<(String, bool, String, Vec<String>)> {
+    sfu::sdp::media_sections(sdp)
+        .into_iter()
+        .map(|s| {
+            (
+                s.kind,
+                s.accepted,
+                s.direction.as_str().to_owned(),
+                s.codecs,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_that_carry_nothing_are_refused_with_a_reason() {
+    let server = TestServer::start().await;
+    let base = &server.base_url;
+    let room = "codecs";
+    let publisher = server.token("pub", room, publisher_grants());
+    let viewer = server.token("viewer", room, viewer_grants());
+    let pcmu: &[(u8, &str)] = &[(0, "PCMU/8000")];
+    let av1: &[(u8, &str)] = &[(45, "AV1/90000")];
+    let vp8: &[(u8, &str)] = &[(96, "VP8/90000")];
+    // (endpoint, token, offer, what the refusal names)
+    let refusals = [
+        (
+            "whip",
+            &publisher,
+            offer_sdp(&[
+                ("audio", "sendonly", pcmu, &[]),
+                ("video", "sendonly", av1, &[]),
+            ]),
+            "PCMU",
+        ),
+        (
+            "whep",
+            &viewer,
+            offer_sdp(&[
+                ("audio", "recvonly", pcmu, &[]),
+                ("video", "recvonly", av1, &[]),
+            ]),
+            "codec",
+        ),
+        (
+            "whep",
+            &viewer,
+            offer_sdp(&[("video", "sendonly", vp8, &[])]),
+            "receiving",
+        ),
+    ];
+    for (endpoint, token, offer, names) in refusals {
+        let r = post_offer(
+            &format!("{base}/{endpoint}/{room}"),
+            Some(token),
+            "application/sdp",
+            offer,
+        )
+        .await
+        .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, 422, "{endpoint} {names}: {body}");
+        assert_eq!(body["error"]["code"], "unsupported_media");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{message}");
+    }
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    // Nothing was left behind: the refused sessions are not in the room.
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "parley_participants 0"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_answers_what_the_viewer_offers_in_the_right_directions() {
+    let server = TestServer::start().await;
+    let url = format!("{}/whep/viewing", server.base_url);
+    let viewer = server.token("viewer", "viewing", viewer_grants());
+    let opus_pcmu: &[(u8, &str)] = &[(109, "opus/48000/2"), (0, "PCMU/8000")];
+    let h264: &[(u8, &str)] = &[(126, "H264/90000")];
+    let h264_fmtp =
+        "a=fmtp:126 profile-level-id=42e01f;level-asymmetry-allowed=1;packetization-mode=1";
+    // Firefox restricts some extensions to a direction; the answer must reverse it.
+    let audio_level = "a=extmap:1/recvonly urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+    let mid = "a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid";
+    let offer = offer_sdp(&[
+        ("audio", "recvonly", opus_pcmu, &[audio_level, mid]),
+        ("video", "recvonly", h264, &[h264_fmtp, mid]),
+    ]);
+    let r = post_offer(&url, Some(&viewer), "application/sdp", offer)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "an H264-only viewer is served");
+    let answer = r.text().await.unwrap();
+    let sections = answered(&answer);
+    assert_eq!(sections.len(), 2, "{answer}");
+    assert_eq!(
+        (sections[0].1, sections[0].2.as_str()),
+        (true, "sendonly"),
+        "{answer}"
+    );
+    assert_eq!(
+        sections[0].3.first().map(String::as_str),
+        Some("opus"),
+        "{answer}"
+    );
+    assert_eq!(
+        (sections[1].1, sections[1].2.as_str()),
+        (true, "sendonly"),
+        "{answer}"
+    );
+    assert_eq!(sections[1].3, vec!["H264".to_owned()], "{answer}");
+    for line in answer.lines().filter(|l| l.starts_with("a=extmap:1")) {
+        assert!(line.starts_with("a=extmap:1/sendonly "), "{line}");
+    }
+    server.stop().await;
+}

@@ -59,6 +59,8 @@ pub struct Net {
     /// The publisher's header extension ids for (mid, rid): webrtc-rs does not add them to
     /// simulcast packets itself, and the server needs them to bind RID streams.
     pub simulcast_ext: Option<(u8, u8)>,
+    /// Rewrites publisher offers before the core sees them (other clients' SDP dialects).
+    pub offer_rewrite: Option<fn(&str) -> String>,
 }
 
 fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
@@ -101,6 +103,7 @@ impl Net {
             dropped: 0,
             events: Vec::new(),
             simulcast_ext: None,
+            offer_rewrite: None,
         }
     }
 
@@ -164,6 +167,7 @@ impl Net {
             .set_local_description(now, offer.clone())
             .expect("local offer");
         let sid = client.sid.clone();
+        let rewrite = self.offer_rewrite.unwrap_or(str::to_owned);
         let role = if client.screen {
             sfu::PeerRole::Screen
         } else {
@@ -171,7 +175,7 @@ impl Net {
         };
         let answer = self
             .core
-            .publish_on(now, &sid, role, offer.sdp.clone(), Vec::new())
+            .publish_on(now, &sid, role, rewrite(&offer.sdp), Vec::new())
             .expect("publish");
         self.clients[index]
             .pc

@@ -7,7 +7,7 @@ use super::{
     DYNACAST_PAUSE_AFTER, PEER_TIMEOUT,
 };
 use crate::allocation::{
-    allocate, downlink_budget, DownlinkReading, VideoDemand, NOMINAL_LAYER_BPS,
+    allocate, downlink_budget, DownlinkReading, Offer, VideoDemand, NOMINAL_LAYER_BPS,
 };
 use crate::ids::{ParticipantSid, TrackSid};
 use crate::layers::{ranked, wanted_rank};
@@ -65,6 +65,20 @@ impl SfuCore {
         let speakers = loudest_speakers(&self.speakers);
         let retarget = allocate_peer(peer, &self.up_tracks, &speakers, now, Some(delivered));
         tracing::debug!(participant = %peer.owner, delivered_bps = ?delivered, estimate_bps = peer.last_estimate, "downlink congestion");
+        self.keyframe_wanted.extend(retarget);
+    }
+
+    /// A subscriber asked for other layers: share its downlink again now, so a request the
+    /// estimate pays for is applied at once instead of at the next tick.
+    pub(super) fn reallocate_subscriber(&mut self, now: Instant, id: PeerId) {
+        let speakers = loudest_speakers(&self.speakers);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.estimate.is_none() || self.last_allocation.is_none() {
+            return;
+        }
+        let retarget = allocate_peer(peer, &self.up_tracks, &speakers, now, None);
         self.keyframe_wanted.extend(retarget);
     }
 
@@ -241,12 +255,20 @@ fn allocate_peer(
     });
     let demands: Vec<VideoDemand> = videos.iter().map(|(_, d)| d.clone()).collect();
     let ranks = allocate(budget.bps, audio_bps, &demands);
+    // What the estimate itself pays for (no probing room): a request up to that applies at once.
+    let estimate_bps = ceiling_bps.map_or(estimate, |ceiling| estimate.min(ceiling));
+    let affordable = allocate(budget.bps.min(estimate_bps), audio_bps, &demands);
     let tracks: Vec<TrackSid> = videos.into_iter().map(|(t, _)| t.clone()).collect();
-    for (track, rank) in tracks.into_iter().zip(ranks) {
+    for (i, (track, rank)) in tracks.into_iter().zip(ranks).enumerate() {
         let Some(down) = peer.down.get_mut(&track) else {
             continue;
         };
-        let applied = down.hold.update(rank, now);
+        let offer = Offer {
+            rank,
+            wanted: demands[i].wanted_rank,
+            affordable: affordable[i],
+        };
+        let applied = down.hold.update(offer, now);
         down.allocation = match applied {
             Some(rank) => Allocation::Capped(rank),
             None => Allocation::Paused,

@@ -77,6 +77,19 @@ impl DownTrack {
         }
     }
 
+    /// Carries another negotiated codec from now on (a viewer slot following a publisher
+    /// that sends a different one); picture id rewriting follows the codec.
+    pub(super) fn set_codec(&mut self, codec: RTCRtpCodec, payload_type: u8) {
+        if codec.mime_type.eq_ignore_ascii_case(&self.codec.mime_type) {
+            return;
+        }
+        let is_vp8 = crate::codec::VideoCodec::from_mime(&codec.mime_type)
+            == Some(crate::codec::VideoCodec::Vp8);
+        self.vp8 = is_vp8.then(Vp8Munger::default);
+        self.forwarder.set_payload_type(Some(payload_type));
+        self.codec = codec;
+    }
+
     /// The SSRC this subscriber should get of `layers` now.
     pub(super) fn target(&self, layers: &[Layer]) -> Option<u32> {
         match self.allocation {

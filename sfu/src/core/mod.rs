@@ -293,9 +293,9 @@ impl SfuCore {
         peer_addr: SocketAddr,
         data: BytesMut,
     ) {
-        let id = match stun::local_ufrag(&data) {
-            Some(ufrag) => self.by_ufrag.get(ufrag).copied(),
-            None => self.by_addr.get(&(local, peer_addr)).copied(),
+        let id = match stun::classify(&data) {
+            stun::Route::BindingRequest { local_ufrag } => self.by_ufrag.get(local_ufrag).copied(),
+            stun::Route::ByAddress => self.by_addr.get(&(local, peer_addr)).copied(),
         };
         let Some(id) = id else {
             SfuStats::add(&self.stats.unroutable_datagrams, 1);

@@ -8,6 +8,7 @@ use crate::forwarder::Decision;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::layers::{Layer, LayerAction};
 use crate::rooms::{MediaKind, TrackMeta, TrackSource};
+use crate::sdp;
 use crate::speaker::{SpeakerConfig, SpeakerDetector};
 use crate::stats::SfuStats;
 use rtc::peer_connection::event::RTCTrackEvent;
@@ -45,8 +46,9 @@ impl SfuCore {
         if !meta.can_publish {
             return Err(SfuError::PublishNotAllowed);
         }
-        let offer = RTCSessionDescription::offer(offer_sdp)
+        let offer = RTCSessionDescription::offer(sdp::normalize_offer(&offer_sdp))
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        refuse_unforwardable(&offer.sdp)?;
         let existing = self.peer_of(sid, role).ok();
         let id = match existing {
             Some(id) => id,
@@ -83,17 +85,20 @@ impl SfuCore {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         let sdp_error = |e: rtc::shared::error::Error| SfuError::InvalidSdp(e.to_string());
         peer.pc
-            .set_remote_description(now, offer)
+            .set_remote_description(now, offer.clone())
             .map_err(sdp_error)?;
         let answer = peer.pc.create_answer(None).map_err(sdp_error)?;
         peer.pc
             .set_local_description(now, answer)
             .map_err(|e| SfuError::Internal(e.to_string()))?;
         self.dirty.insert(id);
-        peer.pc
+        let answer = peer
+            .pc
             .local_description()
-            .map(|d| d.sdp)
-            .ok_or_else(|| SfuError::Internal("no local description after answer".into()))
+            .map(|d| sdp::fix_answer_extmap_directions(&offer.sdp, &d.sdp))
+            .ok_or_else(|| SfuError::Internal("no local description after answer".into()))?;
+        refuse_if_nothing_received(&offer.sdp, &answer)?;
+        Ok(answer)
     }
 
     pub(super) fn on_publisher_track(
@@ -469,4 +474,55 @@ impl SfuCore {
             }
         }
     }
+}
+
+/// A publisher offer that sends audio or video, but in no codec Parley forwards: refused before
+/// webrtc-rs negotiates it, with the codecs it named.
+fn refuse_unforwardable(offer: &str) -> Result<(), SfuError> {
+    let sending: Vec<sdp::MediaSection> = sdp::media_sections(offer)
+        .into_iter()
+        .filter(|s| (s.kind == "audio" || s.kind == "video") && s.direction.sends())
+        .collect();
+    let forwardable = |name: &String| {
+        crate::peer::codecs().iter().any(|(c, _)| {
+            c.rtp_codec
+                .mime_type
+                .split_once('/')
+                .is_some_and(|(_, n)| n.eq_ignore_ascii_case(name))
+        })
+    };
+    if sending.is_empty() || sending.iter().any(|s| s.codecs.iter().any(forwardable)) {
+        return Ok(());
+    }
+    let codecs: Vec<&str> = sending
+        .iter()
+        .flat_map(|s| s.codecs.iter().map(String::as_str))
+        .collect();
+    Err(SfuError::NoCommonMedia(format!(
+        "none of the offered codecs ({}) is one Parley forwards (opus, VP8, H264 packetization-mode 1)",
+        codecs.join(", ")
+    )))
+}
+
+/// A publisher offer that sends audio or video, answered without accepting any of it (no codec
+/// in common), would connect and carry nothing: refuse it instead.
+fn refuse_if_nothing_received(offer: &str, answer: &str) -> Result<(), SfuError> {
+    let is_media = |s: &sdp::MediaSection| s.kind == "audio" || s.kind == "video";
+    let offered = sdp::media_sections(offer);
+    let sends = offered.iter().any(|s| is_media(s) && s.direction.sends());
+    let accepted = sdp::media_sections(answer)
+        .iter()
+        .any(|s| is_media(s) && s.accepted && s.direction.receives() && !s.codecs.is_empty());
+    if sends && !accepted {
+        let codecs: Vec<&str> = offered
+            .iter()
+            .filter(|s| is_media(s))
+            .flat_map(|s| s.codecs.iter().map(String::as_str))
+            .collect();
+        return Err(SfuError::NoCommonMedia(format!(
+            "none of the offered codecs ({}) is one Parley forwards (opus, VP8, H264 packetization-mode 1)",
+            codecs.join(", ")
+        )));
+    }
+    Ok(())
 }

@@ -83,6 +83,7 @@ impl SfuCore {
             .and_then(|p| p.down.get_mut(track))
             .ok_or(SfuError::UnknownTrack)?;
         down.limit = limit;
+        self.reallocate_subscriber(now, id);
         self.reselect_layers(track);
         self.finish(now);
         Ok(())

@@ -8,10 +8,11 @@ use crate::error::SfuError;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::peer::codecs;
 use crate::rooms::{MediaKind, ParticipantMeta};
+use crate::sdp;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::time::Instant;
 
@@ -60,82 +61,109 @@ impl SfuCore {
             .is_some_and(|p| p.viewer.is_some())
     }
 
+    /// The codec for a viewer's slot of `kind`: among the codecs its offer lists (in its
+    /// order) that Parley forwards, the one the room's publishers use if any, else its first.
+    fn viewer_codec(
+        &self,
+        sid: &ParticipantSid,
+        kind: MediaKind,
+        offered: &[String],
+    ) -> Option<RTCRtpCodec> {
+        let rtp_kind = rtp_kind(kind);
+        let supported: Vec<RTCRtpCodec> = offered
+            .iter()
+            .filter_map(|name| {
+                codecs()
+                    .into_iter()
+                    .find(|(c, k)| *k == rtp_kind && mime_matches(&c.rtp_codec.mime_type, name))
+                    .map(|(c, _)| c.rtp_codec)
+            })
+            .collect();
+        let published = self.rooms.tracks_for(sid);
+        supported
+            .iter()
+            .find(|c| {
+                published
+                    .iter()
+                    .any(|t| t.kind == kind && t.mime_type.eq_ignore_ascii_case(&c.mime_type))
+            })
+            .or(supported.first())
+            .cloned()
+    }
+
     fn answer_viewer(
         &mut self,
         now: Instant,
         sid: &ParticipantSid,
         offer: RTCSessionDescription,
     ) -> Result<String, SfuError> {
-        let wants = |kind: &str| {
-            offer
-                .sdp
-                .lines()
-                .any(|l| l.starts_with(&format!("m={kind} ")))
-        };
-        let kinds: Vec<MediaKind> = [("audio", MediaKind::Audio), ("video", MediaKind::Video)]
-            .into_iter()
-            .filter(|(name, _)| wants(name))
-            .map(|(_, kind)| kind)
-            .collect();
+        let offered = sdp::media_sections(&offer.sdp);
+        // One slot per kind, for the first m-line of that kind the viewer can receive on.
+        let mut wanted: Vec<(MediaKind, RTCRtpCodec)> = Vec::new();
+        for kind in [MediaKind::Audio, MediaKind::Video] {
+            let section = offered
+                .iter()
+                .find(|s| s.kind == kind_name(kind) && s.direction.receives());
+            if let Some(codec) = section.and_then(|s| self.viewer_codec(sid, kind, &s.codecs)) {
+                wanted.push((kind, codec));
+            }
+        }
+        if wanted.is_empty() {
+            return Err(SfuError::NoCommonMedia(
+                "the offer has no receiving (recvonly or sendrecv) audio or video m-line with a codec Parley forwards (opus, VP8, H264)".into(),
+            ));
+        }
         let id = self.create_peer(now, sid, PeerRole::Subscriber)?;
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         peer.pc
-            .set_remote_description(now, offer)
+            .set_remote_description(now, offer.clone())
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        for kind in kinds {
-            let rtp_kind = match kind {
-                MediaKind::Audio => RtpCodecKind::Audio,
-                MediaKind::Video => RtpCodecKind::Video,
-            };
-            // The slot's codec is the first Parley forwards for the kind (Opus, VP8).
-            let Some((codec, _)) = codecs().into_iter().find(|(_, k)| *k == rtp_kind) else {
-                continue;
-            };
+        for (kind, codec) in wanted {
             let ssrc = rand::random::<u32>();
-            let name = format!(
-                "parley-{}",
-                if kind == MediaKind::Audio {
-                    "audio"
-                } else {
-                    "video"
-                }
-            );
+            let name = format!("parley-{}", kind_name(kind));
             let track = MediaStreamTrack::new(
                 "parley".to_owned(),
                 name.clone(),
                 name,
-                rtp_kind,
+                rtp_kind(kind),
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: codec.rtp_codec.clone(),
+                    codec: codec.clone(),
                     ..Default::default()
                 }],
             );
             let sender_id = peer
                 .pc
                 .add_track(track)
-                .map_err(|e| SfuError::Internal(e.to_string()))?;
-            peer.idle
-                .push(DownTrack::new(sender_id, kind, ssrc, codec.rtp_codec));
+                .map_err(|e| SfuError::NoCommonMedia(e.to_string()))?;
+            peer.idle.push(DownTrack::new(sender_id, kind, ssrc, codec));
         }
         let answer = peer
             .pc
             .create_answer(None)
-            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+            .map_err(|e| SfuError::NoCommonMedia(e.to_string()))?;
         peer.pc
             .set_local_description(now, answer)
             .map_err(|e| SfuError::Internal(e.to_string()))?;
         let sdp = peer
             .pc
             .local_description()
-            .map(|d| d.sdp)
+            .map(|d| sdp::fix_answer_extmap_directions(&offer.sdp, &d.sdp))
             .ok_or_else(|| SfuError::Internal("no local description after answer".into()))?;
         for slot in &mut peer.idle {
             let payload_type = super::negotiated_payload_type(&mut peer.pc, slot);
             slot.forwarder.set_payload_type(payload_type);
+        }
+        // A slot whose codec the answer did not keep could never carry anything.
+        peer.idle
+            .retain(|slot| slot.forwarder.payload_type().is_some());
+        if peer.idle.is_empty() {
+            return Err(SfuError::NoCommonMedia(
+                "no offered codec could be negotiated for any m-line".into(),
+            ));
         }
         self.dirty.insert(id);
         self.assign_viewer_sources(id);
@@ -177,21 +205,26 @@ impl SfuCore {
             .chain(peer.idle.drain(..).map(|slot| (None, slot)))
             .collect();
         for (current, slot) in &mut slots {
+            // Any codec the slot negotiated will do: the slot switches payload type with it.
+            let negotiated = slot_codecs(&mut peer.pc, slot);
             let desired = shown.as_ref().and_then(|owner| {
-                tracks
-                    .iter()
-                    .find(|t| {
-                        &t.owner == owner
-                            && t.kind == slot.forwarder.kind()
-                            && t.mime_type.eq_ignore_ascii_case(&slot.codec.mime_type)
-                    })
-                    .map(|t| t.sid.clone())
+                tracks.iter().find_map(|t| {
+                    let codec = negotiated
+                        .iter()
+                        .find(|(c, _)| c.mime_type.eq_ignore_ascii_case(&t.mime_type))?;
+                    (&t.owner == owner && t.kind == slot.forwarder.kind())
+                        .then(|| (t.sid.clone(), codec.clone()))
+                })
             });
+            let (desired, codec) = desired.unzip();
             if *current == desired {
                 continue;
             }
             if let Some(old) = current.as_ref().and_then(|t| self.up_tracks.get_mut(t)) {
                 old.subscribers.retain(|s| *s != id);
+            }
+            if let Some((codec, payload_type)) = codec {
+                slot.set_codec(codec, payload_type);
             }
             slot.switch_source();
             slot.layer = Default::default();
@@ -214,4 +247,43 @@ impl SfuCore {
             }
         }
     }
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}
+
+fn rtp_kind(kind: MediaKind) -> RtpCodecKind {
+    match kind {
+        MediaKind::Audio => RtpCodecKind::Audio,
+        MediaKind::Video => RtpCodecKind::Video,
+    }
+}
+
+/// `video/VP8` against an rtpmap name such as `VP8` (case-insensitive, RFC 4855).
+fn mime_matches(mime_type: &str, rtpmap_name: &str) -> bool {
+    mime_type
+        .split_once('/')
+        .is_some_and(|(_, name)| name.eq_ignore_ascii_case(rtpmap_name))
+}
+
+/// The codecs a viewer slot's sender negotiated: (mime type, payload type).
+fn slot_codecs(
+    pc: &mut rtc::peer_connection::RTCPeerConnection,
+    slot: &DownTrack,
+) -> Vec<(RTCRtpCodec, u8)> {
+    pc.rtp_sender(slot.sender_id)
+        .map(|mut sender| {
+            sender
+                .get_parameters()
+                .rtp_parameters
+                .codecs
+                .iter()
+                .map(|c| (c.rtp_codec.clone(), c.payload_type))
+                .collect()
+        })
+        .unwrap_or_default()
 }

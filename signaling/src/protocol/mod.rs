@@ -79,8 +79,9 @@ pub enum TrackSource {
     Unknown,
 }
 
-/// Tells the server what a track in a publish offer is, keyed by the sender's
-/// `MediaStreamTrack.id` (the msid track id in the SDP).
+/// Tells the server what a track in a publish offer is, keyed by the msid track id of the
+/// track's m-line in the offer (`a=msid:<stream> <track>`), not necessarily the sender's
+/// `MediaStreamTrack.id` (Chromium writes that, Firefox an id of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishTrack {
     pub track_id: String,
@@ -382,6 +383,8 @@ pub enum ErrorCode {
     NotInRoom,
     AlreadyInRoom,
     InvalidSdp,
+    /// The SDP parses but carries nothing Parley can forward (no codec or direction in common).
+    UnsupportedMedia,
     NoPendingOffer,
     UnknownSession,
     InvalidCandidate,
@@ -483,7 +486,7 @@ pub enum ServerMessage {
         speakers: Vec<SpeakerLevel>,
     },
     /// To a publisher: send only these simulcast encodings (by RID) of your track `track_id`
-    /// (your sender's `MediaStreamTrack.id`; `track` is its sid); set
+    /// (the msid track id from your offer, its key in `publish.tracks`; `track` is its sid); set
     /// `RTCRtpEncodingParameters.active` accordingly. Nobody receives the others right now.
     PublisherLayers {
         track: String,
