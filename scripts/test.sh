@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what it needs (Debian chromium, the
-# browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is not running,
-# then runs fmt, clippy, every Rust test (the chat store suite against SQLite and PostgreSQL)
-# and the headless-Chromium tests. CI runs exactly this (.ci/run).
+# The whole test suite, from a fresh machine: installs what it needs (Debian chromium and
+# firefox-esr, the browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is
+# not running, then runs fmt, clippy, every Rust test (the chat store suite against SQLite and
+# PostgreSQL) and the headless Chromium and Firefox tests. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
@@ -19,7 +19,16 @@ apt_install() {
 
 step "system packages"
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# Firefox ESR for the browser suite's second browser (firefox.test.mjs), driven by puppeteer-core.
+command -v firefox-esr >/dev/null 2>&1 || apt_install firefox-esr
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+# GStreamer webrtcbin + libnice as a real non-browser client (tests/gst/parley_gst.py, run by
+# tests/tests/gstreamer.rs with Debian's /usr/bin/python3); x264enc is in plugins-ugly.
+/usr/bin/python3 -c 'import gi; gi.require_version("GstWebRTC", "1.0")' >/dev/null 2>&1 \
+  && /usr/bin/python3 tests/gst/parley_gst.py check >/dev/null 2>&1 \
+  || apt_install python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice \
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+    gstreamer1.0-plugins-ugly
 
 step "OpenAPI validator"
 # The server API's generated document is checked by the reference validator (tests/tests/admin.rs).
@@ -50,6 +59,8 @@ else
 fi
 
 step "browser test packages"
+# playwright-core and puppeteer-core drive the Debian browsers above; neither may download one.
+export PUPPETEER_SKIP_DOWNLOAD=1
 (cd tests/browser && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
 
 step "cargo fmt --check"
@@ -79,7 +90,7 @@ step "web client: tsc, declarations, SDK unit tests"
   node --test unit/
 )
 
-step "browser tests (headless Chromium)"
+step "browser tests (headless Chromium and Firefox)"
 # `cargo test` built target/debug/parley (signaling's CLI tests run it) with the workspace's
 # feature set; a separate `cargo build -p` would resolve features anew and rebuild half the tree.
 test -x target/debug/parley

@@ -1,5 +1,6 @@
-// Shared pieces of the browser tests: Chromium, free ports, a Parley server per test file, and
-// `suite()`, which wires both into node:test hooks with "skip after a failure" steps.
+// Shared pieces of the browser tests: Chromium (playwright-core), Firefox (puppeteer-core over
+// WebDriver BiDi), free ports, a Parley server per test file, and `suite()`, which wires them
+// into node:test hooks with "skip after a failure" steps.
 // node --test runs each *.test.mjs in its own process (possibly in parallel), so every file
 // starts its own server on ports picked free at start-up.
 import { after, before, test } from 'node:test';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const serverBin = process.env.PARLEY_BIN ?? path.join(repo, 'target', 'debug', 'parley');
@@ -33,6 +35,32 @@ export const chromiumArgs = [
   '--use-fake-ui-for-media-stream',
   '--allow-loopback-in-peer-connection',
 ];
+
+export const firefoxBin = process.env.FIREFOX_BIN ?? '/usr/bin/firefox-esr';
+/** A fresh profile per launch (puppeteer makes one) with these on top of puppeteer's own. */
+export const firefoxPrefs = {
+  // A fake camera (1280x720 when asked for it) and microphone (a tone), with no prompt.
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  // Gather host candidates on loopback, the only address the test server listens on, and name
+  // them by address rather than by an mDNS `.local` name.
+  'media.peerconnection.ice.loopback': true,
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  // Without a camera/microphone permission Firefox gathers only the default route's address
+  // (never loopback), and capturing the fake devices does not count as one: allow both for
+  // every site instead.
+  'permissions.default.camera': 1,
+  'permissions.default.microphone': 1,
+  'media.peerconnection.ice.tcp': false,
+  // Received video plays without a click.
+  'media.autoplay.default': 0,
+  'media.autoplay.blocking_policy': 0,
+  // No update checks, telemetry or first-run pages competing for two cores.
+  'app.update.disabledForTesting': true,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'toolkit.telemetry.reportingpolicy.firstRun': false,
+  'browser.shell.checkDefaultBrowser': false,
+};
 
 /** @param {'tcp' | 'udp'} proto @returns {Promise<number>} */
 export function freePort(proto) {
@@ -211,12 +239,33 @@ export function launchBrowser() {
 }
 
 /**
+ * Headless Firefox ESR (Debian's), driven over WebDriver BiDi; nothing is downloaded.
+ * @returns {Promise<import('puppeteer-core').Browser>}
+ */
+export function launchFirefox() {
+  assert.ok(fs.existsSync(firefoxBin), `Firefox ${firefoxBin} not found (apt-get install firefox-esr, or set FIREFOX_BIN)`);
+  return puppeteer.launch({
+    browser: 'firefox',
+    protocol: 'webDriverBiDi',
+    executablePath: firefoxBin,
+    headless: true,
+    extraPrefsFirefox: firefoxPrefs,
+    // Starting Firefox on a loaded two-core machine can take a while.
+    timeout: 60_000,
+    protocolTimeout: 60_000,
+  });
+}
+
+/**
  * @typedef {object} Suite
  * @property {Server | undefined} server set by the `before` hook
  * @property {import('playwright-core').Browser | undefined} browser set by the `before` hook
+ * @property {import('puppeteer-core').Browser | undefined} firefox set by the `before` hook
+ *   when the suite asked for Firefox
  * @property {boolean} failed
  * @property {(name: string, fn: (t: import('node:test').TestContext) => Promise<void>, timeout?: number) => void} step
  * @property {(label: string, url?: string, contextOptions?: import('playwright-core').BrowserContextOptions) => Promise<import('playwright-core').Page>} openPage
+ * @property {(label: string, url?: string) => Promise<import('puppeteer-core').Page>} openFirefoxPage
  */
 
 /**
@@ -224,7 +273,8 @@ export function launchBrowser() {
  * both afterwards. If anything failed, `after` prints the server log tail and every page's
  * console (pages opened with `openPage`) and keeps the scratch directory.
  * @param {string} prefix names the scratch directory
- * @param {{env?: Record<string, string>}} [options] passed to `startServer`
+ * @param {{env?: Record<string, string>, firefox?: boolean}} [options] `env`: passed to
+ *   `startServer`; `firefox`: start Firefox too (pages from `openFirefoxPage`)
  * @returns {Suite}
  */
 export function suite(prefix, options = {}) {
@@ -234,6 +284,7 @@ export function suite(prefix, options = {}) {
   const s = {
     server: undefined,
     browser: undefined,
+    firefox: undefined,
     failed: false,
     /** Run a step only if the ones before passed: later steps would only time out. */
     step(name, fn, timeout = 30_000) {
@@ -258,17 +309,32 @@ export function suite(prefix, options = {}) {
       await page.goto(url);
       return page;
     },
+    /** A Firefox page in its own user context (cookies, storage), console kept under `label`. */
+    async openFirefoxPage(label, url = s.server?.baseUrl) {
+      assert.ok(s.firefox && url, 'this suite did not start Firefox (suite(prefix, {firefox: true}))');
+      const context = await s.firefox.createBrowserContext();
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      const log = [];
+      consoles.set(label, log);
+      page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+      page.on('pageerror', (e) => log.push(`[pageerror] ${e instanceof Error ? e.message : e}`));
+      await page.goto(url);
+      return page;
+    },
   };
 
   before(async () => {
-    s.failed = true; // until both are up, so the log gets printed
+    s.failed = true; // until all are up, so the log gets printed
     s.server = await startServer(prefix, options);
     s.browser = await launchBrowser();
+    if (options.firefox) s.firefox = await launchFirefox();
     s.failed = false;
-  }, { timeout: 60_000 });
+  }, { timeout: options.firefox ? 120_000 : 60_000 });
 
   after(async () => {
     await s.browser?.close().catch(() => {});
+    await s.firefox?.close().catch(() => {});
     await s.server?.stop();
     if (s.failed) {
       if (s.server) console.error(`\n--- server log tail (${s.server.logPath}) ---\n${s.server.logTail()}`);
@@ -285,21 +351,29 @@ export function suite(prefix, options = {}) {
 
 /**
  * Join `room` as `name` through the bundled app's form; returns the client's identity.
- * @param {import('playwright-core').Page} page on the app's page
+ * @param {import('playwright-core').Page | import('puppeteer-core').Page} page on the app's
+ *   page: Chromium's (playwright) or Firefox's (puppeteer)
  * @param {string} name
  * @param {string} room
  * @returns {Promise<string>}
  */
 export async function joinWithApp(page, name, room) {
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Room').fill(room);
-  await page.getByRole('button', { name: 'Join' }).click();
+  const settled = () => ['joined', 'error', 'left'].includes(document.body.dataset.state);
   const since = Date.now();
   try {
-    // Past the SDK's 20 s request timeout, so a request the server never answers shows up as
-    // the page's own error (naming the request) rather than as this wait running out.
-    await page.waitForFunction(() => ['joined', 'error', 'left'].includes(document.body.dataset.state), null,
-      { timeout: 25_000 });
+    if ('getByLabel' in page) {
+      await page.getByLabel('Name').fill(name);
+      await page.getByLabel('Room').fill(room);
+      await page.getByRole('button', { name: 'Join' }).click();
+      // Past the SDK's 20 s request timeout, so a request the server never answers shows up as
+      // the page's own error (naming the request) rather than as this wait running out.
+      await page.waitForFunction(settled, null, { timeout: 25_000 });
+    } else {
+      await page.locator('#name').fill(name);
+      await page.locator('#room').fill(room);
+      await page.locator('#join').click();
+      await page.waitForFunction(settled, { timeout: 25_000, polling: 200 });
+    }
   } catch (err) {
     // Say which phase of the join stalled (camera, token, socket, join or publish).
     const where = await page.evaluate(() => ({
@@ -312,7 +386,7 @@ export async function joinWithApp(page, name, room) {
     throw err;
   }
   const state = await page.evaluate(() => document.body.dataset.state);
-  const status = await page.getByRole('status').textContent();
+  const status = await page.evaluate(() => document.getElementById('status')?.textContent);
   assert.equal(state, 'joined', `${name} did not join: ${status}`);
   return page.evaluate(() => window.parleyClient.identity);
 }

@@ -64,10 +64,15 @@ export class LocalMedia {
     (target === 'screen' ? this.#screen : this.#publisher)?.addRemoteCandidate(candidate);
   }
 
-  /** @param {string} trackId @param {string[]} active */
-  applyLayers(trackId, active) {
-    this.#publisher?.applyLayers(trackId, active);
-    this.#screen?.applyLayers(trackId, active);
+  /**
+   * Dynacast (`publisher_layers`): only these encodings of one of our tracks are needed.
+   * @param {string} msid the server's id of the track: the msid track id of its m-line in our
+   *   offer, which is not always its `MediaStreamTrack.id` (Firefox)
+   * @param {string[]} active RIDs
+   */
+  async applyLayers(msid, active) {
+    if (await this.#publisher?.applyLayers(msid, active)) return;
+    await this.#screen?.applyLayers(msid, active);
   }
 
   /** Close the connections; the local tracks stay (a reconnect publishes them again). */
@@ -150,13 +155,16 @@ export class LocalMedia {
    * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
    * `unpublish` or the browser's own "stop sharing", unpublishes it.
    * @param {DisplayMediaStreamOptions} [constraints]
+   * @param {{stream?: MediaStream}} [options] `stream`: share this instead of asking
+   *   `getDisplayMedia` (a capture the app made itself, a canvas `captureStream()`); the SDK owns
+   *   it from then on and stops its tracks when the share ends
    * @returns {Promise<MediaStream>}
    */
-  async publishScreen(constraints = { video: { frameRate: 15 }, audio: false }) {
+  async publishScreen(constraints = { video: { frameRate: 15 }, audio: false }, options = {}) {
     if (this.tracks.some((l) => l.source === 'screen')) {
       throw new ParleyError('already_publishing', 'the screen is already shared');
     }
-    const stream = await navigator.mediaDevices.getDisplayMedia(constraints);
+    const stream = options.stream ?? await navigator.mediaDevices.getDisplayMedia(constraints);
     /** @type {Record<string, TrackSource>} */
     const sources = {};
     for (const track of stream.getTracks()) {

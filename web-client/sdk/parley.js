@@ -269,10 +269,13 @@ export class ParleyClient {
    * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
    * `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
    * @param {DisplayMediaStreamOptions} [constraints]
+   * @param {{stream?: MediaStream}} [options] `stream`: share this instead of asking
+   *   `getDisplayMedia` (a capture the app made itself, a canvas `captureStream()`); the SDK owns
+   *   it from then on and stops its tracks when the share ends
    * @returns {Promise<MediaStream>}
    */
-  publishScreen(constraints) {
-    return this.#local.publishScreen(constraints);
+  publishScreen(constraints, options) {
+    return this.#local.publishScreen(constraints, options);
   }
 
   /**
@@ -435,7 +438,8 @@ export class ParleyClient {
         this.#events.emit('activeSpeakers', msg.speakers);
         return;
       case 'publisher_layers':
-        this.#local.applyLayers(msg.track_id, msg.active);
+        // `track_id` is the msid track id of our offer, not necessarily a MediaStreamTrack.id.
+        this.#local.applyLayers(msg.track_id, msg.active).catch((err) => this.#fail(err));
         return;
       case 'goodbye':
         // The close that follows carries the reason too; nothing to do until then.

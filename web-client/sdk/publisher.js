@@ -2,6 +2,11 @@
 // and microphone (`publisher`), and the screen share (`screen`), kept apart because the server
 // cannot renegotiate a simulcast connection (docs/protocol.md, "Media model"). Tracks are added
 // and removed by re-offering on the same connection; muting never renegotiates.
+//
+// The server knows each track by the track id of its m-line's `a=msid` in our offer, and names
+// it so in `publisher_layers`. That id is not always `MediaStreamTrack.id` (Chromium writes the
+// sender's track id there, Firefox an id of its own), so it is read from our own offer, by the
+// transceiver's mid, and never taken from the track.
 
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 
@@ -26,8 +31,10 @@ export const SCREEN_ENCODING = Object.freeze({ maxBitrate: 1_200_000, maxFramera
  * A track this client publishes. It outlives publisher connections: after a reconnect the same
  * local tracks are published again.
  * @typedef {object} LocalTrack
- * @property {string} trackId the id the server knows the track by: the first track's id, which
- *   stays in the SDP's msid when `replaceTrack` swaps the media
+ * @property {string} trackId this client's key for the track: the first track's
+ *   `MediaStreamTrack.id` (it stays when `replaceTrack` swaps the media). Not the id the server
+ *   knows the track by: that is the msid track id of its m-line, read from the offer (see
+ *   `msidTrackIds`)
  * @property {MediaStreamTrack} track
  * @property {MediaStream} stream
  * @property {TrackSource} source
@@ -42,9 +49,40 @@ export const SCREEN_ENCODING = Object.freeze({ maxBitrate: 1_200_000, maxFramera
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
  */
 
+/**
+ * The msid track id of each m-line of an SDP, by mid: the id the server knows that m-line's track
+ * by (`publish.tracks[].track_id`, `publisher_layers.track_id`).
+ * @param {string} sdp
+ * @returns {Map<string, string>}
+ */
+export function msidTrackIds(sdp) {
+  /** @type {Map<string, string>} */
+  const ids = new Map();
+  for (const section of sdp.split(/\r?\n(?=m=)/).slice(1)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    // `a=msid:<stream id> <track id>`; the stream id is `-` for a track without a stream.
+    const track = /^a=msid:\S+ (\S+)/m.exec(section)?.[1];
+    if (mid !== undefined && track) ids.set(mid, track);
+  }
+  return ids;
+}
+
+/**
+ * One sent track on this connection.
+ * @typedef {object} Sender
+ * @property {LocalTrack} local
+ * @property {RTCRtpTransceiver} transceiver
+ * @property {string | null} msid the track id of its m-line's `a=msid` in our last offer: the id
+ *   the server knows it by (null until the first offer)
+ * @property {string[] | null} layers dynacast: the RIDs the server last said are needed (null:
+ *   all of them)
+ */
+
 export class Publisher {
-  /** @type {Map<string, {local: LocalTrack, transceiver: RTCRtpTransceiver}>} by `trackId` */
+  /** @type {Map<string, Sender>} by `LocalTrack.trackId` */
   #senders = new Map();
+  /** Encoding updates (mute, dynacast) run one at a time: each reads the parameters it sets. */
+  /** @type {Promise<unknown>} */ #encodings = Promise.resolve();
   /** Negotiations run one at a time: an offer cannot start while another awaits its answer. */
   /** @type {Promise<unknown>} */ #chain = Promise.resolve();
   /** @type {'publisher' | 'screen'} */ #target;
@@ -100,7 +138,7 @@ export class Publisher {
           if (local.track.kind === 'video') local.track.contentHint = 'detail';
         }
         const transceiver = this.pc.addTransceiver(local.track, init);
-        this.#senders.set(local.trackId, { local, transceiver });
+        this.#senders.set(local.trackId, { local, transceiver, msid: null, layers: null });
         added.push(local.trackId);
         if (local.muted) await this.#applyMute(local.trackId);
       }
@@ -151,8 +189,10 @@ export class Publisher {
 
   /**
    * Mute or unmute locally. Audio keeps its sender and sends silence (`enabled = false`), which
-   * unmutes instantly; video detaches the track from its sender (`replaceTrack(null)`) so no
-   * black frames use the uplink. Neither renegotiates, and the simulcast encodings stay as set.
+   * unmutes instantly; video switches every encoding off (`active = false`) and detaches the
+   * track from its sender (`replaceTrack(null)`), so nothing at all uses the uplink: a disabled
+   * track alone still sends black frames (Firefox: 1 fps per layer, plus padding). Unmuting
+   * switches back on the encodings dynacast wants. Neither renegotiates.
    * @param {string} trackId
    */
   async setMuted(trackId) {
@@ -166,8 +206,13 @@ export class Publisher {
     const { local, transceiver } = entry;
     local.track.enabled = !local.muted;
     if (local.track.kind !== 'video') return;
+    // Off: encoder first, then the track. On: the track first, then the encoder.
+    // Before its first offer a sender has nothing to switch: `#negotiate` applies it.
+    const offered = entry.msid !== null;
+    if (local.muted && offered) await this.#applyEncodings(entry);
     const want = local.muted ? null : local.track;
     if (transceiver.sender.track !== want && !this.#closed) await transceiver.sender.replaceTrack(want);
+    if (!local.muted && offered) await this.#applyEncodings(entry);
   }
 
   /**
@@ -184,30 +229,61 @@ export class Publisher {
 
   /**
    * Dynacast: only these simulcast encodings of a track are needed by anyone; the others stop
-   * encoding, which saves this device's CPU and uplink.
-   * @param {string} trackId
+   * encoding, which saves this device's CPU and uplink. A muted video stays off; unmuting it
+   * switches on these.
+   * @param {string} msid the server's id of the track (`publisher_layers.track_id`): the track id
+   *   of its m-line's `a=msid`
    * @param {string[]} activeRids
+   * @returns {Promise<boolean>} whether the track is sent on this connection
    */
-  async applyLayers(trackId, activeRids) {
-    const sender = this.#senders.get(trackId)?.transceiver.sender;
-    if (!sender || this.#closed) return;
-    const params = sender.getParameters();
-    if (!params.encodings?.length) return;
-    let changed = false;
-    for (const encoding of params.encodings) {
-      const active = !encoding.rid || activeRids.includes(encoding.rid);
-      if (encoding.active !== active) {
-        encoding.active = active;
-        changed = true;
+  async applyLayers(msid, activeRids) {
+    const entry = [...this.#senders.values()].find((e) => e.msid === msid);
+    if (!entry || this.#closed) return false;
+    entry.layers = [...activeRids];
+    await this.#applyEncodings(entry);
+    return true;
+  }
+
+  /**
+   * The server's id of a track sent on this connection (the msid track id of its m-line), once
+   * offered.
+   * @param {string} trackId `LocalTrack.trackId`
+   * @returns {string | null}
+   */
+  msidOf(trackId) {
+    return this.#senders.get(trackId)?.msid ?? null;
+  }
+
+  /**
+   * Set `active` on each encoding of a sender from its state: all off while a video is muted,
+   * else the ones dynacast wants (an encoding without a RID, the only one, always).
+   * @param {Sender} entry
+   */
+  #applyEncodings(entry) {
+    const run = this.#encodings.then(async () => {
+      if (this.#closed || this.#senders.get(entry.local.trackId) !== entry) return;
+      const { sender } = entry.transceiver;
+      const params = sender.getParameters();
+      if (!params.encodings?.length) return;
+      const off = entry.local.muted && entry.local.track.kind === 'video';
+      let changed = false;
+      for (const encoding of params.encodings) {
+        const active = !off && (!encoding.rid || !entry.layers || entry.layers.includes(encoding.rid));
+        if (encoding.active !== active) {
+          encoding.active = active;
+          changed = true;
+        }
       }
-    }
-    if (!changed) return;
-    try {
-      await sender.setParameters(params);
-    } catch (err) {
-      // A renegotiation in flight can refuse parameters; the next update applies them.
-      console.warn('parley: could not apply publisher layers', err);
-    }
+      if (!changed) return;
+      try {
+        await sender.setParameters(params);
+      } catch (err) {
+        // A renegotiation in flight can refuse parameters; it applies them when it is done.
+        console.warn('parley: could not set the encodings of a sender', err);
+      }
+    });
+    this.#encodings = run.catch(() => {});
+    return run;
   }
 
   /** @param {RTCIceCandidateInit} candidate */
@@ -241,7 +317,13 @@ export class Publisher {
     const pc = this.pc;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    const tracks = [...this.#senders.values()].map(({ local }) => ({ track_id: local.trackId, source: local.source }));
+    // The server names tracks by the msid in this offer: read it back per transceiver.
+    const msids = msidTrackIds(pc.localDescription?.sdp ?? offer.sdp ?? '');
+    for (const entry of this.#senders.values()) {
+      const mid = entry.transceiver.mid;
+      entry.msid = (mid !== null ? msids.get(mid) : undefined) ?? entry.msid ?? entry.local.trackId;
+    }
+    const tracks = [...this.#senders.values()].map(({ local, msid }) => ({ track_id: msid, source: local.source }));
     let reply;
     try {
       // The camera connection is the default target; servers before the screen connection
@@ -261,5 +343,7 @@ export class Publisher {
     const held = this.#held;
     this.#held = null;
     for (const c of held ?? []) this.#io.sendCandidate(c);
+    // Mutes and dynacast layers that came before the answer (or that it refused meanwhile).
+    await Promise.all([...this.#senders.values()].map((e) => this.#applyEncodings(e)));
   }
 }

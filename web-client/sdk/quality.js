@@ -85,11 +85,15 @@ export function outboundMetrics(prev, cur, which = {}) {
   const all = byId(cur);
   let packets = 0;
   /** @type {number | null} */ let framesPerSecond = null;
+  // Firefox reports media-source stats but no `mediaSourceId` on outbound-rtp: with one video
+  // source on the connection (the camera's), that is the one.
+  const videoSources = cur.filter((s) => s.type === 'media-source' && s.kind === 'video');
+  const onlyVideoSource = videoSources.length === 1 ? videoSources[0] : undefined;
   for (const s of cur) {
     if (s.type !== 'outbound-rtp') continue;
     const sent = Math.max(0, (s.packetsSent ?? 0) - (before.get(s.id)?.packetsSent ?? 0));
     packets += sent;
-    const source = all.get(s.mediaSourceId);
+    const source = s.mediaSourceId === undefined ? onlyVideoSource : all.get(s.mediaSourceId);
     if (sent > 0 && s.kind === 'video' && which.cameraTracks?.has(source?.trackIdentifier)) {
       // Simulcast layers share the camera's rate; the best of them is what it captures.
       framesPerSecond = worst(framesPerSecond, s.framesPerSecond ?? null);

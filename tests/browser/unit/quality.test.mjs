@@ -82,6 +82,18 @@ test('outbound: the server receiver reports give loss, jitter and round trip; th
   assert.equal(m.framesPerSecond, 20);
 });
 
+test('outbound: without mediaSourceId (Firefox) the one video source is the camera', () => {
+  const prev = [{ id: 'o1', type: 'outbound-rtp', kind: 'video', packetsSent: 100 }];
+  const cur = [
+    { id: 'ms-a', type: 'media-source', kind: 'audio', trackIdentifier: 'mic' },
+    { id: 'ms-v', type: 'media-source', kind: 'video', trackIdentifier: 'cam' },
+    { id: 'o1', type: 'outbound-rtp', kind: 'video', packetsSent: 160, framesPerSecond: 24 },
+  ];
+  assert.equal(outboundMetrics(prev, cur, { cameraTracks: new Set(['cam']) }).framesPerSecond, 24);
+  // Camera off: not counted.
+  assert.equal(outboundMetrics(prev, cur, { cameraTracks: new Set() }).framesPerSecond, null);
+});
+
 test('outbound: a receiver report that did not change says nothing about this interval', () => {
   const rr = { id: 'r1', type: 'remote-inbound-rtp', timestamp: 5, packetsLost: 9, fractionLost: 0.5, roundTripTime: 1 };
   const m = outboundMetrics([rr], [rr]);

@@ -27,8 +27,13 @@ export class LocalMedia {
     ownTrackPublished(t: TrackInfo): void;
     /** @param {'publisher' | 'screen'} target @param {RTCIceCandidateInit} candidate */
     addRemoteCandidate(target: "publisher" | "screen", candidate: RTCIceCandidateInit): void;
-    /** @param {string} trackId @param {string[]} active */
-    applyLayers(trackId: string, active: string[]): void;
+    /**
+     * Dynacast (`publisher_layers`): only these encodings of one of our tracks are needed.
+     * @param {string} msid the server's id of the track: the msid track id of its m-line in our
+     *   offer, which is not always its `MediaStreamTrack.id` (Firefox)
+     * @param {string[]} active RIDs
+     */
+    applyLayers(msid: string, active: string[]): Promise<void>;
     /** Close the connections; the local tracks stay (a reconnect publishes them again). */
     closePeers(): void;
     /** Forget the local tracks too (left the room). */
@@ -50,9 +55,14 @@ export class LocalMedia {
      * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
      * `unpublish` or the browser's own "stop sharing", unpublishes it.
      * @param {DisplayMediaStreamOptions} [constraints]
+     * @param {{stream?: MediaStream}} [options] `stream`: share this instead of asking
+     *   `getDisplayMedia` (a capture the app made itself, a canvas `captureStream()`); the SDK owns
+     *   it from then on and stops its tracks when the share ends
      * @returns {Promise<MediaStream>}
      */
-    publishScreen(constraints?: DisplayMediaStreamOptions): Promise<MediaStream>;
+    publishScreen(constraints?: DisplayMediaStreamOptions, options?: {
+        stream?: MediaStream;
+    }): Promise<MediaStream>;
     /**
      * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once,
      * and its m-line goes inactive. The track itself is stopped too. A screen track only stops

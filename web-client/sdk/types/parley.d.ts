@@ -133,9 +133,14 @@ export class ParleyClient {
      * `screen`, on a connection of its own so the camera's is never renegotiated. Stopping it, from
      * `unpublishTrack` or the browser's own "stop sharing", unpublishes it.
      * @param {DisplayMediaStreamOptions} [constraints]
+     * @param {{stream?: MediaStream}} [options] `stream`: share this instead of asking
+     *   `getDisplayMedia` (a capture the app made itself, a canvas `captureStream()`); the SDK owns
+     *   it from then on and stops its tracks when the share ends
      * @returns {Promise<MediaStream>}
      */
-    publishScreen(constraints?: DisplayMediaStreamOptions): Promise<MediaStream>;
+    publishScreen(constraints?: DisplayMediaStreamOptions, options?: {
+        stream?: MediaStream;
+    }): Promise<MediaStream>;
     /**
      * Stop publishing a track: the server is told (`unpublish`), so the others drop it at once.
      * The track itself is stopped too.

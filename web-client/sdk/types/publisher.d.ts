@@ -1,3 +1,30 @@
+/**
+ * A track this client publishes. It outlives publisher connections: after a reconnect the same
+ * local tracks are published again.
+ * @typedef {object} LocalTrack
+ * @property {string} trackId this client's key for the track: the first track's
+ *   `MediaStreamTrack.id` (it stays when `replaceTrack` swaps the media). Not the id the server
+ *   knows the track by: that is the msid track id of its m-line, read from the offer (see
+ *   `msidTrackIds`)
+ * @property {MediaStreamTrack} track
+ * @property {MediaStream} stream
+ * @property {TrackSource} source
+ * @property {boolean} simulcast
+ * @property {boolean} muted
+ */
+/**
+ * @typedef {object} PublisherIo
+ * @property {(type: string, fields: object) => Promise<any>} request
+ * @property {(candidate: RTCIceCandidate) => void} sendCandidate
+ * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ */
+/**
+ * The msid track id of each m-line of an SDP, by mid: the id the server knows that m-line's track
+ * by (`publish.tracks[].track_id`, `publisher_layers.track_id`).
+ * @param {string} sdp
+ * @returns {Map<string, string>}
+ */
+export function msidTrackIds(sdp: string): Map<string, string>;
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /**
  * The camera's simulcast layers, lowest first: quarter, half and full resolution.
@@ -11,22 +38,14 @@ export const SIMULCAST_ENCODINGS: readonly RTCRtpEncodingParameters[];
  */
 export const SCREEN_ENCODING: Readonly<RTCRtpEncodingParameters>;
 /**
- * A track this client publishes. It outlives publisher connections: after a reconnect the same
- * local tracks are published again.
- * @typedef {object} LocalTrack
- * @property {string} trackId the id the server knows the track by: the first track's id, which
- *   stays in the SDP's msid when `replaceTrack` swaps the media
- * @property {MediaStreamTrack} track
- * @property {MediaStream} stream
- * @property {TrackSource} source
- * @property {boolean} simulcast
- * @property {boolean} muted
- */
-/**
- * @typedef {object} PublisherIo
- * @property {(type: string, fields: object) => Promise<any>} request
- * @property {(candidate: RTCIceCandidate) => void} sendCandidate
- * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * One sent track on this connection.
+ * @typedef {object} Sender
+ * @property {LocalTrack} local
+ * @property {RTCRtpTransceiver} transceiver
+ * @property {string | null} msid the track id of its m-line's `a=msid` in our last offer: the id
+ *   the server knows it by (null until the first offer)
+ * @property {string[] | null} layers dynacast: the RIDs the server last said are needed (null:
+ *   all of them)
  */
 export class Publisher {
     /**
@@ -58,8 +77,10 @@ export class Publisher {
     detach(trackId: string): Promise<void>;
     /**
      * Mute or unmute locally. Audio keeps its sender and sends silence (`enabled = false`), which
-     * unmutes instantly; video detaches the track from its sender (`replaceTrack(null)`) so no
-     * black frames use the uplink. Neither renegotiates, and the simulcast encodings stay as set.
+     * unmutes instantly; video switches every encoding off (`active = false`) and detaches the
+     * track from its sender (`replaceTrack(null)`), so nothing at all uses the uplink: a disabled
+     * track alone still sends black frames (Firefox: 1 fps per layer, plus padding). Unmuting
+     * switches back on the encodings dynacast wants. Neither renegotiates.
      * @param {string} trackId
      */
     setMuted(trackId: string): Promise<void>;
@@ -71,25 +92,36 @@ export class Publisher {
     replace(trackId: string, track: MediaStreamTrack): Promise<void>;
     /**
      * Dynacast: only these simulcast encodings of a track are needed by anyone; the others stop
-     * encoding, which saves this device's CPU and uplink.
-     * @param {string} trackId
+     * encoding, which saves this device's CPU and uplink. A muted video stays off; unmuting it
+     * switches on these.
+     * @param {string} msid the server's id of the track (`publisher_layers.track_id`): the track id
+     *   of its m-line's `a=msid`
      * @param {string[]} activeRids
+     * @returns {Promise<boolean>} whether the track is sent on this connection
      */
-    applyLayers(trackId: string, activeRids: string[]): Promise<void>;
+    applyLayers(msid: string, activeRids: string[]): Promise<boolean>;
+    /**
+     * The server's id of a track sent on this connection (the msid track id of its m-line), once
+     * offered.
+     * @param {string} trackId `LocalTrack.trackId`
+     * @returns {string | null}
+     */
+    msidOf(trackId: string): string | null;
     /** @param {RTCIceCandidateInit} candidate */
     addRemoteCandidate(candidate: RTCIceCandidateInit): void;
     close(): void;
     #private;
 }
-export type TrackSource = import("./protocol.js").TrackSource;
 /**
  * A track this client publishes. It outlives publisher connections: after a reconnect the same
  * local tracks are published again.
  */
 export type LocalTrack = {
     /**
-     * the id the server knows the track by: the first track's id, which
-     * stays in the SDP's msid when `replaceTrack` swaps the media
+     * this client's key for the track: the first track's
+     * `MediaStreamTrack.id` (it stays when `replaceTrack` swaps the media). Not the id the server
+     * knows the track by: that is the msid track id of its m-line, read from the offer (see
+     * `msidTrackIds`)
      */
     trackId: string;
     track: MediaStreamTrack;
@@ -105,4 +137,22 @@ export type PublisherIo = {
      * ICE/DTLS gave up on the connection
      */
     onFailed: () => void;
+};
+export type TrackSource = import("./protocol.js").TrackSource;
+/**
+ * One sent track on this connection.
+ */
+export type Sender = {
+    local: LocalTrack;
+    transceiver: RTCRtpTransceiver;
+    /**
+     * the track id of its m-line's `a=msid` in our last offer: the id
+     * the server knows it by (null until the first offer)
+     */
+    msid: string | null;
+    /**
+     * dynacast: the RIDs the server last said are needed (null:
+     * all of them)
+     */
+    layers: string[] | null;
 };
