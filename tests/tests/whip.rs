@@ -317,9 +317,11 @@ async fn whip_and_whep_errors_follow_the_rfc() {
     server.stop().await;
 }
 
-/// A hand-written offer: the session part any WebRTC client sends, then one m-line per
-/// `(kind, direction, rtpmaps, extra attribute lines)`.
-fn offer_sdp(media: &[(&str, &str, &[(u8, &str)], &[&str])]) -> String {
+/// One m-line of a hand-written offer: kind, direction, rtpmaps, extra attribute lines.
+type MLine<'a> = (&'a str, &'a str, &'a [(u8, &'a str)], &'a [&'a str]);
+
+/// A hand-written offer: the session part any WebRTC client sends, then its m-lines.
+fn offer_sdp(media: &[MLine<'_>]) -> String {
     let mut sdp = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
     let mids: Vec<String> = (0..media.len()).map(|i| i.to_string()).collect();
     sdp.push_str(&format!("a=group:BUNDLE {}\r\n", mids.join(" ")));
@@ -340,8 +342,10 @@ fn offer_sdp(media: &[(&str, &str, &[(u8, &str)], &[&str])]) -> String {
     sdp
 }
 
-/// The answer's m-lines: (kind, accepted, direction, codec names).
-fn answered(sdp: &str) -> Vec<(String, bool, String, Vec<String>)> {
+/// An answer's m-line: kind, accepted, direction, codec names.
+type Answered = (String, bool, String, Vec<String>);
+
+fn answered(sdp: &str) -> Vec<Answered> {
     sfu::sdp::media_sections(sdp)
         .into_iter()
         .map(|s| {
