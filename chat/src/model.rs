@@ -109,6 +109,16 @@ pub struct Member {
     pub role: Role,
     pub joined_at_ms: i64,
     pub muted: bool,
+    /// The member sees messages after this seq only (a room conversation's visit starts at
+    /// the member's join; 0 elsewhere).
+    pub visible_from_seq: i64,
+}
+
+impl Member {
+    /// Whether this member may see the message with sequence number `seq`.
+    pub fn sees(&self, seq: i64) -> bool {
+        seq > self.visible_from_seq
+    }
 }
 
 /// One line of a person's conversation list.

@@ -107,6 +107,11 @@ impl Server {
         messaging.spawn_typing_sweeper(shutdown_rx.clone());
         messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
         messaging.recover_invitations().await;
+        match store.end_room_visits().await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "room conversation visits of the last run ended"),
+            Err(err) => tracing::warn!(%err, "could not end the last run's room visits"),
+        }
 
         let state = state::AppState {
             messaging,

@@ -4,9 +4,14 @@
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
 
-/// Someone left `room`: if it is now empty, close it once the grace period passes.
-pub async fn participant_left(state: &AppState, room: &str) {
-    let remaining = state.sfu.room_people(room).await.len();
+/// `identity` left `room`: their visit to the room's conversation ends with their last session
+/// there; if the room is now empty, close it once the grace period passes.
+pub async fn participant_left(state: &AppState, room: &str, identity: &str) {
+    let people = state.sfu.room_people(room).await;
+    if !people.iter().any(|p| p.meta.identity == identity) {
+        state.messaging.leave_room(room, identity).await;
+    }
+    let remaining = people.len();
     if remaining == 0 {
         // The call (if the room had one) ends with its last participant.
         state.messaging.call_room_empty(room).await;

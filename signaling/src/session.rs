@@ -529,7 +529,7 @@ impl Session {
                 sid: joined.sid.to_string(),
             });
             self.state.messaging.track_in_call(&joined.identity, false);
-            crate::lifecycle::participant_left(&self.state, &joined.room).await;
+            crate::lifecycle::participant_left(&self.state, &joined.room, &joined.identity).await;
         }
     }
 

@@ -2,7 +2,7 @@
 //! messages; after a restart on the same data, every message whose ack a sender received is
 //! there exactly once, sequence numbers are gapless, and resending what was in flight (same
 //! client message ids) adds each at most once. Runs on the embedded SQLite default, and on
-//! PostgreSQL too when PARLEY_TEST_POSTGRES_URL is set.
+//! PostgreSQL too (PARLEY_TEST_POSTGRES_URL, else the local test database; never skipped).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -251,9 +251,8 @@ async fn acked_messages_survive_sigkill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_messages_survive_sigkill_on_postgres() {
-    let Ok(url) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
-        eprintln!("PARLEY_TEST_POSTGRES_URL not set: skipping the PostgreSQL run");
-        return;
-    };
+    // Never skipped: scripts/test.sh starts PostgreSQL and sets the URL.
+    let url = std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     run(Some(&url)).await;
 }

@@ -87,10 +87,29 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         let attachment = rows::attachment(&row)?;
-        match require_member(&mut conn, &attachment.conversation, actor).await {
-            Ok(_) => Ok(attachment),
-            Err(StoreError::Banned) => Err(StoreError::NotMember),
-            Err(e) => Err(e),
+        let member = match require_member(&mut conn, &attachment.conversation, actor).await {
+            Ok(member) => member,
+            Err(StoreError::Banned) => return Err(StoreError::NotMember),
+            Err(e) => return Err(e),
+        };
+        // Files of messages from before a room member's visit do not exist for them; an upload
+        // not sent yet is its uploader's alone.
+        let visible = match &attachment.message_id {
+            Some(message) => {
+                let seq: Option<i64> = sqlx::query("SELECT seq FROM messages WHERE id = $1")
+                    .bind(message)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|row| row.try_get("seq"))
+                    .transpose()?;
+                seq.is_some_and(|seq| member.sees(seq))
+            }
+            None => attachment.uploader == actor,
+        };
+        if visible {
+            Ok(attachment)
+        } else {
+            Err(StoreError::NotFound)
         }
     }
 

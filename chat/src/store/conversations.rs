@@ -191,8 +191,10 @@ impl Store {
         Ok(conversation)
     }
 
-    /// Makes `identity` a member of the room's conversation (call this when they join the
-    /// call). `Banned` if they were banned from it.
+    /// Makes `identity` a member of the room's conversation for this visit (call this when
+    /// they join the call): they see what is said from now on, nothing from before. A second
+    /// session of someone already in the room keeps the visit's start. `Banned` if they were
+    /// banned from it.
     pub async fn join_room_conversation(
         &self,
         room_name: &str,
@@ -201,9 +203,65 @@ impl Store {
         check_identity(identity)?;
         let conversation = self.room_conversation(room_name).await?;
         let mut tx = self.begin_write().await?;
-        join(&mut tx, &conversation.id, identity, Role::Member).await?;
+        if is_banned(&mut tx, &conversation.id, identity).await? {
+            return Err(StoreError::Banned);
+        }
+        sqlx::query(
+            "INSERT INTO members (conversation_id, identity, role, joined_at, visible_from_seq)
+             SELECT $1, $2, $3, $4, last_seq FROM conversations WHERE id = $1
+             ON CONFLICT (conversation_id, identity) DO NOTHING",
+        )
+        .bind(&conversation.id)
+        .bind(identity)
+        .bind(Role::Member.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(conversation)
+    }
+
+    /// Ends `identity`'s visit to the room's conversation (call this when their last session
+    /// leaves the room): they stop receiving it and can no longer read it. Returns the
+    /// conversation's id if they were a member.
+    pub async fn leave_room_conversation(
+        &self,
+        room_name: &str,
+        identity: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let left = sqlx::query(
+            "DELETE FROM members WHERE identity = $2 AND conversation_id =
+               (SELECT id FROM conversations WHERE room_name = $1 AND kind = 'room')",
+        )
+        .bind(room_name)
+        .bind(identity)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let id = match left {
+            0 => None,
+            _ => conversation_by(&mut tx, "c.room_name = $1", &[room_name])
+                .await?
+                .map(|c| c.id),
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Ends every visit to every room conversation: at start, nobody is in a room yet, so
+    /// memberships left by a crash are over. Returns how many ended.
+    pub async fn end_room_visits(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ended = sqlx::query(
+            "DELETE FROM members WHERE conversation_id IN
+               (SELECT id FROM conversations WHERE kind = 'room')",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// Any conversation by id, without an authorization check (for the server's own use).

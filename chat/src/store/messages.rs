@@ -7,7 +7,7 @@
 use super::reading::{attachments_of, message_by_id};
 use super::{
     audit, bump, check_identity, check_text, is_unique_violation, may_moderate, member_of, now_ms,
-    placeholders, require_member, Conn, Store,
+    placeholders, require_member, require_visible, Conn, Store,
 };
 use crate::model::{
     Deleted, Message, SendMessage, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CLIENT_MSG_ID_BYTES,
@@ -228,7 +228,7 @@ impl Store {
         check_text("message text", text, MAX_TEXT_BYTES)?;
         let mut tx = self.begin_write().await?;
         let (message, version) = lock_message(&mut tx, message_id).await?;
-        let member = require_member(&mut tx, &message.conversation, actor).await?;
+        let member = require_visible(&mut tx, &message, actor).await?;
         // A system message names the person it is about as sender, but it is the server's.
         if message.sender.as_deref() != Some(actor) || message.is_system() {
             return Err(StoreError::Forbidden);
@@ -273,12 +273,15 @@ impl Store {
         // A system message is nobody's own: only moderators remove it (audited).
         let own = message.sender.as_deref() == Some(actor) && !message.is_system();
         if !own {
-            let actor_role = member_of(&mut tx, &conversation, actor)
-                .await?
-                .map(|m| m.role);
-            if actor_role.is_none() && !moderate {
+            let actor_member = member_of(&mut tx, &conversation, actor).await?;
+            if actor_member.is_none() && !moderate {
                 return Err(StoreError::NotMember);
             }
+            // A message from before a room member's visit does not exist for them.
+            if actor_member.as_ref().is_some_and(|m| !m.sees(message.seq)) && !moderate {
+                return Err(StoreError::NotFound);
+            }
+            let actor_role = actor_member.map(|m| m.role);
             let sender_role = match message.sender.as_deref() {
                 Some(sender) => member_of(&mut tx, &conversation, sender)
                     .await?
@@ -353,7 +356,7 @@ impl Store {
         validate_emoji(emoji)?;
         let mut tx = self.begin_write().await?;
         let (message, version) = lock_message(&mut tx, message_id).await?;
-        let member = require_member(&mut tx, &message.conversation, actor).await?;
+        let member = require_visible(&mut tx, &message, actor).await?;
         if member.muted {
             return Err(StoreError::Muted);
         }
@@ -421,11 +424,14 @@ async fn send_in(
         return Err(StoreError::Muted);
     }
     if let Some(reply_to) = &send.reply_to {
-        let parent = sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
-            .bind(reply_to)
-            .bind(&send.conversation)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let parent = sqlx::query(
+            "SELECT id FROM messages WHERE id = $1 AND conversation_id = $2 AND seq > $3",
+        )
+        .bind(reply_to)
+        .bind(&send.conversation)
+        .bind(member.visible_from_seq)
+        .fetch_optional(&mut *tx)
+        .await?;
         if parent.is_none() {
             return Err(StoreError::invalid(
                 "reply_to is not a message of this conversation",

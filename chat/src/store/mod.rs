@@ -294,6 +294,21 @@ pub(crate) async fn require_member(
     }
 }
 
+/// The actor's membership if they may see `message`: a message from before a room member's
+/// visit is `NotFound` to them, as if it did not exist.
+pub(crate) async fn require_visible(
+    conn: &mut Conn,
+    message: &crate::model::Message,
+    identity: &str,
+) -> Result<Member, StoreError> {
+    let member = require_member(conn, &message.conversation, identity).await?;
+    if member.sees(message.seq) {
+        Ok(member)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
 /// Takes the next change version (and, for a new message, the next sequence number) of a
 /// conversation. The UPDATE locks the conversation row until commit, which is what makes
 /// sequence numbers follow commit order and orders every mutation of the conversation's

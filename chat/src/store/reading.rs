@@ -1,7 +1,7 @@
 //! Reading messages back: history pages, reconnect sync, and turning message rows into
 //! [`Message`]s with their attachments and reactions.
 
-use super::{placeholders, require_member, rows, Conn, Store};
+use super::{placeholders, require_member, require_visible, rows, Conn, Store};
 use crate::model::{
     HistoryQuery, Message, SyncBatch, SyncCursor, SyncResult, MAX_HISTORY_LIMIT, SYNC_LIMIT,
 };
@@ -142,7 +142,7 @@ impl Store {
         let message = message_by_id(&mut conn, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        require_member(&mut conn, &message.conversation, actor).await?;
+        require_visible(&mut conn, &message, actor).await?;
         Ok(message)
     }
 
@@ -160,8 +160,15 @@ impl Store {
             n => n.min(MAX_HISTORY_LIMIT),
         };
         let mut conn = self.read().await?;
-        require_member(&mut conn, conversation, actor).await?;
-        page(&mut conn, conversation, query, limit).await
+        let member = require_member(&mut conn, conversation, actor).await?;
+        page(
+            &mut conn,
+            conversation,
+            query,
+            limit,
+            member.visible_from_seq,
+        )
+        .await
     }
 
     /// The server's own view of a conversation's history (the server API for apps): no member
@@ -179,7 +186,7 @@ impl Store {
         };
         self.conversation(conversation).await?;
         let mut conn = self.read().await?;
-        page(&mut conn, conversation, query, limit).await
+        page(&mut conn, conversation, query, limit, 0).await
     }
 
     /// The catch-up after a reconnect: for every listed conversation, what the client lacks
@@ -208,7 +215,7 @@ impl Store {
         // committed (the conversation row lock orders writers), so returning `version` as the
         // next cursor cannot skip a change that commits while we read.
         let mine = sqlx::query(
-            "SELECT c.id, c.last_seq, c.last_version FROM members mb
+            "SELECT c.id, c.last_seq, c.last_version, mb.visible_from_seq FROM members mb
              JOIN conversations c ON c.id = mb.conversation_id
              WHERE mb.identity = $1
              ORDER BY c.id",
@@ -216,13 +223,17 @@ impl Store {
         .bind(actor)
         .fetch_all(&mut *conn)
         .await?;
-        let mut counters: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut counters: HashMap<String, Counters> = HashMap::new();
         let mut order = Vec::new();
         for row in &mine {
             let id: String = row.try_get("id")?;
             counters.insert(
                 id.clone(),
-                (row.try_get("last_seq")?, row.try_get("last_version")?),
+                Counters {
+                    last_seq: row.try_get("last_seq")?,
+                    last_version: row.try_get("last_version")?,
+                    floor: row.try_get("visible_from_seq")?,
+                },
             );
             order.push(id);
         }
@@ -242,10 +253,10 @@ impl Store {
             }
         }
         for id in order {
-            let Some(&(last_seq, last_version)) = counters.get(&id) else {
+            let Some(&counters) = counters.get(&id) else {
                 continue;
             };
-            if listed.contains(id.as_str()) || last_seq == 0 {
+            if listed.contains(id.as_str()) || counters.last_seq <= counters.floor {
                 continue;
             }
             let cursor = SyncCursor {
@@ -255,17 +266,31 @@ impl Store {
             };
             result
                 .batches
-                .push(batch(&mut conn, &cursor, (last_seq, last_version)).await?);
+                .push(batch(&mut conn, &cursor, counters).await?);
         }
         Ok(result)
     }
 }
 
+/// A conversation's counters for a sync, and what the actor may see of it (after `floor`).
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    last_seq: i64,
+    last_version: i64,
+    floor: i64,
+}
+
 async fn batch(
     conn: &mut Conn,
     cursor: &SyncCursor,
-    (last_seq, last_version): (i64, i64),
+    counters: Counters,
 ) -> Result<SyncBatch, StoreError> {
+    let Counters {
+        last_seq,
+        last_version,
+        floor,
+    } = counters;
+    let after_seq = cursor.after_seq.max(floor);
     let fetch = i64::from(SYNC_LIMIT) + 1;
     let mut rows = sqlx::query(&format!(
         "SELECT {} FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2
@@ -273,7 +298,7 @@ async fn batch(
         rows::MESSAGE_COLUMNS
     ))
     .bind(&cursor.conversation)
-    .bind(cursor.after_seq)
+    .bind(after_seq)
     .bind(fetch)
     .fetch_all(&mut *conn)
     .await?;
@@ -288,13 +313,15 @@ async fn batch(
             let mut rows = sqlx::query(&format!(
                 "SELECT {} FROM messages m
                  WHERE m.conversation_id = $1 AND m.seq <= $2 AND m.version > $3
+                   AND m.seq > $5
                  ORDER BY m.version ASC, m.seq ASC LIMIT $4",
                 rows::MESSAGE_COLUMNS
             ))
             .bind(&cursor.conversation)
-            .bind(cursor.after_seq)
+            .bind(after_seq)
             .bind(after_version)
             .bind(fetch)
+            .bind(floor)
             .fetch_all(&mut *conn)
             .await?;
             let cut = rows.len() > SYNC_LIMIT as usize;
@@ -320,15 +347,18 @@ async fn batch(
     })
 }
 
-/// One page of history, ascending by seq (the query part of [`Store::history`]).
+/// One page of history, ascending by seq (the query part of [`Store::history`]), of the
+/// messages after `floor` (what the reader may see).
 async fn page(
     conn: &mut Conn,
     conversation: &str,
     query: HistoryQuery,
     limit: u32,
+    floor: i64,
 ) -> Result<Vec<Message>, StoreError> {
     let before = query.before_seq.unwrap_or(i64::MAX);
     let rows = if let Some(after) = query.after_seq {
+        let after = after.max(floor);
         sqlx::query(&format!(
             "SELECT {} FROM messages m
              WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
@@ -344,13 +374,14 @@ async fn page(
     } else {
         let mut rows = sqlx::query(&format!(
             "SELECT {} FROM messages m
-             WHERE m.conversation_id = $1 AND m.seq < $2
+             WHERE m.conversation_id = $1 AND m.seq < $2 AND m.seq > $4
              ORDER BY m.seq DESC LIMIT $3",
             rows::MESSAGE_COLUMNS
         ))
         .bind(conversation)
         .bind(before)
         .bind(i64::from(limit))
+        .bind(floor)
         .fetch_all(&mut *conn)
         .await?;
         rows.reverse();

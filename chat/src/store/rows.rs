@@ -12,7 +12,8 @@ pub(crate) const USER_COLUMNS: &str =
     "identity, display_name, avatar_url, created_at, last_seen_at";
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.title, c.room_name, c.created_by, \
      c.created_at, c.last_seq, c.last_version, c.last_message_at";
-pub(crate) const MEMBER_COLUMNS: &str = "conversation_id, identity, role, joined_at, muted_at";
+pub(crate) const MEMBER_COLUMNS: &str =
+    "conversation_id, identity, role, joined_at, muted_at, visible_from_seq";
 pub(crate) const ATTACHMENT_COLUMNS: &str = "id, conversation_id, message_id, uploader, filename, \
      content_type, size, storage_key, created_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.version, m.sender, \
@@ -63,6 +64,7 @@ pub(crate) fn member(row: &AnyRow) -> Result<Member, StoreError> {
         role: role(row)?,
         joined_at_ms: row.try_get("joined_at")?,
         muted: row.try_get::<Option<i64>, _>("muted_at")?.is_some(),
+        visible_from_seq: row.try_get("visible_from_seq")?,
     })
 }
 

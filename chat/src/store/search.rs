@@ -60,7 +60,7 @@ impl Store {
         let sql = format!(
             "SELECT {} FROM messages m
              JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.identity = $1
-             WHERE m.deleted_at IS NULL AND {matcher}
+             WHERE m.deleted_at IS NULL AND m.seq > mb.visible_from_seq AND {matcher}
                AND ($3 = '' OR m.conversation_id = $3)
              ORDER BY m.created_at DESC, m.seq DESC
              LIMIT $4",

@@ -26,10 +26,13 @@ pub async fn backends() -> Backends {
     let dir = std::env::temp_dir().join(uid("parley-chat-test"));
     let url = format!("sqlite://{}/chat.db?mode=rwc", dir.display());
     let mut stores = vec![Store::connect(&url).await.expect("sqlite store")];
-    match std::env::var("PARLEY_TEST_POSTGRES_URL") {
-        Ok(url) => stores.push(Store::connect(&url).await.expect("postgres store")),
-        Err(_) => eprintln!("PARLEY_TEST_POSTGRES_URL not set: PostgreSQL half not run"),
-    }
+    // Every store test runs against PostgreSQL too: never skipped (scripts/test.sh starts it).
+    let url = std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let postgres = Store::connect(&url).await.unwrap_or_else(|err| {
+        panic!("PostgreSQL at {url} is needed (run scripts/test.sh, or set PARLEY_TEST_POSTGRES_URL): {err}")
+    });
+    stores.push(postgres);
     Backends { stores, dir }
 }
 

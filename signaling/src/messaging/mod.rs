@@ -18,7 +18,7 @@ pub mod typing;
 mod uploads;
 
 use crate::fanout::{DeviceId, SharedFanout};
-use crate::protocol::chat::PresenceInfo;
+use crate::protocol::chat::{MemberChange, PresenceInfo};
 use crate::protocol::{ErrorCode, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -77,7 +77,7 @@ pub struct Messaging {
     in_call: Mutex<std::collections::HashMap<String, usize>>,
     /// Conversation → member identities, so a send does not also query the members. Every
     /// membership change on this node goes through `tell_members`, which forgets the entry.
-    audiences: Mutex<std::collections::HashMap<String, Arc<Vec<String>>>>,
+    audiences: Mutex<std::collections::HashMap<String, Arc<Audience>>>,
 }
 
 /// One authenticated connection's chat side.
@@ -193,12 +193,25 @@ impl Messaging {
         }
     }
 
+    /// This person's last session left the room: their visit to its conversation ends (they
+    /// stop receiving it and can no longer read it), and the others see them go.
+    pub async fn leave_room(&self, room: &str, identity: &str) {
+        match self.store.leave_room_conversation(room, identity).await {
+            Ok(Some(conversation)) => {
+                self.tell_members(&conversation, identity, MemberChange::Left)
+                    .await;
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "could not end a room conversation visit"),
+        }
+    }
+
     fn presence_of_connected(&self, identity: &str) -> Option<PresenceInfo> {
         self.presence.lock().ok().and_then(|p| p.get(identity))
     }
 
     /// Identities of a conversation's members (the audience of its events).
-    async fn audience(&self, conversation: &str) -> Arc<Vec<String>> {
+    async fn audience(&self, conversation: &str) -> Arc<Audience> {
         if let Some(known) = self
             .audiences
             .lock()
@@ -209,8 +222,7 @@ impl Messaging {
         }
         match self.store.members(conversation).await {
             Ok(members) => {
-                let members: Arc<Vec<String>> =
-                    Arc::new(members.into_iter().map(|m| m.identity).collect());
+                let members = Arc::new(Audience::new(members));
                 if let Ok(mut audiences) = self.audiences.lock() {
                     audiences.insert(conversation.to_owned(), members.clone());
                 }
@@ -266,5 +278,43 @@ impl Messaging {
             typing,
         };
         self.fanout.send(&to, &event, skip);
+    }
+}
+
+/// A conversation's members as fan-out needs them: identities, and from which seq each sees
+/// messages (a room conversation's visit). Derefs to the identities.
+#[derive(Debug, Default)]
+pub(crate) struct Audience {
+    identities: Vec<String>,
+    floors: Vec<i64>,
+}
+
+impl Audience {
+    fn new(members: Vec<chat::Member>) -> Self {
+        let floors = members.iter().map(|m| m.visible_from_seq).collect();
+        let identities = members.into_iter().map(|m| m.identity).collect();
+        Self { identities, floors }
+    }
+
+    /// Who may see the message with sequence number `seq` (a change to an old message must
+    /// not reach room members whose visit began after it).
+    pub(crate) fn seeing(&self, seq: i64) -> std::borrow::Cow<'_, [String]> {
+        if self.floors.iter().all(|&floor| seq > floor) {
+            return std::borrow::Cow::Borrowed(&self.identities);
+        }
+        self.identities
+            .iter()
+            .zip(&self.floors)
+            .filter(|(_, &floor)| seq > floor)
+            .map(|(identity, _)| identity.clone())
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Audience {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.identities
     }
 }

@@ -347,7 +347,8 @@ impl Messaging {
     /// A message changed: everyone in its conversation sees its new state.
     async fn updated(&self, device: &ChatDevice, id: String, message: chat::Message) -> ChatResult {
         let message = message_info(message);
-        let to = self.audience(&message.conversation).await;
+        let audience = self.audience(&message.conversation).await;
+        let to = audience.seeing(message.seq);
         let event = ServerMessage::ChatMessageUpdated {
             message: message.clone(),
         };
@@ -367,7 +368,7 @@ impl Messaging {
         change: MemberChange,
     ) {
         self.forget_audience(conversation);
-        let mut to = self.audience(conversation).await.as_ref().clone();
+        let mut to = self.audience(conversation).await.to_vec();
         if !to.iter().any(|m| m == identity) {
             to.push(identity.to_owned());
         }
