@@ -17,6 +17,9 @@ pub struct SfuConfig {
     /// Destinations the server may send to; empty means any. Tests pin this to loopback.
     pub peer_allowlist: Vec<IpNet>,
     pub keyframe_request_interval: Duration,
+    /// A peer connection that has not connected (ICE + DTLS) this long after it was created is
+    /// given up: its participant is removed (`connect_timeout`).
+    pub connect_timeout: Duration,
 }
 
 impl Default for SfuConfig {
@@ -27,6 +30,7 @@ impl Default for SfuConfig {
             udp_bind_ip: None,
             peer_allowlist: Vec::new(),
             keyframe_request_interval: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(25),
         }
     }
 }

@@ -384,6 +384,7 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
         CoreConfig {
             candidates: local_addrs.clone(),
             keyframe_request_interval: config.keyframe_request_interval,
+            connect_timeout: config.connect_timeout,
         },
         stats.clone(),
     );

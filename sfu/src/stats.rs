@@ -27,6 +27,8 @@ pub struct SfuStats {
     /// A subscriber's feedback showed congestion (loss or a falling estimate) and its layers
     /// were re-allocated at once.
     pub congestion_events: AtomicU64,
+    /// Participants removed because a connection of theirs never connected in time.
+    pub connect_timeouts: AtomicU64,
     /// Each subscriber's downlink estimate, sampled every allocation tick (no per-user labels).
     pub downlink_estimate_bps: Histogram,
     /// From wanting a layer to its first keyframe being forwarded.
@@ -52,6 +54,7 @@ impl Default for SfuStats {
             unroutable_datagrams: AtomicU64::default(),
             blocked_sends: AtomicU64::default(),
             congestion_events: AtomicU64::default(),
+            connect_timeouts: AtomicU64::default(),
             layer_switches: AtomicU64::default(),
             dynacast_changes: AtomicU64::default(),
             downlink_estimate_bps: histogram(

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// seconds. Default 86400 (a day).
     #[arg(long, env = "PARLEY_UNSENT_UPLOAD_TTL_SECS")]
     pub unsent_upload_ttl_secs: Option<u64>,
+    /// A peer connection (WebSocket, WHIP or WHEP) that has not connected this many seconds
+    /// after it was offered is given up and its participant removed. Default 25.
+    #[arg(long, env = "PARLEY_CONNECT_TIMEOUT_SECS")]
+    pub connect_timeout_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -84,6 +88,7 @@ struct FileConfig {
     auto_create_rooms: Option<bool>,
     ring_timeout_secs: Option<u64>,
     unsent_upload_ttl_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -103,6 +108,7 @@ pub struct Config {
     pub auto_create_rooms: bool,
     pub ring_timeout: std::time::Duration,
     pub unsent_upload_ttl: std::time::Duration,
+    pub connect_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -123,6 +129,7 @@ impl std::fmt::Debug for Config {
             .field("auto_create_rooms", &self.auto_create_rooms)
             .field("ring_timeout", &self.ring_timeout)
             .field("unsent_upload_ttl", &self.unsent_upload_ttl)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -219,6 +226,12 @@ impl Config {
                     .unwrap_or(86_400)
                     .max(1),
             ),
+            connect_timeout: std::time::Duration::from_secs(
+                args.connect_timeout_secs
+                    .or(file.connect_timeout_secs)
+                    .unwrap_or(25)
+                    .max(1),
+            ),
         })
     }
 
@@ -228,6 +241,7 @@ impl Config {
             public_ips: self.public_ips.clone(),
             udp_bind_ip: self.udp_bind_ip,
             peer_allowlist: self.peer_allowlist.clone(),
+            connect_timeout: self.connect_timeout,
             ..Default::default()
         }
     }

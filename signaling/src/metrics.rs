@@ -172,6 +172,11 @@ impl MediaCollector {
                 |s| &s.congestion_events,
             ),
             counter(
+                "parley_connect_timeouts_total",
+                "Participants removed because a peer connection never connected in time",
+                |s| &s.connect_timeouts,
+            ),
+            counter(
                 "parley_dynacast_changes_total",
                 "Publisher simulcast layer sets changed (paused/resumed)",
                 |s| &s.dynacast_changes,

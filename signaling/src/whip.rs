@@ -182,11 +182,15 @@ fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
 fn watch_session(state: AppState, id: String, mut events: mpsc::UnboundedReceiver<SfuEvent>) {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            if let SfuEvent::PeerState {
-                state: PeerState::Failed | PeerState::Closed,
-                ..
-            } = event
-            {
+            let ended = matches!(
+                event,
+                SfuEvent::Removed { .. }
+                    | SfuEvent::PeerState {
+                        state: PeerState::Failed | PeerState::Closed,
+                        ..
+                    }
+            );
+            if ended {
                 if let Some(session) = state.media_sessions.remove(&id) {
                     tracing::info!(participant = %session.sid, "whip/whep connection ended");
                     state.sfu.leave(session.sid).await;

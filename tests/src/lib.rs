@@ -149,3 +149,28 @@ impl RawSocket {
         .await
     }
 }
+
+/// One m-line of a hand-written offer: kind, direction, rtpmaps, extra attribute lines.
+pub type MLine<'a> = (&'a str, &'a str, &'a [(u8, &'a str)], &'a [&'a str]);
+
+/// A hand-written offer: the session part any WebRTC client sends, then its m-lines.
+pub fn offer_sdp(media: &[MLine<'_>]) -> String {
+    let mut sdp = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    let mids: Vec<String> = (0..media.len()).map(|i| i.to_string()).collect();
+    sdp.push_str(&format!("a=group:BUNDLE {}\r\n", mids.join(" ")));
+    for (i, (kind, direction, rtpmaps, extra)) in media.iter().enumerate() {
+        let pts: Vec<String> = rtpmaps.iter().map(|(pt, _)| pt.to_string()).collect();
+        sdp.push_str(&format!(
+            "m={kind} 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 {}\r\na=setup:actpass\r\na=mid:{i}\r\na=rtcp-mux\r\na={direction}\r\n",
+            pts.join(" "),
+            ["AB"; 32].join(":"),
+        ));
+        for (pt, map) in rtpmaps.iter() {
+            sdp.push_str(&format!("a=rtpmap:{pt} {map}\r\n"));
+        }
+        for line in extra.iter() {
+            sdp.push_str(&format!("{line}\r\n"));
+        }
+    }
+    sdp
+}

@@ -91,6 +91,7 @@ impl Net {
             CoreConfig {
                 candidates: vec![server],
                 keyframe_request_interval: Duration::from_millis(500),
+                connect_timeout: Duration::from_secs(25),
             },
             Arc::new(SfuStats::default()),
         );

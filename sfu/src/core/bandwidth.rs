@@ -4,7 +4,7 @@
 
 use super::{
     Allocation, Peer, PeerId, PeerState, SfuCore, SfuEvent, UpTrack, ALLOCATION_TICK,
-    DYNACAST_PAUSE_AFTER, PEER_TIMEOUT,
+    DYNACAST_PAUSE_AFTER, PEER_TIMEOUT, PUBLISHER_SILENCE_TIMEOUT,
 };
 use crate::allocation::{
     allocate, downlink_budget, DownlinkReading, Offer, VideoDemand, NOMINAL_LAYER_BPS,
@@ -25,14 +25,32 @@ impl SfuCore {
     }
 
     /// Declares connections that have sent nothing for [`PEER_TIMEOUT`] failed (browsers send
-    /// RTCP every second or so and consent checks every few seconds).
+    /// RTCP every second or so and consent checks every few seconds), publishers that carried
+    /// media after [`PUBLISHER_SILENCE_TIMEOUT`]; removes participants with a connection that
+    /// never connected within the connect timeout (nothing else would ever free it).
     pub(super) fn expire_silent_peers(&mut self, now: Instant) {
         let mut failed = Vec::new();
+        let mut never_connected = std::collections::BTreeSet::new();
         for peer in self.peers.values_mut() {
-            if peer.connected && now.saturating_duration_since(peer.last_received) > PEER_TIMEOUT {
+            let silence = now.saturating_duration_since(peer.last_received);
+            let timeout = if peer.media_seen && peer.role.publishes() {
+                PUBLISHER_SILENCE_TIMEOUT
+            } else {
+                PEER_TIMEOUT
+            };
+            if peer.connected && silence > timeout {
                 peer.connected = false;
                 failed.push((peer.owner.clone(), peer.role));
             }
+            let age = now.saturating_duration_since(peer.created);
+            if !peer.ever_connected && age > self.config.connect_timeout {
+                never_connected.insert(peer.owner.clone());
+            }
+        }
+        for owner in never_connected {
+            tracing::info!(participant = %owner, "peer connection never connected: removed");
+            SfuStats::add(&self.stats.connect_timeouts, 1);
+            self.remove(now, &owner, "connect_timeout");
         }
         for (owner, role) in failed {
             tracing::info!(participant = %owner, ?role, "peer connection silent: failed");

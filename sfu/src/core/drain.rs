@@ -72,6 +72,7 @@ impl SfuCore {
                 // Disconnected is often transient (the browser moving to another candidate
                 // pair); only a failed or closed connection stops forwarding.
                 let was_connected = peer.connected;
+                peer.ever_connected |= mapped == PeerState::Connected;
                 peer.connected = match mapped {
                     PeerState::Connected => true,
                     PeerState::Failed | PeerState::Closed => false,
@@ -112,6 +113,7 @@ impl SfuCore {
         use rtc::peer_connection::message::RTCMessage;
         match message {
             RTCMessage::RtpPacket(track_id, packet) if peer.role.publishes() => {
+                peer.media_seen = true;
                 self.forward_rtp(now, id, &track_id, packet);
             }
             RTCMessage::RtcpPacket(track_id, packets) if peer.role == PeerRole::Subscriber => {

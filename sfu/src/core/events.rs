@@ -81,4 +81,6 @@ pub struct CoreConfig {
     pub candidates: Vec<SocketAddr>,
     /// At most one keyframe request per published track in this interval.
     pub keyframe_request_interval: Duration,
+    /// See [`crate::SfuConfig::connect_timeout`].
+    pub connect_timeout: Duration,
 }

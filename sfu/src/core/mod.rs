@@ -62,6 +62,12 @@ struct Peer {
     nominating: Option<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
     last_received: Instant,
+    /// When the connection was created, and whether it ever connected: one that never does
+    /// is given up after `CoreConfig::connect_timeout`.
+    created: Instant,
+    ever_connected: bool,
+    /// A publishing connection that has carried media: its silence is noticed sooner.
+    media_seen: bool,
     /// The downlink estimate at the previous allocation, to see which way it moves.
     last_estimate: u64,
     /// Congestion events of `estimate` already reacted to.
@@ -81,8 +87,12 @@ struct Peer {
 const SPEAKER_TICK: Duration = Duration::from_millis(400);
 /// How often layer bitrates are measured and subscribers' bandwidth is shared out.
 const ALLOCATION_TICK: Duration = Duration::from_millis(500);
-/// A connection that has sent nothing for this long has failed.
+/// A connection that has sent nothing for this long has failed (consent checks come every few
+/// seconds, RTCP about every second).
 const PEER_TIMEOUT: Duration = Duration::from_secs(20);
+/// A publisher whose media stopped and that sent nothing else either (a crashed encoder, a
+/// pulled cable) has failed after this: viewers are not left on a frozen picture for long.
+const PUBLISHER_SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
 /// A layer nobody needs for this long is paused at the publisher (dynacast).
 const DYNACAST_PAUSE_AFTER: Duration = Duration::from_secs(3);
 
@@ -436,6 +446,9 @@ impl SfuCore {
                 path: None,
                 nominating: None,
                 last_received: now,
+                created: now,
+                ever_connected: false,
+                media_seen: false,
                 last_estimate: 0,
                 congestion_events_seen: 0,
                 climb_ceiling: None,
