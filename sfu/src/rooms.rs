@@ -244,7 +244,7 @@ impl Rooms {
             .unwrap_or_default()
     }
 
-    /// Every room with its visible participants (hidden viewers left out), by name.
+    /// Every room with everyone in it (hidden viewers included: `meta.hidden`), by name.
     pub fn list(&self) -> Vec<(String, Vec<ParticipantSnapshot>)> {
         let mut names: Vec<&String> = self.rooms.keys().collect();
         names.sort();
@@ -254,12 +254,13 @@ impl Rooms {
             .collect()
     }
 
-    /// One room's visible participants (hidden viewers left out); empty if it is not open.
+    /// Everyone in one room, hidden viewers included (`meta.hidden`: nobody in the room sees
+    /// them, but they count, and operators and moderators see and remove them); empty if it is
+    /// not open.
     pub fn people(&self, room: &str) -> Vec<ParticipantSnapshot> {
         self.rooms.get(room).map_or_else(Vec::new, |room| {
             room.participants
                 .values()
-                .filter(|p| !p.hidden)
                 .map(|p| room.snapshot(p))
                 .collect()
         })

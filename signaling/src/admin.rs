@@ -299,6 +299,8 @@ pub struct Participant {
     sid: String,
     identity: String,
     name: String,
+    /// A WHEP viewer: watches, hidden from the room's participants, counts against its cap.
+    viewer: bool,
     tracks: Vec<PublishedTrack>,
 }
 
@@ -312,6 +314,7 @@ fn participant(snapshot: sfu::ParticipantSnapshot) -> Participant {
         sid: snapshot.meta.sid.to_string(),
         identity: snapshot.meta.identity,
         name: snapshot.meta.name,
+        viewer: snapshot.meta.hidden,
         tracks: snapshot
             .tracks
             .into_iter()
@@ -436,8 +439,8 @@ pub struct TokenRequest {
     #[serde(default)]
     name: Option<String>,
     room: String,
-    /// Any of `join`, `publish`, `subscribe`, `chat`, `moderate` (default: a participant's:
-    /// join, publish, subscribe, chat). `admin` cannot be minted here.
+    /// Any of `join`, `publish`, `subscribe`, `chat`, `moderate`, `watch` (WHEP; default: a
+    /// participant's: join, publish, subscribe, chat). `admin` cannot be minted here.
     #[serde(default)]
     grants: Option<Vec<String>>,
     /// Lifetime in seconds (default 3600, at most 86400).

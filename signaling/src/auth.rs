@@ -15,6 +15,9 @@ pub struct Grants {
     pub subscribe: bool,
     pub chat: bool,
     pub moderate: bool,
+    /// Watch the room through WHEP (a hidden viewer). Not in the participant grants: a viewer
+    /// is seen only by operators and moderators, so an app grants it on purpose.
+    pub watch: bool,
     /// The server API for apps (`/api/rooms`, `/api/tokens`, `/api/calls`): a server token, never
     /// given to a browser.
     pub admin: bool,
@@ -29,6 +32,7 @@ impl Grants {
             subscribe: true,
             chat: true,
             moderate: false,
+            watch: false,
             admin: false,
         }
     }
@@ -43,6 +47,7 @@ impl Grants {
                 "subscribe" => grants.subscribe = true,
                 "chat" => grants.chat = true,
                 "moderate" => grants.moderate = true,
+                "watch" => grants.watch = true,
                 "admin" => grants.admin = true,
                 other => return Err(format!("unknown grant '{other}'")),
             }

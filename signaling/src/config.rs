@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// after it was offered is given up and its participant removed. Default 25.
     #[arg(long, env = "PARLEY_CONNECT_TIMEOUT_SECS")]
     pub connect_timeout_secs: Option<u64>,
+    /// Someone removed from a room (server API or moderator) cannot rejoin it with the same
+    /// identity, at any door, for this many seconds. Default 600.
+    #[arg(long, env = "PARLEY_REMOVAL_BAN_SECS")]
+    pub removal_ban_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -89,6 +93,7 @@ struct FileConfig {
     ring_timeout_secs: Option<u64>,
     unsent_upload_ttl_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
+    removal_ban_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -109,6 +114,7 @@ pub struct Config {
     pub ring_timeout: std::time::Duration,
     pub unsent_upload_ttl: std::time::Duration,
     pub connect_timeout: std::time::Duration,
+    pub removal_ban: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -130,6 +136,7 @@ impl std::fmt::Debug for Config {
             .field("ring_timeout", &self.ring_timeout)
             .field("unsent_upload_ttl", &self.unsent_upload_ttl)
             .field("connect_timeout", &self.connect_timeout)
+            .field("removal_ban", &self.removal_ban)
             .finish()
     }
 }
@@ -231,6 +238,11 @@ impl Config {
                     .or(file.connect_timeout_secs)
                     .unwrap_or(25)
                     .max(1),
+            ),
+            removal_ban: std::time::Duration::from_secs(
+                args.removal_ban_secs
+                    .or(file.removal_ban_secs)
+                    .unwrap_or(600),
             ),
         })
     }

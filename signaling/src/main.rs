@@ -33,7 +33,7 @@ enum Command {
         /// Display name (default: the identity).
         #[arg(long)]
         name: Option<String>,
-        /// Comma-separated: join,publish,subscribe,chat,moderate.
+        /// Comma-separated: join,publish,subscribe,chat,moderate,watch (WHEP),admin.
         #[arg(long, default_value = "join,publish,subscribe,chat")]
         grants: String,
         /// Lifetime in seconds.

@@ -70,6 +70,8 @@ pub async fn remove(state: &AppState, room: &str, actor: &str, sessions: Vec<Par
     let Some(identity) = sessions.first().map(|s| s.meta.identity.clone()) else {
         return;
     };
+    // Removal is revocation: the same identity cannot walk back in at any door.
+    crate::lifecycle::ban(state, room, &identity);
     for session in sessions {
         state.sfu.remove(session.meta.sid, "removed").await;
     }

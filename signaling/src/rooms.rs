@@ -27,11 +27,16 @@ pub enum AdmitError {
     NotFound,
     #[error("the room is full")]
     Full,
+    #[error("removed from this room: rejoining is refused for another {retry_after_secs} s")]
+    Banned { retry_after_secs: u64 },
 }
 
 #[derive(Debug, Default)]
 pub struct RoomRegistry {
     rooms: Mutex<HashMap<String, RoomEntry>>,
+    /// (room, identity) → until when (Unix ms) a removed person may not come back. Outlives
+    /// the room's entry: a room that closes and reopens keeps its bans.
+    bans: Mutex<HashMap<(String, String), i64>>,
 }
 
 #[derive(Debug)]
@@ -85,15 +90,35 @@ impl RoomRegistry {
             .and_then(|mut r| r.remove(name).map(|e| e.config))
     }
 
-    /// A join: may this person enter, with `present` people already in? Opens the room if
-    /// `auto_create` allows and it is not open.
+    /// Removal is revocation: `identity` may not enter `room` again until `until_ms`.
+    pub fn ban(&self, room: &str, identity: &str, until_ms: i64, now_ms: i64) {
+        if let Ok(mut bans) = self.bans.lock() {
+            bans.retain(|_, until| *until > now_ms);
+            bans.insert((room.to_owned(), identity.to_owned()), until_ms);
+        }
+    }
+
+    fn banned(&self, room: &str, identity: &str, now_ms: i64) -> Option<AdmitError> {
+        let bans = self.bans.lock().ok()?;
+        let until = *bans.get(&(room.to_owned(), identity.to_owned()))?;
+        (until > now_ms).then(|| AdmitError::Banned {
+            retry_after_secs: ((until - now_ms) as u64).div_ceil(1000),
+        })
+    }
+
+    /// A join (WebSocket, WHIP or WHEP): may `identity` enter, with `present` people (viewers
+    /// included) already in? Opens the room if `auto_create` allows and it is not open.
     pub fn admit(
         &self,
         name: &str,
+        identity: &str,
         present: usize,
         auto_create: bool,
         now_ms: i64,
     ) -> Result<Admitted, AdmitError> {
+        if let Some(refusal) = self.banned(name, identity, now_ms) {
+            return Err(refusal);
+        }
         let mut rooms = self.rooms.lock().map_err(|_| AdmitError::NotFound)?;
         let started = !rooms.contains_key(name);
         if started {
@@ -172,17 +197,32 @@ mod tests {
             !rooms.create(capped("clinic", 9)),
             "existing rooms keep their config"
         );
-        // (room, present, auto_create, expected)
-        let rows: &[(&str, usize, bool, Result<bool, AdmitError>)] = &[
-            ("clinic", 0, false, Ok(false)),
-            ("clinic", 1, false, Ok(false)),
-            ("clinic", 2, false, Err(AdmitError::Full)),
-            ("nowhere", 0, false, Err(AdmitError::NotFound)),
-            ("hallway", 0, true, Ok(true)),
-            ("hallway", 1, true, Ok(false)),
+        // Removed from the clinic at t = 0 for 60 s.
+        rooms.ban("clinic", "mallory", 60_000, 0);
+        let banned = |secs| {
+            Err(AdmitError::Banned {
+                retry_after_secs: secs,
+            })
+        };
+        // (room, identity, present, auto_create, now ms, expected)
+        type Row<'a> = (&'a str, &'a str, usize, bool, i64, Result<bool, AdmitError>);
+        #[rustfmt::skip]
+        let rows: &[Row] = &[
+            ("clinic",  "ana",     0, false, 0,      Ok(false)),
+            ("clinic",  "ana",     1, false, 0,      Ok(false)),
+            ("clinic",  "ana",     2, false, 0,      Err(AdmitError::Full)),
+            ("nowhere", "ana",     0, false, 0,      Err(AdmitError::NotFound)),
+            ("hallway", "ana",     0, true,  0,      Ok(true)),
+            ("hallway", "ana",     1, true,  0,      Ok(false)),
+            ("clinic",  "mallory", 0, false, 0,      banned(60)),
+            ("clinic",  "mallory", 0, false, 59_001, banned(1)),
+            ("hallway", "mallory", 2, true,  1_000,  Ok(false)), // a ban is for one room
+            ("clinic",  "mallory", 0, false, 60_000, Ok(false)), // and for its period
         ];
-        for (i, (room, present, auto, expected)) in rows.iter().enumerate() {
-            let got = rooms.admit(room, *present, *auto, 0).map(|a| a.started);
+        for (i, (room, identity, present, auto, now, expected)) in rows.iter().enumerate() {
+            let got = rooms
+                .admit(room, identity, *present, *auto, *now)
+                .map(|a| a.started);
             assert_eq!(got, *expected, "row {i}");
         }
         assert_eq!(rooms.get("clinic").unwrap().max_participants, Some(2));
@@ -191,11 +231,11 @@ mod tests {
     #[test]
     fn an_empty_room_closes_after_its_grace_unless_someone_comes_back() {
         let rooms = RoomRegistry::default();
-        rooms.admit("r", 0, true, 0).unwrap();
+        rooms.admit("r", "ana", 0, true, 0).unwrap();
         assert_eq!(rooms.left("r", 1), None, "someone is still in");
         let (grace, epoch) = rooms.left("r", 0).unwrap();
         assert_eq!(grace, DEFAULT_EMPTY_TIMEOUT);
-        rooms.admit("r", 0, true, 0).unwrap();
+        rooms.admit("r", "ana", 0, true, 0).unwrap();
         assert_eq!(rooms.close_if_idle("r", epoch), None, "someone came back");
         let (_, epoch) = rooms.left("r", 0).unwrap();
         assert_eq!(

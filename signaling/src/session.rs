@@ -420,25 +420,13 @@ impl Session {
                 "the token is for a different room".into(),
             ));
         }
-        let present = self.state.sfu.room_people(&room).await.len();
-        let admitted = self
-            .state
-            .rooms
-            .admit(
-                &room,
-                present,
-                self.state.config.auto_create_rooms,
-                crate::messaging::now_ms(),
-            )
+        let admitted = crate::lifecycle::admit(&self.state, &room, &claims.sub)
+            .await
             .map_err(|err| match err {
                 crate::rooms::AdmitError::NotFound => (ErrorCode::RoomNotFound, err.to_string()),
                 crate::rooms::AdmitError::Full => (ErrorCode::RoomFull, err.to_string()),
+                crate::rooms::AdmitError::Banned { .. } => (ErrorCode::Banned, err.to_string()),
             })?;
-        if admitted.started {
-            self.state
-                .webhooks
-                .send(WebhookEvent::RoomStarted { room: room.clone() });
-        }
         let meta = ParticipantMeta {
             sid: ParticipantSid::random(),
             identity: claims.sub.clone(),

@@ -3,8 +3,10 @@
 //! - `POST /whip/{room}` (token with `join` + `publish` for the room, `application/sdp` offer)
 //!   → `201 Created`, the answer, and `Location: /whip/{room}/{session}`. The publisher is a room
 //!   participant like any other (identity and name from the token).
-//! - `POST /whep/{room}[?participant=<identity>]` (`join` + `subscribe`) → a hidden viewer whose
+//! - `POST /whep/{room}[?participant=<identity>]` (the `watch` grant) → a hidden viewer whose
 //!   one audio and one video slot follow the named identity, else the room's first publisher.
+//!   Both doors admit like a WebSocket join: bans, `--auto-create-rooms`, the participant cap
+//!   (viewers count; operators list and remove them as `viewer`).
 //! - `DELETE` on the session URL ends it (the participant leaves); `PATCH` is `405` (the server
 //!   is ICE-lite with its candidates in the answer, so trickle and restarts are not needed);
 //!   `OPTIONS` answers with `Accept-Post: application/sdp`.
@@ -99,18 +101,50 @@ fn authorize(
     if claims.room != room {
         return Err(forbidden("the token is for a different room"));
     }
-    let allowed = claims.grants.join
-        && match kind {
-            Kind::Whip => claims.grants.publish,
-            Kind::Whep => claims.grants.subscribe,
-        };
+    let allowed = match kind {
+        Kind::Whip => claims.grants.join && claims.grants.publish,
+        Kind::Whep => claims.grants.watch,
+    };
     if !allowed {
         return Err(forbidden(match kind {
             Kind::Whip => "the token does not grant join and publish",
-            Kind::Whep => "the token does not grant join and subscribe",
+            Kind::Whep => "the token does not grant watch (WHEP viewing is its own grant)",
         }));
     }
     Ok(claims)
+}
+
+/// The same admission as a WebSocket join (bans, `--auto-create-rooms`, the participant cap);
+/// an audio-only room takes no video from WHIP.
+async fn admit(
+    state: &AppState,
+    kind: Kind,
+    room: &str,
+    identity: &str,
+    offer: &str,
+) -> Result<(), ApiError> {
+    use crate::rooms::AdmitError;
+    let admitted = crate::lifecycle::admit(state, room, identity)
+        .await
+        .map_err(|err| {
+            let (status, code) = match err {
+                AdmitError::NotFound => (StatusCode::NOT_FOUND, "room_not_found"),
+                AdmitError::Full => (StatusCode::FORBIDDEN, "room_full"),
+                AdmitError::Banned { .. } => (StatusCode::FORBIDDEN, "banned"),
+            };
+            ApiError::new(status, code, err.to_string())
+        })?;
+    let sends_video = sfu::sdp::media_sections(offer)
+        .iter()
+        .any(|s| s.kind == "video" && s.accepted && s.direction.sends());
+    if kind == Kind::Whip && admitted.config.audio_only && sends_video {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "audio_only",
+            "this room is audio-only: publish without video",
+        ));
+    }
+    Ok(())
 }
 
 /// The offer body: `application/sdp` (415 otherwise), UTF-8 (400 otherwise).
@@ -194,6 +228,8 @@ fn watch_session(state: AppState, id: String, mut events: mpsc::UnboundedReceive
                 if let Some(session) = state.media_sessions.remove(&id) {
                     tracing::info!(participant = %session.sid, "whip/whep connection ended");
                     state.sfu.leave(session.sid).await;
+                    crate::lifecycle::participant_left(&state, &session.room, &session.identity)
+                        .await;
                 }
                 return;
             }
@@ -244,6 +280,9 @@ async fn open_session(
         Ok(offer) => offer,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Err(refusal) = admit(&state, kind, &room, &claims.sub, &offer).await {
+        return refusal.into_response();
+    }
     let sid = ParticipantSid::random();
     let meta = ParticipantMeta {
         sid: sid.clone(),
@@ -332,6 +371,7 @@ async fn delete_session(
     match state.media_sessions.remove(&id) {
         Some(session) => {
             state.sfu.leave(session.sid.clone()).await;
+            crate::lifecycle::participant_left(&state, &room, &session.identity).await;
             tracing::info!(room = %room, participant = %session.sid, "whip/whep session deleted");
             StatusCode::OK.into_response()
         }

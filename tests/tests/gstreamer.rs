@@ -35,10 +35,12 @@ fn publisher_grants() -> Grants {
     }
 }
 
+/// Watching over WHEP is its own grant; WebSocket students use join and subscribe.
 fn viewer_grants() -> Grants {
     Grants {
         join: true,
         subscribe: true,
+        watch: true,
         ..Default::default()
     }
 }

@@ -29,8 +29,7 @@ async fn peer_connections_that_never_connect_are_given_up() {
         "viewer",
         room,
         Grants {
-            join: true,
-            subscribe: true,
+            watch: true,
             ..Default::default()
         },
     );

@@ -15,10 +15,12 @@ fn publisher_grants() -> Grants {
     }
 }
 
+/// Watching over WHEP is its own grant; WebSocket students use join and subscribe.
 fn viewer_grants() -> Grants {
     Grants {
         join: true,
         subscribe: true,
+        watch: true,
         ..Default::default()
     }
 }
@@ -268,7 +270,7 @@ async fn whip_and_whep_errors_follow_the_rfc() {
     )
     .await
     .unwrap();
-    assert_eq!(status(&r), 403, "WHEP needs the subscribe grant");
+    assert_eq!(status(&r), 403, "WHEP needs the watch grant");
 
     let http = reqwest::Client::new();
     let r = http
