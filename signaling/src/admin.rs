@@ -109,15 +109,29 @@ pub struct ErrorDetail {
 }
 
 pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
-    let claims = crate::http::bearer_claims(state, headers)?;
-    if !claims.grants.admin {
-        return Err(ApiError::new(
+    let forbidden = || {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this API needs a server token with the admin grant",
-        ));
+        )
+    };
+    match crate::http::bearer_claims(state, headers, crate::auth::Audience::Server) {
+        Ok(claims) if claims.grants.admin => Ok(claims),
+        Ok(_) => Err(forbidden()),
+        // A valid participant token is known but not allowed here.
+        Err(refusal) => match crate::http::bearer_token(headers) {
+            Ok(token)
+                if state
+                    .tokens
+                    .verify(token, crate::auth::Audience::Participant)
+                    .is_ok() =>
+            {
+                Err(forbidden())
+            }
+            _ => Err(refusal),
+        },
     }
-    Ok(claims)
 }
 
 fn not_found(room: &str) -> ApiError {

@@ -56,6 +56,29 @@ impl Grants {
     }
 }
 
+/// Who a token is for: a participant (browser, app, WHIP/WHEP client) or the app's backend
+/// calling the server API. The `aud` claim says which; a token works only where its audience
+/// is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Participant,
+    Server,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Participant => "parley:participant",
+            Self::Server => "parley:server",
+        }
+    }
+}
+
+/// The longest a token may live (`exp - iat`) unless configured otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Shorter HS256 secrets are refused at start (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Identity: stable user id chosen by whoever mints the token.
@@ -64,8 +87,13 @@ pub struct Claims {
     pub room: String,
     #[serde(default)]
     pub grants: Grants,
+    /// `parley:participant` or `parley:server` (see [`Audience`]).
+    pub aud: String,
     pub exp: u64,
     pub iat: u64,
+    /// Not valid before (Unix seconds), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +110,7 @@ pub struct TokenAuthority {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_lifetime: Duration,
 }
 
 impl std::fmt::Debug for TokenAuthority {
@@ -100,13 +129,22 @@ fn unix_now() -> u64 {
 impl TokenAuthority {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.set_audience(&[Audience::Participant.as_str(), Audience::Server.as_str()]);
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
+    }
+
+    /// Tokens that live longer than this (`exp - iat`) are refused, whoever signed them.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = max_lifetime;
+        self
     }
 
     pub fn mint(
@@ -118,23 +156,60 @@ impl TokenAuthority {
         ttl: Duration,
     ) -> Result<String, TokenError> {
         let now = unix_now();
+        let audience = if grants.admin {
+            Audience::Server
+        } else {
+            Audience::Participant
+        };
         let claims = Claims {
             sub: identity.to_owned(),
             name: name.to_owned(),
             room: room.to_owned(),
             grants,
+            aud: audience.as_str().to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),
+            nbf: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Verifies a token for use where `audience` is expected: signature (HS256 only), `exp`,
+    /// `nbf`, `aud`, a lifetime within the maximum, and the `admin` grant only in server tokens.
+    pub fn verify(&self, token: &str, audience: Audience) -> Result<Claims, TokenError> {
+        let claims = self.decode(token)?;
+        if claims.aud != audience.as_str() {
+            return Err(TokenError::Invalid(format!(
+                "this is a {} token; this endpoint takes {} tokens",
+                claims.aud,
+                audience.as_str()
+            )));
+        }
+        if claims.grants.admin != (audience == Audience::Server) {
+            return Err(TokenError::Invalid(
+                "server tokens carry the admin grant and participant tokens never do".into(),
+            ));
+        }
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if lifetime > self.max_lifetime.as_secs() {
+            return Err(TokenError::Invalid(format!(
+                "token lifetime (exp - iat) of {lifetime} s exceeds the server's maximum of {} s",
+                self.max_lifetime.as_secs()
+            )));
+        }
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str) -> Result<Claims, TokenError> {
         decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => {
+                    TokenError::Invalid("token not valid yet (nbf)".into())
+                }
+                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience (aud)".into()),
                 ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".into()),
                 ErrorKind::InvalidAlgorithm => {
                     TokenError::Invalid("algorithm must be HS256".into())
@@ -190,7 +265,7 @@ mod tests {
                 Duration::from_secs(60),
             )
             .unwrap();
-        let claims = auth.verify(&token).unwrap();
+        let claims = auth.verify(&token, Audience::Participant).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.room.as_str()),
             ("ana", "room-1")
@@ -225,8 +300,10 @@ mod tests {
                 name: "Ana".into(),
                 room: "r".into(),
                 grants: Grants::participant(),
+                aud: Audience::Participant.as_str().into(),
                 iat: 1,
                 exp: 2,
+                nbf: None,
             };
             encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap()
         };
@@ -241,7 +318,7 @@ mod tests {
             ("", TokenError::Invalid("malformed token".into())),
         ];
         for (token, expected) in cases {
-            let got = auth.verify(token).unwrap_err();
+            let got = auth.verify(token, Audience::Participant).unwrap_err();
             assert!(
                 matches!(
                     (&got, &expected),
@@ -253,6 +330,45 @@ mod tests {
                 "{token}: got {got:?}, expected {expected:?}"
             );
         }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn audience_lifetime_and_not_before_are_checked() {
+        let auth = authority().with_max_lifetime(Duration::from_secs(3600));
+        let now = unix_now();
+        let sign = |aud: &str, admin: bool, iat: u64, exp: u64, nbf: Option<u64>| {
+            let grants = Grants { admin, ..Grants::participant() };
+            let claims = Claims { sub: "ana".into(), name: "Ana".into(), room: "r".into(), grants, aud: aud.into(), iat, exp, nbf };
+            encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap()
+        };
+        let (p, s) = (Audience::Participant, Audience::Server);
+        let (pa, sa) = (p.as_str(), s.as_str());
+        // (what, token, used as, accepted)
+        let rows = [
+            ("participant token",                sign(pa, false, now, now + 600, None),          p, true),
+            ("participant token at the server API", sign(pa, false, now, now + 600, None),       s, false),
+            ("server token",                     sign(sa, true,  now, now + 600, None),          s, true),
+            ("server token on a participant door", sign(sa, true, now, now + 600, None),         p, false),
+            ("admin grant, participant audience", sign(pa, true, now, now + 600, None),          p, false),
+            ("server audience without admin",    sign(sa, false, now, now + 600, None),          s, false),
+            ("someone else's audience",          sign("other", false, now, now + 600, None),     p, false),
+            ("lifetime at the maximum",          sign(pa, false, now, now + 3600, None),         p, true),
+            ("lifetime over the maximum",        sign(pa, false, now, now + 3601, None),         p, false),
+            ("a year-long token",                sign(pa, false, now, now + 365 * 86_400, None), p, false),
+            ("not valid yet",                    sign(pa, false, now, now + 600, Some(now + 60)), p, false),
+            ("valid since a minute",             sign(pa, false, now, now + 600, Some(now - 60)), p, true),
+        ];
+        for (what, token, used_as, accepted) in rows {
+            let got = auth.verify(&token, used_as);
+            assert_eq!(got.is_ok(), accepted, "{what}: {got:?}");
+        }
+        // No audience at all: refused.
+        let payload = b64::encode(format!(r#"{{"sub":"ana","name":"Ana","room":"r","exp":{},"iat":{now}}}"#, now + 60).as_bytes());
+        assert!(auth.verify(&format!("x.{payload}.y"), p).is_err());
+        // Minted tokens carry the audience their grants call for.
+        let minted = auth.mint("b", "B", "-", Grants { admin: true, ..Default::default() }, Duration::from_secs(60)).unwrap();
+        assert!(auth.verify(&minted, s).is_ok());
     }
 
     #[test]

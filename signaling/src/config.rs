@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// identity, at any door, for this many seconds. Default 600.
     #[arg(long, env = "PARLEY_REMOVAL_BAN_SECS")]
     pub removal_ban_secs: Option<u64>,
+    /// Tokens that live longer than this (`exp - iat`, seconds) are refused. Default 86400.
+    #[arg(long, env = "PARLEY_MAX_TOKEN_LIFETIME_SECS")]
+    pub max_token_lifetime_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -94,6 +97,7 @@ struct FileConfig {
     unsent_upload_ttl_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
     removal_ban_secs: Option<u64>,
+    max_token_lifetime_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -115,6 +119,7 @@ pub struct Config {
     pub unsent_upload_ttl: std::time::Duration,
     pub connect_timeout: std::time::Duration,
     pub removal_ban: std::time::Duration,
+    pub max_token_lifetime: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -137,6 +142,7 @@ impl std::fmt::Debug for Config {
             .field("unsent_upload_ttl", &self.unsent_upload_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("removal_ban", &self.removal_ban)
+            .field("max_token_lifetime", &self.max_token_lifetime)
             .finish()
     }
 }
@@ -153,6 +159,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("the JWT secret is {0} bytes: use at least {min} random bytes (e.g. `openssl rand -hex 32`)", min = crate::auth::MIN_SECRET_BYTES)]
+    WeakSecret(usize),
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -185,6 +193,15 @@ impl Config {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| default_database_url(&data_dir));
+        let jwt_secret = args
+            .jwt_secret
+            .or(file.jwt_secret)
+            .filter(|s| !s.is_empty());
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < crate::auth::MIN_SECRET_BYTES {
+                return Err(ConfigError::WeakSecret(secret.len()));
+            }
+        }
         let peer_allowlist = args
             .peer_allowlist
             .or(file.peer_allowlist)
@@ -204,10 +221,7 @@ impl Config {
             peer_allowlist,
             data_dir,
             database_url,
-            jwt_secret: args
-                .jwt_secret
-                .or(file.jwt_secret)
-                .filter(|s| !s.is_empty()),
+            jwt_secret,
             guest_tokens: args
                 .guest_tokens
                 .or(file.guest_tokens)
@@ -243,6 +257,12 @@ impl Config {
                 args.removal_ban_secs
                     .or(file.removal_ban_secs)
                     .unwrap_or(600),
+            ),
+            max_token_lifetime: std::time::Duration::from_secs(
+                args.max_token_lifetime_secs
+                    .or(file.max_token_lifetime_secs)
+                    .unwrap_or(crate::auth::DEFAULT_MAX_TOKEN_LIFETIME.as_secs())
+                    .max(1),
             ),
         })
     }
@@ -345,7 +365,7 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         let config = Config::resolve(ServeArgs {
-            jwt_secret: Some("hunter2".into()),
+            jwt_secret: Some("hunter2-hunter2-hunter2-hunter2-hunter2".into()),
             database_url: Some("postgres://user:pw@db/parley".into()),
             ..Default::default()
         })
@@ -355,5 +375,22 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("pw@"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let refused = Config::resolve(ServeArgs {
+            jwt_secret: Some("hunter2".into()),
+            ..Default::default()
+        });
+        assert!(
+            matches!(refused, Err(ConfigError::WeakSecret(7))),
+            "{refused:?}"
+        );
+        let exactly = Config::resolve(ServeArgs {
+            jwt_secret: Some("x".repeat(crate::auth::MIN_SECRET_BYTES)),
+            ..Default::default()
+        });
+        assert!(exactly.is_ok());
     }
 }

@@ -89,12 +89,23 @@ impl IntoResponse for ApiError {
 }
 
 /// The claims of the request's `Authorization: Bearer <token>`: every HTTP API authenticates
-/// here. Missing (`not_authenticated`) or invalid (`invalid_token`): 401 with a challenge.
+/// here, for the audience it serves. Missing (`not_authenticated`) or invalid, including a
+/// token of the other audience (`invalid_token`): 401 with a challenge.
 pub fn bearer_claims(
     state: &AppState,
     headers: &axum::http::HeaderMap,
+    audience: crate::auth::Audience,
 ) -> Result<crate::auth::Claims, ApiError> {
-    let token = headers
+    let token = bearer_token(headers)?;
+    state.tokens.verify(token, audience).map_err(|err| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
+            .with_bearer_challenge()
+    })
+}
+
+/// The request's bearer token, or 401 `not_authenticated` with a challenge.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -108,11 +119,8 @@ pub fn bearer_claims(
                 "send Authorization: Bearer <token>",
             )
             .with_bearer_challenge()
-        })?;
-    state.tokens.verify(token.trim()).map_err(|err| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", err.to_string())
-            .with_bearer_challenge()
-    })
+        })
+        .map(str::trim)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

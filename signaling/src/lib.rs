@@ -71,7 +71,8 @@ impl Server {
             config.jwt_secret = Some(random_secret());
         }
         let tokens =
-            TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes());
+            TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes())
+                .with_max_lifetime(config.max_token_lifetime);
         let store = chat::Store::connect(&config.database_url).await?;
         let sfu = sfu::spawn(config.sfu_config())
             .await

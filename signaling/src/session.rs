@@ -1,7 +1,7 @@
 //! One client's signaling session, independent of the socket: frames in, messages out.
 //! `ws.rs` owns the WebSocket and feeds this; tests can drive it directly.
 
-use crate::auth::{Claims, TokenError};
+use crate::auth::{Audience, Claims, TokenError};
 use crate::messaging::ChatDevice;
 use crate::protocol::{
     ClientMessage, ErrorCode, IceCandidate, ParticipantInfo, PeerTarget, ServerMessage, TrackInfo,
@@ -144,7 +144,11 @@ impl Session {
                 format!("protocol version {version} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"),
             ));
         }
-        let claims = self.state.tokens.verify(token).map_err(token_error)?;
+        let claims = self
+            .state
+            .tokens
+            .verify(token, Audience::Participant)
+            .map_err(token_error)?;
         if let Err(err) = self
             .state
             .store
@@ -184,7 +188,11 @@ impl Session {
                 let claims = match token {
                     None => claims,
                     Some(token) => {
-                        let room_claims = self.state.tokens.verify(&token).map_err(token_error)?;
+                        let room_claims = self
+                            .state
+                            .tokens
+                            .verify(&token, Audience::Participant)
+                            .map_err(token_error)?;
                         if room_claims.sub != claims.sub {
                             return Err((
                                 ErrorCode::Forbidden,

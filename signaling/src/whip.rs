@@ -96,7 +96,7 @@ fn authorize(
     room: &str,
     kind: Kind,
 ) -> Result<Claims, ApiError> {
-    let claims = crate::http::bearer_claims(state, headers)?;
+    let claims = crate::http::bearer_claims(state, headers, crate::auth::Audience::Participant)?;
     let forbidden = |message: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message);
     if claims.room != room {
         return Err(forbidden("the token is for a different room"));
@@ -347,7 +347,7 @@ fn owned_session(
         .get(id)
         .filter(|s| s.kind == kind && s.room == room)
         .ok_or_else(not_found)?;
-    let claims = crate::http::bearer_claims(state, headers)?;
+    let claims = crate::http::bearer_claims(state, headers, crate::auth::Audience::Participant)?;
     if claims.room != room || (claims.sub != session.identity && !claims.grants.moderate) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

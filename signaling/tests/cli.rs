@@ -25,7 +25,7 @@ fn token_subcommand_prints_a_token_the_server_accepts() {
     assert!(output.status.success(), "{output:?}");
     let token = String::from_utf8(output.stdout).unwrap();
     let claims = TokenAuthority::new(SECRET.as_bytes())
-        .verify(token.trim())
+        .verify(token.trim(), signaling::auth::Audience::Participant)
         .unwrap();
     assert_eq!(
         (
@@ -82,4 +82,20 @@ fn invalid_config_file_is_a_clear_startup_error() {
         "{output:?}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_short_secret_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--udp-port", "0"])
+        .env("PARLEY_JWT_SECRET", "hunter2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the secret itself is not echoed: {stderr}"
+    );
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { eventually, screenshot, seriousA11yViolations, serverBin, suite } from './harness.mjs';
 
-const secret = `calls-test-${process.pid}-secret`;
+const secret = `calls-test-${process.pid}-secret-0123456789abcdef0123`;
 const env = suite('calls', { env: { PARLEY_JWT_SECRET: secret } });
 const { step } = env;
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { eventually, screenshot, serverBin, suite } from './harness.mjs';
 
-const secret = `examples-test-${process.pid}-secret`;
+const secret = `examples-test-${process.pid}-secret-0123456789abcdef`;
 const env = suite('examples', { env: { PARLEY_JWT_SECRET: secret } });
 const { step } = env;
 

@@ -20,7 +20,10 @@ async fn guest_tokens_health_metrics_and_app() {
     let claims = server
         .server
         .tokens()
-        .verify(body["token"].as_str().unwrap())
+        .verify(
+            body["token"].as_str().unwrap(),
+            signaling::auth::Audience::Participant,
+        )
         .unwrap();
     assert_eq!(
         (claims.name.as_str(), claims.room.as_str()),

@@ -103,7 +103,16 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
 
 /// Like [`caller`], also letting a server token (the `admin` grant) through.
 fn caller_with(state: &AppState, headers: &HeaderMap, admin_ok: bool) -> Result<Claims, ApiError> {
-    let claims = crate::http::bearer_claims(state, headers)?;
+    use crate::auth::Audience;
+    let server = admin_ok
+        && crate::http::bearer_token(headers)
+            .is_ok_and(|t| state.tokens.verify(t, Audience::Server).is_ok());
+    let audience = if server {
+        Audience::Server
+    } else {
+        Audience::Participant
+    };
+    let claims = crate::http::bearer_claims(state, headers, audience)?;
     if !(claims.grants.chat || admin_ok && claims.grants.admin) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
