@@ -131,9 +131,15 @@ async fn room_conversation_is_created_once_and_joined() {
         assert_eq!(conv.room_name.as_deref(), Some(room.as_str()));
         assert_eq!(store.room_conversation(&room).await.unwrap().id, conv.id);
         let ana = uid("ana");
-        let joined = store.join_room_conversation(&room, &ana).await.unwrap();
+        let joined = store
+            .join_room_conversation(&room, &ana, None)
+            .await
+            .unwrap();
         assert_eq!(joined.id, conv.id);
-        store.join_room_conversation(&room, &ana).await.unwrap();
+        store
+            .join_room_conversation(&room, &ana, None)
+            .await
+            .unwrap();
         assert_eq!(store.members(&conv.id).await.unwrap().len(), 1);
         assert!(matches!(
             store.room_conversation("").await,

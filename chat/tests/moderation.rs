@@ -81,15 +81,21 @@ async fn kicked_can_return_banned_cannot() {
 
         // Rooms: the moderate grant is what moderates; a banned person cannot rejoin.
         let room = uid("room");
-        let room_conv = store.join_room_conversation(&room, alice).await.unwrap();
-        store.join_room_conversation(&room, bob).await.unwrap();
+        let room_conv = store
+            .join_room_conversation(&room, alice, None)
+            .await
+            .unwrap();
+        store
+            .join_room_conversation(&room, bob, None)
+            .await
+            .unwrap();
         assert!(matches!(
             store.ban(bob, &room_conv.id, alice, false).await,
             Err(StoreError::Forbidden)
         ));
         store.ban(bob, &room_conv.id, alice, true).await.unwrap();
         assert!(matches!(
-            store.join_room_conversation(&room, alice).await,
+            store.join_room_conversation(&room, alice, None).await,
             Err(StoreError::Banned)
         ));
 

@@ -12,9 +12,12 @@ async fn a_later_visitor_sees_nothing_of_an_earlier_visit() {
     for store in &backends().await.stores {
         let room = uid("dr-smith");
         let (doctor, patient_a, patient_b) = (uid("doctor"), uid("patient-a"), uid("patient-b"));
-        let conv = store.join_room_conversation(&room, &doctor).await.unwrap();
+        let conv = store
+            .join_room_conversation(&room, &doctor, None)
+            .await
+            .unwrap();
         store
-            .join_room_conversation(&room, &patient_a)
+            .join_room_conversation(&room, &patient_a, None)
             .await
             .unwrap();
         let upload = store
@@ -36,11 +39,12 @@ async fn a_later_visitor_sees_nothing_of_an_earlier_visit() {
                 .leave_room_conversation(&room, &patient_a)
                 .await
                 .unwrap(),
-            Some(conv.id.clone())
+            Some((conv.id.clone(), 0)),
+            "A's visit began before the first message"
         );
         // The doctor stays in the room between patients; patient B joins the same conversation.
         let joined = store
-            .join_room_conversation(&room, &patient_b)
+            .join_room_conversation(&room, &patient_b, None)
             .await
             .unwrap();
         assert_eq!(joined.id, conv.id);
@@ -149,9 +153,32 @@ async fn a_later_visitor_sees_nothing_of_an_earlier_visit() {
             .await
             .unwrap()
             .is_empty());
-        // A returning visitor starts a new visit.
+        // A reconnect continues the visit where it began, with what was said meanwhile...
+        let (_, began) = store
+            .leave_room_conversation(&room, &patient_b)
+            .await
+            .unwrap()
+            .unwrap();
         store
-            .join_room_conversation(&room, &patient_a)
+            .send(msg(&conv, &doctor, "while you were reconnecting"))
+            .await
+            .unwrap();
+        store
+            .join_room_conversation(&room, &patient_b, Some(began))
+            .await
+            .unwrap();
+        let resumed = store
+            .history(&patient_b, &conv.id, HistoryQuery::default())
+            .await
+            .unwrap();
+        let texts: Vec<_> = resumed.iter().map(|m| m.text.as_deref()).collect();
+        assert_eq!(
+            texts,
+            [Some("hello doctor"), Some("while you were reconnecting")]
+        );
+        // ...while a returning visitor starts a new one.
+        store
+            .join_room_conversation(&room, &patient_a, None)
             .await
             .unwrap();
         let again = store

@@ -90,8 +90,9 @@ impl Offer {
 /// soon after doubles the hold (up to [`UpgradeHold::MAX_HOLD`]), so a path that cannot carry
 /// the next layer is not probed every few seconds; a climb that lasts resets it.
 /// The hold is for climbs the bandwidth drives. A subscriber that asks for more gets at once
-/// what the estimate already pays for; asking for less is not a failed climb. Resuming from
-/// paused is immediate.
+/// what the estimate pays for and the link has carried since its last bandwidth drop (a
+/// request back up after asking for less); asking for less is not a failed climb. Resuming
+/// from paused is immediate.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UpgradeHold {
     started: bool,
@@ -100,6 +101,8 @@ pub struct UpgradeHold {
     hold: Option<Duration>,
     last_climb: Option<Instant>,
     last_wanted: Option<usize>,
+    /// The highest rank applied since the last bandwidth-driven drop: what the link carried.
+    proven: Option<usize>,
 }
 
 impl UpgradeHold {
@@ -135,13 +138,21 @@ impl UpgradeHold {
                     self.hold = Some((self.hold() * 2).min(Self::MAX_HOLD));
                     self.last_climb = None;
                 }
+                self.proven = if dropped && !by_request {
+                    offered
+                } else {
+                    self.proven.max(offered)
+                };
                 self.started = true;
                 self.applied = offered;
                 self.pending = None;
                 return self.applied;
             }
         };
-        let paid_for = offered.min(offer.affordable).filter(|&r| r > applied);
+        let paid_for = offered
+            .min(offer.affordable)
+            .min(self.proven)
+            .filter(|&r| r > applied);
         if let (true, Some(rank)) = (asked_more, paid_for) {
             self.applied = Some(rank);
             self.pending = None;
@@ -150,6 +161,7 @@ impl UpgradeHold {
         match self.pending {
             Some(since) if now.saturating_duration_since(since) >= self.hold() => {
                 self.applied = Some(applied + 1);
+                self.proven = self.proven.max(self.applied);
                 self.pending = None;
                 self.last_climb = Some(now);
             }
@@ -386,10 +398,11 @@ mod tests {
             (2500,   offer(Some(2), Some(2), Some(1)), Some(1)), // asked for more than the estimate pays: held
             (5500,   offer(Some(2), Some(2), Some(1)), Some(2)), // the hold elapsed: a probing climb
             (6000,   offer(Some(0), Some(2), Some(0)), Some(0)), // congestion 0.5 s after it: failed climb
-            (6500,   offer(Some(2), Some(2), Some(2)), Some(0)), // bandwidth back: held (6 s now)
-            (12_600, offer(Some(2), Some(2), Some(2)), Some(1)),
-            (13_000, offer(Some(0), Some(0), Some(2)), Some(0)), // asked for less
-            (13_500, offer(Some(2), Some(2), Some(2)), Some(2)), // and more again: the estimate pays
+            (6500,   offer(Some(0), Some(0), Some(0)), Some(0)), // asks for the smallest...
+            (7000,   offer(Some(2), Some(2), Some(2)), Some(0)), // ...then more: the link has not carried more since the drop: held (6 s now)
+            (13_100, offer(Some(2), Some(2), Some(2)), Some(1)),
+            (13_500, offer(Some(0), Some(0), Some(2)), Some(0)), // asked for less
+            (14_000, offer(Some(2), Some(2), Some(2)), Some(1)), // and more again: back at once to what the link carried
         ];
         for (i, (ms, offer, applied)) in rows.into_iter().enumerate() {
             assert_eq!(hold.update(offer, at(ms)), applied, "row {i}");

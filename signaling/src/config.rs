@@ -75,6 +75,15 @@ pub struct ServeArgs {
     /// Tokens that live longer than this (`exp - iat`, seconds) are refused. Default 86400.
     #[arg(long, env = "PARLEY_MAX_TOKEN_LIFETIME_SECS")]
     pub max_token_lifetime_secs: Option<u64>,
+    /// A WebSocket that sends nothing (not even a pong) this long is closed; it is pinged after
+    /// a third of it. Default 60.
+    #[arg(long, env = "PARLEY_WS_IDLE_TIMEOUT_SECS")]
+    pub ws_idle_timeout_secs: Option<u64>,
+    /// Someone whose last session left a room and who is back within this many seconds
+    /// continues their visit to its conversation (a reconnect); later, a new visit starts.
+    /// Default 30.
+    #[arg(long, env = "PARLEY_REJOIN_GRACE_SECS")]
+    pub rejoin_grace_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -98,6 +107,8 @@ struct FileConfig {
     connect_timeout_secs: Option<u64>,
     removal_ban_secs: Option<u64>,
     max_token_lifetime_secs: Option<u64>,
+    ws_idle_timeout_secs: Option<u64>,
+    rejoin_grace_secs: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -120,6 +131,8 @@ pub struct Config {
     pub connect_timeout: std::time::Duration,
     pub removal_ban: std::time::Duration,
     pub max_token_lifetime: std::time::Duration,
+    pub ws_idle_timeout: std::time::Duration,
+    pub rejoin_grace: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -143,6 +156,8 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("removal_ban", &self.removal_ban)
             .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("ws_idle_timeout", &self.ws_idle_timeout)
+            .field("rejoin_grace", &self.rejoin_grace)
             .finish()
     }
 }
@@ -263,6 +278,17 @@ impl Config {
                     .or(file.max_token_lifetime_secs)
                     .unwrap_or(crate::auth::DEFAULT_MAX_TOKEN_LIFETIME.as_secs())
                     .max(1),
+            ),
+            ws_idle_timeout: std::time::Duration::from_secs(
+                args.ws_idle_timeout_secs
+                    .or(file.ws_idle_timeout_secs)
+                    .unwrap_or(60)
+                    .max(3),
+            ),
+            rejoin_grace: std::time::Duration::from_secs(
+                args.rejoin_grace_secs
+                    .or(file.rejoin_grace_secs)
+                    .unwrap_or(30),
             ),
         })
     }

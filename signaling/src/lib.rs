@@ -99,12 +99,15 @@ impl Server {
             None => webhooks::Webhooks::disabled(),
         };
         let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
-        let messaging = Arc::new(messaging::Messaging::new(
-            store.clone(),
-            files,
-            Arc::new(fanout::LocalFanout::default()),
-            webhooks.clone(),
-        ));
+        let messaging = Arc::new(
+            messaging::Messaging::new(
+                store.clone(),
+                files,
+                Arc::new(fanout::LocalFanout::default()),
+                webhooks.clone(),
+            )
+            .with_rejoin_grace(config.rejoin_grace),
+        );
         messaging.spawn_typing_sweeper(shutdown_rx.clone());
         messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
         messaging.recover_invitations().await;

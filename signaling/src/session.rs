@@ -59,6 +59,11 @@ impl Session {
         self.joined.as_ref()
     }
 
+    /// Whether `hello` succeeded on this connection.
+    pub fn is_authenticated(&self) -> bool {
+        self.claims.is_some()
+    }
+
     /// Handles one text frame; always returns exactly one reply.
     pub async fn handle_text(&mut self, text: &str) -> ServerMessage {
         if text.len() > MAX_MESSAGE_BYTES {
@@ -162,7 +167,11 @@ impl Session {
             let (device, events) = self
                 .state
                 .messaging
-                .connect(&claims.sub, &claims.name, claims.grants.moderate)
+                .connect(
+                    &claims.sub,
+                    &claims.name,
+                    claims.grants.moderate.then(|| claims.room.clone()),
+                )
                 .await;
             self.chat = Some(device);
             self.chat_events = Some(events);

@@ -1,6 +1,12 @@
 //! The WebSocket loop: reads frames into the [`Session`], writes its replies and media events,
 //! and says goodbye on shutdown. Frames up to 1 MiB are read (so an oversized message gets a
 //! `message_too_large` reply instead of a dropped connection); larger frames close the socket.
+//!
+//! Nothing a client does holds the connection forever: `hello` must come within
+//! [`HELLO_TIMEOUT`]; a connection silent for a third of the idle timeout is pinged and one
+//! silent for the whole of it is closed; every data frame, binary too, counts against the rate
+//! limit; a write that does not complete within [`WRITE_TIMEOUT`] (a client that stopped
+//! reading) closes the connection. A client's Close frame is answered before the TCP close.
 
 use crate::protocol::{ErrorCode, ServerMessage};
 use crate::session::Session;
@@ -8,9 +14,34 @@ use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use std::num::NonZeroU32;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A connection that has not said `hello` by then is closed.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write (reply or event) that takes longer means the client stopped reading.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes one frame; `false` when the connection is gone or the client stopped reading.
+async fn write(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Closes with `code` and `reason` (policy violations: 1008).
+async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = write(sink, Message::Close(Some(frame))).await;
+}
 
 /// Frames above this close the connection; between the protocol limit and this they get an
 /// error reply.
@@ -28,7 +59,12 @@ async fn run(socket: WebSocket, state: AppState) {
     let mut shutdown = state.shutdown.clone();
     let metrics = state.metrics.clone();
     let (mut sink, mut stream) = socket.split();
+    let idle_timeout = state.config.ws_idle_timeout;
     let mut session = Session::new(state);
+    let hello_deadline = Instant::now() + HELLO_TIMEOUT;
+    let mut last_inbound = Instant::now();
+    let mut pinged = false;
+    let mut liveness = tokio::time::interval(idle_timeout / 6);
     // Generous for signaling (trickle ICE bursts), tight enough that a flood cannot starve
     // the media task of requests.
     let limiter = RateLimiter::direct(
@@ -48,6 +84,13 @@ async fn run(socket: WebSocket, state: AppState) {
         Message::Text(Utf8Bytes::from(text))
     };
     loop {
+        let authenticated = session.is_authenticated();
+        let hello_due = async move {
+            if authenticated {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep_until(hello_deadline).await;
+        };
         let event = async {
             match session.events.as_mut() {
                 Some(events) => events.recv().await,
@@ -62,23 +105,37 @@ async fn run(socket: WebSocket, state: AppState) {
         };
         tokio::select! {
             frame = stream.next() => {
+                last_inbound = Instant::now();
+                pinged = false;
+                let data = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
+                if data && limiter.check().is_err() {
+                    // Every request gets its one reply, a refusal included.
+                    let reply_to = match &frame {
+                        Some(Ok(Message::Text(text))) => serde_json::from_str::<serde_json::Value>(text.as_str())
+                            .ok()
+                            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned)),
+                        _ => None,
+                    };
+                    let refusal = ServerMessage::Error {
+                        reply_to,
+                        code: ErrorCode::RateLimited,
+                        message: "too many messages; slow down".into(),
+                    };
+                    if !write(&mut sink, send(refusal)).await {
+                        break;
+                    }
+                    continue;
+                }
                 let reply = match frame {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(_))) => {
+                        // Complete the closing handshake (the library queued our Close reply).
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                        break;
+                    }
                     Some(Ok(Message::Text(text))) => {
                         metrics.ws_messages_total.with_label_values(&["in"]).inc();
-                        if limiter.check().is_err() {
-                            // Every request gets its one reply, a refusal included.
-                            let reply_to = serde_json::from_str::<serde_json::Value>(text.as_str())
-                                .ok()
-                                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned));
-                            ServerMessage::Error {
-                                reply_to,
-                                code: ErrorCode::RateLimited,
-                                message: "too many messages; slow down".into(),
-                            }
-                        } else {
-                            session.handle_text(text.as_str()).await
-                        }
+                        session.handle_text(text.as_str()).await
                     }
                     Some(Ok(Message::Binary(_))) => ServerMessage::Error {
                         reply_to: None,
@@ -87,8 +144,31 @@ async fn run(socket: WebSocket, state: AppState) {
                     },
                     Some(Ok(_)) => continue, // ping/pong are answered by the library
                 };
-                if sink.send(send(reply)).await.is_err() {
+                if !write(&mut sink, send(reply)).await {
                     break;
+                }
+            }
+            _ = hello_due => {
+                let refusal = ServerMessage::Error {
+                    reply_to: None,
+                    code: ErrorCode::NotAuthenticated,
+                    message: format!("no hello within {} s", HELLO_TIMEOUT.as_secs()),
+                };
+                let _ = write(&mut sink, send(refusal)).await;
+                close(&mut sink, 1008, "no hello").await;
+                break;
+            }
+            _ = liveness.tick() => {
+                let silent = last_inbound.elapsed();
+                if silent >= idle_timeout {
+                    close(&mut sink, 1001, "idle").await;
+                    break;
+                }
+                if silent >= idle_timeout / 3 && !pinged {
+                    pinged = true;
+                    if !write(&mut sink, Message::Ping(Default::default())).await {
+                        break;
+                    }
                 }
             }
             event = event => {
@@ -98,13 +178,10 @@ async fn run(socket: WebSocket, state: AppState) {
                 };
                 if let Some(message) = session.event_message(event) {
                     let goodbye = matches!(message, ServerMessage::Goodbye { .. });
-                    if sink.send(send(message)).await.is_err() || goodbye {
+                    if !write(&mut sink, send(message)).await || goodbye {
                         // Removed from the room: the media session is over, and so is this
                         // connection (the client decides whether to come back).
-                        let _ = sink.send(Message::Close(Some(CloseFrame {
-                            code: 1000,
-                            reason: Utf8Bytes::from_static("removed"),
-                        }))).await;
+                        close(&mut sink, 1000, "removed").await;
                         break;
                     }
                 }
@@ -113,7 +190,7 @@ async fn run(socket: WebSocket, state: AppState) {
                 let Some(text) = chat_event else {
                     // The fan-out cut this device off: it fell behind. The client reconnects
                     // and syncs, so nothing is lost.
-                    let _ = sink.send(send(ServerMessage::Error {
+                    let _ = write(&mut sink, send(ServerMessage::Error {
                         reply_to: None,
                         code: ErrorCode::ResyncRequired,
                         message: "too many events queued for this connection; reconnect and chat_sync".into(),
@@ -121,18 +198,13 @@ async fn run(socket: WebSocket, state: AppState) {
                     break;
                 };
                 metrics.ws_messages_total.with_label_values(&["out"]).inc();
-                if sink.send(Message::Text(text)).await.is_err() {
+                if !write(&mut sink, Message::Text(text)).await {
                     break;
                 }
             }
             _ = async { let _ = shutdown.wait_for(|draining| *draining).await; } => {
-                let _ = sink.send(send(ServerMessage::Goodbye { reason: "server_shutdown".into() })).await;
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code: 1001,
-                        reason: Utf8Bytes::from_static("server shutting down"),
-                    })))
-                    .await;
+                let _ = write(&mut sink, send(ServerMessage::Goodbye { reason: "server_shutdown".into() })).await;
+                close(&mut sink, 1001, "server shutting down").await;
                 break;
             }
         }

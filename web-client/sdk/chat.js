@@ -86,6 +86,10 @@ export class Chat {
   #ahead = new Map();
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #gapTimer;
   /** @type {Promise<void> | null} */ #syncing = null;
+  /** Cursors of conversations a sync reported gone: a call room's conversation is gone while a
+   * reconnecting client is out of the room, and rejoining continues the visit from there.
+   * @type {Map<string, {seq: number, version: number | null}>} */
+  #left = new Map();
   /** Receipts sent, so each only moves forward once. @type {Map<string, {delivered: number, read: number}>} */
   #marked = new Map();
   /** @type {Map<string, ReturnType<typeof setTimeout>>} */ #deliverTimers = new Map();
@@ -163,6 +167,14 @@ export class Chat {
    */
   async track(conversation) {
     if (this.#cursors.has(conversation)) return;
+    const left = this.#left.get(conversation);
+    if (left) {
+      // Back in a room we were in a moment ago (a reconnect): catch up from where we were.
+      this.#left.delete(conversation);
+      this.#cursors.set(conversation, left);
+      await this.sync();
+      return;
+    }
     await this.conversations();
   }
 
@@ -331,6 +343,8 @@ export class Chat {
           more ||= batch.more;
         }
         for (const gone of reply.gone) {
+          const cursor = this.#cursors.get(gone);
+          if (cursor) this.#left.set(gone, cursor);
           this.#cursors.delete(gone);
           this.#ahead.delete(gone);
         }

@@ -195,10 +195,14 @@ impl Store {
     /// they join the call): they see what is said from now on, nothing from before. A second
     /// session of someone already in the room keeps the visit's start. `Banned` if they were
     /// banned from it.
+    ///
+    /// `resume_from`: the start of a visit that ended moments ago (a reconnect), which this
+    /// join continues instead of starting a new one.
     pub async fn join_room_conversation(
         &self,
         room_name: &str,
         identity: &str,
+        resume_from: Option<i64>,
     ) -> Result<Conversation, StoreError> {
         check_identity(identity)?;
         let conversation = self.room_conversation(room_name).await?;
@@ -208,13 +212,14 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO members (conversation_id, identity, role, joined_at, visible_from_seq)
-             SELECT $1, $2, $3, $4, last_seq FROM conversations WHERE id = $1
+             SELECT $1, $2, $3, $4, COALESCE($5, last_seq) FROM conversations WHERE id = $1
              ON CONFLICT (conversation_id, identity) DO NOTHING",
         )
         .bind(&conversation.id)
         .bind(identity)
         .bind(Role::Member.as_str())
         .bind(now_ms())
+        .bind(resume_from)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -223,30 +228,27 @@ impl Store {
 
     /// Ends `identity`'s visit to the room's conversation (call this when their last session
     /// leaves the room): they stop receiving it and can no longer read it. Returns the
-    /// conversation's id if they were a member.
+    /// conversation's id and where the visit started, if they were a member.
     pub async fn leave_room_conversation(
         &self,
         room_name: &str,
         identity: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<(String, i64)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let left = sqlx::query(
-            "DELETE FROM members WHERE identity = $2 AND conversation_id =
-               (SELECT id FROM conversations WHERE room_name = $1 AND kind = 'room')",
-        )
-        .bind(room_name)
-        .bind(identity)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let id = match left {
-            0 => None,
-            _ => conversation_by(&mut tx, "c.room_name = $1", &[room_name])
-                .await?
-                .map(|c| c.id),
+        let Some(conversation) = conversation_by(&mut tx, "c.room_name = $1", &[room_name]).await?
+        else {
+            return Ok(None);
         };
+        let Some(member) = member_of(&mut tx, &conversation.id, identity).await? else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND identity = $2")
+            .bind(&conversation.id)
+            .bind(identity)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Some((conversation.id, member.visible_from_seq)))
     }
 
     /// Ends every visit to every room conversation: at start, nobody is in a room yet, so

@@ -136,6 +136,16 @@ fn check_cursor(seq: Option<i64>) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// The conversation a message belongs to, without an authorization check (the server's
+    /// own use: deciding which grant applies before acting).
+    pub async fn conversation_of_message(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT conversation_id FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.read().await?)
+            .await?;
+        Ok(row.map(|r| r.try_get("conversation_id")).transpose()?)
+    }
+
     /// One message by server id, for members of its conversation.
     pub async fn message(&self, actor: &str, id: &str) -> Result<Message, StoreError> {
         let mut conn = self.read().await?;

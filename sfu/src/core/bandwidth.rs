@@ -96,7 +96,11 @@ impl SfuCore {
         if peer.estimate.is_none() || self.last_allocation.is_none() {
             return;
         }
+        // Whether the estimate is falling is judged tick to tick; a request between ticks must
+        // not shorten that interval (a slow fall would go unnoticed).
+        let previous = peer.last_estimate;
         let retarget = allocate_peer(peer, &self.up_tracks, &speakers, now, None);
+        peer.last_estimate = previous;
         self.keyframe_wanted.extend(retarget);
     }
 

@@ -78,14 +78,19 @@ pub struct Messaging {
     /// Conversation → member identities, so a send does not also query the members. Every
     /// membership change on this node goes through `tell_members`, which forgets the entry.
     audiences: Mutex<std::collections::HashMap<String, Arc<Audience>>>,
+    /// Room visits that just ended, (room, identity) → (where the visit began, when it ended):
+    /// a join within `rejoin_grace` (a reconnect) continues the visit.
+    recent_visits: Mutex<std::collections::HashMap<(String, String), (i64, Instant)>>,
+    rejoin_grace: Duration,
 }
 
 /// One authenticated connection's chat side.
 pub struct ChatDevice {
     pub identity: String,
     pub name: String,
-    /// The token's `moderate` grant.
-    pub moderate: bool,
+    /// The room whose conversation the token's `moderate` grant acts on (its own room only;
+    /// everywhere else moderation follows conversation roles).
+    pub moderate_room: Option<String>,
     pub id: DeviceId,
     sends: DefaultDirectRateLimiter,
     typing: DefaultDirectRateLimiter,
@@ -108,7 +113,16 @@ impl Messaging {
             sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),
             in_call: Mutex::default(),
             audiences: Mutex::default(),
+            recent_visits: Mutex::default(),
+            rejoin_grace: Duration::ZERO,
         }
+    }
+
+    /// How long after someone's last session left a room their visit to its conversation can
+    /// still be continued by coming back (see `--rejoin-grace-secs`).
+    pub fn with_rejoin_grace(mut self, grace: Duration) -> Self {
+        self.rejoin_grace = grace;
+        self
     }
 
     /// Turns lapsed typing starts into stops, every second until shutdown.
@@ -138,7 +152,7 @@ impl Messaging {
         &self,
         identity: &str,
         name: &str,
-        moderate: bool,
+        moderate_room: Option<String>,
     ) -> (ChatDevice, mpsc::Receiver<Utf8Bytes>) {
         let device = self.fanout.attach(identity);
         let change = self
@@ -154,7 +168,7 @@ impl Messaging {
             ChatDevice {
                 identity: identity.to_owned(),
                 name: name.to_owned(),
-                moderate,
+                moderate_room,
                 id: device.id,
                 sends: RateLimiter::direct(quota(SENDS_PER_CONNECTION)),
                 typing: RateLimiter::direct(quota(TYPING_PER_CONNECTION)),
@@ -181,7 +195,19 @@ impl Messaging {
 
     /// The call room's conversation, with this person as a member (they joined the call).
     pub async fn join_room(&self, room: &str, identity: &str) -> Option<String> {
-        match self.store.join_room_conversation(room, identity).await {
+        let key = (room.to_owned(), identity.to_owned());
+        let resume = self
+            .recent_visits
+            .lock()
+            .ok()
+            .and_then(|mut visits| visits.remove(&key))
+            .filter(|(_, ended)| ended.elapsed() <= self.rejoin_grace)
+            .map(|(began, _)| began);
+        match self
+            .store
+            .join_room_conversation(room, identity, resume)
+            .await
+        {
             Ok(conversation) => {
                 self.forget_audience(&conversation.id);
                 Some(conversation.id)
@@ -197,13 +223,33 @@ impl Messaging {
     /// stop receiving it and can no longer read it), and the others see them go.
     pub async fn leave_room(&self, room: &str, identity: &str) {
         match self.store.leave_room_conversation(room, identity).await {
-            Ok(Some(conversation)) => {
+            Ok(Some((conversation, began))) => {
+                if let Ok(mut visits) = self.recent_visits.lock() {
+                    let grace = self.rejoin_grace;
+                    visits.retain(|_, (_, ended)| ended.elapsed() <= grace);
+                    visits.insert(
+                        (room.to_owned(), identity.to_owned()),
+                        (began, Instant::now()),
+                    );
+                }
                 self.tell_members(&conversation, identity, MemberChange::Left)
                     .await;
             }
             Ok(None) => {}
             Err(err) => tracing::warn!(%err, "could not end a room conversation visit"),
         }
+    }
+
+    /// Whether the device's `moderate` grant covers `conversation`: only the conversation of
+    /// the token's own room.
+    async fn moderates(&self, device: &ChatDevice, conversation: &str) -> bool {
+        let Some(room) = &device.moderate_room else {
+            return false;
+        };
+        matches!(
+            self.store.conversation(conversation).await,
+            Ok(c) if c.room_name.as_deref() == Some(room.as_str())
+        )
     }
 
     fn presence_of_connected(&self, identity: &str) -> Option<PresenceInfo> {

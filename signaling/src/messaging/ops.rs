@@ -116,9 +116,18 @@ impl Messaging {
                 self.updated(device, id, edited.map_err(store_error)?).await
             }
             ClientMessage::ChatDelete { id, message } => {
+                let conversation = self
+                    .store
+                    .conversation_of_message(&message)
+                    .await
+                    .map_err(store_error)?;
+                let grant = match conversation {
+                    Some(conversation) => self.moderates(device, &conversation).await,
+                    None => false,
+                };
                 let deleted = self
                     .store
-                    .delete(me, &message, device.moderate)
+                    .delete(me, &message, grant)
                     .await
                     .map_err(store_error)?;
                 for key in &deleted.storage_keys {
@@ -234,7 +243,8 @@ impl Messaging {
                 action,
                 target,
             } => {
-                let (store, grant) = (&self.store, device.moderate);
+                let grant = self.moderates(device, &conversation).await;
+                let store = &self.store;
                 let change = match action {
                     ModerationAction::Mute | ModerationAction::Unmute => {
                         let mute = action == ModerationAction::Mute;
@@ -294,9 +304,21 @@ impl Messaging {
                         "at most 500 identities per query".into(),
                     ));
                 }
+                // Only about people who share a conversation with the caller (and the caller);
+                // anyone else reads as offline, never seen, whether they exist or not.
+                let contacts: std::collections::HashSet<String> =
+                    self.contacts(me).await.into_iter().collect();
                 let mut presence = Vec::with_capacity(identities.len());
                 let mut offline = Vec::new();
                 for identity in identities {
+                    if identity != me && !contacts.contains(&identity) {
+                        presence.push(PresenceInfo {
+                            identity,
+                            status: PresenceStatus::Offline,
+                            last_seen_at: None,
+                        });
+                        continue;
+                    }
                     match self.presence_of_connected(&identity) {
                         Some(info) => presence.push(info),
                         None => offline.push(identity),
