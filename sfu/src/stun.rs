@@ -167,6 +167,8 @@ mod tests {
             ("Chromium response",  include_str!("../tests/fixtures/stun/chromium_response.hex"),  ByAddress,                                          false),
             ("Firefox request",    include_str!("../tests/fixtures/stun/firefox_request.hex"),    BindingRequest { local_ufrag: "txGvApYQ1hJSesjO" }, false),
             ("Firefox response",   include_str!("../tests/fixtures/stun/firefox_response.hex"),   ByAddress,                                          false),
+            ("aiortc nomination",  include_str!("../tests/fixtures/stun/aiortc_nomination.hex"),  BindingRequest { local_ufrag: "AiortcServerUfrg" }, true),
+            ("aiortc response",    include_str!("../tests/fixtures/stun/aiortc_response.hex"),    ByAddress,                                          false),
         ];
         for (name, hex, route, nominates) in rows {
             let datagram = fixture(hex);

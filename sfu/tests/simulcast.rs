@@ -45,6 +45,23 @@ impl Publisher {
     }
 }
 
+/// A room with a connected 3-layer simulcast publisher (tagging its first `tag_frames` frames
+/// with mid and rid) and one subscriber: the publisher, and the subscriber's client index.
+fn simulcast_room(net: &mut Net, tag_frames: u16) -> (Publisher, usize) {
+    let index = net.join("r", "pub", true);
+    let subscriber = net.join("r", "sub", true);
+    let (sender, ssrcs) = net.publish_simulcast(index);
+    net.connect_all(Duration::from_secs(10));
+    let publisher = Publisher {
+        index,
+        sender,
+        ssrcs,
+        frame: 0,
+        tag_frames,
+    };
+    (publisher, subscriber)
+}
+
 fn picture_id(p: &rtc::rtp::Packet) -> u16 {
     (u16::from(p.payload[2] & 0x7f) << 8) | u16::from(p.payload[3])
 }
@@ -52,17 +69,8 @@ fn picture_id(p: &rtc::rtp::Packet) -> u16 {
 #[test]
 fn best_layer_then_down_on_request_seamlessly_and_dynacast_pauses_the_rest() {
     let mut net = Net::new();
-    let index = net.join("r", "pub", true);
-    let subscriber = net.join("r", "sub", true);
-    let (sender, ssrcs) = net.publish_simulcast(index);
-    net.connect_all(Duration::from_secs(10));
-    let mut publisher = Publisher {
-        index,
-        sender,
-        ssrcs,
-        frame: 0,
-        tag_frames: u16::MAX,
-    };
+    let (mut publisher, subscriber) = simulcast_room(&mut net, u16::MAX);
+    let index = publisher.index;
     for _ in 0..240 {
         publisher.frame(&mut net);
     }
@@ -151,17 +159,7 @@ fn best_layer_then_down_on_request_seamlessly_and_dynacast_pauses_the_rest() {
 #[test]
 fn heavy_loss_on_the_downlink_moves_the_subscriber_down_and_recovery_back_up() {
     let mut net = Net::new();
-    let index = net.join("r", "pub", true);
-    let subscriber = net.join("r", "sub", true);
-    let (sender, ssrcs) = net.publish_simulcast(index);
-    net.connect_all(Duration::from_secs(10));
-    let mut publisher = Publisher {
-        index,
-        sender,
-        ssrcs,
-        frame: 0,
-        tag_frames: u16::MAX,
-    };
+    let (mut publisher, subscriber) = simulcast_room(&mut net, u16::MAX);
     // The layer of the newest packet in stream order: NACK repairs of older packets arrive late
     // and must not count as the current layer.
     let last_layer = |net: &Net| {
@@ -225,17 +223,8 @@ fn heavy_loss_on_the_downlink_moves_the_subscriber_down_and_recovery_back_up() {
 #[test]
 fn a_screen_share_on_its_own_connection_leaves_the_simulcast_camera_flowing() {
     let mut net = Net::new();
-    let index = net.join("r", "pub", true);
-    let subscriber = net.join("r", "sub", true);
-    let (sender, ssrcs) = net.publish_simulcast(index);
-    net.connect_all(Duration::from_secs(10));
-    let mut publisher = Publisher {
-        index,
-        sender,
-        ssrcs,
-        frame: 0,
-        tag_frames: 20,
-    };
+    let (mut publisher, subscriber) = simulcast_room(&mut net, 20);
+    let index = publisher.index;
     for _ in 0..120 {
         publisher.frame(&mut net);
     }
@@ -306,17 +295,7 @@ fn simulcast_offered_without_msid_is_forwarded() {
             .map(|l| format!("{l}\r\n"))
             .collect()
     });
-    let index = net.join("r", "pub", true);
-    let subscriber = net.join("r", "sub", true);
-    let (sender, ssrcs) = net.publish_simulcast(index);
-    net.connect_all(Duration::from_secs(10));
-    let mut publisher = Publisher {
-        index,
-        sender,
-        ssrcs,
-        frame: 0,
-        tag_frames: u16::MAX,
-    };
+    let (mut publisher, subscriber) = simulcast_room(&mut net, u16::MAX);
     let on_top = frames_until_layer(&mut net, &mut publisher, subscriber, 2, 240);
     assert!(
         on_top.is_some(),
@@ -341,17 +320,7 @@ fn simulcast_offered_without_msid_is_forwarded() {
 #[test]
 fn requested_layers_within_the_estimate_switch_at_the_next_keyframe() {
     let mut net = Net::new();
-    let index = net.join("r", "pub", true);
-    let subscriber = net.join("r", "sub", true);
-    let (sender, ssrcs) = net.publish_simulcast(index);
-    net.connect_all(Duration::from_secs(10));
-    let mut publisher = Publisher {
-        index,
-        sender,
-        ssrcs,
-        frame: 0,
-        tag_frames: u16::MAX,
-    };
+    let (mut publisher, subscriber) = simulcast_room(&mut net, u16::MAX);
     assert!(
         frames_until_layer(&mut net, &mut publisher, subscriber, 2, 300).is_some(),
         "on f first"

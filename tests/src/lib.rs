@@ -174,3 +174,23 @@ pub fn offer_sdp(media: &[MLine<'_>]) -> String {
     }
     sdp
 }
+
+/// A WHIP publisher's grants: join and publish.
+pub fn publisher_grants() -> Grants {
+    Grants {
+        join: true,
+        publish: true,
+        ..Default::default()
+    }
+}
+
+/// A viewer's grants: watching over WHEP (its own grant), or join and subscribe on the
+/// WebSocket.
+pub fn viewer_grants() -> Grants {
+    Grants {
+        join: true,
+        subscribe: true,
+        watch: true,
+        ..Default::default()
+    }
+}

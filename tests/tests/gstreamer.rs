@@ -6,8 +6,7 @@
 //! These tests fail, never skip, when GStreamer is missing: `scripts/test.sh` installs it.
 
 use loadtest::SyntheticClient;
-use parley_e2e::TestServer;
-use signaling::auth::Grants;
+use parley_e2e::{publisher_grants, viewer_grants, TestServer};
 use signaling::protocol::{ClientMessage, ServerMessage, TrackKind};
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
@@ -25,24 +24,6 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 fn script() -> String {
     format!("{}/gst/parley_gst.py", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn publisher_grants() -> Grants {
-    Grants {
-        join: true,
-        publish: true,
-        ..Default::default()
-    }
-}
-
-/// Watching over WHEP is its own grant; WebSocket students use join and subscribe.
-fn viewer_grants() -> Grants {
-    Grants {
-        join: true,
-        subscribe: true,
-        watch: true,
-        ..Default::default()
-    }
 }
 
 /// Panics (the test fails, it is not skipped) unless python3-gi and every GStreamer element

@@ -2,28 +2,10 @@
 
 use loadtest::whip::{post_offer, HttpSession};
 use loadtest::SyntheticClient;
-use parley_e2e::{offer_sdp, TestServer};
+use parley_e2e::{offer_sdp, publisher_grants, viewer_grants, TestServer};
 use signaling::auth::Grants;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-fn publisher_grants() -> Grants {
-    Grants {
-        join: true,
-        publish: true,
-        ..Default::default()
-    }
-}
-
-/// Watching over WHEP is its own grant; WebSocket students use join and subscribe.
-fn viewer_grants() -> Grants {
-    Grants {
-        join: true,
-        subscribe: true,
-        watch: true,
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_publisher_is_a_participant_and_delete_removes_it() {
