@@ -339,12 +339,9 @@ fn check_decoding(
     format!("{}x{}", last["width"], last["height"])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gstreamer_rid_simulcast_without_msid_reaches_whep_and_switches_layers_on_request() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    require_gstreamer();
+/// A server with a WebSocket subscriber ("watcher") in `room`, and the room's WHIP URL.
+async fn watched_room(room: &str) -> (TestServer, SyntheticClient, String) {
     let server = TestServer::start().await;
-    let room = "gst-simulcast";
     let subscriber = SyntheticClient::join(
         &server.ws_url,
         &server.token("watcher", room, viewer_grants()),
@@ -353,6 +350,15 @@ async fn gstreamer_rid_simulcast_without_msid_reaches_whep_and_switches_layers_o
     .await
     .unwrap();
     let whip_url = format!("{}/whip/{room}", server.base_url);
+    (server, subscriber, whip_url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gstreamer_rid_simulcast_without_msid_reaches_whep_and_switches_layers_on_request() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    require_gstreamer();
+    let room = "gst-simulcast";
+    let (server, subscriber, whip_url) = watched_room(room).await;
     let publisher_token = server.token("gst-camera", room, publisher_grants());
     // Layers q 320x180 ~150 kbit/s, h 640x360 ~500 kbit/s, f 1280x720 ~1.5 Mbit/s; it runs
     // until stopped.
@@ -506,16 +512,8 @@ async fn gstreamer_rid_simulcast_without_msid_reaches_whep_and_switches_layers_o
 async fn gstreamer_h264_whip_reaches_a_websocket_subscriber_and_a_whep_viewer() {
     let _one = ONE_AT_A_TIME.lock().await;
     require_gstreamer();
-    let server = TestServer::start().await;
     let room = "gst-h264";
-    let subscriber = SyntheticClient::join(
-        &server.ws_url,
-        &server.token("watcher", room, viewer_grants()),
-        room,
-    )
-    .await
-    .unwrap();
-    let whip_url = format!("{}/whip/{room}", server.base_url);
+    let (server, subscriber, whip_url) = watched_room(room).await;
     let publisher_token = server.token("gst-obs", room, publisher_grants());
     let mut publisher = GstClient::spawn(
         "gst whip h264 publisher",
