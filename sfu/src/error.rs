@@ -21,6 +21,9 @@ pub enum SfuError {
     /// codec Parley forwards.
     #[error("no usable media: {0}")]
     NoCommonMedia(String),
+    /// More of something than the server allows (m-lines per offer, tracks per publish).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
     #[error("the media plane is not running")]

@@ -85,7 +85,8 @@ async fn audit_room(
     action: chat::AuditAction,
     target: &str,
 ) {
-    tracing::info!(room = %room, actor = %actor, action = action.as_str(), target = %target, "moderation");
+    // Who did it to whom is in the audit log, not in the process log.
+    tracing::info!(room = %room, action = action.as_str(), "moderation");
     if let Err(err) = state
         .store
         .audit_room_action(room, actor, action, target)

@@ -459,7 +459,7 @@ impl Session {
             .join(room.clone(), meta.clone(), events_tx)
             .await
             .map_err(sfu_error)?;
-        tracing::info!(room = %room, participant = %meta.sid, identity = %meta.identity, "joined");
+        tracing::info!(room = %room, participant = %meta.sid, "joined");
         self.state.webhooks.send(WebhookEvent::ParticipantJoined {
             room: room.clone(),
             identity: meta.identity.clone(),
@@ -649,6 +649,7 @@ fn sfu_error(err: SfuError) -> (ErrorCode, String) {
         SfuError::PublishNotAllowed => ErrorCode::Forbidden,
         SfuError::InvalidSdp(_) => ErrorCode::InvalidSdp,
         SfuError::NoCommonMedia(_) => ErrorCode::UnsupportedMedia,
+        SfuError::LimitExceeded(_) => ErrorCode::InvalidMessage,
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
         SfuError::UnknownSession => ErrorCode::UnknownSession,
         SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,

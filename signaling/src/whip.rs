@@ -177,6 +177,9 @@ fn sfu_error(err: SfuError) -> Response {
             "invalid_sdp",
             format!("invalid SDP: {reason}"),
         ),
+        SfuError::LimitExceeded(reason) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "limit_exceeded", reason)
+        }
         SfuError::NoCommonMedia(reason) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_media",

@@ -89,3 +89,39 @@ async fn peer_connections_that_never_connect_are_given_up() {
     assert_eq!(gone.status().as_u16(), 404);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_with_more_m_lines_than_any_client_sends_are_refused() {
+    let server = TestServer::start().await;
+    let publisher = server.token(
+        "streamer",
+        "many",
+        Grants {
+            join: true,
+            publish: true,
+            ..Default::default()
+        },
+    );
+    let opus: &[(u8, &str)] = &[(111, "opus/48000/2")];
+    let lines: Vec<parley_e2e::MLine<'_>> = (0..40)
+        .map(|_| ("audio", "sendonly", opus, &[][..]))
+        .collect();
+    let offer = offer_sdp(&lines);
+    let r = post_offer(
+        &format!("{}/whip/many", server.base_url),
+        Some(&publisher),
+        "application/sdp",
+        offer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limit_exceeded", "{body}");
+    assert_eq!(
+        metric(&server.base_url, "parley_peer_connections").await,
+        0.0
+    );
+    assert_eq!(metric(&server.base_url, "parley_participants").await, 0.0);
+    server.stop().await;
+}

@@ -93,6 +93,8 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(20);
 /// A publisher whose media stopped and that sent nothing else either (a crashed encoder, a
 /// pulled cable) has failed after this: viewers are not left on a frozen picture for long.
 const PUBLISHER_SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
+/// At most this many m-lines per offer and tracks per `publish` (a browser sends 2-3).
+pub const MAX_MEDIA_SECTIONS: usize = 16;
 /// A layer nobody needs for this long is paused at the publisher (dynacast).
 const DYNACAST_PAUSE_AFTER: Duration = Duration::from_secs(3);
 
@@ -122,8 +124,9 @@ struct ParticipantPeers {
     /// The screen-share publisher connection (see [`PeerRole::Screen`]).
     screen: Option<PeerId>,
     subscriber: Option<PeerId>,
-    /// What the client said each of its tracks is (by msid track id).
-    sources: HashMap<String, TrackSource>,
+    /// What the client said each track of each publishing connection is (by msid track id),
+    /// as of that connection's last offer.
+    sources: HashMap<PeerRole, HashMap<String, TrackSource>>,
     /// Set for WHEP viewers: whom they follow (an identity), if anyone.
     viewer: Option<ViewerPrefs>,
 }

@@ -46,6 +46,7 @@ impl SfuCore {
         if !meta.can_publish {
             return Err(SfuError::PublishNotAllowed);
         }
+        check_limits(&offer_sdp, sources.len())?;
         let offer = RTCSessionDescription::offer(sdp::normalize_offer(&offer_sdp))
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         refuse_unforwardable(&offer.sdp)?;
@@ -55,7 +56,8 @@ impl SfuCore {
             None => self.create_peer(now, sid, role)?,
         };
         if let Some(peers) = self.participants.get_mut(sid) {
-            peers.sources.extend(sources);
+            // The offer describes the whole connection: its list replaces the previous one.
+            peers.sources.insert(role, sources.into_iter().collect());
         }
         let result = self.negotiate_publisher(now, id, offer);
         if result.is_err() && existing.is_none() {
@@ -151,7 +153,7 @@ impl SfuCore {
                 let source = self
                     .participants
                     .get(&owner)
-                    .and_then(|p| p.sources.get(&remote_id).copied())
+                    .and_then(|p| p.sources.get(&peer.role)?.get(&remote_id).copied())
                     .unwrap_or(match kind {
                         MediaKind::Audio => TrackSource::Microphone,
                         MediaKind::Video => TrackSource::Camera,
@@ -474,6 +476,23 @@ impl SfuCore {
             }
         }
     }
+}
+
+/// Offers with more m-lines, or publishes naming more tracks, than any real client sends.
+pub(super) fn check_limits(offer: &str, tracks: usize) -> Result<(), SfuError> {
+    let sections = sdp::media_sections(offer).len();
+    let max = super::MAX_MEDIA_SECTIONS;
+    if sections > max {
+        return Err(SfuError::LimitExceeded(format!(
+            "the offer has {sections} m-lines; at most {max}"
+        )));
+    }
+    if tracks > max {
+        return Err(SfuError::LimitExceeded(format!(
+            "publish names {tracks} tracks; at most {max}"
+        )));
+    }
+    Ok(())
 }
 
 /// A publisher offer that sends audio or video, but in no codec Parley forwards: refused before

@@ -26,6 +26,7 @@ impl SfuCore {
         offer_sdp: String,
         follow: Option<String>,
     ) -> Result<String, SfuError> {
+        super::publish::check_limits(&offer_sdp, 0)?;
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         let sid = meta.sid.clone();
