@@ -121,6 +121,7 @@ impl UpgradeHold {
     pub fn update(&mut self, offer: Offer, now: Instant) -> Option<usize> {
         let offered = offer.rank;
         let asked_more = offer.wanted > self.last_wanted;
+        let asked_less = offer.wanted < self.last_wanted;
         self.last_wanted = offer.wanted;
         let since_climb = self.last_climb.map(|at| now.saturating_duration_since(at));
         if since_climb.is_some_and(|d| d >= Self::GOOD_CLIMB) {
@@ -132,8 +133,10 @@ impl UpgradeHold {
             _ => {
                 let dropped = matches!((self.applied, offered), (Some(a), Some(o)) if o < a)
                     || (self.applied.is_some() && offered.is_none());
-                // Less because less was asked for is no verdict on the path.
-                let by_request = offered == offer.wanted;
+                // Less because less was just asked for is no verdict on the path. (A request
+                // that merely matches a bandwidth cut, as a tile shrinking with the picture
+                // does, is not one: the cut stays the link's.)
+                let by_request = asked_less && offered == offer.wanted;
                 if dropped && !by_request && since_climb.is_some_and(|d| d < Self::FAILED_CLIMB) {
                     self.hold = Some((self.hold() * 2).min(Self::MAX_HOLD));
                     self.last_climb = None;
