@@ -177,6 +177,16 @@ pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
     ]
 }
 
+/// The codec Parley forwards under an rtpmap encoding name (`VP8`, `opus`: case-insensitive,
+/// RFC 4855), with its kind.
+pub fn codec_named(rtpmap_name: &str) -> Option<(RTCRtpCodec, RtpCodecKind)> {
+    codecs().into_iter().find_map(|(c, kind)| {
+        let (_, name) = c.rtp_codec.mime_type.split_once('/')?;
+        name.eq_ignore_ascii_case(rtpmap_name)
+            .then_some((c.rtp_codec, kind))
+    })
+}
+
 fn media_engine() -> Result<MediaEngine> {
     let mut engine = MediaEngine::default();
     for (codec, kind) in codecs() {

@@ -502,14 +502,7 @@ fn refuse_unforwardable(offer: &str) -> Result<(), SfuError> {
         .into_iter()
         .filter(|s| (s.kind == "audio" || s.kind == "video") && s.direction.sends())
         .collect();
-    let forwardable = |name: &String| {
-        crate::peer::codecs().iter().any(|(c, _)| {
-            c.rtp_codec
-                .mime_type
-                .split_once('/')
-                .is_some_and(|(_, n)| n.eq_ignore_ascii_case(name))
-        })
-    };
+    let forwardable = |name: &String| crate::peer::codec_named(name).is_some();
     if sending.is_empty() || sending.iter().any(|s| s.codecs.iter().any(forwardable)) {
         return Ok(());
     }

@@ -6,7 +6,6 @@
 use super::{DownTrack, ParticipantPeers, PeerId, SfuCore, ViewerPrefs};
 use crate::error::SfuError;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
-use crate::peer::codecs;
 use crate::rooms::{MediaKind, ParticipantMeta};
 use crate::sdp;
 use rtc::media_stream::MediaStreamTrack;
@@ -73,12 +72,9 @@ impl SfuCore {
         let rtp_kind = rtp_kind(kind);
         let supported: Vec<RTCRtpCodec> = offered
             .iter()
-            .filter_map(|name| {
-                codecs()
-                    .into_iter()
-                    .find(|(c, k)| *k == rtp_kind && mime_matches(&c.rtp_codec.mime_type, name))
-                    .map(|(c, _)| c.rtp_codec)
-            })
+            .filter_map(|name| crate::peer::codec_named(name))
+            .filter(|(_, k)| *k == rtp_kind)
+            .map(|(codec, _)| codec)
             .collect();
         let published = self.rooms.tracks_for(sid);
         supported
@@ -265,12 +261,6 @@ fn rtp_kind(kind: MediaKind) -> RtpCodecKind {
 }
 
 /// `video/VP8` against an rtpmap name such as `VP8` (case-insensitive, RFC 4855).
-fn mime_matches(mime_type: &str, rtpmap_name: &str) -> bool {
-    mime_type
-        .split_once('/')
-        .is_some_and(|(_, name)| name.eq_ignore_ascii_case(rtpmap_name))
-}
-
 /// The codecs a viewer slot's sender negotiated: (mime type, payload type).
 fn slot_codecs(
     pc: &mut rtc::peer_connection::RTCPeerConnection,
