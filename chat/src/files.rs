@@ -100,33 +100,24 @@ impl AttachmentStore {
         check_upload(content_type, size, self.max_bytes)
     }
 
+    /// Starts streaming an upload into the store ([`crate::Upload`]): its type and `declared`
+    /// length are checked before any byte is read.
+    pub async fn begin_upload(
+        &self,
+        content_type: &str,
+        declared: Option<u64>,
+    ) -> Result<crate::Upload, StoreError> {
+        crate::Upload::begin(self.dir.clone(), content_type, declared, self.max_bytes).await
+    }
+
     /// Stores the bytes durably (written, synced, then renamed into place) and returns their
     /// new random key.
     pub async fn put(&self, content_type: &str, bytes: &[u8]) -> Result<String, StoreError> {
-        self.check(content_type, bytes.len() as u64)?;
-        check_content(&normalize_content_type(content_type), bytes)?;
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let path = self.dir.join(&key);
-        let temp = self.dir.join(format!("{key}.part"));
-        let bytes = bytes.to_vec();
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temp)?;
-            let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-            if let Err(e) = written.and_then(|()| std::fs::rename(&temp, &path)) {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-            // The rename is durable only once the directory entry is.
-            if let Ok(dir) = std::fs::File::open(&dir) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        Ok(key)
+        let mut upload = self
+            .begin_upload(content_type, Some(bytes.len() as u64))
+            .await?;
+        upload.write(bytes).await?;
+        Ok(upload.finish().await?.0)
     }
 
     /// The file's path, for streaming it; `NotFound` for a key this store could not have made.

@@ -32,6 +32,7 @@ mod error;
 mod files;
 mod model;
 mod store;
+mod upload;
 
 pub use calls::*;
 pub use error::StoreError;
@@ -41,3 +42,4 @@ pub use files::{
 };
 pub use model::*;
 pub use store::Store;
+pub use upload::{ContentSniffer, Upload};

@@ -4,7 +4,6 @@
 //! other member of its group), deliveries missing, and send-to-receive latency percentiles.
 //! Sender and receivers share this process's clock, so latency is measured on one clock.
 
-use crate::token;
 use indicatif::{ProgressBar, ProgressStyle};
 use loadtest::chatter::Chatter;
 use signaling::protocol::chat::NewConversationKind;
@@ -37,19 +36,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-pub async fn run(url: &str, ws_url: &str, args: ChatArgs) -> anyhow::Result<()> {
+pub async fn run(tokens: &crate::Tokens, ws_url: &str, args: ChatArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        tokens.can_chat(),
+        "chat needs tokens with the chat grant: pass the server's --jwt-secret (guests never chat)"
+    );
     anyhow::ensure!(
         args.conversations > 0 && args.connections >= 2 * args.conversations,
         "need at least two connections per conversation"
     );
-    let http = reqwest::Client::new();
     let bar = ProgressBar::new(args.connections as u64);
     bar.set_style(ProgressStyle::with_template(
         "connecting {bar:40} {pos}/{len}",
     )?);
     let mut chatters = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
-        let token = token(&http, url, &format!("chatter-{i}"), "chat-load").await?;
+        let token = tokens.token(&format!("chatter-{i}"), "chat-load").await?;
         chatters.push(Arc::new(Chatter::connect(ws_url, &token).await?));
         bar.inc(1);
     }

@@ -1,7 +1,9 @@
 //! `parley-loadtest`: synthetic participants against a running Parley server: `media`
 //! (publishers and subscribers of synthetic audio/video) and `chat` (chatters in group
-//! conversations, measuring delivery rate and latency). Tokens come from the server's
-//! guest-token endpoint (on by default on loopback).
+//! conversations, measuring delivery rate and latency). Tokens are minted with the server's
+//! secret (`--jwt-secret` / `PARLEY_JWT_SECRET`), as an app's backend would, or, for `media`
+//! only, come from the guest-token endpoint of a server run with `--guest-tokens` (guests never
+//! chat).
 
 mod chat_load;
 
@@ -17,6 +19,9 @@ struct Cli {
     /// Server base URL.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// The server's token secret: participants get tokens minted with it (required for `chat`).
+    #[arg(long, global = true, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -49,20 +54,52 @@ struct GuestToken {
     token: String,
 }
 
-pub(crate) async fn token(
-    http: &reqwest::Client,
-    url: &str,
-    name: &str,
-    room: &str,
-) -> anyhow::Result<String> {
-    let response = http
-        .post(format!("{url}/api/guest-token"))
-        .json(&serde_json::json!({ "name": name, "room": room }))
-        .send()
-        .await?
-        .error_for_status()
-        .context("guest tokens must be enabled on the server")?;
-    Ok(response.json::<GuestToken>().await?.token)
+/// Where participants' tokens come from.
+pub(crate) enum Tokens {
+    /// Minted here with the server's secret: the participant grants, chat included.
+    Minted(Box<signaling::auth::TokenAuthority>),
+    /// The server's guest-token endpoint: calls only.
+    Guest { http: reqwest::Client, url: String },
+}
+
+impl Tokens {
+    fn new(url: &str, secret: Option<&str>) -> Self {
+        match secret {
+            Some(secret) => Self::Minted(Box::new(signaling::auth::TokenAuthority::new(
+                secret.as_bytes(),
+            ))),
+            None => Self::Guest {
+                http: reqwest::Client::new(),
+                url: url.to_owned(),
+            },
+        }
+    }
+
+    pub(crate) fn can_chat(&self) -> bool {
+        matches!(self, Self::Minted(_))
+    }
+
+    pub(crate) async fn token(&self, name: &str, room: &str) -> anyhow::Result<String> {
+        match self {
+            Self::Minted(authority) => Ok(authority.mint(
+                name,
+                name,
+                room,
+                signaling::auth::Grants::participant(),
+                Duration::from_secs(3600),
+            )?),
+            Self::Guest { http, url } => {
+                let response = http
+                    .post(format!("{url}/api/guest-token"))
+                    .json(&serde_json::json!({ "name": name, "room": room }))
+                    .send()
+                    .await?
+                    .error_for_status()
+                    .context("without --jwt-secret the server must run with --guest-tokens")?;
+                Ok(response.json::<GuestToken>().await?.token)
+            }
+        }
+    }
 }
 
 #[tokio::main]
@@ -72,19 +109,19 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let ws_url = format!("{}/ws", cli.url.replacen("http", "ws", 1));
+    let tokens = Tokens::new(&cli.url, cli.jwt_secret.as_deref());
     match cli.scenario {
-        Scenario::Media(args) => media(&cli.url, &ws_url, args).await,
-        Scenario::Chat(args) => chat_load::run(&cli.url, &ws_url, args).await,
+        Scenario::Media(args) => media(&tokens, &ws_url, args).await,
+        Scenario::Chat(args) => chat_load::run(&tokens, &ws_url, args).await,
     }
 }
 
-async fn media(url: &str, ws_url: &str, args: MediaArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+async fn media(tokens: &Tokens, ws_url: &str, args: MediaArgs) -> anyhow::Result<()> {
     let mut clients = Vec::new();
     let mut publications = Vec::new();
     for i in 0..args.publishers + args.subscribers {
         let name = format!("synthetic-{i}");
-        let token = token(&http, url, &name, &args.room).await?;
+        let token = tokens.token(&name, &args.room).await?;
         let mut client = SyntheticClient::join(ws_url, &token, &args.room).await?;
         if i < args.publishers {
             publications.push(client.publish().await?);

@@ -20,6 +20,31 @@ pub struct SfuConfig {
     /// A peer connection that has not connected (ICE + DTLS) this long after it was created is
     /// given up: its participant is removed (`connect_timeout`).
     pub connect_timeout: Duration,
+    /// What one server, room and identity may hold.
+    pub limits: Limits,
+}
+
+/// Caps on what clients can make the media plane hold; past one, a join or a new peer
+/// connection is refused with [`crate::SfuError::Capacity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Peer connections on the whole server.
+    pub peer_connections: usize,
+    /// Peer connections of one room's participants (each has up to three: publisher, screen,
+    /// subscriber; a WHEP viewer one).
+    pub peer_connections_per_room: usize,
+    /// Participants (WebSocket joins, WHIP publishers, WHEP viewers) with the same identity.
+    pub sessions_per_identity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            peer_connections: 10_000,
+            peer_connections_per_room: 1_000,
+            sessions_per_identity: 8,
+        }
+    }
 }
 
 impl Default for SfuConfig {
@@ -31,6 +56,7 @@ impl Default for SfuConfig {
             peer_allowlist: Vec::new(),
             keyframe_request_interval: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(25),
+            limits: Limits::default(),
         }
     }
 }

@@ -19,6 +19,19 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+/// Media events queued for one participant's session before it counts as not reading and is
+/// cut off (a browser that freezes, a client that stopped reading its socket).
+pub const EVENT_QUEUE: usize = 1024;
+
+/// Where a participant's media events go; make one with [`event_channel`].
+pub type EventSender = mpsc::Sender<SfuEvent>;
+pub type EventReceiver = mpsc::Receiver<SfuEvent>;
+
+/// A participant's bounded event queue ([`EVENT_QUEUE`]).
+pub fn event_channel() -> (EventSender, EventReceiver) {
+    mpsc::channel(EVENT_QUEUE)
+}
+
 /// Datagrams read per wake-up before handing the batch to the core.
 const RECV_BATCH: usize = 64;
 /// Large enough for any datagram a browser sends (they stay under ~1500 bytes).
@@ -30,7 +43,7 @@ enum Command {
     Join {
         room: String,
         meta: ParticipantMeta,
-        events: mpsc::UnboundedSender<SfuEvent>,
+        events: EventSender,
         reply: Reply<Vec<ParticipantSnapshot>>,
     },
     JoinViewer {
@@ -38,7 +51,7 @@ enum Command {
         meta: ParticipantMeta,
         offer: String,
         follow: Option<String>,
-        events: mpsc::UnboundedSender<SfuEvent>,
+        events: EventSender,
         reply: Reply<String>,
     },
     Publish {
@@ -141,7 +154,7 @@ impl SfuHandle {
         &self,
         room: String,
         meta: ParticipantMeta,
-        events: mpsc::UnboundedSender<SfuEvent>,
+        events: EventSender,
     ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
         self.request(|reply| Command::Join {
             room,
@@ -159,7 +172,7 @@ impl SfuHandle {
         meta: ParticipantMeta,
         offer: String,
         follow: Option<String>,
-        events: mpsc::UnboundedSender<SfuEvent>,
+        events: EventSender,
     ) -> Result<String, SfuError> {
         self.request(|reply| Command::JoinViewer {
             room,
@@ -385,6 +398,7 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
             candidates: local_addrs.clone(),
             keyframe_request_interval: config.keyframe_request_interval,
             connect_timeout: config.connect_timeout,
+            limits: config.limits,
         },
         stats.clone(),
     );
@@ -456,7 +470,7 @@ struct MediaTask {
     core: SfuCore,
     sockets: Vec<Socket>,
     allowlist: Vec<crate::config::IpNet>,
-    subscribers: HashMap<ParticipantSid, mpsc::UnboundedSender<SfuEvent>>,
+    subscribers: HashMap<ParticipantSid, EventSender>,
     stats: Arc<SfuStats>,
 }
 
@@ -638,11 +652,30 @@ impl MediaTask {
         self.deliver_events();
     }
 
+    /// Hands each event to its participant's session. A session whose queue is full stopped
+    /// reading: it is cut off (its queue closes) and its participant removed, which frees what
+    /// it held and tells the others.
     fn deliver_events(&mut self) {
-        while let Some((sid, event)) = self.core.poll_event() {
-            if let Some(tx) = self.subscribers.get(&sid) {
+        loop {
+            let mut cut_off = Vec::new();
+            while let Some((sid, event)) = self.core.poll_event() {
+                let Some(tx) = self.subscribers.get(&sid) else {
+                    continue;
+                };
                 // A closed receiver means the session is going away; its leave follows.
-                let _ = tx.send(event);
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(event) {
+                    cut_off.push(sid);
+                }
+            }
+            if cut_off.is_empty() {
+                return;
+            }
+            for sid in cut_off {
+                if self.subscribers.remove(&sid).is_some() {
+                    tracing::warn!(participant = %sid, "session stopped reading its events: cut off");
+                    SfuStats::add(&self.stats.event_cutoffs, 1);
+                    self.core.remove(Instant::now(), &sid, "too_slow");
+                }
             }
         }
     }

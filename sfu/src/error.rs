@@ -24,6 +24,10 @@ pub enum SfuError {
     /// More of something than the server allows (m-lines per offer, tracks per publish).
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// The server, the room or the identity holds as much as it may (see
+    /// [`crate::config::Limits`]); trying again later may work.
+    #[error("at capacity: {0}")]
+    Capacity(String),
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
     #[error("the media plane is not running")]

@@ -32,7 +32,7 @@ pub mod vp8;
 
 pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Transmit};
 pub use config::SfuConfig;
-pub use driver::{spawn, SfuHandle};
+pub use driver::{event_channel, spawn, EventReceiver, EventSender, SfuHandle, EVENT_QUEUE};
 pub use error::SfuError;
 pub use ids::{ParticipantSid, PeerRole, TrackSid};
 pub use layers::LayerLimit;

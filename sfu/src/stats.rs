@@ -29,6 +29,8 @@ pub struct SfuStats {
     pub congestion_events: AtomicU64,
     /// Participants removed because a connection of theirs never connected in time.
     pub connect_timeouts: AtomicU64,
+    /// Participants removed because their session stopped reading its events.
+    pub event_cutoffs: AtomicU64,
     /// Each subscriber's downlink estimate, sampled every allocation tick (no per-user labels).
     pub downlink_estimate_bps: Histogram,
     /// From wanting a layer to its first keyframe being forwarded.
@@ -55,6 +57,7 @@ impl Default for SfuStats {
             blocked_sends: AtomicU64::default(),
             congestion_events: AtomicU64::default(),
             connect_timeouts: AtomicU64::default(),
+            event_cutoffs: AtomicU64::default(),
             layer_switches: AtomicU64::default(),
             dynacast_changes: AtomicU64::default(),
             downlink_estimate_bps: histogram(

@@ -37,6 +37,17 @@ impl Grants {
         }
     }
 
+    /// What a guest token (`POST /api/guest-token`) carries: a call, never chat (a stranger
+    /// must not read or leave words in anyone's conversations), never watching unseen.
+    pub fn guest() -> Self {
+        Self {
+            join: true,
+            publish: true,
+            subscribe: true,
+            ..Self::default()
+        }
+    }
+
     /// Parses `join,publish,...`; unknown names are an error so typos do not silently deny.
     pub fn parse_list(list: &str) -> Result<Self, String> {
         let mut grants = Self::default();
@@ -94,6 +105,10 @@ pub struct Claims {
     /// Not valid before (Unix seconds), if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// Minted by `POST /api/guest-token` for someone nobody vouched for: only the guest grants,
+    /// and only in rooms not created through the server API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +170,29 @@ impl TokenAuthority {
         grants: Grants,
         ttl: Duration,
     ) -> Result<String, TokenError> {
+        self.sign(identity, name, room, grants, ttl, false)
+    }
+
+    /// A guest's token: [`Grants::guest`], marked `guest`.
+    pub fn mint_guest(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &str,
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
+        self.sign(identity, name, room, Grants::guest(), ttl, true)
+    }
+
+    fn sign(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &str,
+        grants: Grants,
+        ttl: Duration,
+        guest: bool,
+    ) -> Result<String, TokenError> {
         let now = unix_now();
         let audience = if grants.admin {
             Audience::Server
@@ -170,6 +208,7 @@ impl TokenAuthority {
             iat: now,
             exp: now + ttl.as_secs(),
             nbf: None,
+            guest,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
@@ -189,6 +228,11 @@ impl TokenAuthority {
         if claims.grants.admin != (audience == Audience::Server) {
             return Err(TokenError::Invalid(
                 "server tokens carry the admin grant and participant tokens never do".into(),
+            ));
+        }
+        if claims.guest && claims.grants != Grants::guest() {
+            return Err(TokenError::Invalid(
+                "a guest token carries only join, publish and subscribe".into(),
             ));
         }
         let lifetime = claims.exp.saturating_sub(claims.iat);
@@ -304,6 +348,7 @@ mod tests {
                 iat: 1,
                 exp: 2,
                 nbf: None,
+                guest: false,
             };
             encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap()
         };
@@ -339,7 +384,7 @@ mod tests {
         let now = unix_now();
         let sign = |aud: &str, admin: bool, iat: u64, exp: u64, nbf: Option<u64>| {
             let grants = Grants { admin, ..Grants::participant() };
-            let claims = Claims { sub: "ana".into(), name: "Ana".into(), room: "r".into(), grants, aud: aud.into(), iat, exp, nbf };
+            let claims = Claims { sub: "ana".into(), name: "Ana".into(), room: "r".into(), grants, aud: aud.into(), iat, exp, nbf, guest: false };
             encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap()
         };
         let (p, s) = (Audience::Participant, Audience::Server);

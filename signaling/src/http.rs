@@ -1,6 +1,5 @@
 //! HTTP routes: the WebSocket, health, metrics, guest tokens and the bundled web app.
 
-use crate::auth::Grants;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -10,8 +9,8 @@ use axum::{Json, Router};
 use rust_embed::RustEmbed;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 /// The browser app and SDK, compiled into the binary (read from disk in debug builds).
@@ -21,29 +20,57 @@ struct WebClient;
 
 const GUEST_TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 
+/// A request (head to response) that takes longer gets `408` and its connection closes.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// An upload may take this long in all...
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// ...as long as no pause between its bytes is longer than this.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn request_timeout(timeout: Duration) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout)
+}
+
 pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    // The participant APIs, the only ones a listed other origin may call from a browser.
+    let mut participant = Router::new()
+        .route("/api/guest-token", post(guest_token))
+        .merge(crate::whip::routes())
+        .merge(crate::messaging::http::routes())
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(request_timeout(REQUEST_TIMEOUT))
+        // After the 64 KiB limit and the short deadline: uploads stream up to the attachment
+        // limit, as long as bytes keep coming.
+        .merge(
+            crate::messaging::http::upload_routes()
+                .layer(RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
+                .layer(request_timeout(UPLOAD_TIMEOUT)),
+        );
+    if let Some(cors) = crate::browser_policy::cors(&config.allowed_origins) {
+        participant = participant.layer(cors);
+    }
+    let [csp, nosniff, referrer] = crate::browser_policy::header_layers(&config.frame_ancestors);
     Router::new()
         .route("/ws", get(crate::ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .route("/api/guest-token", post(guest_token))
-        .merge(crate::whip::routes())
-        .merge(crate::messaging::http::routes())
+        // The server API: for an app's backend, never CORS.
         .merge(crate::admin::routes())
         .merge(crate::erasure::routes())
         .route("/", get(index))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/{*path}", get(asset))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        // After the 64 KiB limit, so uploads get the attachment limit instead.
-        .merge(crate::messaging::http::upload_routes(
-            state.messaging.files.max_bytes(),
-        ))
-        .layer(CorsLayer::permissive())
+        .layer(request_timeout(REQUEST_TIMEOUT))
+        .merge(participant)
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(
             crate::whip::advertise_accept_post,
         ))
+        .layer(csp)
+        .layer(nosniff)
+        .layer(referrer)
         .with_state(state)
 }
 
@@ -184,13 +211,7 @@ async fn guest_token(
     let identity = format!("guest-{}", uuid::Uuid::new_v4().simple());
     let token = state
         .tokens
-        .mint(
-            &identity,
-            name,
-            &request.room,
-            Grants::participant(),
-            GUEST_TOKEN_TTL,
-        )
+        .mint_guest(&identity, name, &request.room, GUEST_TOKEN_TTL)
         .map_err(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -11,11 +11,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod browser_policy;
 pub mod config;
 pub mod erasure;
 pub mod fanout;
 pub mod http;
 pub mod lifecycle;
+pub mod listener;
 pub mod messaging;
 pub mod metrics;
 pub mod moderation;
@@ -25,6 +27,7 @@ pub mod session;
 pub mod state;
 pub mod webhooks;
 pub mod whip;
+pub mod whip_limits;
 pub mod ws;
 
 use auth::TokenAuthority;
@@ -89,13 +92,10 @@ impl Server {
         })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let metrics = metrics::Metrics::new(sfu.stats().clone());
-        let webhooks = match &config.webhook_url {
-            Some(url) => webhooks::Webhooks::spawn(
-                url.clone(),
-                config.jwt_secret.clone().unwrap_or_default().into_bytes(),
-                metrics.clone(),
-                shutdown_rx.clone(),
-            ),
+        let webhooks = match &config.webhook {
+            Some(target) => {
+                webhooks::Webhooks::spawn(target.clone(), metrics.clone(), shutdown_rx.clone())
+            }
             None => webhooks::Webhooks::disabled(),
         };
         let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
@@ -127,6 +127,7 @@ impl Server {
             tokens: tokens.clone(),
             store: store.clone(),
             media_sessions: whip::MediaSessions::default(),
+            session_rate: Arc::default(),
             shutdown: shutdown_rx.clone(),
         };
         tracing::info!(
@@ -137,17 +138,14 @@ impl Server {
             "parley listening"
         );
         let media_addrs = sfu.local_addrs().to_vec();
+        let tracker = listener::ConnectionTracker::new(
+            state.config.connection_limits,
+            state.metrics.http_connections.clone(),
+            state.metrics.http_connections_refused_total.clone(),
+        );
         let app = http::router(state);
-        let mut drain = shutdown_rx;
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = drain.wait_for(|draining| *draining).await;
-                })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(%err, "http server failed");
-            }
+            listener::serve(listener, app, tracker, shutdown_rx).await;
             sfu.shutdown().await;
             store.close().await;
             tracing::info!("parley stopped");

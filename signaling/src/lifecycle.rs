@@ -6,13 +6,18 @@ use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
 
 /// Admission to a room, the same at every door (WebSocket `join`, WHIP, WHEP): the ban list
-/// (removal is revocation), `--auto-create-rooms`, the participant cap (viewers count). Opens
-/// the room if it was not (`room_started`).
-pub async fn admit(state: &AppState, room: &str, identity: &str) -> Result<Admitted, AdmitError> {
+/// (removal is revocation), `--auto-create-rooms`, guests only in rooms nobody created through
+/// the server API, the participant cap (viewers count). Opens the room if it was not
+/// (`room_started`).
+pub async fn admit(
+    state: &AppState,
+    room: &str,
+    claims: &crate::auth::Claims,
+) -> Result<Admitted, AdmitError> {
     let present = state.sfu.room_people(room).await.len();
     let admitted = state.rooms.admit(
         room,
-        identity,
+        (&claims.sub, claims.guest),
         present,
         state.config.auto_create_rooms,
         crate::messaging::now_ms(),

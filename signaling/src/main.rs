@@ -45,8 +45,9 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    // webrtc-rs logs retransmits and unknown DTLS extensions at WARN on hot paths.
-    let default = "info,rtc_srtp=error,rtc_dtls=error,rtc=warn,rtc_ice=warn,tower_http=info";
+    // webrtc-rs logs retransmits and unknown DTLS extensions at WARN on hot paths, and every
+    // failed ICE check with its address: the SFU logs those once per connection itself.
+    let default = "info,rtc_srtp=error,rtc_dtls=error,rtc=warn,rtc_ice=error,tower_http=info";
     let filter = EnvFilter::try_from_env("PARLEY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(default));

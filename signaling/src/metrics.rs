@@ -17,6 +17,11 @@ pub struct Metrics {
     pub ws_errors_total: IntCounterVec,
     /// Webhook deliveries by outcome (`delivered`, `failed` after retries, `dropped`).
     pub webhooks_total: IntCounterVec,
+    /// Open HTTP connections (WebSockets included), and those refused at a cap.
+    pub http_connections: IntGauge,
+    pub http_connections_refused_total: IntCounter,
+    /// Requests refused by a rate limit or cap, by door (`whip`, `whep`).
+    pub refused_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,6 +58,27 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let http_connections = IntGauge::new(
+            "parley_http_connections",
+            "Open HTTP connections (WebSockets included)",
+        )
+        .expect("valid metric");
+        let http_connections_refused_total = IntCounter::new(
+            "parley_http_connections_refused_total",
+            "TCP connections closed at accept: the overall or per-IP connection cap was reached",
+        )
+        .expect("valid metric");
+        let refused_total = IntCounterVec::new(
+            Opts::new(
+                "parley_refused_total",
+                "Requests refused by a rate limit or a cap, by door",
+            ),
+            &["door"],
+        )
+        .expect("valid metric");
+        for door in ["whip", "whep"] {
+            refused_total.with_label_values(&[door]);
+        }
         // Every outcome is exported from the start, at zero, so alerts can rely on the series.
         for outcome in ["delivered", "failed", "dropped"] {
             webhooks_total.with_label_values(&[outcome]);
@@ -60,6 +86,9 @@ impl Metrics {
         for collector in [
             Box::new(webhooks_total.clone()) as Box<dyn Collector>,
             Box::new(ws_connections.clone()),
+            Box::new(http_connections.clone()),
+            Box::new(http_connections_refused_total.clone()),
+            Box::new(refused_total.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -78,6 +107,9 @@ impl Metrics {
             ws_messages_total,
             ws_errors_total,
             webhooks_total,
+            http_connections,
+            http_connections_refused_total,
+            refused_total,
         }
     }
 
@@ -175,6 +207,11 @@ impl MediaCollector {
                 "parley_connect_timeouts_total",
                 "Participants removed because a peer connection never connected in time",
                 |s| &s.connect_timeouts,
+            ),
+            counter(
+                "parley_event_cutoffs_total",
+                "Participants removed because their session stopped reading media events",
+                |s| &s.event_cutoffs,
             ),
             counter(
                 "parley_dynacast_changes_total",

@@ -21,6 +21,8 @@ pub struct Joined {
     pub audio_only: bool,
     /// What the token used to join grants in the room.
     pub grants: crate::auth::Grants,
+    /// That token was a guest's.
+    pub guest: bool,
 }
 
 pub struct Session {
@@ -28,7 +30,7 @@ pub struct Session {
     claims: Option<Claims>,
     joined: Option<Joined>,
     /// Media events for the joined participant; `None` outside a room.
-    pub events: Option<mpsc::UnboundedReceiver<SfuEvent>>,
+    pub events: Option<sfu::EventReceiver>,
     /// This connection as a chat device (tokens with the `chat` grant, after `hello`).
     chat: Option<ChatDevice>,
     /// Chat events for this device, already serialized. Closed: it fell behind (resync).
@@ -437,12 +439,15 @@ impl Session {
                 "the token is for a different room".into(),
             ));
         }
-        let admitted = crate::lifecycle::admit(&self.state, &room, &claims.sub)
+        let admitted = crate::lifecycle::admit(&self.state, &room, claims)
             .await
             .map_err(|err| match err {
                 crate::rooms::AdmitError::NotFound => (ErrorCode::RoomNotFound, err.to_string()),
                 crate::rooms::AdmitError::Full => (ErrorCode::RoomFull, err.to_string()),
                 crate::rooms::AdmitError::Banned { .. } => (ErrorCode::Banned, err.to_string()),
+                crate::rooms::AdmitError::GuestsNotAllowed => {
+                    (ErrorCode::Forbidden, err.to_string())
+                }
             })?;
         let meta = ParticipantMeta {
             sid: ParticipantSid::random(),
@@ -452,7 +457,7 @@ impl Session {
             can_subscribe: claims.grants.subscribe,
             hidden: false,
         };
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = sfu::event_channel();
         let others = self
             .state
             .sfu
@@ -482,6 +487,7 @@ impl Session {
             identity: claims.sub.clone(),
             audio_only: admitted.config.audio_only,
             grants: claims.grants,
+            guest: claims.guest,
         });
         self.state.messaging.track_in_call(&claims.sub, true);
         self.state
@@ -498,6 +504,11 @@ impl Session {
         })
     }
 
+    /// In a room (joined and not left).
+    pub fn in_room(&self) -> bool {
+        self.joined.is_some()
+    }
+
     fn chat_device(&self) -> Result<&ChatDevice, (ErrorCode, String)> {
         self.chat
             .as_ref()
@@ -509,6 +520,7 @@ impl Session {
         match &self.joined {
             Some(joined) => Claims {
                 grants: joined.grants,
+                guest: joined.guest,
                 ..hello
             },
             None => hello,
@@ -650,6 +662,7 @@ fn sfu_error(err: SfuError) -> (ErrorCode, String) {
         SfuError::InvalidSdp(_) => ErrorCode::InvalidSdp,
         SfuError::NoCommonMedia(_) => ErrorCode::UnsupportedMedia,
         SfuError::LimitExceeded(_) => ErrorCode::InvalidMessage,
+        SfuError::Capacity(_) => ErrorCode::AtCapacity,
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
         SfuError::UnknownSession => ErrorCode::UnknownSession,
         SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,

@@ -20,6 +20,8 @@ pub struct AppState {
     pub messaging: Arc<crate::messaging::Messaging>,
     pub metrics: Metrics,
     pub media_sessions: crate::whip::MediaSessions,
+    /// How fast WHIP/WHEP sessions may be opened, per identity and per address.
+    pub session_rate: Arc<crate::whip_limits::SessionRateLimits>,
     /// Flips to `true` when the server starts draining; sessions say goodbye and close.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -26,7 +26,6 @@ use serde::Deserialize;
 use sfu::{ParticipantMeta, ParticipantSid, PeerState, SfuError, SfuEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -120,17 +119,18 @@ async fn admit(
     state: &AppState,
     kind: Kind,
     room: &str,
-    identity: &str,
+    claims: &crate::auth::Claims,
     offer: &str,
 ) -> Result<(), ApiError> {
     use crate::rooms::AdmitError;
-    let admitted = crate::lifecycle::admit(state, room, identity)
+    let admitted = crate::lifecycle::admit(state, room, claims)
         .await
         .map_err(|err| {
             let (status, code) = match err {
                 AdmitError::NotFound => (StatusCode::NOT_FOUND, "room_not_found"),
                 AdmitError::Full => (StatusCode::FORBIDDEN, "room_full"),
                 AdmitError::Banned { .. } => (StatusCode::FORBIDDEN, "banned"),
+                AdmitError::GuestsNotAllowed => (StatusCode::FORBIDDEN, "forbidden"),
             };
             ApiError::new(status, code, err.to_string())
         })?;
@@ -180,6 +180,9 @@ fn sfu_error(err: SfuError) -> Response {
         SfuError::LimitExceeded(reason) => {
             ApiError::new(StatusCode::BAD_REQUEST, "limit_exceeded", reason)
         }
+        SfuError::Capacity(reason) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "at_capacity", reason)
+        }
         SfuError::NoCommonMedia(reason) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_media",
@@ -216,7 +219,7 @@ fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
 }
 
 /// Ends the session when its connection fails or closes (a client that vanished without DELETE).
-fn watch_session(state: AppState, id: String, mut events: mpsc::UnboundedReceiver<SfuEvent>) {
+fn watch_session(state: AppState, id: String, mut events: sfu::EventReceiver) {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             let ended = matches!(
@@ -240,13 +243,18 @@ fn watch_session(state: AppState, id: String, mut events: mpsc::UnboundedReceive
     });
 }
 
+/// The client's address, as the listener recorded it.
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
 async fn whip(
     State(state): State<AppState>,
     Path(room): Path<String>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    open_session(state, Kind::Whip, room, None, &headers, &body).await
+    let ip = peer.map(|p| p.0 .0.ip());
+    open_session(state, Kind::Whip, room, None, (&headers, ip), &body).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,10 +267,13 @@ async fn whep(
     State(state): State<AppState>,
     Path(room): Path<String>,
     Query(query): Query<WhepQuery>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    open_session(state, Kind::Whep, room, query.participant, &headers, &body).await
+    let ip = peer.map(|p| p.0 .0.ip());
+    let request = (&headers, ip);
+    open_session(state, Kind::Whep, room, query.participant, request, &body).await
 }
 
 /// POST on either endpoint: check the token and body, join the room as a publisher (WHIP) or
@@ -272,18 +283,39 @@ async fn open_session(
     kind: Kind,
     room: String,
     follow: Option<String>,
-    headers: &HeaderMap,
+    (headers, ip): (&HeaderMap, Option<std::net::IpAddr>),
     body: &Bytes,
 ) -> Response {
     let claims = match authorize(&state, headers, &room, kind) {
         Ok(claims) => claims,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Err(refusal) = state.session_rate.check(&claims.sub, ip) {
+        state
+            .metrics
+            .refused_total
+            .with_label_values(&[kind.path()])
+            .inc();
+        let whose = match refusal {
+            crate::whip_limits::Refusal::Identity => "this identity",
+            crate::whip_limits::Refusal::Address => "this address",
+        };
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{whose} opens sessions too fast; try again in a second"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let offer = match offer_body(headers, body) {
         Ok(offer) => offer,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = admit(&state, kind, &room, &claims.sub, &offer).await {
+    if let Err(refusal) = admit(&state, kind, &room, &claims, &offer).await {
         return refusal.into_response();
     }
     let sid = ParticipantSid::random();
@@ -295,7 +327,7 @@ async fn open_session(
         can_subscribe: kind == Kind::Whep,
         hidden: kind == Kind::Whep,
     };
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = sfu::event_channel();
     let answer = match kind {
         Kind::Whip => {
             if let Err(err) = state.sfu.join(room.clone(), meta, events_tx).await {

@@ -47,7 +47,23 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
 /// error reply.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Opens the WebSocket, for a browser page only if it is same-origin or listed in
+/// `--allowed-origins` (403 `origin_not_allowed` otherwise: another site's page must not drive
+/// a visitor's session).
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    use axum::response::IntoResponse;
+    if !crate::browser_policy::websocket_origin_allowed(&headers, &state.config.allowed_origins) {
+        return crate::http::ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin may not open Parley's WebSocket (see --allowed-origins)",
+        )
+        .into_response();
+    }
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| run(socket, state))
@@ -174,6 +190,13 @@ async fn run(socket: WebSocket, state: AppState) {
             event = event => {
                 let Some(event) = event else {
                     session.events = None;
+                    if session.in_room() {
+                        // The media plane cut this session off: it fell more than a queue of
+                        // events behind. Its participant is gone; the client may rejoin.
+                        let _ = write(&mut sink, send(ServerMessage::Goodbye { reason: "too_slow".into() })).await;
+                        close(&mut sink, 1008, "too slow").await;
+                        break;
+                    }
                     continue;
                 };
                 if let Some(message) = session.event_message(event) {

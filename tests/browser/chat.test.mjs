@@ -5,11 +5,25 @@
 // from before its visit, and messages sent while Bob is offline (CDP) reach him exactly once
 // after his page reconnects (a reconnect continues his visit).
 import assert from 'node:assert/strict';
-import { eventually, joinWithApp, screenshot, seriousA11yViolations, sleep, suite } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { eventually, joinWithApp, screenshot, seriousA11yViolations, serverBin, sleep, suite } from './harness.mjs';
 
-const env = suite('chat');
+const secret = `chat-test-${process.pid}-secret-0123456789abcdef01234`;
+const env = suite('chat', { env: { PARLEY_JWT_SECRET: secret } });
 const { step } = env;
 const room = `chat-${process.pid}`;
+
+/**
+ * The app opened with an invitation to the room, minted by `parley token` as an app's backend
+ * would (guest tokens call without chat).
+ * @param {string} name @param {import('playwright-core').BrowserContextOptions} [options]
+ */
+const invited = (name, options) => {
+  const token = execFileSync(serverBin,
+    ['token', '--room', room, '--identity', `${name.toLowerCase()}-${process.pid}`, '--name', name],
+    { env: { ...process.env, PARLEY_JWT_SECRET: secret }, encoding: 'utf8' }).trim();
+  return env.openPage(name, `${env.server?.baseUrl}?room=${room}#invite=${token}`, options);
+};
 
 /** @type {import('playwright-core').Page} */
 let alice;
@@ -33,9 +47,9 @@ const countMessages = (page) => page.evaluate(() => {
 });
 
 step('Alice and Bob are in a call; both have the room conversation and a Chat button', async () => {
-  alice = await env.openPage('Alice');
+  alice = await invited('Alice');
   await joinWithApp(alice, 'Alice', room);
-  bob = await env.openPage('Bob');
+  bob = await invited('Bob');
   await joinWithApp(bob, 'Bob', room);
   await alice.locator('#tiles .tile').waitFor({ timeout: 15_000 });
   for (const page of [alice, bob]) {
@@ -154,7 +168,7 @@ step('a page that joins later sees nothing said before its visit, and what is sa
     const c = /** @type {any} */ (window).parleyClient;
     for (let i = 1; i <= 3; i++) await c.chat.send(c.conversation, `filler ${i}`);
   });
-  const carol = await env.openPage('Carol', undefined, { viewport: { width: 390, height: 844 } });
+  const carol = await invited('Carol', { viewport: { width: 390, height: 844 } });
   await joinWithApp(carol, 'Carol', room);
   await carol.getByRole('button', { name: 'Chat', exact: true }).click();
   const box = await carol.locator('#chat-panel').boundingBox();

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_tokens_health_metrics_and_app() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|args| args.guest_tokens = Some(true)).await;
     let http = reqwest::Client::new();
     let base = &server.base_url;
 
@@ -30,7 +30,8 @@ async fn guest_tokens_health_metrics_and_app() {
         ("Ana", "standup")
     );
     assert!(claims.sub.starts_with("guest-") && claims.sub == body["identity"]);
-    assert!(claims.grants.publish && !claims.grants.moderate);
+    assert!(claims.guest && claims.grants == signaling::auth::Grants::guest());
+    assert!(claims.grants.publish && !claims.grants.chat && !claims.grants.watch);
 
     for (request, code) in [
         (json!({"name": "", "room": "r"}), "invalid_name"),
@@ -119,8 +120,8 @@ async fn guest_tokens_health_metrics_and_app() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guest_tokens_can_be_turned_off() {
-    let server = TestServer::start_with(|args| args.guest_tokens = Some(false)).await;
+async fn guest_tokens_are_off_by_default() {
+    let server = TestServer::start().await;
     let response = reqwest::Client::new()
         .post(format!("{}/api/guest-token", server.base_url))
         .json(&json!({"name": "Ana", "room": "r"}))

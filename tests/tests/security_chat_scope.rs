@@ -102,3 +102,40 @@ async fn presence_is_only_for_contacts() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_cannot_grow_a_group_into_a_broadcast() {
+    let server = TestServer::start().await;
+    let mut ana = connect(&server, "ana", "r", "chat").await;
+    let people = |n: usize| (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>();
+    // 100 others and Ana: one too many.
+    let refused = request(
+        &mut ana,
+        json!({"type": "chat_create", "id": "big", "kind": "group", "with": people(100)}),
+    )
+    .await;
+    assert_eq!(refused["code"], "message_too_large", "{refused}");
+    let created = request(
+        &mut ana,
+        json!({"type": "chat_create", "id": "full", "kind": "group", "with": people(99)}),
+    )
+    .await;
+    let id = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let add = |identity: &str| {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/api/conversations/{id}/members",
+                server.base_url
+            ))
+            .bearer_auth(server.token("ana", "r", grants("chat")))
+            .json(&json!({"identity": identity}))
+            .send()
+    };
+    assert_eq!(add("p100").await.unwrap().status(), 413, "the 101st member");
+    assert_eq!(
+        add("p5").await.unwrap().status(),
+        204,
+        "someone already in is no growth"
+    );
+    server.stop().await;
+}

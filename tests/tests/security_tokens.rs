@@ -26,6 +26,7 @@ fn signed(aud: Audience, grants: Grants, iat: u64, exp: u64, nbf: Option<u64>) -
         iat,
         exp,
         nbf,
+        guest: false,
     };
     encode(
         &Header::default(),

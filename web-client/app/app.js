@@ -58,6 +58,10 @@ roomInput.value ||= new URLSearchParams(location.search).get('room') ?? '';
 // never reaches server logs) is a signed-in person: their conversations and calls, not the
 // guest lobby.
 const homeToken = new URLSearchParams(location.hash.slice(1)).get('token');
+// An invitation to one room from the embedding app's backend (`?room=…#invite=…`): the lobby
+// joins with it (its name and grants, chat included) instead of a guest token, which calls
+// without chat.
+const inviteToken = new URLSearchParams(location.hash.slice(1)).get('invite');
 const homeSection = $('home');
 /** The signed-in person's connection, kept while they go in and out of calls. @type {ParleyClient | null} */
 let homeClient = null;
@@ -243,17 +247,17 @@ async function join() {
     localStream = media;
     localVideo.srcObject = localStream;
     setState('joining', `Joining ${room}…`);
-    const grant = await ParleyClient.guestToken(location.origin, name, room);
+    const grant = inviteToken ? { token: inviteToken, room } : await ParleyClient.guestToken(location.origin, name, room);
     const c = new ParleyClient();
     client = c;
     // Tests and the browser console inspect the live client.
     /** @type {any} */ (window).parleyClient = c;
     wire(c);
     // Reconnects reuse this token; only if the server refuses it (say, it restarted with a new
-    // secret) is a fresh guest token fetched.
+    // secret) is a fresh guest token fetched (an invitation is all there is).
     let first = /** @type {string | null} */ (grant.token);
     await c.connect(location.origin, async () => {
-      const token = first ?? (await ParleyClient.guestToken(location.origin, name, room)).token;
+      const token = first ?? inviteToken ?? (await ParleyClient.guestToken(location.origin, name, room)).token;
       first = null;
       return token;
     });

@@ -95,6 +95,7 @@ export class ChatPanel {
     this.#client = client;
     this.#conversation = conversation;
     this.#els.toggle.disabled = !conversation;
+    this.#els.toggle.title = conversation ? '' : 'Chat needs an invitation with the chat grant: guests call without chat';
     if (!conversation) return;
     const c = client.chat;
     this.#off = [

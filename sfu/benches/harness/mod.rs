@@ -92,6 +92,7 @@ impl Net {
                 candidates: vec![server],
                 keyframe_request_interval: Duration::from_millis(500),
                 connect_timeout: Duration::from_secs(25),
+                limits: sfu::config::Limits::default(),
             },
             Arc::new(SfuStats::default()),
         );

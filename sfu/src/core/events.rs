@@ -83,4 +83,5 @@ pub struct CoreConfig {
     pub keyframe_request_interval: Duration,
     /// See [`crate::SfuConfig::connect_timeout`].
     pub connect_timeout: Duration,
+    pub limits: crate::config::Limits,
 }

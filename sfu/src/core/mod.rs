@@ -11,6 +11,7 @@
 //! `view.rs` WHEP viewers; `events.rs` what the core hands out.
 
 mod bandwidth;
+mod capacity;
 mod down_track;
 mod drain;
 mod events;
@@ -62,6 +63,9 @@ struct Peer {
     nominating: Option<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
     last_received: Instant,
+    /// A STUN check failed MESSAGE-INTEGRITY already (logged once per connection: anyone who
+    /// learns a ufrag could otherwise flood the log).
+    integrity_failed: bool,
     /// When the connection was created, and whether it ever connected: one that never does
     /// is given up after `CoreConfig::connect_timeout`.
     created: Instant,
@@ -198,6 +202,7 @@ impl SfuCore {
         room: &str,
         meta: ParticipantMeta,
     ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
+        self.check_capacity(room, Some(&meta.identity))?;
         let sid = meta.sid.clone();
         let others = self.rooms.join(room, meta)?;
         self.participants
@@ -332,7 +337,13 @@ impl SfuCore {
             },
             message: data,
         }) {
-            tracing::debug!(%err, "peer connection rejected a datagram");
+            if matches!(err, rtc::shared::error::Error::ErrIntegrityMismatch) {
+                if !std::mem::replace(&mut peer.integrity_failed, true) {
+                    tracing::warn!(participant = %peer.owner, role = ?peer.role, "a connectivity check failed MESSAGE-INTEGRITY (wrong ICE password); further failures of this connection are not logged");
+                }
+            } else {
+                tracing::debug!(%err, "peer connection rejected a datagram");
+            }
         }
         // One atomic load per datagram on the peer already at hand; the re-allocation runs
         // only when its feedback raised a congestion event.
@@ -416,6 +427,8 @@ impl SfuCore {
         owner: &ParticipantSid,
         role: PeerRole,
     ) -> Result<PeerId, SfuError> {
+        let room = self.rooms.room_name(owner).unwrap_or_default().to_owned();
+        self.check_capacity(&room, None)?;
         let ufrag = loop {
             let candidate = random_ice_ufrag();
             if !self.by_ufrag.contains_key(&candidate) {
@@ -449,6 +462,7 @@ impl SfuCore {
                 path: None,
                 nominating: None,
                 last_received: now,
+                integrity_failed: false,
                 created: now,
                 ever_connected: false,
                 media_seen: false,

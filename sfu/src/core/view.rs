@@ -26,6 +26,7 @@ impl SfuCore {
         follow: Option<String>,
     ) -> Result<String, SfuError> {
         super::publish::check_limits(&offer_sdp, 0)?;
+        self.check_capacity(room, Some(&meta.identity))?;
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         let sid = meta.sid.clone();

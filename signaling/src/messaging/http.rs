@@ -12,7 +12,6 @@ use crate::protocol::chat::{
 };
 use crate::protocol::ErrorCode;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,11 +38,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The upload route, with a body limit of its own (the attachment size limit).
-pub fn upload_routes(max_bytes: u64) -> Router<AppState> {
+pub fn upload_routes() -> Router<AppState> {
+    // The handler streams the body and enforces the attachment limit itself.
     Router::new()
         .route("/api/conversations/{id}/attachments", post(upload))
-        // One byte over the limit still reads, so the handler can say "too large" itself.
-        .layer(DefaultBodyLimit::max(max_bytes as usize + 1))
+        .layer(DefaultBodyLimit::disable())
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -182,6 +181,7 @@ async fn create_conversation(
             chat.store.create_direct(&me.sub, other).await
         }
         NewConversationKind::Group => {
+            super::check_group_size(request.with.len() + 1).map_err(store_api_error)?;
             let title = request.title.unwrap_or_default();
             chat.store
                 .create_group(&me.sub, &title, &request.with)
@@ -218,6 +218,11 @@ async fn add_member(
             .ok_or_else(|| bad_request("invalid_request", "role is owner, moderator or member"))?,
     };
     let chat = messaging(&state);
+    let members = chat.store.members(&id).await.map_err(store_api_error)?;
+    let is_member = |who: &str| members.iter().any(|m| m.identity == who);
+    if is_member(&me.sub) && !is_member(&request.identity) {
+        super::check_group_size(members.len() + 1).map_err(store_api_error)?;
+    }
     chat.store
         .add_member(&me.sub, &id, &request.identity, role)
         .await
@@ -343,34 +348,18 @@ async fn search(
     }))
 }
 
+/// An attachment upload. Everything that can refuse it is checked before the body is read
+/// (token, filename, type, declared length, membership); then the body streams to disk with the
+/// size limit and the content check applied chunk by chunk, so nothing waits in memory.
 async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<AttachmentInfo>), ApiError> {
     let me = caller(&state, &headers)?;
     let chat = messaging(&state);
-    let limit = chat.files.max_bytes();
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("attachments are at most {limit} bytes"),
-        )
-    };
-    let body = body.map_err(|_| too_large())?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
-    chat.files
-        .check(content_type, body.len() as u64)
-        .map_err(|err| match err {
-            chat::StoreError::TooLarge { .. } => too_large(),
-            other => store_api_error(other),
-        })?;
     let filename = params
         .get("filename")
         .map(|f| f.trim())
@@ -381,6 +370,17 @@ async fn upload(
                 "filename (1-255 bytes, no slashes) is required in the query",
             )
         })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    chat.files
+        .check(content_type, declared.unwrap_or(0))
+        .map_err(upload_error)?;
     // Membership first, so a non-member cannot fill the disk.
     match chat.store.membership(&id, &me.sub).await {
         Ok(Some(_)) => {}
@@ -388,21 +388,25 @@ async fn upload(
         Err(err) => return Err(store_api_error(err)),
     }
     let content_type = chat::normalize_content_type(content_type);
-    let key = chat
+    let mut upload = chat
         .files
-        .put(&content_type, &body)
+        .begin_upload(&content_type, declared)
         .await
-        .map_err(store_api_error)?;
+        .map_err(upload_error)?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|err| {
+            bad_request(
+                "invalid_request",
+                format!("the upload body broke off: {err}"),
+            )
+        })?;
+        upload.write(&chunk).await.map_err(upload_error)?;
+    }
+    let (key, size) = upload.finish().await.map_err(upload_error)?;
     let attachment = chat
         .store
-        .create_attachment(
-            &me.sub,
-            &id,
-            filename,
-            &content_type,
-            body.len() as u64,
-            &key,
-        )
+        .create_attachment(&me.sub, &id, filename, &content_type, size, &key)
         .await;
     match attachment {
         Ok(attachment) => Ok((StatusCode::CREATED, Json(attachment_info(attachment)))),
@@ -410,6 +414,17 @@ async fn upload(
             let _ = chat.files.remove(&key).await;
             Err(store_api_error(err))
         }
+    }
+}
+
+fn upload_error(err: chat::StoreError) -> ApiError {
+    match err {
+        chat::StoreError::TooLarge { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("attachments are at most {limit} bytes"),
+        ),
+        other => store_api_error(other),
     }
 }
 

@@ -33,6 +33,23 @@ use typing::Typing;
 pub type ChatResult = Result<ServerMessage, (ErrorCode, String)>;
 
 /// Sends per second a connection may make, and the burst it may save up.
+/// Members of a group someone starts or grows themselves (WebSocket or REST), owner included:
+/// a participant must not make a conversation the size of a broadcast. Room conversations,
+/// which grow as people join a room, have the store's own, larger limit.
+pub const MAX_GROUP_MEMBERS: usize = 100;
+
+/// Refuses a group of `count` members past [`MAX_GROUP_MEMBERS`].
+pub fn check_group_size(count: usize) -> Result<(), chat::StoreError> {
+    if count > MAX_GROUP_MEMBERS {
+        return Err(chat::StoreError::TooLarge {
+            what: "group",
+            size: count as u64,
+            limit: MAX_GROUP_MEMBERS as u64,
+        });
+    }
+    Ok(())
+}
+
 const SENDS_PER_CONNECTION: (u32, u32) = (10, 20);
 /// Sends per second one identity may make across all its devices.
 const SENDS_PER_USER: (u32, u32) = (20, 40);

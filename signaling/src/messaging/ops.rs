@@ -52,6 +52,7 @@ impl Messaging {
                         self.store.create_direct(me, other).await
                     }
                     NewConversationKind::Group => {
+                        super::check_group_size(with.len() + 1).map_err(store_error)?;
                         let title = title.unwrap_or_default();
                         self.store.create_group(me, &title, &with).await
                     }

@@ -397,6 +397,9 @@ pub enum ErrorCode {
     RoomNotFound,
     /// `join`: the room has its maximum number of participants.
     RoomFull,
+    /// The server, the room or the identity holds as many sessions or peer connections as it
+    /// may; try again later.
+    AtCapacity,
     /// Chat: the conversation, message or attachment does not exist.
     NotFound,
     /// Chat: you are not a member of that conversation.

@@ -40,20 +40,32 @@ pub struct ServeArgs {
     #[arg(long, env = "PARLEY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// sqlite://... or postgres://... Default: sqlite in the data directory.
-    #[arg(long, env = "PARLEY_DATABASE_URL")]
+    #[arg(long, env = "PARLEY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// HS256 secret for participant tokens. Default: random per start (tokens die on restart).
     #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Serve POST /api/guest-token. Default: on only when listening on loopback.
-    #[arg(long, env = "PARLEY_GUEST_TOKENS")]
+    /// Serve POST /api/guest-token: anyone may then call (join, publish, subscribe; never chat
+    /// or watch) in rooms not created through the server API. Default off.
+    #[arg(long, env = "PARLEY_GUEST_TOKENS", num_args = 0..=1, default_missing_value = "true")]
     pub guest_tokens: Option<bool>,
     /// Log format. Default text.
     #[arg(long, env = "PARLEY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// POST room, participant, call and message events here (signed with the JWT secret).
-    #[arg(long, env = "PARLEY_WEBHOOK_URL")]
+    /// POST room, participant, call and message events here (https://; http:// only with
+    /// --webhook-allow-http).
+    #[arg(long, env = "PARLEY_WEBHOOK_URL", hide_env_values = true)]
     pub webhook_url: Option<String>,
+    /// HMAC secret that signs webhooks (at least 32 bytes; required with a webhook URL, never
+    /// the token secret).
+    #[arg(long, env = "PARLEY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Allow a plain http:// webhook URL (events then travel unencrypted).
+    #[arg(long, env = "PARLEY_WEBHOOK_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_http: Option<bool>,
+    /// PEM file of extra CA certificates trusted for the webhook URL (a private CA).
+    #[arg(long, env = "PARLEY_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
     /// Open a room on its first join (else only rooms created through the API exist). Default on.
     #[arg(long, env = "PARLEY_AUTO_CREATE_ROOMS")]
     pub auto_create_rooms: Option<bool>,
@@ -79,6 +91,30 @@ pub struct ServeArgs {
     /// a third of it. Default 60.
     #[arg(long, env = "PARLEY_WS_IDLE_TIMEOUT_SECS")]
     pub ws_idle_timeout_secs: Option<u64>,
+    /// Open HTTP connections (WebSockets included) at most. Default 10000.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open HTTP connections per client IP at most (loopback, where a reverse proxy connects
+    /// from, only counts against --max-connections). Default 256.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Peer connections on the server at most. Default 10000.
+    #[arg(long, env = "PARLEY_MAX_PEER_CONNECTIONS")]
+    pub max_peer_connections: Option<usize>,
+    /// Peer connections of one room at most. Default 1000.
+    #[arg(long, env = "PARLEY_MAX_ROOM_PEER_CONNECTIONS")]
+    pub max_room_peer_connections: Option<usize>,
+    /// Sessions (WebSocket joins, WHIP, WHEP) one identity may hold at once. Default 8.
+    #[arg(long, env = "PARLEY_MAX_SESSIONS_PER_IDENTITY")]
+    pub max_sessions_per_identity: Option<usize>,
+    /// Other origins whose pages may call the participant APIs (CORS) and open `/ws`
+    /// (comma-separated, e.g. `https://clinic.example`). Default: none, same origin only.
+    #[arg(long, env = "PARLEY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Pages that may frame the app (CSP `frame-ancestors` sources, comma-separated).
+    /// Default: the server's own origin only.
+    #[arg(long, env = "PARLEY_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub frame_ancestors: Option<Vec<String>>,
     /// Someone whose last session left a room and who is back within this many seconds
     /// continues their visit to its conversation (a reconnect); later, a new visit starts.
     /// Default 30.
@@ -101,6 +137,9 @@ struct FileConfig {
     guest_tokens: Option<bool>,
     log_format: Option<LogFormat>,
     webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_allow_http: Option<bool>,
+    webhook_ca_file: Option<PathBuf>,
     auto_create_rooms: Option<bool>,
     ring_timeout_secs: Option<u64>,
     unsent_upload_ttl_secs: Option<u64>,
@@ -109,6 +148,13 @@ struct FileConfig {
     max_token_lifetime_secs: Option<u64>,
     ws_idle_timeout_secs: Option<u64>,
     rejoin_grace_secs: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
+    frame_ancestors: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_peer_connections: Option<usize>,
+    max_room_peer_connections: Option<usize>,
+    max_sessions_per_identity: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -124,7 +170,7 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     pub guest_tokens: bool,
     pub log_format: LogFormat,
-    pub webhook_url: Option<String>,
+    pub webhook: Option<crate::webhooks::WebhookTarget>,
     pub auto_create_rooms: bool,
     pub ring_timeout: std::time::Duration,
     pub unsent_upload_ttl: std::time::Duration,
@@ -133,6 +179,11 @@ pub struct Config {
     pub max_token_lifetime: std::time::Duration,
     pub ws_idle_timeout: std::time::Duration,
     pub rejoin_grace: std::time::Duration,
+    /// Normalized `scheme://host[:port]`.
+    pub allowed_origins: Vec<String>,
+    pub frame_ancestors: Vec<String>,
+    pub connection_limits: crate::listener::ConnectionLimits,
+    pub media_limits: sfu::config::Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -149,7 +200,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
             .field("guest_tokens", &self.guest_tokens)
             .field("log_format", &self.log_format)
-            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("webhook", &self.webhook)
             .field("auto_create_rooms", &self.auto_create_rooms)
             .field("ring_timeout", &self.ring_timeout)
             .field("unsent_upload_ttl", &self.unsent_upload_ttl)
@@ -158,18 +209,48 @@ impl std::fmt::Debug for Config {
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("ws_idle_timeout", &self.ws_idle_timeout)
             .field("rejoin_grace", &self.rejoin_grace)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("frame_ancestors", &self.frame_ancestors)
+            .field("connection_limits", &self.connection_limits)
+            .field("media_limits", &self.media_limits)
             .finish()
     }
 }
 
-/// Drops credentials from a database URL for logging.
+/// Drops credentials from a URL for logging: the user info, and the values of query
+/// parameters that carry secrets (`?password=…`, as libpq and sqlx accept).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
+            format!("{}://***{}", &base[..scheme], &base[at..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
+}
+
+fn is_secret_param(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password", "passwd", "pwd", "pass", "secret", "token", "key",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +269,14 @@ pub enum ConfigError {
     },
     #[error("invalid peer allow-list entry: {0}")]
     Allowlist(String),
+    #[error("webhooks: {0}")]
+    Webhook(String),
+    #[error("invalid allowed origin: {0}")]
+    Origin(String),
+    #[error(
+        "invalid frame ancestor '{0}': a CSP source without spaces, quotes only around keywords"
+    )]
+    FrameAncestor(String),
 }
 
 impl Config {
@@ -196,6 +285,7 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
+        let webhook = webhook_target(&args, &file)?;
         let http_addr = args
             .http_addr
             .or(file.http_addr)
@@ -225,7 +315,66 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
             .map(|s| s.parse().map_err(ConfigError::Allowlist))
             .collect::<Result<_, _>>()?;
+        let allowed_origins = args
+            .allowed_origins
+            .or(file.allowed_origins)
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| crate::browser_policy::normalize_origin(s).map_err(ConfigError::Origin))
+            .collect::<Result<_, _>>()?;
+        let frame_ancestors = args
+            .frame_ancestors
+            .or(file.frame_ancestors)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let ok = !s.contains([' ', ';', ',', '\n', '\r'])
+                    && (!s.contains('\'') || (s.starts_with('\'') && s.ends_with('\'')));
+                if ok {
+                    Ok(s)
+                } else {
+                    Err(ConfigError::FrameAncestor(s))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let connection_limits = crate::listener::ConnectionLimits {
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000)
+                .max(1),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(256)
+                .max(1),
+        };
+        let defaults = sfu::config::Limits::default();
+        let media_limits = sfu::config::Limits {
+            peer_connections: args
+                .max_peer_connections
+                .or(file.max_peer_connections)
+                .unwrap_or(defaults.peer_connections)
+                .max(1),
+            peer_connections_per_room: args
+                .max_room_peer_connections
+                .or(file.max_room_peer_connections)
+                .unwrap_or(defaults.peer_connections_per_room)
+                .max(1),
+            sessions_per_identity: args
+                .max_sessions_per_identity
+                .or(file.max_sessions_per_identity)
+                .unwrap_or(defaults.sessions_per_identity)
+                .max(1),
+        };
         Ok(Self {
+            media_limits,
+            allowed_origins,
+            frame_ancestors,
+            connection_limits,
             http_addr,
             udp_port: args.udp_port.or(file.udp_port).unwrap_or(7882),
             public_ips: args
@@ -237,15 +386,9 @@ impl Config {
             data_dir,
             database_url,
             jwt_secret,
-            guest_tokens: args
-                .guest_tokens
-                .or(file.guest_tokens)
-                .unwrap_or_else(|| http_addr.ip().is_loopback()),
+            guest_tokens: args.guest_tokens.or(file.guest_tokens).unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
-            webhook_url: args
-                .webhook_url
-                .or(file.webhook_url)
-                .filter(|u| !u.trim().is_empty()),
+            webhook,
             auto_create_rooms: args
                 .auto_create_rooms
                 .or(file.auto_create_rooms)
@@ -300,9 +443,59 @@ impl Config {
             udp_bind_ip: self.udp_bind_ip,
             peer_allowlist: self.peer_allowlist.clone(),
             connect_timeout: self.connect_timeout,
+            limits: self.media_limits,
             ..Default::default()
         }
     }
+}
+
+/// The webhook receiver: HTTPS unless plain HTTP is allowed explicitly, with its own secret.
+fn webhook_target(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<Option<crate::webhooks::WebhookTarget>, ConfigError> {
+    let Some(url) = args
+        .webhook_url
+        .clone()
+        .or(file.webhook_url.clone())
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let allow_http = args
+        .webhook_allow_http
+        .or(file.webhook_allow_http)
+        .unwrap_or(false);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https") => {}
+        Some("http") if allow_http => {}
+        Some("http") => {
+            return Err(ConfigError::Webhook(
+                "the URL is plain http://: use https://, or --webhook-allow-http to send events unencrypted".into(),
+            ))
+        }
+        _ => return Err(ConfigError::Webhook(format!("'{}' is not an http(s) URL", redact_url(&url)))),
+    }
+    let secret = args
+        .webhook_secret
+        .clone()
+        .or(file.webhook_secret.clone())
+        .unwrap_or_default();
+    if secret.len() < crate::auth::MIN_SECRET_BYTES {
+        return Err(ConfigError::Webhook(format!(
+            "set --webhook-secret (PARLEY_WEBHOOK_SECRET) to at least {} random bytes, the receiver's own secret",
+            crate::auth::MIN_SECRET_BYTES
+        )));
+    }
+    Ok(Some(crate::webhooks::WebhookTarget {
+        url,
+        secret: secret.into_bytes(),
+        extra_roots: args
+            .webhook_ca_file
+            .clone()
+            .or(file.webhook_ca_file.clone()),
+    }))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -335,88 +528,4 @@ pub fn default_public_ips() -> Vec<IpAddr> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_beat_file_beat_defaults() {
-        let dir = std::env::temp_dir().join(format!("parley-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("parley.toml");
-        std::fs::write(
-            &path,
-            "udp_port = 9000\nhttp_addr = \"0.0.0.0:9090\"\npeer_allowlist = [\"127.0.0.0/8\"]\n",
-        )
-        .unwrap();
-        let config = Config::resolve(ServeArgs {
-            config: Some(path.clone()),
-            udp_port: Some(9001),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(config.udp_port, 9001, "flag wins over file");
-        assert_eq!(
-            config.http_addr,
-            "0.0.0.0:9090".parse::<SocketAddr>().unwrap(),
-            "file wins over default"
-        );
-        assert!(
-            !config.guest_tokens,
-            "guest tokens default off when not on loopback"
-        );
-        assert_eq!(config.peer_allowlist.len(), 1);
-        std::fs::write(&path, "no_such_key = 1\n").unwrap();
-        let err = Config::resolve(ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        })
-        .err()
-        .unwrap();
-        assert!(err.to_string().contains("no_such_key"), "{err}");
-    }
-
-    #[test]
-    fn defaults_are_local_and_safe() {
-        let config = Config::resolve(ServeArgs::default()).unwrap();
-        assert_eq!(
-            config.http_addr,
-            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
-        );
-        assert_eq!(config.udp_port, 7882);
-        assert!(config.guest_tokens);
-        assert!(config.database_url.starts_with("sqlite://data/"));
-        assert_eq!(config.public_ips[0], IpAddr::from([127, 0, 0, 1]));
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let config = Config::resolve(ServeArgs {
-            jwt_secret: Some("hunter2-hunter2-hunter2-hunter2-hunter2".into()),
-            database_url: Some("postgres://user:pw@db/parley".into()),
-            ..Default::default()
-        })
-        .unwrap();
-        let shown = format!("{config:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("pw@"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn short_secrets_are_refused() {
-        let refused = Config::resolve(ServeArgs {
-            jwt_secret: Some("hunter2".into()),
-            ..Default::default()
-        });
-        assert!(
-            matches!(refused, Err(ConfigError::WeakSecret(7))),
-            "{refused:?}"
-        );
-        let exactly = Config::resolve(ServeArgs {
-            jwt_secret: Some("x".repeat(crate::auth::MIN_SECRET_BYTES)),
-            ..Default::default()
-        });
-        assert!(exactly.is_ok());
-    }
-}
+mod tests;

@@ -1,0 +1,41 @@
+//! The limits on what clients can make the media plane hold ([`crate::config::Limits`]).
+
+use super::*;
+
+impl SfuCore {
+    /// Refuses a join (with the joiner's identity) or a new peer connection in `room` when the
+    /// server, the room or the identity is at its limit.
+    pub(super) fn check_capacity(
+        &self,
+        room: &str,
+        identity: Option<&str>,
+    ) -> Result<(), SfuError> {
+        let limits = self.config.limits;
+        if let Some(identity) = identity {
+            if self.rooms.sessions_of(identity) >= limits.sessions_per_identity {
+                return Err(SfuError::Capacity(format!(
+                    "this identity already has {} sessions, the most one may have",
+                    limits.sessions_per_identity
+                )));
+            }
+        }
+        if self.peers.len() >= limits.peer_connections {
+            return Err(SfuError::Capacity(format!(
+                "the server holds {} peer connections, its limit",
+                limits.peer_connections
+            )));
+        }
+        let in_room = self
+            .peers
+            .values()
+            .filter(|p| self.rooms.room_name(&p.owner) == Some(room))
+            .count();
+        if in_room >= limits.peer_connections_per_room {
+            return Err(SfuError::Capacity(format!(
+                "the room holds {} peer connections, its limit",
+                limits.peer_connections_per_room
+            )));
+        }
+        Ok(())
+    }
+}
