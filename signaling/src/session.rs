@@ -5,7 +5,7 @@ use crate::auth::{Audience, Claims, TokenError};
 use crate::messaging::ChatDevice;
 use crate::protocol::{
     ClientMessage, ErrorCode, IceCandidate, ParticipantInfo, PeerTarget, ServerMessage, TrackInfo,
-    TrackKind, TrackSource, MAX_MESSAGE_BYTES, SUPPORTED_VERSIONS,
+    TrackKind, TrackSource, SUPPORTED_VERSIONS,
 };
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
@@ -68,44 +68,9 @@ impl Session {
 
     /// Handles one text frame; always returns exactly one reply.
     pub async fn handle_text(&mut self, text: &str) -> ServerMessage {
-        if text.len() > MAX_MESSAGE_BYTES {
-            return error(
-                None,
-                ErrorCode::MessageTooLarge,
-                format!(
-                    "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
-                    text.len()
-                ),
-            );
-        }
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(value) => value,
-            Err(err) => return error(None, ErrorCode::BadJson, format!("invalid JSON: {err}")),
-        };
-        let Some(object) = value.as_object() else {
-            return error(None, ErrorCode::BadJson, "a message must be a JSON object");
-        };
-        let reply_to = object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-        match object.get("type").and_then(|t| t.as_str()) {
-            Some(ty) if ClientMessage::TYPES.contains(&ty) => {}
-            Some(ty) => {
-                return error(
-                    reply_to,
-                    ErrorCode::UnknownType,
-                    format!("unknown message type '{ty}'"),
-                )
-            }
-            None => {
-                return error(
-                    reply_to,
-                    ErrorCode::UnknownType,
-                    "missing string field 'type'",
-                )
-            }
-        }
-        let message: ClientMessage = match serde_json::from_value(value) {
+        let message = match crate::protocol::decode(text) {
             Ok(message) => message,
-            Err(err) => return error(reply_to, ErrorCode::InvalidMessage, err.to_string()),
+            Err(refusal) => return error(refusal.reply_to, refusal.code, refusal.message),
         };
         let id = message.id().to_owned();
         match self.handle(message).await {
@@ -495,13 +460,28 @@ impl Session {
             .call_room_joined(&room, &claims.sub)
             .await;
         self.events = Some(events_rx);
+        // Moderators see who watches unseen (later comers arrive as `viewer_joined`).
+        let viewers = match claims.grants.moderate {
+            true => self.state.sfu.room_people(&room).await,
+            false => Vec::new(),
+        };
         Ok(ServerMessage::Joined {
             reply_to: id,
+            viewers: viewers
+                .iter()
+                .filter(|p| p.meta.hidden)
+                .map(participant_info)
+                .collect(),
             room,
             you,
             participants: others.iter().map(participant_info).collect(),
             conversation,
         })
+    }
+
+    /// Joined with the `moderate` grant: sees the room's hidden viewers.
+    fn moderates(&self) -> bool {
+        self.joined.as_ref().is_some_and(|j| j.grants.moderate)
     }
 
     /// In a room (joined and not left).
@@ -568,6 +548,13 @@ impl Session {
             SfuEvent::ParticipantLeft(sid) => ServerMessage::ParticipantLeft {
                 sid: sid.to_string(),
             },
+            SfuEvent::ViewerJoined(snapshot) if self.moderates() => ServerMessage::ViewerJoined {
+                participant: participant_info(&snapshot),
+            },
+            SfuEvent::ViewerLeft(sid) if self.moderates() => ServerMessage::ViewerLeft {
+                sid: sid.to_string(),
+            },
+            SfuEvent::ViewerJoined(_) | SfuEvent::ViewerLeft(_) => return None,
             SfuEvent::TrackPublished(track) => ServerMessage::TrackPublished {
                 track: track_info(&track),
             },

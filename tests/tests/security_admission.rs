@@ -220,3 +220,68 @@ async fn whip_and_whep_open_no_room_where_only_the_api_does() {
     );
     server.stop().await;
 }
+
+/// The next message of `type`, skipping others (within the socket's 10 s per message).
+async fn next_of(socket: &mut RawSocket, kind: &str) -> Value {
+    loop {
+        let message = socket.recv().await;
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_see_viewers_and_can_end_them_others_do_not() {
+    let server = TestServer::start().await;
+    let vp8: &[(u8, &str)] = &[(96, "VP8/90000")];
+    let watch = offer_sdp(&[("video", "recvonly", vp8, &[])]);
+    let (mut moderator, joined) = ws_join(&server, "teacher", "class").await;
+    assert!(joined.get("viewers").is_none(), "{joined}");
+    let mut pupil = RawSocket::connect(&server.ws_url).await;
+    pupil
+        .hello(&server.token("pupil", "class", grants("join,subscribe")))
+        .await;
+    let pupil_joined = pupil
+        .request(json!({"type": "join", "id": "j", "room": "class"}).to_string())
+        .await;
+    assert_eq!(pupil_joined["type"], "joined");
+
+    let observer = server.token("inspector", "class", grants("watch"));
+    let (status, _) = post(&server, "whep", "class", &observer, &watch).await;
+    assert_eq!(status, 201);
+    let seen = next_of(&mut moderator, "viewer_joined").await;
+    assert_eq!(seen["participant"]["identity"], "inspector");
+    let viewer_sid = seen["participant"]["sid"].as_str().unwrap().to_owned();
+    // A moderator who joins later gets the viewers with `joined`.
+    let (_late, late_joined) = ws_join(&server, "headteacher", "class").await;
+    assert_eq!(
+        late_joined["viewers"][0]["sid"],
+        viewer_sid.as_str(),
+        "{late_joined}"
+    );
+    // The pupil is told nothing of it: nothing before its own pong names the viewer.
+    pupil
+        .send_text(json!({"type": "ping", "id": "p"}).to_string())
+        .await;
+    loop {
+        let heard = pupil.recv().await;
+        assert_ne!(heard["type"], "viewer_joined", "{heard}");
+        assert!(!heard.to_string().contains(&viewer_sid), "{heard}");
+        if heard["type"] == "pong" {
+            break;
+        }
+    }
+
+    // The moderator ends the viewer's session.
+    let done = moderator
+        .request(
+            json!({"type": "moderate_participant", "id": "m", "participant": viewer_sid, "action": "remove"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(done["type"], "ok", "{done}");
+    let gone = next_of(&mut moderator, "viewer_left").await;
+    assert_eq!(gone["sid"], viewer_sid.as_str());
+    server.stop().await;
+}

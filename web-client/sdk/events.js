@@ -44,6 +44,9 @@
  * @typedef {object} CallEvents
  * @property {ParticipantInfo} participantJoined also for everyone already in the room on `join`
  * @property {ParticipantInfo} participantLeft
+ * @property {ParticipantInfo} viewerJoined to moderators: someone watches through WHEP (hidden
+ *   from everyone else); also for viewers already there on `join`
+ * @property {ParticipantInfo} viewerLeft to moderators: a viewer stopped watching
  * @property {TrackEvent} trackSubscribed
  * @property {TrackEvent} trackUnsubscribed
  * @property {TrackMutedEvent} trackMuted

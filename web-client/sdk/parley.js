@@ -138,6 +138,8 @@ export class ParleyClient {
 
   /** Other participants in the room, by sid. */
   get participants() { return this.#room.participants; }
+  /** With the `moderate` grant: the room's hidden WHEP viewers, by sid (removable by sid). */
+  get viewers() { return this.#room.viewers; }
   /** This session as the server knows it, after `join`. */
   get you() { return this.#room.you; }
   get publisherPc() { return this.#local.publisherPc; }
@@ -247,7 +249,7 @@ export class ParleyClient {
     this.conversation = reply.conversation ?? null;
     this.#local.joined();
     this.#quality.start(this.#options.qualityInterval);
-    this.#room.joined(reply.you, reply.participants);
+    this.#room.joined(reply.you, reply.participants, reply.viewers ?? []);
     if (this.conversation && this.chat.enabled) await this.chat.track(this.conversation).catch((err) => this.#fail(err));
     return { you: reply.you, participants: reply.participants, conversation: this.conversation };
   }

@@ -32,14 +32,25 @@ export class Room {
   }
 
   /**
-   * A fresh join: everyone already there is announced as joined.
-   * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+   * Hidden WHEP viewers of the room, by sid: known to moderators only (the `moderate` grant).
+   * @type {Map<string, ParticipantInfo>}
    */
-  joined(you, participants) {
+  viewers = new Map();
+
+  /**
+   * A fresh join: everyone already there is announced as joined (viewers, for a moderator, as
+   * `viewerJoined`).
+   * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+   * @param {ParticipantInfo[]} [viewers]
+   */
+  joined(you, participants, viewers = []) {
     this.you = you;
     this.participants.clear();
+    this.viewers.clear();
     for (const p of participants) this.participants.set(p.sid, p);
+    for (const v of viewers) this.viewers.set(v.sid, v);
     for (const p of participants) this.#hooks.emit('participantJoined', p);
+    for (const v of viewers) this.#hooks.emit('viewerJoined', v);
   }
 
   /**
@@ -50,6 +61,7 @@ export class Room {
   clear(announce) {
     if (announce) for (const p of this.participants.values()) this.#hooks.emit('participantLeft', p);
     this.participants.clear();
+    this.viewers.clear();
     this.you = null;
   }
 
@@ -100,6 +112,23 @@ export class Room {
         this.participants.delete(msg.sid);
         this.#hooks.participantGone(msg.sid);
         this.#hooks.emit('participantLeft', p);
+        return true;
+      }
+      case 'viewer_joined': {
+        /** @type {ParticipantInfo} */
+        const v = msg.participant;
+        if (!this.viewers.has(v.sid)) {
+          this.viewers.set(v.sid, v);
+          this.#hooks.emit('viewerJoined', v);
+        }
+        return true;
+      }
+      case 'viewer_left': {
+        const v = this.viewers.get(msg.sid);
+        if (v) {
+          this.viewers.delete(msg.sid);
+          this.#hooks.emit('viewerLeft', v);
+        }
         return true;
       }
       case 'track_published': {

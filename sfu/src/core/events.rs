@@ -30,6 +30,9 @@ pub enum PeerState {
 pub enum SfuEvent {
     ParticipantJoined(ParticipantSnapshot),
     ParticipantLeft(ParticipantSid),
+    /// A hidden viewer (WHEP) came or went: for the room's moderators only, signaling decides.
+    ViewerJoined(ParticipantSnapshot),
+    ViewerLeft(ParticipantSid),
     TrackPublished(TrackMeta),
     TrackUnpublished {
         track: TrackSid,

@@ -238,10 +238,13 @@ impl SfuCore {
             for track in &departure.removed_tracks {
                 self.end_up_track(now, &track.sid, &departure.remaining, sid);
             }
-            if !hidden {
-                for other in &departure.remaining {
-                    self.emit(other, SfuEvent::ParticipantLeft(sid.clone()));
-                }
+            for other in &departure.remaining {
+                let event = if hidden {
+                    SfuEvent::ViewerLeft(sid.clone())
+                } else {
+                    SfuEvent::ParticipantLeft(sid.clone())
+                };
+                self.emit(other, event);
             }
             if departure.room_closed {
                 self.speakers.remove(&departure.room);

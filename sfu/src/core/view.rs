@@ -3,7 +3,7 @@
 //! core switches each slot's source as publishers come and go: the followed identity when one is
 //! named, else the room's first publisher. Viewers are hidden from the room.
 
-use super::{DownTrack, ParticipantPeers, PeerId, SfuCore, ViewerPrefs};
+use super::{DownTrack, ParticipantPeers, PeerId, SfuCore, SfuEvent, ViewerPrefs};
 use crate::error::SfuError;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::rooms::{MediaKind, ParticipantMeta};
@@ -46,6 +46,11 @@ impl SfuCore {
         );
         match self.answer_viewer(now, &sid, offer) {
             Ok(answer) => {
+                if let Some(snapshot) = self.rooms.snapshot(&sid) {
+                    for other in self.rooms.others(&sid) {
+                        self.emit(&other, SfuEvent::ViewerJoined(snapshot.clone()));
+                    }
+                }
                 self.finish(now);
                 Ok(answer)
             }

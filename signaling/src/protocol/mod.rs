@@ -8,6 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 pub mod chat;
+mod decode;
+mod errors;
+pub use decode::{decode, DecodeError};
+pub use errors::ErrorCode;
 
 use chat::{
     CallMedia, ChatMessage, ConversationInfo, InvitationInfo, MemberChange, ModerationAction,
@@ -365,59 +369,6 @@ impl ClientMessage {
     }
 }
 
-/// Error codes of `error` replies. Stable strings: clients switch on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadJson,
-    UnknownType,
-    InvalidMessage,
-    MessageTooLarge,
-    UnsupportedVersion,
-    NotAuthenticated,
-    AlreadyAuthenticated,
-    InvalidToken,
-    TokenExpired,
-    Forbidden,
-    WrongRoom,
-    NotInRoom,
-    AlreadyInRoom,
-    InvalidSdp,
-    /// The SDP parses but carries nothing Parley can forward (no codec or direction in common).
-    UnsupportedMedia,
-    NoPendingOffer,
-    UnknownSession,
-    InvalidCandidate,
-    UnknownTrack,
-    RateLimited,
-    ServerShuttingDown,
-    /// `moderate_participant`: no participant with that sid in your room.
-    UnknownParticipant,
-    /// `join`: the room does not exist and this server only opens rooms created by its API.
-    RoomNotFound,
-    /// `join`: the room has its maximum number of participants.
-    RoomFull,
-    /// The server, the room or the identity holds as many sessions or peer connections as it
-    /// may; try again later.
-    AtCapacity,
-    /// Chat: the conversation, message or attachment does not exist.
-    NotFound,
-    /// Chat: you are not a member of that conversation.
-    NotMember,
-    /// Chat: muted in that conversation.
-    Muted,
-    /// Chat: banned from that conversation.
-    Banned,
-    /// The request contradicts the current state (editing a deleted message, ...).
-    Conflict,
-    /// Storage is unavailable for a moment: retry the same request (nothing acknowledged was
-    /// lost; a resend with the same `client_msg_id` cannot duplicate).
-    Unavailable,
-    /// This device fell too far behind on events; reconnect and `chat_sync`.
-    ResyncRequired,
-    Internal,
-}
-
 /// Messages from server to client: replies (with `reply_to`) and events (without).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -439,6 +390,9 @@ pub enum ServerMessage {
         /// The room's chat conversation (you are a member now), with the `chat` grant.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conversation: Option<String>,
+        /// With the `moderate` grant: the room's hidden WHEP viewers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        viewers: Vec<ParticipantInfo>,
     },
     PublishAnswer {
         reply_to: String,
@@ -469,6 +423,14 @@ pub enum ServerMessage {
         participant: ParticipantInfo,
     },
     ParticipantLeft {
+        sid: String,
+    },
+    /// To moderators: a hidden WHEP viewer started watching the room.
+    ViewerJoined {
+        participant: ParticipantInfo,
+    },
+    /// To moderators: a viewer stopped watching.
+    ViewerLeft {
         sid: String,
     },
     TrackPublished {
@@ -606,6 +568,8 @@ impl ServerMessage {
             | Self::IceCandidate { .. }
             | Self::ParticipantJoined { .. }
             | Self::ParticipantLeft { .. }
+            | Self::ViewerJoined { .. }
+            | Self::ViewerLeft { .. }
             | Self::TrackPublished { .. }
             | Self::TrackUnpublished { .. }
             | Self::TrackMuted { .. }

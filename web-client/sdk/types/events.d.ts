@@ -48,6 +48,15 @@ export type CallEvents = {
      */
     participantJoined: ParticipantInfo;
     participantLeft: ParticipantInfo;
+    /**
+     * to moderators: someone watches through WHEP (hidden
+     * from everyone else); also for viewers already there on `join`
+     */
+    viewerJoined: ParticipantInfo;
+    /**
+     * to moderators: a viewer stopped watching
+     */
+    viewerLeft: ParticipantInfo;
     trackSubscribed: TrackEvent;
     trackUnsubscribed: TrackEvent;
     trackMuted: TrackMutedEvent;

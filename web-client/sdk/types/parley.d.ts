@@ -57,6 +57,8 @@ export class ParleyClient {
     conversation: string | null;
     /** Other participants in the room, by sid. */
     get participants(): Map<string, import("./protocol.js").ParticipantInfo>;
+    /** With the `moderate` grant: the room's hidden WHEP viewers, by sid (removable by sid). */
+    get viewers(): Map<string, import("./protocol.js").ParticipantInfo>;
     /** This session as the server knows it, after `join`. */
     get you(): import("./protocol.js").ParticipantInfo | null;
     get publisherPc(): RTCPeerConnection | null;

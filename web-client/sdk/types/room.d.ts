@@ -17,10 +17,17 @@ export class Room {
     /** This client as the server knows it. @type {ParticipantInfo | null} */
     you: ParticipantInfo | null;
     /**
-     * A fresh join: everyone already there is announced as joined.
-     * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+     * Hidden WHEP viewers of the room, by sid: known to moderators only (the `moderate` grant).
+     * @type {Map<string, ParticipantInfo>}
      */
-    joined(you: ParticipantInfo, participants: ParticipantInfo[]): void;
+    viewers: Map<string, ParticipantInfo>;
+    /**
+     * A fresh join: everyone already there is announced as joined (viewers, for a moderator, as
+     * `viewerJoined`).
+     * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+     * @param {ParticipantInfo[]} [viewers]
+     */
+    joined(you: ParticipantInfo, participants: ParticipantInfo[], viewers?: ParticipantInfo[]): void;
     /**
      * Forget everyone. `announce`: tell listeners they left (the connection dropped and the room
      * will be rebuilt), rather than leaving quietly (we left).
