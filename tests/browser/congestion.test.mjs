@@ -26,7 +26,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  chromiumArgs, chromiumBin, clientStats, eventually, freePort, joinWithApp, serverBin, sleep, summary,
+  chromiumArgs, chromiumBin, clientStats, eventually, freePort, joinWithApp, serverBin, setTestStyle, sleep,
+  summary,
 } from './harness.mjs';
 
 const room = `congestion-${process.pid}`;
@@ -470,7 +471,7 @@ step('Alice publishes simulcast, Bob (in the namespace) joins over the veth and 
   await bob.locator(tileSelector()).waitFor({ timeout: 15_000 });
   // A 1280x720 tile (device pixels): Bob wants the top layer throughout.
   const dpr = await bob.evaluate(() => devicePixelRatio);
-  await bob.addStyleTag({ content: `${tileSelector()} { width: ${1280 / dpr}px; }` });
+  await setTestStyle(bob, `${tileSelector()} { width: ${1280 / dpr}px; }`);
   await eventually(async () => (await bobVideo()).framesDecoded > 0,
     { timeout: 15_000, what: "Bob: first decoded frame of Alice's video" });
   // Bob's media really crosses the veth (the server advertises 127.0.0.1 too).

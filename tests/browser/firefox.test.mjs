@@ -11,7 +11,7 @@
 // - Camera off: Fiona's browser sends no video at all (no layer's stats grow), audio goes on.
 // Run with `node --test firefox.test.mjs` in this directory.
 import assert from 'node:assert/strict';
-import { clientStats, eventually, joinWithApp, sleep, suite, summary } from './harness.mjs';
+import { clientStats, eventually, joinWithApp, setTestStyle, sleep, suite, summary } from './harness.mjs';
 
 const env = suite('firefox', { firefox: true });
 const { step } = env;
@@ -24,8 +24,6 @@ let bob;
 let fionaIdentity = '';
 let bobIdentity = '';
 /** Bob's style sheet that currently sizes Fiona's tile, if any. */
-/** @type {import('playwright-core').ElementHandle | null} */
-let sizing = null;
 const started = Date.now();
 /** @type {Record<string, number>} ms per step, printed at the end */
 const timings = {};
@@ -42,8 +40,7 @@ const fionaScreenTile = () => bob.locator(`#tiles .tile.screen[data-screen-of="$
 
 /** Replace Bob's sizing rule for Fiona's camera tile (`null`: the app's own layout). @param {string | null} css */
 async function styleTile(css) {
-  await sizing?.evaluate((el) => el.remove());
-  sizing = css ? await bob.addStyleTag({ content: `${fionaTile()} ${css}` }) : null;
+  await setTestStyle(bob, css && `${fionaTile()} ${css}`);
 }
 
 /** @param {number} width device pixels */

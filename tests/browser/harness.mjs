@@ -120,6 +120,23 @@ export async function seriousA11yViolations(page, include) {
 export const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Replace the test's own style rules on `page` (`null` removes them). A constructed stylesheet,
+ * not a <style> tag: the app's CSP admits only its own styles, and CSSOM is not inline style.
+ * @param {{evaluate: Function}} page a Playwright or Puppeteer page
+ * @param {string | null} css
+ */
+export async function setTestStyle(page, css) {
+  await page.evaluate((/** @type {string} */ text) => {
+    const w = /** @type {any} */ (window);
+    if (!w.testSheet) {
+      w.testSheet = new CSSStyleSheet();
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, w.testSheet];
+    }
+    w.testSheet.replaceSync(text);
+  }, css ?? '');
+}
+
+/**
  * Poll `fn` until it returns a truthy value, or fail with the last error after `timeout` ms.
  * @template T
  * @param {() => Promise<T>} fn

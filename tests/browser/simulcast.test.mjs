@@ -3,7 +3,7 @@
 // smallest for a small tile, the full one for a large tile, nothing while the tile is hidden.
 // Run with `node --test` in this directory.
 import assert from 'node:assert/strict';
-import { clientStats, eventually, joinWithApp, sleep, suite, summary } from './harness.mjs';
+import { clientStats, eventually, joinWithApp, setTestStyle, sleep, suite, summary } from './harness.mjs';
 
 // Starts this file's server and browser in `before`, stops them in `after`.
 const env = suite('simulcast');
@@ -16,8 +16,6 @@ let alice;
 let bob;
 let aliceIdentity = '';
 /** Bob's style sheet that currently sizes Alice's tile, if any. */
-/** @type {import('playwright-core').ElementHandle | null} */
-let sizing = null;
 
 const tileSelector = () => `#tiles .tile[data-identity="${aliceIdentity}"]`;
 const bobInbound = async () => (await clientStats(bob, 'subscriberPc')).filter((s) => s.type === 'inbound-rtp');
@@ -64,8 +62,7 @@ function bobPath() {
 
 /** Replace Bob's sizing rule for Alice's tile (`null`: back to the app's own layout). @param {string | null} css */
 async function styleTile(css) {
-  await sizing?.evaluate((el) => el.remove());
-  sizing = css ? await bob.addStyleTag({ content: `${tileSelector()} ${css}` }) : null;
+  await setTestStyle(bob, css && `${tileSelector()} ${css}`);
 }
 
 /**
