@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium and
 # firefox-esr, the browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is
 # not running, then runs fmt, clippy, every Rust test (the chat store suite against SQLite and
-# PostgreSQL) and the headless Chromium and Firefox tests. CI runs exactly this (.ci/run).
+# PostgreSQL), the Autobahn|Testsuite close-handshake check, the headless Chromium and Firefox
+# tests, and 20 s of every fuzz target. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
@@ -36,6 +37,19 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator \
   || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages openapi-spec-validator
 export PARLEY_REQUIRE_OPENAPI_VALIDATOR=1
+
+step "Autobahn|Testsuite"
+# The WebSocket close handshake is checked by Autobahn's fuzzing client (tests/tests/autobahn.rs);
+# wstest runs on Python 2.7, which this machine kind has through pyenv.
+WSTEST="$HOME/.pyenv/versions/2.7.18/bin/wstest"
+if [ ! -x "$WSTEST" ]; then
+  if [ ! -x "$HOME/.pyenv/versions/2.7.18/bin/python" ]; then
+    command -v pyenv >/dev/null 2>&1 || { echo "pyenv is needed to install Python 2.7 for the Autobahn|Testsuite" >&2; exit 1; }
+    pyenv install -s 2.7.18
+  fi
+  "$HOME/.pyenv/versions/2.7.18/bin/python" -m pip install --quiet --disable-pip-version-check autobahntestsuite
+fi
+export PARLEY_WSTEST="$WSTEST"
 
 step "PostgreSQL"
 PG_URL="${PARLEY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
@@ -96,3 +110,9 @@ step "browser tests (headless Chromium and Firefox)"
 test -x target/debug/parley
 # One file at a time: each runs several Chromium pages encoding video, and two cores are few.
 PARLEY_BIN="$PWD/target/debug/parley" node --test --test-concurrency=1 tests/browser/*.test.mjs
+
+step "fuzzing (20 s per target)"
+# Every parser of network input in Parley's own code under libFuzzer (fuzz/, cargo-fuzz); the
+# long run is scripts/fuzz.sh --runs 10000000.
+(cd fuzz && cargo fmt --check)
+scripts/fuzz.sh 20
