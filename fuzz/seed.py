@@ -66,6 +66,7 @@ def main():
                  os.path.join(FIXTURES, "chromium-simulcast-vp8-opus-dd.sdp-offer.txt"),
                  os.path.join(ROOT, "sfu/tests/fixtures/sdp/chromium-simulcast-offer.sdp")]:
         put("sdp", open(path, "rb").read())
+        put("sdp_parse", open(path, "rb").read())
     put("sdp", b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
                b"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n"
                b"a=rtpmap:96 VP8/90000\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"

@@ -21,7 +21,7 @@ else
   shift $(( $# > 0 ? 1 : 0 ))
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(stun vp8 keyframe ws_decode sdp upload_sniff)
+[ ${#targets[@]} -gt 0 ] || targets=(stun vp8 keyframe ws_decode sdp sdp_parse upload_sniff)
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 (cd fuzz && cargo fuzz build -O)

@@ -10,6 +10,7 @@
 //! - [`media_sections`]: per m-line kind, direction, codecs and whether it was accepted, for
 //!   codec choice (WHEP) and for refusing an answer that accepts nothing.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// Where a media section's media flows, from the writer's point of view.
@@ -130,12 +131,20 @@ pub fn media_sections(sdp: &str) -> Vec<MediaSection> {
             let kind = m.next().unwrap_or("").to_owned();
             let accepted = m.next().is_some_and(|port| port != "0");
             let payload_types: Vec<&str> = m.skip(1).collect();
-            let rtpmap = |pt: &str| {
-                lines.iter().find_map(|l| {
-                    let (id, rest) = l.strip_prefix("a=rtpmap:")?.split_once(' ')?;
-                    (id == pt).then(|| rest.split('/').next().unwrap_or("").to_owned())
-                })
-            };
+            // One pass over the lines (the first rtpmap of a payload type counts): offers are
+            // attacker-sized, so nothing here is quadratic.
+            let mut rtpmaps: HashMap<&str, &str> = HashMap::new();
+            for line in lines {
+                if let Some((id, rest)) = line
+                    .strip_prefix("a=rtpmap:")
+                    .and_then(|r| r.split_once(' '))
+                {
+                    rtpmaps
+                        .entry(id)
+                        .or_insert_with(|| rest.split('/').next().unwrap_or(""));
+                }
+            }
+            let rtpmap = |pt: &str| rtpmaps.get(pt).map(|name| (*name).to_owned());
             MediaSection {
                 kind,
                 mid: attribute(lines, "mid").map(str::to_owned),
@@ -192,13 +201,26 @@ pub fn normalize_offer(sdp: &str) -> String {
 pub fn fix_answer_extmap_directions(offer: &str, answer: &str) -> String {
     let (_, offered) = sections(offer);
     let (session, answered) = sections(answer);
-    let offered_direction = |section: usize, id: &str| -> Option<Direction> {
-        offered.get(section)?.iter().find_map(|l| {
-            let (value, _) = l.strip_prefix("a=extmap:")?.split_once(' ')?;
-            let (offered_id, direction) = value.split_once('/')?;
-            (offered_id == id).then(|| Direction::parse(direction))?
+    // Per offered m-line: extension id → the direction it was restricted to (first wins).
+    let restricted: Vec<HashMap<&str, Direction>> = offered
+        .iter()
+        .map(|lines| {
+            let mut ids = HashMap::new();
+            for line in lines {
+                let parsed = line
+                    .strip_prefix("a=extmap:")
+                    .and_then(|rest| rest.split_once(' '))
+                    .and_then(|(value, _)| value.split_once('/'));
+                if let Some((id, direction)) =
+                    parsed.and_then(|(id, d)| Some((id, Direction::parse(d)?)))
+                {
+                    ids.entry(id).or_insert(direction);
+                }
+            }
+            ids
         })
-    };
+        .collect();
+    let offered_direction = |section: usize, id: &str| restricted.get(section)?.get(id).copied();
     let media: Vec<Vec<String>> = answered
         .iter()
         .enumerate()
