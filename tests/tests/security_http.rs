@@ -149,7 +149,10 @@ async fn uploads_are_refused_on_their_headers_and_cut_off_while_streaming() {
         let _ = tokio::time::timeout(Duration::from_secs(20), push).await;
     }
     let grown = rss_bytes().saturating_sub(before);
-    eprintln!("30 unauthenticated 10 MiB uploads: RSS grew by {} KiB", grown >> 10);
+    eprintln!(
+        "30 unauthenticated 10 MiB uploads: RSS grew by {} KiB",
+        grown >> 10
+    );
     assert!(grown < 64 << 20, "RSS grew by {} MiB", grown >> 20);
 
     // A chunked body (no declared length) that passes the limit while streaming: 413, and no
