@@ -417,6 +417,34 @@ mod tests {
     }
 
     #[test]
+    fn guest_tokens_carry_only_the_guest_grants() {
+        let auth = authority();
+        let token = auth
+            .mint_guest("guest-1", "Gus", "hallway", Duration::from_secs(60))
+            .unwrap();
+        let claims = auth.verify(&token, Audience::Participant).unwrap();
+        assert!(claims.guest && claims.grants == Grants::guest());
+        assert!(!claims.grants.chat && !claims.grants.watch && !claims.grants.moderate);
+        // A guest claim with more grants (signed with the secret, say by a buggy backend) is
+        // refused rather than trusted.
+        let now = unix_now();
+        let forged = Claims {
+            grants: Grants {
+                chat: true,
+                ..Grants::guest()
+            },
+            iat: now,
+            exp: now + 60,
+            ..claims
+        };
+        let forged = encode(&Header::new(Algorithm::HS256), &forged, &auth.encoding).unwrap();
+        assert!(matches!(
+            auth.verify(&forged, Audience::Participant),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn grant_lists_parse_strictly() {
         assert_eq!(
             Grants::parse_list("join, publish").unwrap(),
