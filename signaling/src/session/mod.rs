@@ -4,16 +4,17 @@
 use crate::auth::{Audience, Claims};
 use crate::messaging::ChatDevice;
 use crate::protocol::{
-    ClientMessage, ErrorCode, ParticipantInfo, PeerTarget, ServerMessage, SUPPORTED_VERSIONS,
+    ClientMessage, ErrorCode, ParticipantInfo, ServerMessage, SUPPORTED_VERSIONS,
 };
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
 use axum::extract::ws::Utf8Bytes;
-use sfu::{ParticipantMeta, ParticipantSid, PeerRole};
+use sfu::{ParticipantMeta, ParticipantSid};
 use tokio::sync::mpsc;
 
 mod convert;
-use convert::{offers_video, participant_info, sfu_error, source_to_sfu, token_error};
+mod media;
+use convert::{participant_info, sfu_error, token_error};
 
 pub struct Joined {
     pub sid: ParticipantSid,
@@ -163,58 +164,13 @@ impl Session {
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         match message {
             ClientMessage::Join { id, room, token } => {
-                let claims = match token {
-                    None => claims,
-                    Some(token) => {
-                        let room_claims = self
-                            .state
-                            .tokens
-                            .verify(&token, Audience::Participant)
-                            .map_err(token_error)?;
-                        if room_claims.sub != claims.sub {
-                            return Err((
-                                ErrorCode::Forbidden,
-                                "the room token is for someone else".into(),
-                            ));
-                        }
-                        room_claims
-                    }
-                };
+                let claims = self.join_claims(claims, token)?;
                 self.join(&claims, id, room).await
             }
-            ClientMessage::CallInvite {
-                id,
-                conversation,
-                media,
-                invitees,
-            } => {
-                let device = self.chat_device()?;
-                let messaging = self.state.messaging.clone();
-                messaging
-                    .invite(
-                        id,
-                        device,
-                        &self.state.tokens,
-                        self.state.config.ring_timeout,
-                        (conversation, media, invitees),
-                    )
-                    .await
-            }
-            ClientMessage::CallAccept { id, invitation } => {
-                let device = self.chat_device()?;
-                self.state
-                    .messaging
-                    .accept(id, device, &self.state.tokens, &invitation)
-                    .await
-            }
-            ClientMessage::CallDecline { id, invitation } => {
-                let device = self.chat_device()?;
-                self.state.messaging.decline(id, device, &invitation).await
-            }
-            ClientMessage::CallCancel { id, invitation } => {
-                let device = self.chat_device()?;
-                self.state.messaging.cancel(id, device, &invitation).await
-            }
+            call @ (ClientMessage::CallInvite { .. }
+            | ClientMessage::CallAccept { .. }
+            | ClientMessage::CallDecline { .. }
+            | ClientMessage::CallCancel { .. }) => self.call(call).await,
             ClientMessage::Publish {
                 id,
                 sdp,
@@ -222,106 +178,7 @@ impl Session {
                 target,
             } => {
                 let claims = self.room_claims(claims);
-                let role = match target.unwrap_or(PeerTarget::Publisher) {
-                    PeerTarget::Publisher => PeerRole::Publisher,
-                    PeerTarget::Screen => PeerRole::Screen,
-                    PeerTarget::Subscriber => {
-                        return Err((
-                            ErrorCode::InvalidMessage,
-                            "publish targets the publisher or screen connection".into(),
-                        ))
-                    }
-                };
-                if !claims.grants.publish {
-                    return Err((
-                        ErrorCode::Forbidden,
-                        "the token does not grant publish".into(),
-                    ));
-                }
-                let sid = self.require_room()?;
-                if self.joined.as_ref().is_some_and(|j| j.audio_only) && offers_video(&sdp) {
-                    return Err((
-                        ErrorCode::Forbidden,
-                        "this room is audio-only: publish without video".into(),
-                    ));
-                }
-                let sources = tracks
-                    .into_iter()
-                    .map(|t| (t.track_id, source_to_sfu(t.source)))
-                    .collect();
-                let sdp = self
-                    .state
-                    .sfu
-                    .publish_on(sid, role, sdp, sources)
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::PublishAnswer { reply_to: id, sdp })
-            }
-            ClientMessage::SubscribeAnswer { id, sdp } => {
-                let sid = self.require_room()?;
-                self.state
-                    .sfu
-                    .subscriber_answer(sid, sdp)
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::Ok { reply_to: id })
-            }
-            ClientMessage::IceCandidate {
-                id,
-                target,
-                candidate,
-            } => {
-                let sid = self.require_room()?;
-                let role = match target {
-                    PeerTarget::Publisher => PeerRole::Publisher,
-                    PeerTarget::Subscriber => PeerRole::Subscriber,
-                    PeerTarget::Screen => PeerRole::Screen,
-                };
-                let candidate = sfu::Candidate {
-                    candidate: candidate.candidate,
-                    sdp_mid: candidate.sdp_mid,
-                    sdp_mline_index: candidate.sdp_mline_index,
-                    username_fragment: candidate.username_fragment,
-                };
-                self.state
-                    .sfu
-                    .add_ice_candidate(sid, role, candidate)
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::Ok { reply_to: id })
-            }
-            ClientMessage::UpdateSubscription {
-                id,
-                track,
-                paused,
-                max_layer,
-                width,
-                height,
-            } => {
-                let sid = self.require_room()?;
-                let limit = match (paused, max_layer, width, height) {
-                    (true, ..) => sfu::LayerLimit::Paused,
-                    (false, Some(rank), ..) => sfu::LayerLimit::MaxRank(rank),
-                    (false, None, Some(width), Some(height)) => {
-                        sfu::LayerLimit::Fit { width, height }
-                    }
-                    _ => sfu::LayerLimit::Highest,
-                };
-                self.state
-                    .sfu
-                    .set_layer_limit(sid, sfu::TrackSid(track), limit)
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::Ok { reply_to: id })
-            }
-            ClientMessage::SetTrackMuted { id, track, muted } => {
-                let sid = self.require_room()?;
-                self.state
-                    .sfu
-                    .set_track_muted(sid, sfu::TrackSid(track), muted)
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::Ok { reply_to: id })
+                self.publish(&claims, id, sdp, tracks, target).await
             }
             ClientMessage::ModerateParticipant {
                 id,
@@ -329,29 +186,7 @@ impl Session {
                 action,
             } => {
                 let claims = self.room_claims(claims);
-                if !claims.grants.moderate {
-                    return Err((
-                        ErrorCode::Forbidden,
-                        "moderating needs the moderate grant".into(),
-                    ));
-                }
-                let room = self
-                    .joined
-                    .as_ref()
-                    .map(|j| j.room.clone())
-                    .ok_or((ErrorCode::NotInRoom, "join a room first".into()))?;
-                crate::moderation::moderate(&self.state, &room, &claims.sub, &participant, action)
-                    .await?;
-                Ok(ServerMessage::Ok { reply_to: id })
-            }
-            ClientMessage::Unpublish { id, track } => {
-                let sid = self.require_room()?;
-                self.state
-                    .sfu
-                    .unpublish(sid, sfu::TrackSid(track))
-                    .await
-                    .map_err(sfu_error)?;
-                Ok(ServerMessage::Ok { reply_to: id })
+                self.moderate(&claims, id, participant, action).await
             }
             ClientMessage::Leave { id } => {
                 if self.joined.is_none() {
@@ -359,6 +194,14 @@ impl Session {
                 }
                 self.leave().await;
                 Ok(ServerMessage::Ok { reply_to: id })
+            }
+            media @ (ClientMessage::SubscribeAnswer { .. }
+            | ClientMessage::IceCandidate { .. }
+            | ClientMessage::UpdateSubscription { .. }
+            | ClientMessage::SetTrackMuted { .. }
+            | ClientMessage::Unpublish { .. }) => {
+                let sid = self.require_room()?;
+                self.media(sid, media).await
             }
             chat @ (ClientMessage::ChatConversations { .. }
             | ClientMessage::ChatCreate { .. }
