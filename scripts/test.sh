@@ -115,4 +115,6 @@ step "fuzzing (20 s per target)"
 # Every parser of network input in Parley's own code under libFuzzer (fuzz/, cargo-fuzz); the
 # long run is scripts/fuzz.sh --runs 10000000.
 (cd fuzz && cargo fmt --check)
-scripts/fuzz.sh 20
+# Unoptimized: the instrumented build is a second build of the whole tree, and this is a smoke
+# run; the long run (optimized) is scripts/fuzz.sh --runs 10000000.
+PARLEY_FUZZ_PROFILE=--dev scripts/fuzz.sh 20
