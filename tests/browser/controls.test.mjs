@@ -83,6 +83,9 @@ step('turning the camera off stops Alice\'s video for Bob, keeps her simulcast l
   await alice.locator('#self.video-off').waitFor({ timeout: 1000 });
   await camera.click();
   assert.equal(await camera.getAttribute('aria-pressed'), 'false');
+  // replaceTrack settles in a later task: wait for it as for the detach above.
+  await eventually(async () => (await sender()).track !== null,
+    { timeout: 2000, what: 'the camera track back on its sender' });
   const on = await sender();
   assert.ok(on.track, 'the camera track is back on its sender');
   assert.deepEqual(on.rids, ['q', 'h', 'f']);
