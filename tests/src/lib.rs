@@ -194,3 +194,16 @@ pub fn viewer_grants() -> Grants {
         ..Default::default()
     }
 }
+
+/// One metric's value from the server's `/metrics` at `base` (0 when absent).
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}

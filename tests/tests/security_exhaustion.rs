@@ -4,22 +4,9 @@
 //! sessions and opens them only so fast; a room and the server hold only so many connections.
 
 use loadtest::whip::post_offer;
-use parley_e2e::{offer_sdp, TestServer};
+use parley_e2e::{metric, offer_sdp, TestServer};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
-
-/// One metric's value from `/metrics` (0 when absent).
-async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_connections_that_never_connect_are_given_up() {

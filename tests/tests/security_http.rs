@@ -4,24 +4,11 @@
 //! byte is read, and a body that grows past the limit while streaming is cut off with nothing
 //! left on disk. Thirty unauthenticated 10 MiB uploads do not grow the server's memory.
 
-use parley_e2e::TestServer;
+use parley_e2e::{metric, TestServer};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// One metric's value from `/metrics` (0 when absent).
-async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// Has the server closed `socket` (EOF or reset) within `within`?
 async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
