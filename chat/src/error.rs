@@ -29,9 +29,11 @@ pub enum StoreError {
     Muted,
     #[error("banned from this conversation")]
     Banned,
-    #[error("{what} is {size} bytes, the limit is {limit}")]
+    #[error("{what} is {size} {unit}, the limit is {limit}")]
     TooLarge {
         what: &'static str,
+        /// What `size` and `limit` count: bytes, members, ...
+        unit: &'static str,
         size: u64,
         limit: u64,
     },

@@ -37,6 +37,7 @@ pub fn check_upload(content_type: &str, size: u64, max_bytes: u64) -> Result<(),
     }
     if size > max_bytes {
         return Err(StoreError::TooLarge {
+            unit: "bytes",
             what: "attachment",
             size,
             limit: max_bytes,

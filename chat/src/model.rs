@@ -222,8 +222,11 @@ pub struct SyncCursor {
     pub conversation: String,
     /// Highest sequence number the client holds.
     pub after_seq: i64,
-    /// The `version` of the client's previous [`SyncBatch`] (or the highest message version it
-    /// saw). `None`: the client does not track changes and gets no `changed` list.
+    /// The `version` of the client's previous [`SyncBatch`] for this conversation, or, before
+    /// its first sync, the conversation's `last_version` from a listing. This is the only rule:
+    /// never a version taken from live events (a device that saw a later change but missed an
+    /// earlier one before it dropped would skip the earlier one for good). `None`: the client
+    /// does not track changes and gets no `changed` list.
     pub after_version: Option<i64>,
 }
 

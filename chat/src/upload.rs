@@ -132,6 +132,7 @@ impl Upload {
         self.written += chunk.len() as u64;
         if self.written > self.max_bytes {
             return Err(StoreError::TooLarge {
+                unit: "bytes",
                 what: "attachment",
                 size: self.written,
                 limit: self.max_bytes,

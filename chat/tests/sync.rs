@@ -62,6 +62,49 @@ async fn sync_returns_exactly_the_missed_messages_and_changes() {
     }
 }
 
+/// The one cursor rule (docs/protocol.md, `SyncCursor`): `after_version` is the `version` of the
+/// last sync batch (or a listing's `last_version`), never the highest version seen in live
+/// events. A device that saw the later of two changes but not the earlier one before it
+/// dropped gets both back.
+#[tokio::test]
+async fn a_cursor_from_the_last_batch_recovers_changes_whose_events_came_out_of_order() {
+    for store in &backends().await.stores {
+        let (conv, owner, members) = group(store, 1).await;
+        let reader = &members[0];
+        let a = send(store, &conv, &owner, "a").await;
+        let b = send(store, &conv, &owner, "b").await;
+        let batch = store.sync(reader, &[]).await.unwrap().batches.remove(0);
+        assert_eq!(batch.messages.len(), 2);
+        // Two changes; the device receives only the event of the second before it drops.
+        let first_change = store.edit(&owner, &a.id, "a, edited").await.unwrap();
+        let second_change = store.react(reader, &b.id, "👍", true).await.unwrap();
+        assert!(second_change.version > first_change.version);
+        let cursor = |after_version| SyncCursor {
+            conversation: conv.id.clone(),
+            after_seq: b.seq,
+            after_version: Some(after_version),
+        };
+        let changed = |result: chat::SyncResult| -> Vec<String> {
+            result.batches[0]
+                .changed
+                .iter()
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        let by_rule = store.sync(reader, &[cursor(batch.version)]).await.unwrap();
+        assert_eq!(changed(by_rule), vec![a.id.clone(), b.id.clone()]);
+        // What the old second rule ("the highest version seen") would have lost.
+        let by_highest_seen = store
+            .sync(reader, &[cursor(second_change.version)])
+            .await
+            .unwrap();
+        assert!(
+            changed(by_highest_seen).is_empty(),
+            "the edit of `a` is lost"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sync_pages_long_gaps_and_many_changes() {
     for store in &backends().await.stores {

@@ -29,7 +29,9 @@ pub struct Chatter {
     signaling: Signaling,
     events: Arc<Mutex<Vec<(Instant, ServerMessage)>>>,
     changed: watch::Receiver<u64>,
-    /// Makes client message ids unique per chatter.
+    /// Makes client message ids unique per chatter: this connection's random tag and a counter
+    /// (two devices of one person must not resend each other's messages).
+    device_tag: u32,
     next_client_id: AtomicU64,
 }
 
@@ -66,6 +68,7 @@ impl Chatter {
             signaling,
             events,
             changed,
+            device_tag: rand::random(),
             next_client_id: AtomicU64::new(1),
         })
     }
@@ -80,8 +83,9 @@ impl Chatter {
     /// A fresh client message id.
     pub fn client_id(&self) -> String {
         format!(
-            "{}-{}",
+            "{}-{:08x}-{}",
             self.identity,
+            self.device_tag,
             self.next_client_id.fetch_add(1, Ordering::Relaxed)
         )
     }
@@ -203,6 +207,11 @@ impl Chatter {
                 }
             }
         }
+    }
+
+    /// Whether the socket has closed (the server hung up, or after `close`).
+    pub fn is_closed(&self) -> bool {
+        *self.changed.borrow() == u64::MAX
     }
 
     pub fn close(&self) {

@@ -3,19 +3,23 @@
 //! (publish to a subject per identity, each node delivering to the devices it holds), and
 //! nothing else changes.
 //!
-//! Events are serialized once and shared by every device that gets them. A device whose queue
-//! is full is cut off rather than buffered without bound: its socket closes with
+//! Events are serialized once and shared by every device that gets them. A device's queue is
+//! bounded in events ([`DEVICE_QUEUE`]) and in bytes ([`DEVICE_QUEUE_BYTES`]); a device over
+//! either is cut off rather than buffered without bound: its socket closes with
 //! `resync_required`, the client reconnects and `chat_sync`s, so nothing is lost.
 
 use crate::protocol::ServerMessage;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Events waiting for one device before it is cut off.
 pub const DEVICE_QUEUE: usize = 1024;
+/// Bytes of events waiting for one device before it is cut off (small events would otherwise
+/// let a device that stopped reading hold a thousand of them).
+pub const DEVICE_QUEUE_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId(pub u64);
@@ -25,7 +29,69 @@ pub struct DeviceId(pub u64);
 pub struct Device {
     pub id: DeviceId,
     pub identity: String,
-    pub events: mpsc::Receiver<Utf8Bytes>,
+    pub events: DeviceEvents,
+}
+
+/// A device's queue of serialized events, counted in events and bytes.
+pub struct DeviceEvents {
+    rx: mpsc::Receiver<Utf8Bytes>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl DeviceEvents {
+    /// The next event; `None` once the device was cut off (after what was queued before).
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        let event = self.rx.recv().await?;
+        self.queued_bytes.fetch_sub(event.len(), Ordering::Relaxed);
+        Some(event)
+    }
+
+    /// An event already queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
+        let event = self.rx.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(event.len(), Ordering::Relaxed);
+        Some(event)
+    }
+}
+
+/// The fan-out's end of a device's queue.
+struct DeviceSender {
+    tx: mpsc::Sender<Utf8Bytes>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// What became of an event offered to a device.
+#[derive(Debug, PartialEq, Eq)]
+enum Offer {
+    Queued,
+    /// Over a bound: the device must be cut off.
+    Full,
+    /// The device is gone.
+    Closed,
+}
+
+impl DeviceSender {
+    fn queue() -> (Self, DeviceEvents) {
+        let (tx, rx) = mpsc::channel(DEVICE_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let events = DeviceEvents {
+            rx,
+            queued_bytes: queued_bytes.clone(),
+        };
+        (Self { tx, queued_bytes }, events)
+    }
+
+    fn offer(&self, event: &Utf8Bytes) -> Offer {
+        let queued = self.queued_bytes.fetch_add(event.len(), Ordering::Relaxed) + event.len();
+        if queued > DEVICE_QUEUE_BYTES {
+            return Offer::Full;
+        }
+        match self.tx.try_send(event.clone()) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        }
+    }
 }
 
 pub trait Fanout: Send + Sync + 'static {
@@ -39,16 +105,34 @@ pub trait Fanout: Send + Sync + 'static {
     fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage);
 }
 
-#[derive(Default)]
 pub struct LocalFanout {
     next: AtomicU64,
-    devices: Mutex<HashMap<String, HashMap<DeviceId, mpsc::Sender<Utf8Bytes>>>>,
+    devices: Mutex<HashMap<String, HashMap<DeviceId, DeviceSender>>>,
+    /// Devices cut off (`parley_chat_device_cutoffs_total`).
+    cutoffs: prometheus::IntCounter,
+}
+
+impl LocalFanout {
+    pub fn new(cutoffs: prometheus::IntCounter) -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            devices: Mutex::default(),
+            cutoffs,
+        }
+    }
+}
+
+impl Default for LocalFanout {
+    /// Counting cut-offs nowhere (tests).
+    fn default() -> Self {
+        Self::new(prometheus::IntCounter::new("chat_device_cutoffs", "-").expect("valid name"))
+    }
 }
 
 impl Fanout for LocalFanout {
     fn attach(&self, identity: &str) -> Device {
         let id = DeviceId(self.next.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = mpsc::channel(DEVICE_QUEUE);
+        let (tx, rx) = DeviceSender::queue();
         if let Ok(mut devices) = self.devices.lock() {
             devices
                 .entry(identity.to_owned())
@@ -89,16 +173,17 @@ impl Fanout for LocalFanout {
                 if Some(*id) == skip {
                     return true;
                 }
-                match tx.try_send(text.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                match tx.offer(&text) {
+                    Offer::Queued => true,
+                    Offer::Full => {
+                        self.cutoffs.inc();
                         tracing::warn!(
                             device = id.0,
                             "chat device fell behind; cutting it off to resync"
                         );
                         false
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    Offer::Closed => false,
                 }
             });
         }
@@ -115,12 +200,24 @@ impl Fanout for LocalFanout {
         let Ok(text) = serde_json::to_string(event) else {
             return;
         };
-        let Ok(devices) = self.devices.lock() else {
+        let Ok(mut devices) = self.devices.lock() else {
             return;
         };
-        if let Some(tx) = devices.get(identity).and_then(|mine| mine.get(&device)) {
-            // A full queue here means the device is already being cut off.
-            let _ = tx.try_send(Utf8Bytes::from(text));
+        let Some(mine) = devices.get_mut(identity) else {
+            return;
+        };
+        if let Some(tx) = mine.get(&device) {
+            match tx.offer(&Utf8Bytes::from(text)) {
+                Offer::Queued => {}
+                // Cut off: it resyncs rather than miss this event.
+                Offer::Full => {
+                    self.cutoffs.inc();
+                    mine.remove(&device);
+                }
+                Offer::Closed => {
+                    mine.remove(&device);
+                }
+            }
         }
     }
 }
@@ -155,8 +252,8 @@ mod tests {
             .as_str()
             .contains("\"c1\""));
         assert!(ben.events.recv().await.unwrap().as_str().contains("\"c1\""));
-        assert!(ana1.events.try_recv().is_err());
-        assert!(cy.events.try_recv().is_err());
+        assert!(ana1.events.try_recv().is_none());
+        assert!(cy.events.try_recv().is_none());
         assert_eq!(hub.device_count("ana"), 2);
         hub.detach("ana", ana1.id);
         hub.detach("ana", ana2.id);
@@ -180,5 +277,28 @@ mod tests {
         }
         assert_eq!(drained, DEVICE_QUEUE, "the queue, then closed");
         assert_eq!(hub.device_count("ana"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_holding_too_many_bytes_is_cut_off_before_the_event_count_bound() {
+        let hub = LocalFanout::default();
+        let mut slow = hub.attach("ana");
+        let big = ServerMessage::ChatTyping {
+            conversation: "c".repeat(16 * 1024),
+            identity: "ana".into(),
+            typing: true,
+        };
+        let per_event = serde_json::to_string(&big).unwrap().len();
+        let fits = DEVICE_QUEUE_BYTES / per_event;
+        assert!(fits < DEVICE_QUEUE / 4, "the byte bound is the one tested");
+        for _ in 0..=fits {
+            hub.send(&["ana".into()], &big, None);
+        }
+        let mut drained = 0;
+        while slow.events.recv().await.is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, fits, "what fit, then closed");
+        assert_eq!(hub.device_count("ana"), 0);
     }
 }

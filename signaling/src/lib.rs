@@ -103,7 +103,9 @@ impl Server {
             messaging::Messaging::new(
                 store.clone(),
                 files,
-                Arc::new(fanout::LocalFanout::default()),
+                Arc::new(fanout::LocalFanout::new(
+                    metrics.chat_device_cutoffs_total.clone(),
+                )),
                 webhooks.clone(),
             )
             .with_rejoin_grace(config.rejoin_grace),

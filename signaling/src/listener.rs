@@ -3,7 +3,7 @@
 //! [`HEADER_READ_TIMEOUT`]; there is a cap on connections overall and per client IP (loopback,
 //! where a reverse proxy connects from, counts only against the overall cap); every socket gets
 //! `TCP_NODELAY` (small chat frames go out at once). Each request carries its peer address as
-//! axum's `ConnectInfo`. At shutdown, connections finish their current request and close.
+//! axum's `ConnectInfo` and a [`SendBufferRequest`]. At shutdown, connections finish their current request and close.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -13,6 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -108,10 +109,34 @@ impl Drop for Slot {
     }
 }
 
+/// Lets a request's handler resize its connection's kernel send buffer (a WebSocket asks for
+/// a small one: see `ws.rs`). Carried as a request extension; the connection applies it before
+/// its next write, so the socket itself never leaves the connection.
+#[derive(Debug, Clone, Default)]
+pub struct SendBufferRequest(Arc<AtomicUsize>);
+
+impl SendBufferRequest {
+    pub fn request(&self, bytes: usize) {
+        self.0.store(bytes, Ordering::Relaxed);
+    }
+}
+
 /// A socket holding its slot: the slot goes when the socket does, also after an upgrade.
 struct Counted {
     stream: TcpStream,
+    send_buffer: SendBufferRequest,
     _slot: Slot,
+}
+
+impl Counted {
+    fn apply_requests(&self) {
+        let bytes = self.send_buffer.0.swap(0, Ordering::Relaxed);
+        if bytes > 0 {
+            if let Err(err) = socket2::SockRef::from(&self.stream).set_send_buffer_size(bytes) {
+                tracing::debug!(%err, "could not resize a socket's send buffer");
+            }
+        }
+    }
 }
 
 impl AsyncRead for Counted {
@@ -130,6 +155,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        self.apply_requests();
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -143,6 +169,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        self.apply_requests();
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -169,7 +196,7 @@ pub async fn serve(
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let io = Counted { stream, _slot: slot };
+                    let io = Counted { stream, send_buffer: SendBufferRequest::default(), _slot: slot };
                     connections.spawn(connection(io, remote, app.clone(), stop.clone()));
                 }
                 Err(err) => {
@@ -198,8 +225,10 @@ async fn draining(mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn connection(io: Counted, remote: SocketAddr, app: Router, shutdown: watch::Receiver<bool>) {
+    let send_buffer = io.send_buffer.clone();
     let service = app.map_request(move |mut request: axum::http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
+        request.extensions_mut().insert(send_buffer.clone());
         request
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub http_connections_refused_total: IntCounter,
     /// Requests refused by a rate limit or cap, by door (`whip`, `whep`).
     pub refused_total: IntCounterVec,
+    /// Chat devices cut off because they fell a queue behind (they resync).
+    pub chat_device_cutoffs_total: IntCounter,
 }
 
 impl Metrics {
@@ -76,6 +78,11 @@ impl Metrics {
             &["door"],
         )
         .expect("valid metric");
+        let chat_device_cutoffs_total = IntCounter::new(
+            "parley_chat_device_cutoffs_total",
+            "Chat connections cut off with resync_required: their queue of events (count or bytes) was full",
+        )
+        .expect("valid metric");
         for door in ["whip", "whep"] {
             refused_total.with_label_values(&[door]);
         }
@@ -89,6 +96,7 @@ impl Metrics {
             Box::new(http_connections.clone()),
             Box::new(http_connections_refused_total.clone()),
             Box::new(refused_total.clone()),
+            Box::new(chat_device_cutoffs_total.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -108,6 +116,7 @@ impl Metrics {
             ws_errors_total,
             webhooks_total,
             http_connections,
+            chat_device_cutoffs_total,
             http_connections_refused_total,
             refused_total,
         }

@@ -34,6 +34,33 @@ async fn write(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bo
     )
 }
 
+/// Writes a chat event and the ones queued behind it (up to [`EVENT_BATCH`]) with one flush;
+/// `false` when the connection is gone or the client stopped reading.
+async fn write_events(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Utf8Bytes,
+    mut queued: Option<&mut crate::fanout::DeviceEvents>,
+    metrics: &crate::metrics::Metrics,
+) -> bool {
+    let batch = async {
+        sink.feed(Message::Text(first)).await?;
+        let mut written: u64 = 1;
+        while written < EVENT_BATCH as u64 {
+            let Some(next) = queued.as_mut().and_then(|q| q.try_recv()) else {
+                break;
+            };
+            sink.feed(Message::Text(next)).await?;
+            written += 1;
+        }
+        metrics
+            .ws_messages_total
+            .with_label_values(&["out"])
+            .inc_by(written);
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, batch).await, Ok(Ok(())))
+}
+
 /// Closes with `code` and `reason` (policy violations: 1008).
 async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
     let frame = CloseFrame {
@@ -46,6 +73,17 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
 /// Frames above this close the connection; between the protocol limit and this they get an
 /// error reply.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// The read buffer a connection keeps (the library's default is 128 KiB, eagerly allocated,
+/// per connection); requests are a few hundred bytes, and a larger frame is read into a buffer
+/// of its own size.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Frames written together are gathered up to this before they go to the socket.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// The kernel's send buffer for a WebSocket: events for a client that stopped reading wait in
+/// the device's bounded queue, where the server notices, not in megabytes of socket buffer.
+const SOCKET_SEND_BUFFER_BYTES: usize = 128 * 1024;
+/// Chat events already queued for a device go out in one write, up to this many.
+const EVENT_BATCH: usize = 64;
 
 /// Opens the WebSocket, for a browser page only if it is same-origin or listed in
 /// `--allowed-origins` (403 `origin_not_allowed` otherwise: another site's page must not drive
@@ -53,6 +91,7 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     headers: axum::http::HeaderMap,
+    send_buffer: Option<axum::Extension<crate::listener::SendBufferRequest>>,
     State(state): State<AppState>,
 ) -> Response {
     use axum::response::IntoResponse;
@@ -64,8 +103,13 @@ pub async fn upgrade(
         )
         .into_response();
     }
+    if let Some(axum::Extension(send_buffer)) = send_buffer {
+        send_buffer.request(SOCKET_SEND_BUFFER_BYTES);
+    }
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| run(socket, state))
 }
 
@@ -151,7 +195,9 @@ async fn run(socket: WebSocket, state: AppState) {
                     }
                     Some(Ok(Message::Text(text))) => {
                         metrics.ws_messages_total.with_label_values(&["in"]).inc();
-                        session.handle_text(text.as_str()).await
+                        // Boxed: a request's state is allocated while it runs, not carried in
+                        // every idle connection's task.
+                        Box::pin(session.handle_text(text.as_str())).await
                     }
                     Some(Ok(Message::Binary(_))) => ServerMessage::Error {
                         reply_to: None,
@@ -220,8 +266,8 @@ async fn run(socket: WebSocket, state: AppState) {
                     })).await;
                     break;
                 };
-                metrics.ws_messages_total.with_label_values(&["out"]).inc();
-                if !write(&mut sink, Message::Text(text)).await {
+                let queued = session.chat_events.as_mut();
+                if !write_events(&mut sink, text, queued, &metrics).await {
                     break;
                 }
             }

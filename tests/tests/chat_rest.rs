@@ -276,17 +276,42 @@ async fn attachments_are_for_members_only_within_limits() {
     assert_eq!(response.status(), 415);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unsupported_content_type");
-    let response = upload(
+    // An oversized file is refused on its declared length, before its body is read (the server
+    // answers and closes, so the request is sent by hand and its body never follows).
+    let (status, body) = declare_upload(
+        &server,
         &ana,
-        "image/png",
-        vec![0u8; chat::DEFAULT_MAX_ATTACHMENT_BYTES as usize + 1],
+        &format!("/api/conversations/{conversation}/attachments?filename=scan.png"),
+        chat::DEFAULT_MAX_ATTACHMENT_BYTES + 1,
     )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 413);
-    let body: Value = response.json().await.unwrap();
+    .await;
+    assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "too_large");
     server.stop().await;
+}
+
+/// Sends only the head of an upload declaring `length` bytes and reads the reply to the end.
+async fn declare_upload(server: &TestServer, token: &str, path: &str, length: u64) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.server.http_addr;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: image/png\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        socket.read_to_end(&mut reply),
+    )
+    .await
+    .expect("a reply within 5 s, without the body")
+    .unwrap();
+    let reply = String::from_utf8(reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,6 +133,7 @@ impl Store {
         check_text("title", title, MAX_TITLE_BYTES)?;
         if members.len() > MAX_GROUP_MEMBERS {
             return Err(StoreError::TooLarge {
+                unit: "members",
                 what: "member list",
                 size: members.len() as u64,
                 limit: MAX_GROUP_MEMBERS as u64,

@@ -179,6 +179,7 @@ impl Store {
         }
         if invitees.len() > MAX_INVITEES {
             return Err(StoreError::TooLarge {
+                unit: "invitees",
                 what: "invitee list",
                 size: invitees.len() as u64,
                 limit: MAX_INVITEES as u64,

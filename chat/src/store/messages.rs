@@ -29,6 +29,7 @@ fn validate_send(send: &SendMessage) -> Result<(), StoreError> {
     )?;
     if send.attachments.len() > MAX_ATTACHMENTS_PER_MESSAGE {
         return Err(StoreError::TooLarge {
+            unit: "attachments",
             what: "attachment list",
             size: send.attachments.len() as u64,
             limit: MAX_ATTACHMENTS_PER_MESSAGE as u64,

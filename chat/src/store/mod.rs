@@ -97,6 +97,7 @@ pub(crate) fn new_id() -> String {
 pub(crate) fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
     if value.len() > max {
         return Err(StoreError::TooLarge {
+            unit: "bytes",
             what,
             size: value.len() as u64,
             limit: max as u64,

@@ -211,6 +211,7 @@ impl Store {
     ) -> Result<SyncResult, StoreError> {
         if cursors.len() > MAX_SYNC_CURSORS {
             return Err(StoreError::TooLarge {
+                unit: "conversations",
                 what: "sync conversation list",
                 size: cursors.len() as u64,
                 limit: MAX_SYNC_CURSORS as u64,

@@ -63,6 +63,7 @@ impl Store {
     pub async fn users(&self, identities: &[String]) -> Result<Vec<User>, StoreError> {
         if identities.len() > MAX_USERS_LOOKUP {
             return Err(StoreError::TooLarge {
+                unit: "identities",
                 what: "identity list",
                 size: identities.len() as u64,
                 limit: MAX_USERS_LOOKUP as u64,

@@ -104,6 +104,7 @@ impl Messaging {
         text: &str,
         body: serde_json::Value,
     ) {
+        let _turn = self.order.turn(conversation).await;
         let posted = self
             .store
             .post_system_message(conversation, about, key, text, &body.to_string())

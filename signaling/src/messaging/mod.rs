@@ -13,6 +13,7 @@ mod convert;
 mod erase;
 pub mod http;
 mod ops;
+mod order;
 pub mod presence;
 pub mod typing;
 mod uploads;
@@ -20,13 +21,12 @@ mod uploads;
 use crate::fanout::{DeviceId, SharedFanout};
 use crate::protocol::chat::{MemberChange, PresenceInfo};
 use crate::protocol::{ErrorCode, ServerMessage};
-use axum::extract::ws::Utf8Bytes;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use presence::Presence;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use typing::Typing;
 
 /// What a chat request answers: its reply, or an error code with a message.
@@ -42,6 +42,7 @@ pub const MAX_GROUP_MEMBERS: usize = 100;
 pub fn check_group_size(count: usize) -> Result<(), chat::StoreError> {
     if count > MAX_GROUP_MEMBERS {
         return Err(chat::StoreError::TooLarge {
+            unit: "members",
             what: "group",
             size: count as u64,
             limit: MAX_GROUP_MEMBERS as u64,
@@ -95,6 +96,8 @@ pub struct Messaging {
     /// Conversation → member identities, so a send does not also query the members. Every
     /// membership change on this node goes through `tell_members`, which forgets the entry.
     audiences: Mutex<std::collections::HashMap<String, Arc<Audience>>>,
+    /// A conversation's writes take turns from commit to fan-out (events arrive in seq order).
+    order: order::ConversationOrder,
     /// Room visits that just ended, (room, identity) → (where the visit began, when it ended):
     /// a join within `rejoin_grace` (a reconnect) continues the visit.
     recent_visits: Mutex<std::collections::HashMap<(String, String), (i64, Instant)>>,
@@ -130,6 +133,7 @@ impl Messaging {
             sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),
             in_call: Mutex::default(),
             audiences: Mutex::default(),
+            order: order::ConversationOrder::default(),
             recent_visits: Mutex::default(),
             rejoin_grace: Duration::ZERO,
         }
@@ -170,7 +174,7 @@ impl Messaging {
         identity: &str,
         name: &str,
         moderate_room: Option<String>,
-    ) -> (ChatDevice, mpsc::Receiver<Utf8Bytes>) {
+    ) -> (ChatDevice, crate::fanout::DeviceEvents) {
         let device = self.fanout.attach(identity);
         let change = self
             .presence

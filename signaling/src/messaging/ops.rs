@@ -80,6 +80,9 @@ impl Messaging {
                 {
                     return Err(rate_limited("messages"));
                 }
+                // Held until the fan-out: a later message of this conversation cannot
+                // overtake this one on its way to devices.
+                let _turn = self.order.turn(&conversation).await;
                 let (message, created) = self
                     .store
                     .send(chat::SendMessage {
@@ -113,15 +116,14 @@ impl Messaging {
                 })
             }
             ClientMessage::ChatEdit { id, message, text } => {
+                let conversation = self.conversation_of(&message).await?;
+                let _turn = self.turn(conversation.as_deref()).await;
                 let edited = self.store.edit(me, &message, &text).await;
                 self.updated(device, id, edited.map_err(store_error)?).await
             }
             ClientMessage::ChatDelete { id, message } => {
-                let conversation = self
-                    .store
-                    .conversation_of_message(&message)
-                    .await
-                    .map_err(store_error)?;
+                let conversation = self.conversation_of(&message).await?;
+                let _turn = self.turn(conversation.as_deref()).await;
                 let grant = match conversation {
                     Some(conversation) => self.moderates(device, &conversation).await,
                     None => false,
@@ -147,6 +149,8 @@ impl Messaging {
                 if device.sends.check().is_err() {
                     return Err(rate_limited("reactions"));
                 }
+                let conversation = self.conversation_of(&message).await?;
+                let _turn = self.turn(conversation.as_deref()).await;
                 let reacted = self.store.react(me, &message, &emoji, on).await;
                 self.updated(device, id, reacted.map_err(store_error)?)
                     .await
@@ -365,6 +369,23 @@ impl Messaging {
                 read_up_to: r.read_up_to,
             })
             .collect()
+    }
+
+    /// The conversation a message belongs to (`None`: no such message; the store's own call
+    /// then answers `not_found`).
+    async fn conversation_of(&self, message: &str) -> Result<Option<String>, (ErrorCode, String)> {
+        self.store
+            .conversation_of_message(message)
+            .await
+            .map_err(store_error)
+    }
+
+    /// The turn of `conversation`, if it exists (see [`super::order`]).
+    async fn turn(&self, conversation: Option<&str>) -> Option<super::order::Turn<'_>> {
+        match conversation {
+            Some(conversation) => Some(self.order.turn(conversation).await),
+            None => None,
+        }
     }
 
     /// A message changed: everyone in its conversation sees its new state.

@@ -8,9 +8,7 @@ use crate::protocol::{
 };
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
-use axum::extract::ws::Utf8Bytes;
 use sfu::{ParticipantMeta, ParticipantSid};
-use tokio::sync::mpsc;
 
 mod convert;
 mod media;
@@ -37,7 +35,7 @@ pub struct Session {
     /// This connection as a chat device (tokens with the `chat` grant, after `hello`).
     chat: Option<ChatDevice>,
     /// Chat events for this device, already serialized. Closed: it fell behind (resync).
-    pub chat_events: Option<mpsc::Receiver<Utf8Bytes>>,
+    pub chat_events: Option<crate::fanout::DeviceEvents>,
 }
 
 fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
