@@ -6,6 +6,7 @@
 //! chat).
 
 mod chat_load;
+mod fdlimit;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,7 +31,8 @@ struct Cli {
 enum Scenario {
     /// Publishers and subscribers of synthetic audio and video in one room.
     Media(MediaArgs),
-    /// Chatters in group conversations: messages/s delivered, send-to-receive latency.
+    /// Chatters in group conversations: messages/s delivered, send-to-receive latency, order,
+    /// and the server's CPU and memory per connection; `--idle` for idle connections only.
     Chat(chat_load::ChatArgs),
 }
 
@@ -108,11 +110,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let cli = Cli::parse();
+    // Every connection is a file descriptor: take all the hard limit allows.
+    if let Err(e) = fdlimit::raise_to_hard() {
+        eprintln!("warning: could not raise the open-file limit: {e}");
+    }
     let ws_url = format!("{}/ws", cli.url.replacen("http", "ws", 1));
     let tokens = Tokens::new(&cli.url, cli.jwt_secret.as_deref());
     match cli.scenario {
         Scenario::Media(args) => media(&tokens, &ws_url, args).await,
-        Scenario::Chat(args) => chat_load::run(&tokens, &ws_url, args).await,
+        Scenario::Chat(args) => chat_load::run(&tokens, &cli.url, &ws_url, args).await,
     }
 }
 
