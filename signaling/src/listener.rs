@@ -130,6 +130,11 @@ struct Counted {
 
 impl Counted {
     fn apply_requests(&self) {
+        // Read first: a write to the shared atomic on every socket write costs more than the
+        // rare request it serves.
+        if self.send_buffer.0.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let bytes = self.send_buffer.0.swap(0, Ordering::Relaxed);
         if bytes > 0 {
             if let Err(err) = socket2::SockRef::from(&self.stream).set_send_buffer_size(bytes) {

@@ -117,6 +117,11 @@ async fn run(socket: WebSocket, state: AppState) {
     state.metrics.ws_connections.inc();
     state.metrics.ws_connections_total.inc();
     let mut shutdown = state.shutdown.clone();
+    // Made once, not per loop turn: registering with the watch channel on every event costs.
+    let shutting_down = async move {
+        let _ = shutdown.wait_for(|draining| *draining).await;
+    };
+    tokio::pin!(shutting_down);
     let metrics = state.metrics.clone();
     let (mut sink, mut stream) = socket.split();
     let idle_timeout = state.config.ws_idle_timeout;
@@ -271,7 +276,7 @@ async fn run(socket: WebSocket, state: AppState) {
                     break;
                 }
             }
-            _ = async { let _ = shutdown.wait_for(|draining| *draining).await; } => {
+            () = &mut shutting_down => {
                 let _ = write(&mut sink, send(ServerMessage::Goodbye { reason: "server_shutdown".into() })).await;
                 close(&mut sink, 1001, "server shutting down").await;
                 break;

@@ -52,6 +52,9 @@ pub fn check_group_size(count: usize) -> Result<(), chat::StoreError> {
 }
 
 const SENDS_PER_CONNECTION: (u32, u32) = (10, 20);
+/// Conversations whose member lists are kept in memory for fan-out; beyond it an arbitrary one
+/// is dropped and read from the store again on its next event.
+const MAX_CACHED_AUDIENCES: usize = 50_000;
 /// Sends per second one identity may make across all its devices.
 const SENDS_PER_USER: (u32, u32) = (20, 40);
 /// Typing events per second per connection (clients refresh every few seconds).
@@ -291,6 +294,12 @@ impl Messaging {
             Ok(members) => {
                 let members = Arc::new(Audience::new(members));
                 if let Ok(mut audiences) = self.audiences.lock() {
+                    if audiences.len() >= MAX_CACHED_AUDIENCES {
+                        // Bounded: any entry may go; it is re-read on its next event.
+                        if let Some(old) = audiences.keys().next().cloned() {
+                            audiences.remove(&old);
+                        }
+                    }
                     audiences.insert(conversation.to_owned(), members.clone());
                 }
                 members
