@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -113,6 +113,23 @@ pub async fn upgrade(
         .on_upgrade(move |socket| run(socket, state))
 }
 
+/// What the loop does after one input.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// One WebSocket's write half and state; the loop in [`run`] feeds it what arrives.
+struct Connection {
+    sink: SplitSink<WebSocket, Message>,
+    session: Session,
+    metrics: crate::metrics::Metrics,
+    limiter: DefaultDirectRateLimiter,
+    idle_timeout: Duration,
+    last_inbound: Instant,
+    pinged: bool,
+}
+
 async fn run(socket: WebSocket, state: AppState) {
     state.metrics.ws_connections.inc();
     state.metrics.ws_connections_total.inc();
@@ -122,34 +139,26 @@ async fn run(socket: WebSocket, state: AppState) {
         let _ = shutdown.wait_for(|draining| *draining).await;
     };
     tokio::pin!(shutting_down);
-    let metrics = state.metrics.clone();
-    let (mut sink, mut stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let idle_timeout = state.config.ws_idle_timeout;
-    let mut session = Session::new(state);
-    let hello_deadline = Instant::now() + HELLO_TIMEOUT;
-    let mut last_inbound = Instant::now();
-    let mut pinged = false;
-    let mut liveness = tokio::time::interval(idle_timeout / 6);
-    // Generous for signaling (trickle ICE bursts), tight enough that a flood cannot starve
-    // the media task of requests.
-    let limiter = RateLimiter::direct(
-        Quota::per_second(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN)),
-    );
-    let send = |msg: ServerMessage| {
-        if let ServerMessage::Error { code, .. } = &msg {
-            let label = serde_json::to_value(code)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            metrics.ws_errors_total.with_label_values(&[&label]).inc();
-        }
-        metrics.ws_messages_total.with_label_values(&["out"]).inc();
-        let text = serde_json::to_string(&msg).unwrap_or_default();
-        Message::Text(Utf8Bytes::from(text))
+    let mut conn = Connection {
+        sink,
+        metrics: state.metrics.clone(),
+        session: Session::new(state),
+        // Generous for signaling (trickle ICE bursts), tight enough that a flood cannot
+        // starve the media task of requests.
+        limiter: RateLimiter::direct(
+            Quota::per_second(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN)),
+        ),
+        idle_timeout,
+        last_inbound: Instant::now(),
+        pinged: false,
     };
+    let hello_deadline = Instant::now() + HELLO_TIMEOUT;
+    let mut liveness = tokio::time::interval(idle_timeout / 6);
     loop {
-        let authenticated = session.is_authenticated();
+        let authenticated = conn.session.is_authenticated();
         let hello_due = async move {
             if authenticated {
                 std::future::pending::<()>().await;
@@ -157,132 +166,197 @@ async fn run(socket: WebSocket, state: AppState) {
             tokio::time::sleep_until(hello_deadline).await;
         };
         let event = async {
-            match session.events.as_mut() {
+            match conn.session.events.as_mut() {
                 Some(events) => events.recv().await,
                 None => std::future::pending().await,
             }
         };
         let chat_event = async {
-            match session.chat_events.as_mut() {
+            match conn.session.chat_events.as_mut() {
                 Some(events) => events.recv().await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            frame = stream.next() => {
-                last_inbound = Instant::now();
-                pinged = false;
-                let data = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
-                if data && limiter.check().is_err() {
-                    // Every request gets its one reply, a refusal included.
-                    let reply_to = match &frame {
-                        Some(Ok(Message::Text(text))) => serde_json::from_str::<serde_json::Value>(text.as_str())
-                            .ok()
-                            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned)),
-                        _ => None,
-                    };
-                    let refusal = ServerMessage::Error {
-                        reply_to,
-                        code: ErrorCode::RateLimited,
-                        message: "too many messages; slow down".into(),
-                    };
-                    if !write(&mut sink, send(refusal)).await {
-                        break;
-                    }
-                    continue;
-                }
-                let reply = match frame {
-                    None | Some(Err(_)) => break,
-                    Some(Ok(Message::Close(_))) => {
-                        // Complete the closing handshake (the library queued our Close reply).
-                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
-                        break;
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        metrics.ws_messages_total.with_label_values(&["in"]).inc();
-                        // Boxed: a request's state is allocated while it runs, not carried in
-                        // every idle connection's task.
-                        Box::pin(session.handle_text(text.as_str())).await
-                    }
-                    Some(Ok(Message::Binary(_))) => ServerMessage::Error {
-                        reply_to: None,
-                        code: ErrorCode::BadJson,
-                        message: "binary frames are not supported; send JSON text".into(),
-                    },
-                    Some(Ok(_)) => continue, // ping/pong are answered by the library
-                };
-                if !write(&mut sink, send(reply)).await {
-                    break;
-                }
-            }
-            _ = hello_due => {
-                let refusal = ServerMessage::Error {
-                    reply_to: None,
-                    code: ErrorCode::NotAuthenticated,
-                    message: format!("no hello within {} s", HELLO_TIMEOUT.as_secs()),
-                };
-                let _ = write(&mut sink, send(refusal)).await;
-                close(&mut sink, 1008, "no hello").await;
-                break;
-            }
-            _ = liveness.tick() => {
-                let silent = last_inbound.elapsed();
-                if silent >= idle_timeout {
-                    close(&mut sink, 1001, "idle").await;
-                    break;
-                }
-                if silent >= idle_timeout / 3 && !pinged {
-                    pinged = true;
-                    if !write(&mut sink, Message::Ping(Default::default())).await {
-                        break;
-                    }
-                }
-            }
-            event = event => {
-                let Some(event) = event else {
-                    session.events = None;
-                    if session.in_room() {
-                        // The media plane cut this session off: it fell more than a queue of
-                        // events behind. Its participant is gone; the client may rejoin.
-                        let _ = write(&mut sink, send(ServerMessage::Goodbye { reason: "too_slow".into() })).await;
-                        close(&mut sink, 1008, "too slow").await;
-                        break;
-                    }
-                    continue;
-                };
-                if let Some(message) = session.event_message(event) {
-                    let goodbye = matches!(message, ServerMessage::Goodbye { .. });
-                    if !write(&mut sink, send(message)).await || goodbye {
-                        // Removed from the room: the media session is over, and so is this
-                        // connection (the client decides whether to come back).
-                        close(&mut sink, 1000, "removed").await;
-                        break;
-                    }
-                }
-            }
-            chat_event = chat_event => {
-                let Some(text) = chat_event else {
-                    // The fan-out cut this device off: it fell behind. The client reconnects
-                    // and syncs, so nothing is lost.
-                    let _ = write(&mut sink, send(ServerMessage::Error {
-                        reply_to: None,
-                        code: ErrorCode::ResyncRequired,
-                        message: "too many events queued for this connection; reconnect and chat_sync".into(),
-                    })).await;
-                    break;
-                };
-                let queued = session.chat_events.as_mut();
-                if !write_events(&mut sink, text, queued, &metrics).await {
-                    break;
-                }
-            }
+        let flow = tokio::select! {
+            frame = stream.next() => conn.frame(frame).await,
+            () = hello_due => conn.hello_overdue().await,
+            _ = liveness.tick() => conn.liveness().await,
+            event = event => conn.media_event(event).await,
+            chat_event = chat_event => conn.chat_event(chat_event).await,
             () = &mut shutting_down => {
-                let _ = write(&mut sink, send(ServerMessage::Goodbye { reason: "server_shutdown".into() })).await;
-                close(&mut sink, 1001, "server shutting down").await;
-                break;
+                let goodbye = ServerMessage::Goodbye { reason: "server_shutdown".into() };
+                let _ = conn.reply(goodbye).await;
+                close(&mut conn.sink, 1001, "server shutting down").await;
+                Flow::Close
             }
+        };
+        if let Flow::Close = flow {
+            break;
         }
     }
-    session.close().await;
-    metrics.ws_connections.dec();
+    conn.session.close().await;
+    conn.metrics.ws_connections.dec();
+}
+
+impl Connection {
+    /// Serializes a reply or event, counting it (and errors by code).
+    fn message(&self, msg: &ServerMessage) -> Message {
+        if let ServerMessage::Error { code, .. } = msg {
+            let label = serde_json::to_value(code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            self.metrics
+                .ws_errors_total
+                .with_label_values(&[&label])
+                .inc();
+        }
+        self.metrics
+            .ws_messages_total
+            .with_label_values(&["out"])
+            .inc();
+        Message::Text(Utf8Bytes::from(
+            serde_json::to_string(msg).unwrap_or_default(),
+        ))
+    }
+
+    /// Writes `msg`; `Close` when the connection is gone or the client stopped reading.
+    async fn reply(&mut self, msg: ServerMessage) -> Flow {
+        let message = self.message(&msg);
+        if write(&mut self.sink, message).await {
+            Flow::Continue
+        } else {
+            Flow::Close
+        }
+    }
+
+    /// A frame from the client (or the end of the stream).
+    async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Flow {
+        self.last_inbound = Instant::now();
+        self.pinged = false;
+        let data = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
+        if data && self.limiter.check().is_err() {
+            // Every request gets its one reply, a refusal included.
+            let reply_to = match &frame {
+                Some(Ok(Message::Text(text))) => {
+                    serde_json::from_str::<serde_json::Value>(text.as_str())
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
+                }
+                _ => None,
+            };
+            let refusal = ServerMessage::Error {
+                reply_to,
+                code: ErrorCode::RateLimited,
+                message: "too many messages; slow down".into(),
+            };
+            return self.reply(refusal).await;
+        }
+        let reply = match frame {
+            None | Some(Err(_)) => return Flow::Close,
+            Some(Ok(Message::Close(_))) => {
+                // Complete the closing handshake (the library queued our Close reply).
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.close()).await;
+                return Flow::Close;
+            }
+            Some(Ok(Message::Text(text))) => {
+                self.metrics
+                    .ws_messages_total
+                    .with_label_values(&["in"])
+                    .inc();
+                // Boxed: a request's state is allocated while it runs, not carried in every
+                // idle connection's task.
+                Box::pin(self.session.handle_text(text.as_str())).await
+            }
+            Some(Ok(Message::Binary(_))) => ServerMessage::Error {
+                reply_to: None,
+                code: ErrorCode::BadJson,
+                message: "binary frames are not supported; send JSON text".into(),
+            },
+            Some(Ok(_)) => return Flow::Continue, // ping/pong are answered by the library
+        };
+        self.reply(reply).await
+    }
+
+    async fn hello_overdue(&mut self) -> Flow {
+        let refusal = ServerMessage::Error {
+            reply_to: None,
+            code: ErrorCode::NotAuthenticated,
+            message: format!("no hello within {} s", HELLO_TIMEOUT.as_secs()),
+        };
+        let _ = self.reply(refusal).await;
+        close(&mut self.sink, 1008, "no hello").await;
+        Flow::Close
+    }
+
+    /// Pings a connection silent for a third of the idle timeout; closes one silent for all of it.
+    async fn liveness(&mut self) -> Flow {
+        let silent = self.last_inbound.elapsed();
+        if silent >= self.idle_timeout {
+            close(&mut self.sink, 1001, "idle").await;
+            return Flow::Close;
+        }
+        if silent >= self.idle_timeout / 3 && !self.pinged {
+            self.pinged = true;
+            if !write(&mut self.sink, Message::Ping(Default::default())).await {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// A media event for the joined participant; `None`: the media plane cut this session off.
+    async fn media_event(&mut self, event: Option<sfu::SfuEvent>) -> Flow {
+        let Some(event) = event else {
+            self.session.events = None;
+            if self.session.in_room() {
+                // It fell more than a queue of events behind. Its participant is gone; the
+                // client may rejoin.
+                let _ = self
+                    .reply(ServerMessage::Goodbye {
+                        reason: "too_slow".into(),
+                    })
+                    .await;
+                close(&mut self.sink, 1008, "too slow").await;
+                return Flow::Close;
+            }
+            return Flow::Continue;
+        };
+        let Some(message) = self.session.event_message(event) else {
+            return Flow::Continue;
+        };
+        let goodbye = matches!(message, ServerMessage::Goodbye { .. });
+        if let Flow::Close = self.reply(message).await {
+            return Flow::Close;
+        }
+        if goodbye {
+            // Removed from the room: the media session is over, and so is this connection
+            // (the client decides whether to come back).
+            close(&mut self.sink, 1000, "removed").await;
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// A chat event (already serialized); `None`: the fan-out cut this device off.
+    async fn chat_event(&mut self, event: Option<Utf8Bytes>) -> Flow {
+        let Some(text) = event else {
+            // It fell behind. The client reconnects and syncs, so nothing is lost.
+            let _ = self
+                .reply(ServerMessage::Error {
+                    reply_to: None,
+                    code: ErrorCode::ResyncRequired,
+                    message: "too many events queued for this connection; reconnect and chat_sync"
+                        .into(),
+                })
+                .await;
+            return Flow::Close;
+        };
+        let queued = self.session.chat_events.as_mut();
+        if write_events(&mut self.sink, text, queued, &self.metrics).await {
+            Flow::Continue
+        } else {
+            Flow::Close
+        }
+    }
 }
