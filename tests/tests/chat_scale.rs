@@ -6,7 +6,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use loadtest::chatter::Chatter;
-use parley_e2e::{metric, TestServer};
+use parley_e2e::{metric, rss_bytes, TestServer};
 use signaling::auth::Grants;
 use signaling::protocol::chat::{ChatMessage, NewConversationKind};
 use signaling::protocol::{ClientMessage, ServerMessage};
@@ -220,12 +220,6 @@ async fn a_device_that_stops_reading_is_cut_off_and_the_others_are_not_held_up()
     let batch = batches.iter().find(|b| b.conversation == conversation);
     assert_eq!(batch.unwrap().messages.len(), 80);
     server.stop().await;
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split(' ').nth(1).unwrap().parse().unwrap();
-    pages * 4096
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! byte is read, and a body that grows past the limit while streaming is cut off with nothing
 //! left on disk. Thirty unauthenticated 10 MiB uploads do not grow the server's memory.
 
-use parley_e2e::{metric, TestServer};
+use parley_e2e::{metric, rss_bytes, TestServer};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,12 +50,6 @@ fn upload_head(addr: std::net::SocketAddr, token: Option<&str>, length: u64) -> 
         "POST /api/conversations/c-1/attachments?filename=x.png HTTP/1.1\r\nHost: {addr}\r\n\
          Content-Type: image/png\r\nContent-Length: {length}\r\n{auth}\r\n"
     )
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split(' ').nth(1).unwrap().parse().unwrap();
-    pages * 4096
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
