@@ -28,8 +28,7 @@ fn room_with_subscribers(n: usize) -> (Net, usize, rtc::rtp_transceiver::RTCRtpS
             sender,
             vp8_packet(ssrc, 96, seq, round * 3000, true),
         ) {
-            let (now, server) = (net.now, net.server);
-            net.core.handle_datagram(now, server, from, datagram);
+            net.deliver(from, datagram);
         }
         seq = seq.wrapping_add(1);
         net.advance(Duration::from_millis(33));
@@ -60,11 +59,9 @@ fn forward(c: &mut Criterion) {
                     let packet = vp8_packet(ssrc, 96, seq, u32::from(seq) * 3000, false);
                     datagrams.extend(net.publisher_datagrams(publisher, sender, packet));
                 }
-                let server = net.server;
-                let now = net.now;
                 let start = Instant::now();
                 for (from, datagram) in datagrams {
-                    net.core.handle_datagram(now, server, from, datagram);
+                    net.deliver(from, datagram);
                     while let Some(t) = net.core.poll_transmit() {
                         std::hint::black_box(t);
                     }

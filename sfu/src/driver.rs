@@ -1,14 +1,17 @@
 //! The only part of the media plane that touches sockets and the clock. One task owns the
 //! [`SfuCore`]; one receive task per UDP socket hands it batches of datagrams (drained with
-//! non-blocking reads after each wake-up, so a burst costs one channel send). Signaling talks
-//! to the core through [`SfuHandle`] requests and receives [`SfuEvent`]s on a channel per
-//! participant.
+//! non-blocking reads after each wake-up, so a burst costs one channel send). Signaling sends
+//! it inputs (`sfu::input::*`) with [`SfuHandle::request`]: each travels as a boxed job over one
+//! bounded channel, is applied through `SfuCore::handle` and answered on a oneshot, so a new
+//! request needs nothing here. Signaling receives [`SfuEvent`]s on a bounded channel per
+//! participant, registered by [`SfuHandle::join_with_events`] and closed once the core no
+//! longer has that participant.
 
 use crate::config::SfuConfig;
-use crate::core::{Candidate, CoreConfig, SfuCore, SfuEvent};
+use crate::core::input::{CloseAll, Datagram, Input, Joining, Remove, Timeout};
+use crate::core::{CoreConfig, SfuCore, SfuEvent};
 use crate::error::SfuError;
-use crate::ids::{ParticipantSid, PeerRole};
-use crate::rooms::{ParticipantMeta, ParticipantSnapshot, TrackSource};
+use crate::ids::ParticipantSid;
 use crate::stats::SfuStats;
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -37,95 +40,19 @@ const RECV_BATCH: usize = 64;
 /// Large enough for any datagram a browser sends (they stay under ~1500 bytes).
 const RECV_BUFFER: usize = 2048;
 
-type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+/// One request for the media task: runs on it with the core at hand and the time it runs.
+type Job = Box<dyn FnOnce(&mut MediaTask, Instant) + Send>;
 
-enum Command {
-    Join {
-        room: String,
-        meta: ParticipantMeta,
-        events: EventSender,
-        reply: Reply<Vec<ParticipantSnapshot>>,
-    },
-    JoinViewer {
-        room: String,
-        meta: ParticipantMeta,
-        offer: String,
-        follow: Option<String>,
-        events: EventSender,
-        reply: Reply<String>,
-    },
-    Publish {
-        sid: ParticipantSid,
-        role: PeerRole,
-        sdp: String,
-        sources: Vec<(String, TrackSource)>,
-        reply: Reply<String>,
-    },
-    SubscriberAnswer {
-        sid: ParticipantSid,
-        sdp: String,
-        reply: Reply<()>,
-    },
-    IceCandidate {
-        sid: ParticipantSid,
-        role: PeerRole,
-        candidate: Candidate,
-        reply: Reply<()>,
-    },
-    SetLayerLimit {
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-        limit: crate::layers::LayerLimit,
-        reply: Reply<()>,
-    },
-    SetTrackMuted {
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-        muted: bool,
-        reply: Reply<()>,
-    },
-    Unpublish {
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-        reply: Reply<()>,
-    },
-    ForceMute {
-        track: crate::ids::TrackSid,
-        muted: bool,
-        reply: Reply<()>,
-    },
-    Rooms {
-        reply: oneshot::Sender<Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)>>,
-    },
-    RoomPeople {
-        room: String,
-        reply: oneshot::Sender<Vec<crate::rooms::ParticipantSnapshot>>,
-    },
-    Remove {
-        sid: ParticipantSid,
-        reason: String,
-        reply: oneshot::Sender<()>,
-    },
-    Leave {
-        sid: ParticipantSid,
-        reply: oneshot::Sender<()>,
-    },
-    Shutdown {
-        reply: oneshot::Sender<()>,
-    },
-}
-
-struct Datagram {
-    local: SocketAddr,
-    peer: SocketAddr,
+/// A datagram as the receive loop read it, with when.
+struct Received {
     at: Instant,
-    data: BytesMut,
+    datagram: Datagram,
 }
 
 /// Cheap to clone; every signaling session holds one.
 #[derive(Clone)]
 pub struct SfuHandle {
-    commands: mpsc::Sender<Command>,
+    jobs: mpsc::Sender<Job>,
     stats: Arc<SfuStats>,
     local_addrs: Arc<Vec<SocketAddr>>,
 }
@@ -140,217 +67,63 @@ impl SfuHandle {
         &self.local_addrs
     }
 
-    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SfuError> {
-        let (reply, response) = oneshot::channel();
-        self.commands
-            .send(make(reply))
+    /// Applies one input (`sfu::input::*`) on the media task and returns what it yields;
+    /// [`SfuError::Stopped`] for every request once the media task is gone.
+    pub async fn request<I>(&self, input: I) -> Result<I::Output, SfuError>
+    where
+        I: Input + Send + 'static,
+        I::Output: Send + 'static,
+    {
+        self.run(move |task, now| task.core.handle(now, input))
             .await
-            .map_err(|_| SfuError::Stopped)?;
-        response.await.map_err(|_| SfuError::Stopped)?
     }
 
-    /// Joins a room; events for this participant arrive on `events` until `leave`.
-    pub async fn join(
+    /// A join (`Join`, `JoinViewer`): events for this participant arrive on `events` until it
+    /// leaves or is removed (then the queue closes). A refused join leaves nothing behind.
+    pub async fn join_with_events<I>(
         &self,
-        room: String,
-        meta: ParticipantMeta,
+        input: I,
         events: EventSender,
-    ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
-        self.request(|reply| Command::Join {
-            room,
-            meta,
-            events,
-            reply,
+    ) -> Result<I::Output, SfuError>
+    where
+        I: Joining + Send + 'static,
+        I::Output: Send + 'static,
+    {
+        self.run(move |task, now| {
+            // A participant already in keeps its queue (its join is refused).
+            task.subscribers
+                .entry(input.participant().clone())
+                .or_insert(events);
+            task.core.handle(now, input)
         })
         .await
-    }
-
-    /// Adds a hidden receive-only viewer from its offer (WHEP); returns the answer.
-    pub async fn join_viewer(
-        &self,
-        room: String,
-        meta: ParticipantMeta,
-        offer: String,
-        follow: Option<String>,
-        events: EventSender,
-    ) -> Result<String, SfuError> {
-        self.request(|reply| Command::JoinViewer {
-            room,
-            meta,
-            offer,
-            follow,
-            events,
-            reply,
-        })
-        .await
-    }
-
-    pub async fn publish(
-        &self,
-        sid: ParticipantSid,
-        sdp: String,
-        sources: Vec<(String, TrackSource)>,
-    ) -> Result<String, SfuError> {
-        self.publish_on(sid, PeerRole::Publisher, sdp, sources)
-            .await
-    }
-
-    /// A publisher offer on the camera/microphone connection or the screen-share one.
-    pub async fn publish_on(
-        &self,
-        sid: ParticipantSid,
-        role: PeerRole,
-        sdp: String,
-        sources: Vec<(String, TrackSource)>,
-    ) -> Result<String, SfuError> {
-        self.request(|reply| Command::Publish {
-            sid,
-            role,
-            sdp,
-            sources,
-            reply,
-        })
-        .await
-    }
-
-    pub async fn subscriber_answer(
-        &self,
-        sid: ParticipantSid,
-        sdp: String,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::SubscriberAnswer { sid, sdp, reply })
-            .await
-    }
-
-    pub async fn add_ice_candidate(
-        &self,
-        sid: ParticipantSid,
-        role: PeerRole,
-        candidate: Candidate,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::IceCandidate {
-            sid,
-            role,
-            candidate,
-            reply,
-        })
-        .await
-    }
-
-    /// What this subscriber wants of one track (paused, a layer cap, or its rendered size).
-    pub async fn set_layer_limit(
-        &self,
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-        limit: crate::layers::LayerLimit,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::SetLayerLimit {
-            sid,
-            track,
-            limit,
-            reply,
-        })
-        .await
-    }
-
-    /// The publisher muted or unmuted one of its tracks; the room is told.
-    pub async fn set_track_muted(
-        &self,
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-        muted: bool,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::SetTrackMuted {
-            sid,
-            track,
-            muted,
-            reply,
-        })
-        .await
-    }
-
-    /// The publisher stops one of its tracks (e.g. a screen share) without leaving.
-    pub async fn unpublish(
-        &self,
-        sid: ParticipantSid,
-        track: crate::ids::TrackSid,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::Unpublish { sid, track, reply })
-            .await
-    }
-
-    /// A moderator mutes or unmutes someone's track: it stops being forwarded, the room is told.
-    pub async fn force_mute(
-        &self,
-        track: crate::ids::TrackSid,
-        muted: bool,
-    ) -> Result<(), SfuError> {
-        self.request(|reply| Command::ForceMute {
-            track,
-            muted,
-            reply,
-        })
-        .await
-    }
-
-    /// Every room and its participants, by name.
-    pub async fn rooms(&self) -> Vec<(String, Vec<crate::rooms::ParticipantSnapshot>)> {
-        let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Rooms { reply }).await.is_err() {
-            return Vec::new();
-        }
-        done.await.unwrap_or_default()
-    }
-
-    /// Who is in one room (empty if it is not open).
-    pub async fn room_people(&self, room: &str) -> Vec<crate::rooms::ParticipantSnapshot> {
-        let (reply, done) = oneshot::channel();
-        let command = Command::RoomPeople {
-            room: room.to_owned(),
-            reply,
-        };
-        if self.commands.send(command).await.is_err() {
-            return Vec::new();
-        }
-        done.await.unwrap_or_default()
-    }
-
-    /// Removes a participant from its room; its session says goodbye with `reason`.
-    pub async fn remove(&self, sid: ParticipantSid, reason: &str) {
-        let (reply, done) = oneshot::channel();
-        let command = Command::Remove {
-            sid,
-            reason: reason.to_owned(),
-            reply,
-        };
-        if self.commands.send(command).await.is_ok() {
-            let _ = done.await;
-        }
-    }
-
-    pub async fn leave(&self, sid: ParticipantSid) {
-        let (reply, done) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Leave { sid, reply })
-            .await
-            .is_ok()
-        {
-            let _ = done.await;
-        }
     }
 
     /// Closes every peer connection (DTLS close alerts are sent) and stops the media task.
     pub async fn shutdown(&self) {
-        let (reply, done) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Shutdown { reply })
-            .await
-            .is_ok()
-        {
-            let _ = done.await;
+        let stopped = self
+            .run(|task, now| {
+                task.subscribers.clear();
+                task.stopping = true;
+                task.core.handle(now, CloseAll)
+            })
+            .await;
+        if let Err(err) = stopped {
+            tracing::debug!(%err, "media plane already stopped");
         }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut MediaTask, Instant) -> Result<T, SfuError> + Send + 'static,
+    ) -> Result<T, SfuError> {
+        let (reply, response) = oneshot::channel();
+        let job: Job = Box::new(move |task, now| {
+            // The requester may have gone away meanwhile; the input was applied all the same.
+            let _ = reply.send(job(task, now));
+        });
+        self.jobs.send(job).await.map_err(|_| SfuError::Stopped)?;
+        response.await.map_err(|_| SfuError::Stopped)?
     }
 }
 
@@ -402,7 +175,7 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
         },
         stats.clone(),
     );
-    let (command_tx, command_rx) = mpsc::channel(1024);
+    let (job_tx, job_rx) = mpsc::channel(1024);
     let (datagram_tx, datagram_rx) = mpsc::channel(1024);
     for socket in &sockets {
         tokio::spawn(receive_loop(
@@ -419,11 +192,12 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
             allowlist: config.peer_allowlist,
             subscribers: HashMap::new(),
             stats: stats.clone(),
+            stopping: false,
         }
-        .run(command_rx, datagram_rx),
+        .run(job_rx, datagram_rx),
     );
     Ok(SfuHandle {
-        commands: command_tx,
+        jobs: job_tx,
         stats,
         local_addrs: Arc::new(local_addrs),
     })
@@ -432,18 +206,20 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
 async fn receive_loop(
     socket: Arc<UdpSocket>,
     advertised: SocketAddr,
-    to_core: mpsc::Sender<Vec<Datagram>>,
+    to_core: mpsc::Sender<Vec<Received>>,
 ) {
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
         let first = socket.recv_from(&mut buf).await;
         let mut batch = Vec::with_capacity(8);
         let mut push = |n: usize, peer: SocketAddr, buf: &[u8]| {
-            batch.push(Datagram {
-                local: advertised,
-                peer,
+            batch.push(Received {
                 at: Instant::now(),
-                data: BytesMut::from(&buf[..n]),
+                datagram: Datagram {
+                    local: advertised,
+                    peer,
+                    data: BytesMut::from(&buf[..n]),
+                },
             })
         };
         match first {
@@ -472,148 +248,62 @@ struct MediaTask {
     allowlist: Vec<crate::config::IpNet>,
     subscribers: HashMap<ParticipantSid, EventSender>,
     stats: Arc<SfuStats>,
+    /// Set by `SfuHandle::shutdown`: stop once what it sent is out.
+    stopping: bool,
 }
 
 impl MediaTask {
     async fn run(
         mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut datagrams: mpsc::Receiver<Vec<Datagram>>,
+        mut jobs: mpsc::Receiver<Job>,
+        mut datagrams: mpsc::Receiver<Vec<Received>>,
     ) {
         loop {
             let deadline = self
                 .core
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // Requests and timers may remove participants; datagrams do not.
+            let mut departures = true;
             tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    if self.handle_command(command) {
-                        self.flush().await;
-                        break;
-                    }
+                job = jobs.recv() => {
+                    let Some(job) = job else { break };
+                    job(&mut self, Instant::now());
                 }
                 batch = datagrams.recv() => {
                     let Some(batch) = batch else { break };
-                    for d in batch {
-                        self.core.handle_datagram(d.at, d.local, d.peer, d.data);
+                    departures = false;
+                    for Received { at, datagram } in batch {
+                        self.apply(at, datagram);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.core.handle_timeout(Instant::now());
+                    self.apply(Instant::now(), Timeout);
                 }
             }
             self.flush().await;
+            if departures {
+                self.drop_departed();
+            }
+            if self.stopping {
+                break;
+            }
         }
         tracing::info!("media plane stopped");
     }
 
-    /// Returns true when the task should stop.
-    fn handle_command(&mut self, command: Command) -> bool {
-        let now = Instant::now();
-        match command {
-            Command::Join {
-                room,
-                meta,
-                events,
-                reply,
-            } => {
-                let sid = meta.sid.clone();
-                self.subscribers.insert(sid.clone(), events);
-                let result = self.core.join(now, &room, meta);
-                if result.is_err() {
-                    self.subscribers.remove(&sid);
-                }
-                let _ = reply.send(result);
-            }
-            Command::JoinViewer {
-                room,
-                meta,
-                offer,
-                follow,
-                events,
-                reply,
-            } => {
-                let sid = meta.sid.clone();
-                self.subscribers.insert(sid.clone(), events);
-                let result = self.core.join_viewer(now, &room, meta, offer, follow);
-                if result.is_err() {
-                    self.subscribers.remove(&sid);
-                }
-                let _ = reply.send(result);
-            }
-            Command::Publish {
-                sid,
-                role,
-                sdp,
-                sources,
-                reply,
-            } => {
-                let _ = reply.send(self.core.publish_on(now, &sid, role, sdp, sources));
-            }
-            Command::SubscriberAnswer { sid, sdp, reply } => {
-                let _ = reply.send(self.core.subscriber_answer(now, &sid, sdp));
-            }
-            Command::IceCandidate {
-                sid,
-                role,
-                candidate,
-                reply,
-            } => {
-                let _ = reply.send(self.core.add_ice_candidate(now, &sid, role, candidate));
-            }
-            Command::SetLayerLimit {
-                sid,
-                track,
-                limit,
-                reply,
-            } => {
-                let _ = reply.send(self.core.set_layer_limit(now, &sid, &track, limit));
-            }
-            Command::SetTrackMuted {
-                sid,
-                track,
-                muted,
-                reply,
-            } => {
-                let _ = reply.send(self.core.set_track_muted(now, &sid, &track, muted));
-            }
-            Command::Unpublish { sid, track, reply } => {
-                let _ = reply.send(self.core.unpublish(now, &sid, &track));
-            }
-            Command::ForceMute {
-                track,
-                muted,
-                reply,
-            } => {
-                let _ = reply.send(self.core.force_mute(now, &track, muted));
-            }
-            Command::Rooms { reply } => {
-                let _ = reply.send(self.core.rooms());
-            }
-            Command::RoomPeople { room, reply } => {
-                let _ = reply.send(self.core.room_people(&room));
-            }
-            Command::Remove { sid, reason, reply } => {
-                self.core.remove(now, &sid, &reason);
-                // The removal event must reach the session before its channel goes away.
-                self.deliver_events();
-                self.subscribers.remove(&sid);
-                let _ = reply.send(());
-            }
-            Command::Leave { sid, reply } => {
-                self.core.leave(now, &sid);
-                self.subscribers.remove(&sid);
-                let _ = reply.send(());
-            }
-            Command::Shutdown { reply } => {
-                self.core.close_all(now);
-                self.subscribers.clear();
-                let _ = reply.send(());
-                return true;
-            }
+    /// An input of the media task's own (datagrams, the clock): those never fail.
+    fn apply<I: Input<Output = ()>>(&mut self, now: Instant, input: I) {
+        if let Err(err) = self.core.handle(now, input) {
+            tracing::debug!(%err, "media input failed");
         }
-        false
+    }
+
+    /// Closes the event queues of participants the core no longer has (they left, were
+    /// removed or timed out, or their join was refused), after their last events went out.
+    fn drop_departed(&mut self) {
+        let core = &self.core;
+        self.subscribers.retain(|sid, _| core.has_participant(sid));
     }
 
     async fn flush(&mut self) {
@@ -674,7 +364,11 @@ impl MediaTask {
                 if self.subscribers.remove(&sid).is_some() {
                     tracing::warn!(participant = %sid, "session stopped reading its events: cut off");
                     SfuStats::add(&self.stats.event_cutoffs, 1);
-                    self.core.remove(Instant::now(), &sid, "too_slow");
+                    let removal = Remove {
+                        sid,
+                        reason: "too_slow".to_owned(),
+                    };
+                    self.apply(Instant::now(), removal);
                 }
             }
         }

@@ -28,6 +28,9 @@ pub enum SfuError {
     /// [`crate::config::Limits`]); trying again later may work.
     #[error("at capacity: {0}")]
     Capacity(String),
+    /// The room holds as many people as its cap allows (hidden viewers count).
+    #[error("the room is full")]
+    RoomFull,
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
     #[error("the media plane is not running")]

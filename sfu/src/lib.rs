@@ -1,8 +1,11 @@
 //! Parley's media plane.
 //!
 //! # Layout
-//! - [`core`]: the Sans-I/O SFU ([`SfuCore`]): rooms, peer connections, forwarding. Time and
-//!   datagrams go in; datagrams and events come out.
+//! - [`core`]: the Sans-I/O SFU ([`SfuCore`]): rooms, peer connections, forwarding. Every
+//!   input (a datagram, the clock, a request) is a struct in [`input`], applied by
+//!   [`SfuCore::handle`]; datagrams and events come out (`poll_transmit`, `poll_event`).
+//! - [`input`]: the inputs, one struct each (`sfu::input::Join { .. }` and so on), the same
+//!   for the in-memory core and for [`SfuHandle::request`].
 //! - [`driver`]: the only code that touches sockets and the clock; runs the core on a tokio
 //!   task behind an [`SfuHandle`].
 //! - Small pure policies, each with table tests: [`forwarder`] (header rewriting),
@@ -30,6 +33,7 @@ pub mod stats;
 pub mod stun;
 pub mod vp8;
 
+pub use crate::core::input::{self, Input};
 pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Transmit};
 pub use config::SfuConfig;
 pub use driver::{event_channel, spawn, EventReceiver, EventSender, SfuHandle, EVENT_QUEUE};

@@ -22,9 +22,7 @@ fn one_publisher_two_subscribers_in_memory() {
         for (from, datagram) in
             net.publisher_datagrams(publisher, sender, vp8_packet(ssrc, 96, seq, ts, key))
         {
-            let server = net.server;
-            let now = net.now;
-            net.core.handle_datagram(now, server, from, datagram);
+            net.deliver(from, datagram);
         }
         seq = seq.wrapping_add(1);
         ts = ts.wrapping_add(3000);
@@ -76,8 +74,7 @@ fn stream(
             if drop_to_server(seq) {
                 continue;
             }
-            let (now, server) = (net.now, net.server);
-            net.core.handle_datagram(now, server, from, datagram);
+            net.deliver(from, datagram);
         }
         net.advance(Duration::from_millis(33));
     }

@@ -6,7 +6,8 @@
 mod harness;
 
 use harness::{vp8_layer_packet, Net};
-use sfu::{LayerLimit, SfuEvent, TrackSid};
+use sfu::input::SetLayerLimit;
+use sfu::{LayerLimit, ParticipantSid, SfuEvent, TrackSid};
 use std::time::Duration;
 
 struct Publisher {
@@ -36,8 +37,7 @@ impl Publisher {
                 net.tag_simulcast(&mut packet, ["q", "h", "f"][layer]);
             }
             for (from, datagram) in net.publisher_datagrams(self.index, self.sender, packet) {
-                let (now, server) = (net.now, net.server);
-                net.core.handle_datagram(now, server, from, datagram);
+                net.deliver(from, datagram);
             }
         }
         self.frame += 1;
@@ -91,10 +91,7 @@ fn best_layer_then_down_on_request_seamlessly_and_dynacast_pauses_the_rest() {
         })
         .expect("track published");
     let sub_sid = net.clients[subscriber].sid.clone();
-    let now = net.now;
-    net.core
-        .set_layer_limit(now, &sub_sid, &track, LayerLimit::MaxRank(0))
-        .unwrap();
+    limit_layers(&mut net, &sub_sid, &track, LayerLimit::MaxRank(0));
     let before = net.clients[subscriber].received.len();
     for _ in 0..180 {
         publisher.frame(&mut net);
@@ -239,8 +236,7 @@ fn a_screen_share_on_its_own_connection_leaves_the_simulcast_camera_flowing() {
         let packet =
             harness::vp8_packet(screen_ssrc, codec_pt, n, u32::from(n) * 3000, n % 30 == 0);
         for (from, datagram) in net.publisher_datagrams(screen, screen_sender, packet) {
-            let (now, server) = (net.now, net.server);
-            net.core.handle_datagram(now, server, from, datagram);
+            net.deliver(from, datagram);
         }
     }
     let after = &net.clients[subscriber].received[before..];
@@ -304,10 +300,7 @@ fn simulcast_offered_without_msid_is_forwarded() {
     );
     let track = published_track(&net);
     let sub_sid = net.clients[subscriber].sid.clone();
-    let now = net.now;
-    net.core
-        .set_layer_limit(now, &sub_sid, &track, LayerLimit::MaxRank(0))
-        .unwrap();
+    limit_layers(&mut net, &sub_sid, &track, LayerLimit::MaxRank(0));
     assert!(
         frames_until_layer(&mut net, &mut publisher, subscriber, 0, 60).is_some(),
         "switched to q"
@@ -329,10 +322,7 @@ fn requested_layers_within_the_estimate_switch_at_the_next_keyframe() {
     let sub_sid = net.clients[subscriber].sid.clone();
     // (requested cap, layer expected)
     for (cap, layer) in [(0, 0u8), (2, 2), (0, 0), (1, 1), (0, 0), (2, 2)] {
-        let now = net.now;
-        net.core
-            .set_layer_limit(now, &sub_sid, &track, LayerLimit::MaxRank(cap))
-            .unwrap();
+        limit_layers(&mut net, &sub_sid, &track, LayerLimit::MaxRank(cap));
         // Keyframes come every 30 frames: the switch is due within 31.
         let frames = frames_until_layer(&mut net, &mut publisher, subscriber, layer, 90);
         eprintln!(
@@ -347,4 +337,15 @@ fn requested_layers_within_the_estimate_switch_at_the_next_keyframe() {
             publisher.frame(&mut net);
         }
     }
+}
+
+/// What the subscriber asks of the track, through the core's door.
+fn limit_layers(net: &mut Net, sid: &ParticipantSid, track: &TrackSid, limit: LayerLimit) {
+    let request = SetLayerLimit {
+        sid: sid.clone(),
+        track: track.clone(),
+        limit,
+    };
+    let now = net.now;
+    net.core.handle(now, request).unwrap();
 }

@@ -192,8 +192,26 @@ fn room_info(config: RoomConfig, participants: usize) -> RoomInfo {
     }
 }
 
-async fn occupancy(state: &AppState) -> HashMap<String, Vec<sfu::ParticipantSnapshot>> {
-    state.sfu.rooms().await.into_iter().collect()
+async fn occupancy(
+    state: &AppState,
+) -> Result<HashMap<String, Vec<sfu::ParticipantSnapshot>>, ApiError> {
+    let rooms = state.sfu.request(sfu::input::Rooms).await;
+    Ok(rooms.map_err(crate::whip::sfu_error)?.into_iter().collect())
+}
+
+/// Who is in `room` (viewers included), as the media plane says.
+async fn room_people(
+    state: &AppState,
+    room: &str,
+) -> Result<Vec<sfu::ParticipantSnapshot>, ApiError> {
+    let request = sfu::input::RoomPeople {
+        room: room.to_owned(),
+    };
+    state
+        .sfu
+        .request(request)
+        .await
+        .map_err(crate::whip::sfu_error)
 }
 
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms",
@@ -203,7 +221,7 @@ async fn list_rooms(
     headers: HeaderMap,
 ) -> Result<Json<RoomList>, ApiError> {
     admin(&state, &headers)?;
-    let present = occupancy(&state).await;
+    let present = occupancy(&state).await?;
     let rooms = state
         .rooms
         .list()
@@ -268,7 +286,7 @@ async fn get_room(
 ) -> Result<Json<RoomInfo>, ApiError> {
     admin(&state, &headers)?;
     let config = state.rooms.get(&room).ok_or_else(|| not_found(&room))?;
-    let count = state.sfu.room_people(&room).await.len();
+    let count = room_people(&state, &room).await?.len();
     Ok(Json(room_info(config, count)))
 }
 
@@ -282,12 +300,20 @@ async fn end_room(
     Path(room): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let claims = admin(&state, &headers)?;
-    let present = state.sfu.room_people(&room).await;
+    let present = room_people(&state, &room).await?;
     if state.rooms.get(&room).is_none() && present.is_empty() {
         return Err(not_found(&room));
     }
     for participant in present {
-        state.sfu.remove(participant.meta.sid, "room_ended").await;
+        let remove = sfu::input::Remove {
+            sid: participant.meta.sid,
+            reason: "room_ended".to_owned(),
+        };
+        state
+            .sfu
+            .request(remove)
+            .await
+            .map_err(crate::whip::sfu_error)?;
     }
     if state.rooms.remove(&room).is_some() {
         state
@@ -355,7 +381,7 @@ async fn list_participants(
     Path(room): Path<String>,
 ) -> Result<Json<ParticipantList>, ApiError> {
     admin(&state, &headers)?;
-    let present = state.sfu.room_people(&room).await;
+    let present = room_people(&state, &room).await?;
     if present.is_empty() && state.rooms.get(&room).is_none() {
         return Err(not_found(&room));
     }
@@ -370,10 +396,8 @@ async fn sessions_of(
     room: &str,
     identity: &str,
 ) -> Result<Vec<sfu::ParticipantSnapshot>, ApiError> {
-    let sessions: Vec<_> = state
-        .sfu
-        .room_people(room)
-        .await
+    let sessions: Vec<_> = room_people(state, room)
+        .await?
         .into_iter()
         .filter(|p| p.meta.identity == identity)
         .collect();

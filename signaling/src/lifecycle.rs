@@ -4,21 +4,22 @@
 use crate::rooms::{AdmitError, Admitted};
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
+use sfu::input::RoomPeople;
 
 /// Admission to a room, the same at every door (WebSocket `join`, WHIP, WHEP): the ban list
 /// (removal is revocation), `--auto-create-rooms`, guests only in rooms nobody created through
-/// the server API, the participant cap (viewers count). Opens the room if it was not
-/// (`room_started`).
+/// the server API. Opens the room if it was not (`room_started`). The participant cap (viewers
+/// count) is the media plane's, checked in the same step as the join: pass
+/// `Admitted::config.max_participants` to `sfu::input::Join` or `JoinViewer`, and call
+/// [`join_refused`] if the media plane refuses.
 pub async fn admit(
     state: &AppState,
     room: &str,
     claims: &crate::auth::Claims,
 ) -> Result<Admitted, AdmitError> {
-    let present = state.sfu.room_people(room).await.len();
     let admitted = state.rooms.admit(
         room,
         (&claims.sub, claims.guest),
-        present,
         state.config.auto_create_rooms,
         crate::messaging::now_ms(),
     )?;
@@ -39,10 +40,31 @@ pub fn ban(state: &AppState, room: &str, identity: &str) {
         .ban(room, identity, now.saturating_add(period), now);
 }
 
+/// An admitted join the media plane refused (the room is full, the server at capacity):
+/// admission counted it as someone coming, so if nobody is in, the room closes after its grace
+/// period as if they had left.
+pub async fn join_refused(state: &AppState, room: &str) {
+    let room_people = RoomPeople {
+        room: room.to_owned(),
+    };
+    match state.sfu.request(room_people).await {
+        Ok(people) => close_when_empty(state, room, &people),
+        // Stopping: rooms end with the server.
+        Err(err) => tracing::debug!(%err, "a refused join's room is left as it is"),
+    }
+}
+
 /// `identity` left `room`: their visit to the room's conversation ends with their last session
 /// there; if the room is now empty, close it once the grace period passes.
 pub async fn participant_left(state: &AppState, room: &str, identity: &str) {
-    let people = state.sfu.room_people(room).await;
+    let room_people = RoomPeople {
+        room: room.to_owned(),
+    };
+    // A stopped media plane holds nobody: the visit ends, the call too.
+    let people = state.sfu.request(room_people).await.unwrap_or_else(|err| {
+        tracing::debug!(%err, "media plane gone: the room counts as empty");
+        Vec::new()
+    });
     if !people.iter().any(|p| p.meta.identity == identity) {
         state.messaging.leave_room(room, identity).await;
     }
@@ -52,6 +74,14 @@ pub async fn participant_left(state: &AppState, room: &str, identity: &str) {
         // The call (if the room had one) ends with its last participant.
         state.messaging.call_room_empty(room).await;
     }
+    close_when_empty(state, room, &people);
+}
+
+/// Someone left `room` (or did not get in) and `people` are still there: if no participant is
+/// (viewers alone do not keep a room open), close it once the grace period passes unless
+/// someone comes.
+fn close_when_empty(state: &AppState, room: &str, people: &[sfu::ParticipantSnapshot]) {
+    let remaining = people.iter().filter(|p| !p.meta.hidden).count();
     let Some((grace, epoch)) = state.rooms.left(room, remaining) else {
         return;
     };

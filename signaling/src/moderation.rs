@@ -4,6 +4,7 @@
 
 use crate::protocol::{ErrorCode, RoomModeration};
 use crate::state::AppState;
+use sfu::input::{ForceMute, Remove, RoomPeople};
 use sfu::{MediaKind, ParticipantSnapshot};
 
 /// A moderator acts on participant `target` (a sid) of `room`.
@@ -14,10 +15,14 @@ pub async fn moderate(
     target: &str,
     action: RoomModeration,
 ) -> Result<(), (ErrorCode, String)> {
+    let room_people = RoomPeople {
+        room: room.to_owned(),
+    };
     let session = state
         .sfu
-        .room_people(room)
+        .request(room_people)
         .await
+        .map_err(crate::session::sfu_error)?
         .into_iter()
         .find(|p| p.meta.sid.to_string() == target)
         .ok_or((
@@ -55,7 +60,13 @@ pub async fn mute(
         .filter(|t| kinds.contains(&t.kind))
     {
         // A track that ended meanwhile is not an error.
-        let _ = state.sfu.force_mute(track.sid, muted).await;
+        let mute = ForceMute {
+            track: track.sid,
+            muted,
+        };
+        if let Err(err) = state.sfu.request(mute).await {
+            tracing::debug!(%err, "a moderator's mute was not applied");
+        }
     }
     let action = if muted {
         chat::AuditAction::Mute
@@ -73,7 +84,13 @@ pub async fn remove(state: &AppState, room: &str, actor: &str, sessions: Vec<Par
     // Removal is revocation: the same identity cannot walk back in at any door.
     crate::lifecycle::ban(state, room, &identity);
     for session in sessions {
-        state.sfu.remove(session.meta.sid, "removed").await;
+        let remove = Remove {
+            sid: session.meta.sid,
+            reason: "removed".to_owned(),
+        };
+        if let Err(err) = state.sfu.request(remove).await {
+            tracing::warn!(%err, "a moderator's removal was not applied");
+        }
     }
     audit_room(state, room, actor, chat::AuditAction::Kick, &identity).await;
 }

@@ -25,8 +25,6 @@ pub struct RoomConfig {
 pub enum AdmitError {
     #[error("no such room, and rooms are not created on join here")]
     NotFound,
-    #[error("the room is full")]
-    Full,
     #[error("removed from this room: rejoining is refused for another {retry_after_secs} s")]
     Banned { retry_after_secs: u64 },
     #[error("this room was created by its app: guest tokens cannot join it")]
@@ -108,14 +106,14 @@ impl RoomRegistry {
         })
     }
 
-    /// A join (WebSocket, WHIP or WHEP): may `identity` (a `guest` or not) enter, with
-    /// `present` people (viewers included) already in? Opens the room if `auto_create` allows
-    /// and it is not open.
+    /// A join (WebSocket, WHIP or WHEP): may `identity` (a `guest` or not) enter? Opens the
+    /// room if `auto_create` allows and it is not open. The participant cap
+    /// (`config.max_participants`) is not checked here but by the media plane, in the same step
+    /// as the join (`sfu::input::Join`): counted here, two joins could both take the last place.
     pub fn admit(
         &self,
         name: &str,
         (identity, guest): (&str, bool),
-        present: usize,
         auto_create: bool,
         now_ms: i64,
     ) -> Result<Admitted, AdmitError> {
@@ -146,13 +144,6 @@ impl RoomRegistry {
         let entry = rooms.get_mut(name).ok_or(AdmitError::NotFound)?;
         if guest && entry.config.explicit {
             return Err(AdmitError::GuestsNotAllowed);
-        }
-        if entry
-            .config
-            .max_participants
-            .is_some_and(|max| present >= max as usize)
-        {
-            return Err(AdmitError::Full);
         }
         entry.epoch += 1;
         Ok(Admitted {
@@ -210,35 +201,25 @@ mod tests {
                 retry_after_secs: secs,
             })
         };
-        // (room, identity, guest, present, auto_create, now ms, expected); the clinic was
-        // created through the API.
-        type Row<'a> = (
-            &'a str,
-            &'a str,
-            bool,
-            usize,
-            bool,
-            i64,
-            Result<bool, AdmitError>,
-        );
+        // (room, identity, guest, auto_create, now ms, expected); the clinic was created
+        // through the API. Its cap is the media plane's to check (sfu/tests/door.rs).
+        type Row<'a> = (&'a str, &'a str, bool, bool, i64, Result<bool, AdmitError>);
         #[rustfmt::skip]
         let rows: &[Row] = &[
-            ("clinic",  "ana",     false, 0, false, 0,      Ok(false)),
-            ("clinic",  "ana",     false, 1, false, 0,      Ok(false)),
-            ("clinic",  "ana",     false, 2, false, 0,      Err(AdmitError::Full)),
-            ("clinic",  "gus",     true,  0, true,  0,      Err(AdmitError::GuestsNotAllowed)),
-            ("nowhere", "ana",     false, 0, false, 0,      Err(AdmitError::NotFound)),
-            ("hallway", "ana",     false, 0, true,  0,      Ok(true)),
-            ("hallway", "ana",     false, 1, true,  0,      Ok(false)),
-            ("hallway", "gus",     true,  1, true,  0,      Ok(false)), // opened on a join: guests welcome
-            ("clinic",  "mallory", false, 0, false, 0,      banned(60)),
-            ("clinic",  "mallory", false, 0, false, 59_001, banned(1)),
-            ("hallway", "mallory", false, 2, true,  1_000,  Ok(false)), // a ban is for one room
-            ("clinic",  "mallory", false, 0, false, 60_000, Ok(false)), // and for its period
+            ("clinic",  "ana",     false, false, 0,      Ok(false)),
+            ("clinic",  "gus",     true,  true,  0,      Err(AdmitError::GuestsNotAllowed)),
+            ("nowhere", "ana",     false, false, 0,      Err(AdmitError::NotFound)),
+            ("hallway", "ana",     false, true,  0,      Ok(true)),
+            ("hallway", "ana",     false, true,  0,      Ok(false)),
+            ("hallway", "gus",     true,  true,  0,      Ok(false)), // opened on a join: guests welcome
+            ("clinic",  "mallory", false, false, 0,      banned(60)),
+            ("clinic",  "mallory", false, false, 59_001, banned(1)),
+            ("hallway", "mallory", false, true,  1_000,  Ok(false)), // a ban is for one room
+            ("clinic",  "mallory", false, false, 60_000, Ok(false)), // and for its period
         ];
-        for (i, (room, identity, guest, present, auto, now, expected)) in rows.iter().enumerate() {
+        for (i, (room, identity, guest, auto, now, expected)) in rows.iter().enumerate() {
             let got = rooms
-                .admit(room, (identity, *guest), *present, *auto, *now)
+                .admit(room, (identity, *guest), *auto, *now)
                 .map(|a| a.started);
             assert_eq!(got, *expected, "row {i}");
         }
@@ -248,11 +229,11 @@ mod tests {
     #[test]
     fn an_empty_room_closes_after_its_grace_unless_someone_comes_back() {
         let rooms = RoomRegistry::default();
-        rooms.admit("r", ("ana", false), 0, true, 0).unwrap();
+        rooms.admit("r", ("ana", false), true, 0).unwrap();
         assert_eq!(rooms.left("r", 1), None, "someone is still in");
         let (grace, epoch) = rooms.left("r", 0).unwrap();
         assert_eq!(grace, DEFAULT_EMPTY_TIMEOUT);
-        rooms.admit("r", ("ana", false), 0, true, 0).unwrap();
+        rooms.admit("r", ("ana", false), true, 0).unwrap();
         assert_eq!(rooms.close_if_idle("r", epoch), None, "someone came back");
         let (_, epoch) = rooms.left("r", 0).unwrap();
         assert_eq!(

@@ -23,7 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
-use sfu::{ParticipantMeta, ParticipantSid, PeerState, SfuError, SfuEvent};
+use sfu::input::{Join, JoinViewer, Leave, Publish};
+use sfu::{ParticipantMeta, ParticipantSid, PeerRole, PeerState, SfuError, SfuEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -113,22 +114,22 @@ fn authorize(
     Ok(claims)
 }
 
-/// The same admission as a WebSocket join (bans, `--auto-create-rooms`, the participant cap);
-/// an audio-only room takes no video from WHIP.
+/// The same admission as a WebSocket join (bans, `--auto-create-rooms`); an audio-only room
+/// takes no video from WHIP. Returns the room's participant cap, which the media plane checks
+/// with the join.
 async fn admit(
     state: &AppState,
     kind: Kind,
     room: &str,
     claims: &crate::auth::Claims,
     offer: &str,
-) -> Result<(), ApiError> {
+) -> Result<Option<u32>, ApiError> {
     use crate::rooms::AdmitError;
     let admitted = crate::lifecycle::admit(state, room, claims)
         .await
         .map_err(|err| {
             let (status, code) = match err {
                 AdmitError::NotFound => (StatusCode::NOT_FOUND, "room_not_found"),
-                AdmitError::Full => (StatusCode::FORBIDDEN, "room_full"),
                 AdmitError::Banned { .. } => (StatusCode::FORBIDDEN, "banned"),
                 AdmitError::GuestsNotAllowed => (StatusCode::FORBIDDEN, "forbidden"),
             };
@@ -144,7 +145,7 @@ async fn admit(
             "this room is audio-only: publish without video",
         ));
     }
-    Ok(())
+    Ok(admitted.config.max_participants)
 }
 
 /// The offer body: `application/sdp` (415 otherwise), UTF-8 (400 otherwise).
@@ -170,7 +171,8 @@ fn offer_body(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
     })
 }
 
-fn sfu_error(err: SfuError) -> Response {
+/// A media plane error as the HTTP APIs (WHIP, WHEP, the server API) answer it.
+pub(crate) fn sfu_error(err: SfuError) -> ApiError {
     match err {
         SfuError::InvalidSdp(reason) => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -180,6 +182,7 @@ fn sfu_error(err: SfuError) -> Response {
         SfuError::LimitExceeded(reason) => {
             ApiError::new(StatusCode::BAD_REQUEST, "limit_exceeded", reason)
         }
+        SfuError::RoomFull => ApiError::new(StatusCode::FORBIDDEN, "room_full", "the room is full"),
         SfuError::Capacity(reason) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "at_capacity", reason)
         }
@@ -202,7 +205,6 @@ fn sfu_error(err: SfuError) -> Response {
             )
         }
     }
-    .into_response()
 }
 
 fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
@@ -233,7 +235,7 @@ fn watch_session(state: AppState, id: String, mut events: sfu::EventReceiver) {
             if ended {
                 if let Some(session) = state.media_sessions.remove(&id) {
                     tracing::info!(participant = %session.sid, "whip/whep connection ended");
-                    state.sfu.leave(session.sid).await;
+                    leave(&state, session.sid).await;
                     crate::lifecycle::participant_left(&state, &session.room, &session.identity)
                         .await;
                 }
@@ -315,9 +317,10 @@ async fn open_session(
         Ok(offer) => offer,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = admit(&state, kind, &room, &claims, &offer).await {
-        return refusal.into_response();
-    }
+    let max_participants = match admit(&state, kind, &room, &claims, &offer).await {
+        Ok(max_participants) => max_participants,
+        Err(refusal) => return refusal.into_response(),
+    };
     let sid = ParticipantSid::random();
     let meta = ParticipantMeta {
         sid: sid.clone(),
@@ -328,27 +331,16 @@ async fn open_session(
         hidden: kind == Kind::Whep,
     };
     let (events_tx, events_rx) = sfu::event_channel();
-    let answer = match kind {
-        Kind::Whip => {
-            if let Err(err) = state.sfu.join(room.clone(), meta, events_tx).await {
-                return sfu_error(err);
-            }
-            match state.sfu.publish(sid.clone(), offer, Vec::new()).await {
-                Ok(answer) => answer,
-                Err(err) => {
-                    state.sfu.leave(sid).await;
-                    return sfu_error(err);
-                }
-            }
-        }
-        Kind::Whep => match state
-            .sfu
-            .join_viewer(room.clone(), meta, offer, follow, events_tx)
-            .await
-        {
-            Ok(answer) => answer,
-            Err(err) => return sfu_error(err),
-        },
+    let joining = Joining {
+        room: room.clone(),
+        meta,
+        offer,
+        follow,
+        max_participants,
+    };
+    let answer = match enter(&state, kind, joining, events_tx).await {
+        Ok(answer) => answer,
+        Err(refusal) => return refusal.into_response(),
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     tracing::info!(room = %room, participant = %sid, kind = kind.path(), "session started");
@@ -363,6 +355,80 @@ async fn open_session(
     );
     watch_session(state, id.clone(), events_rx);
     created(kind, &room, &id, answer)
+}
+
+/// A WHIP or WHEP client about to enter the media plane.
+struct Joining {
+    room: String,
+    meta: ParticipantMeta,
+    offer: String,
+    follow: Option<String>,
+    max_participants: Option<u32>,
+}
+
+/// Joins the room in the media plane (which checks its cap in the same step) as a publisher
+/// that offers (WHIP) or as a hidden viewer (WHEP); returns the answer.
+async fn enter(
+    state: &AppState,
+    kind: Kind,
+    joining: Joining,
+    events: sfu::EventSender,
+) -> Result<String, ApiError> {
+    let Joining {
+        room,
+        meta,
+        offer,
+        follow,
+        max_participants,
+    } = joining;
+    let sid = meta.sid.clone();
+    if kind == Kind::Whep {
+        let view = JoinViewer {
+            room: room.clone(),
+            meta,
+            offer,
+            follow,
+            max_participants,
+        };
+        return match state.sfu.join_with_events(view, events).await {
+            Ok(answer) => Ok(answer),
+            Err(err) => Err(refused(state, &room, err).await),
+        };
+    }
+    let join = Join {
+        room: room.clone(),
+        meta,
+        max_participants,
+    };
+    if let Err(err) = state.sfu.join_with_events(join, events).await {
+        return Err(refused(state, &room, err).await);
+    }
+    let publish = Publish {
+        sid: sid.clone(),
+        role: PeerRole::Publisher,
+        offer,
+        sources: Vec::new(),
+    };
+    match state.sfu.request(publish).await {
+        Ok(answer) => Ok(answer),
+        Err(err) => {
+            leave(state, sid).await;
+            Err(sfu_error(err))
+        }
+    }
+}
+
+/// The media plane refused a join (the room is full, the server at capacity).
+async fn refused(state: &AppState, room: &str, err: SfuError) -> ApiError {
+    crate::lifecycle::join_refused(state, room).await;
+    sfu_error(err)
+}
+
+/// The participant leaves the media plane (nothing to do once it stopped).
+async fn leave(state: &AppState, sid: ParticipantSid) {
+    if let Err(err) = state.sfu.request(Leave { sid }).await {
+        tracing::debug!(%err, "leaving a stopped media plane");
+    }
 }
 
 fn not_found() -> ApiError {
@@ -405,7 +471,7 @@ async fn delete_session(
     }
     match state.media_sessions.remove(&id) {
         Some(session) => {
-            state.sfu.leave(session.sid.clone()).await;
+            leave(&state, session.sid.clone()).await;
             crate::lifecycle::participant_left(&state, &room, &session.identity).await;
             tracing::info!(room = %room, participant = %session.sid, "whip/whep session deleted");
             StatusCode::OK.into_response()

@@ -24,6 +24,7 @@ use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use sfu::core::{CoreConfig, SfuCore, SfuEvent};
+use sfu::input::{Datagram, Join, Publish, SubscriberAnswer, Timeout};
 use sfu::{ParticipantMeta, ParticipantSid, SfuStats};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,20 +113,20 @@ impl Net {
     /// Adds a participant to `room`; returns its index.
     pub fn join(&mut self, room: &str, name: &str, publish: bool) -> usize {
         let sid = ParticipantSid::random();
-        self.core
-            .join(
-                self.now,
-                room,
-                ParticipantMeta {
-                    sid: sid.clone(),
-                    identity: name.to_owned(),
-                    name: name.to_owned(),
-                    can_publish: publish,
-                    can_subscribe: true,
-                    hidden: false,
-                },
-            )
-            .expect("join");
+        let meta = ParticipantMeta {
+            sid: sid.clone(),
+            identity: name.to_owned(),
+            name: name.to_owned(),
+            can_publish: publish,
+            can_subscribe: true,
+            hidden: false,
+        };
+        let join = Join {
+            room: room.to_owned(),
+            meta,
+            max_participants: None,
+        };
+        self.core.handle(self.now, join).expect("join");
         let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
             .parse()
             .unwrap();
@@ -175,10 +176,13 @@ impl Net {
         } else {
             sfu::PeerRole::Publisher
         };
-        let answer = self
-            .core
-            .publish_on(now, &sid, role, rewrite(&offer.sdp), Vec::new())
-            .expect("publish");
+        let publish = Publish {
+            sid,
+            role,
+            offer: rewrite(&offer.sdp),
+            sources: Vec::new(),
+        };
+        let answer = self.core.handle(now, publish).expect("publish");
         self.clients[index]
             .pc
             .set_remote_description(now, RTCSessionDescription::answer(answer).unwrap())
@@ -304,15 +308,16 @@ impl Net {
                         .pc
                         .set_local_description(now, answer.clone())
                         .expect("local answer");
-                    self.core
-                        .subscriber_answer(now, &sid, answer.sdp)
-                        .expect("subscriber answer");
+                    let answer = SubscriberAnswer {
+                        sid,
+                        answer: answer.sdp,
+                    };
+                    self.core.handle(now, answer).expect("subscriber answer");
                     moved = true;
                 } else {
                     self.events.push((sid, event));
                 }
             }
-            let server = self.server;
             let mut outgoing = Vec::new();
             for client in &mut self.clients {
                 while let Some(out) = client.pc.poll_write() {
@@ -333,7 +338,7 @@ impl Net {
             }
             for (from, payload) in outgoing {
                 moved = true;
-                self.core.handle_datagram(self.now, server, from, payload);
+                self.deliver(from, payload);
             }
             if !moved {
                 return;
@@ -341,11 +346,21 @@ impl Net {
         }
     }
 
+    /// Hands the core a datagram from `from` (a client's address) now.
+    pub fn deliver(&mut self, from: SocketAddr, data: BytesMut) {
+        let datagram = Datagram {
+            local: self.server,
+            peer: from,
+            data,
+        };
+        self.core.handle(self.now, datagram).expect("datagram");
+    }
+
     /// Advances time by `step`, firing every due timer, and settles.
     pub fn advance(&mut self, step: Duration) {
         self.now += step;
         let now = self.now;
-        self.core.handle_timeout(now);
+        self.core.handle(now, Timeout).expect("timeout");
         for client in &mut self.clients {
             if client.pc.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = client.pc.handle_timeout(now);

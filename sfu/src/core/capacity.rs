@@ -1,8 +1,18 @@
-//! The limits on what clients can make the media plane hold ([`crate::config::Limits`]).
+//! The limits on what clients can make the media plane hold ([`crate::config::Limits`]), and
+//! a room's participant cap (set by signaling per join).
 
 use super::*;
 
 impl SfuCore {
+    /// Refuses a join (`input::Join`, `input::JoinViewer`) when `room` already holds
+    /// `max_participants` people, hidden viewers included.
+    pub(super) fn check_room_cap(&self, room: &str, max: Option<u32>) -> Result<(), SfuError> {
+        match max {
+            Some(max) if self.rooms.members(room).len() >= max as usize => Err(SfuError::RoomFull),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses a join (with the joiner's identity) or a new peer connection in `room` when the
     /// server, the room or the identity is at its limit.
     pub(super) fn check_capacity(

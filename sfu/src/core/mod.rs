@@ -1,9 +1,11 @@
 //! The Sans-I/O media core: every room, participant and peer connection of this node, driven
-//! only by its inputs (`handle_datagram`, `handle_timeout`, the request methods) with time
-//! passed in. It produces datagrams to send (`poll_transmit`) and events for signaling
-//! (`poll_event`). No sockets, no clock, no tasks: `driver.rs` owns those.
+//! only by its inputs (a datagram, the clock, each request: `input.rs`), applied through
+//! [`SfuCore::handle`] with time passed in. It produces datagrams to send (`poll_transmit`)
+//! and events for signaling (`poll_event`), and says when it next wants the clock
+//! (`poll_timeout`). No sockets, no clock, no tasks: `driver.rs` owns those.
 //!
-//! Layout: this file routes inputs to peer connections; `drain.rs` drains their outputs;
+//! Layout: `input.rs` is the one door in (every input ends in one `finish`); this file routes
+//! inputs to peer connections; `drain.rs` drains their outputs;
 //! `publish.rs` handles the publisher leg (incoming tracks, forwarding); `subscribe.rs` the
 //! subscriber leg (down tracks, server offers) and `down_track.rs` one forwarded track;
 //! `selection.rs` layer requests and keyframe requests; `bandwidth.rs` fitting each
@@ -15,6 +17,7 @@ mod capacity;
 mod down_track;
 mod drain;
 mod events;
+pub mod input;
 mod publish;
 mod selection;
 mod subscribe;
@@ -195,8 +198,13 @@ impl SfuCore {
         &self.stats
     }
 
-    /// Adds a participant to a room; returns who is already there.
-    pub fn join(
+    /// Whether `sid` is in a room here (the driver drops the event queues of those who are not).
+    pub fn has_participant(&self, sid: &ParticipantSid) -> bool {
+        self.participants.contains_key(sid)
+    }
+
+    /// Adds a participant to a room; returns who is already there (`input::Join`).
+    fn join(
         &mut self,
         now: Instant,
         room: &str,
@@ -218,12 +226,12 @@ impl SfuCore {
         for track in self.rooms.tracks_for(&sid) {
             self.add_down_track(now, &sid, &track);
         }
-        self.finish(now);
         Ok(others)
     }
 
-    /// Removes a participant: closes their connections, ends their tracks, tells the others.
-    pub fn leave(&mut self, now: Instant, sid: &ParticipantSid) {
+    /// Removes a participant: closes their connections, ends their tracks, tells the others
+    /// (`input::Leave`).
+    fn leave(&mut self, now: Instant, sid: &ParticipantSid) {
         let Some(peers) = self.participants.remove(sid) else {
             return;
         };
@@ -257,22 +265,11 @@ impl SfuCore {
                 "participant left"
             );
         }
-        self.finish(now);
-    }
-
-    /// Every room and who is in it (hidden viewers left out).
-    pub fn rooms(&self) -> Vec<(String, Vec<ParticipantSnapshot>)> {
-        self.rooms.list()
-    }
-
-    /// Who is in one room (hidden viewers left out).
-    pub fn room_people(&self, room: &str) -> Vec<ParticipantSnapshot> {
-        self.rooms.people(room)
     }
 
     /// Removes a participant (a moderator's decision, or the room ended): its session is told
-    /// why, then it leaves like any leaver.
-    pub fn remove(&mut self, now: Instant, sid: &ParticipantSid, reason: &str) {
+    /// why, then it leaves like any leaver (`input::Remove`).
+    fn remove(&mut self, now: Instant, sid: &ParticipantSid, reason: &str) {
         self.emit(
             sid,
             SfuEvent::Removed {
@@ -282,10 +279,10 @@ impl SfuCore {
         self.leave(now, sid);
     }
 
-    /// Trickled client candidate for one of the participant's connections.
-    pub fn add_ice_candidate(
+    /// Trickled client candidate for one of the participant's connections
+    /// (`input::AddIceCandidate`).
+    fn add_ice_candidate(
         &mut self,
-        now: Instant,
         sid: &ParticipantSid,
         role: PeerRole,
         candidate: Candidate,
@@ -302,18 +299,12 @@ impl SfuCore {
             })
             .map_err(|e| SfuError::InvalidCandidate(e.to_string()))?;
         self.dirty.insert(id);
-        self.finish(now);
         Ok(())
     }
 
-    /// A datagram from the shared UDP port. `local` is the advertised address it arrived on.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        peer_addr: SocketAddr,
-        data: BytesMut,
-    ) {
+    /// A datagram from the shared UDP port. `local` is the advertised address it arrived on
+    /// (`input::Datagram`).
+    fn datagram(&mut self, now: Instant, local: SocketAddr, peer_addr: SocketAddr, data: BytesMut) {
         let id = match stun::classify(&data) {
             stun::Route::BindingRequest { local_ufrag } => self.by_ufrag.get(local_ufrag).copied(),
             stun::Route::ByAddress => self.by_addr.get(&(local, peer_addr)).copied(),
@@ -358,9 +349,9 @@ impl SfuCore {
             self.react_to_congestion(now, id);
         }
         self.dirty.insert(id);
-        self.finish(now);
     }
 
+    /// When the core next wants `input::Timeout`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
@@ -370,7 +361,8 @@ impl SfuCore {
             .min()
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Fires every timer due by `now` (`input::Timeout`).
+    fn timeout(&mut self, now: Instant) {
         if self.next_speaker_tick.is_some_and(|at| at <= now) {
             self.report_speakers(now);
         }
@@ -391,7 +383,6 @@ impl SfuCore {
                 self.dirty.insert(id);
             }
         }
-        self.finish(now);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -402,8 +393,9 @@ impl SfuCore {
         self.events.pop_front()
     }
 
-    /// Closes every connection (shutdown); the close alerts are in `poll_transmit`.
-    pub fn close_all(&mut self, now: Instant) {
+    /// Closes every connection (shutdown); the close alerts are in `poll_transmit`
+    /// (`input::CloseAll`).
+    fn close_all(&mut self, now: Instant) {
         let sids: Vec<_> = self.participants.keys().cloned().collect();
         for sid in sids {
             self.leave(now, &sid);
@@ -543,6 +535,7 @@ impl SfuCore {
     }
 
     /// Drains every dirty connection until nothing more happens, then sends pending offers.
+    /// Runs once at the end of every input (`SfuCore::handle`), never inside one.
     fn finish(&mut self, now: Instant) {
         loop {
             while let Some(id) = self.dirty.pop_first() {

@@ -18,20 +18,10 @@ use rtc::shared::marshal::MarshalSize;
 use std::time::Instant;
 
 impl SfuCore {
-    /// Applies a publisher offer (first or renegotiation) and returns the answer SDP.
-    pub fn publish(
-        &mut self,
-        now: Instant,
-        sid: &ParticipantSid,
-        offer_sdp: String,
-        sources: Vec<(String, TrackSource)>,
-    ) -> Result<String, SfuError> {
-        self.publish_on(now, sid, PeerRole::Publisher, offer_sdp, sources)
-    }
-
-    /// Like [`Self::publish`], on the camera/microphone connection (`Publisher`) or the
-    /// screen-share one (`Screen`).
-    pub fn publish_on(
+    /// Applies a publisher offer (first or renegotiation) and returns the answer SDP, on the
+    /// camera/microphone connection (`Publisher`) or the screen-share one (`Screen`)
+    /// (`input::Publish`).
+    pub(super) fn publish_on(
         &mut self,
         now: Instant,
         sid: &ParticipantSid,
@@ -74,7 +64,6 @@ impl SfuCore {
         if existing.is_none() {
             self.announce_candidates(sid, role);
         }
-        self.finish(now);
         Ok(answer)
     }
 
@@ -222,10 +211,10 @@ impl SfuCore {
     }
 
     /// The owner muted or unmuted a track: the room is told. Media keeps flowing (a muted
-    /// browser track sends silence or black frames), so nothing changes on the media path.
-    pub fn set_track_muted(
+    /// browser track sends silence or black frames), so nothing changes on the media path
+    /// (`input::SetTrackMuted`).
+    pub(super) fn set_track_muted(
         &mut self,
-        now: Instant,
         sid: &ParticipantSid,
         track: &TrackSid,
         muted: bool,
@@ -241,18 +230,13 @@ impl SfuCore {
                 },
             );
         }
-        self.finish(now);
         Ok(())
     }
 
     /// A moderator mutes or unmutes someone's track: while muted, nothing of it is forwarded,
-    /// whatever its publisher sends; everyone in the room (the publisher too) is told.
-    pub fn force_mute(
-        &mut self,
-        now: Instant,
-        track: &TrackSid,
-        muted: bool,
-    ) -> Result<(), SfuError> {
+    /// whatever its publisher sends; everyone in the room (the publisher too) is told
+    /// (`input::ForceMute`).
+    pub(super) fn force_mute(&mut self, track: &TrackSid, muted: bool) -> Result<(), SfuError> {
         let (owner, everyone) = self.rooms.force_muted(track, muted)?;
         if let Some(up) = self.up_tracks.get_mut(track) {
             up.force_muted = muted;
@@ -268,12 +252,12 @@ impl SfuCore {
             );
         }
         tracing::info!(track = %track, muted, "track muted by a moderator");
-        self.finish(now);
         Ok(())
     }
 
-    /// The owner stops publishing one track (e.g. ends a screen share) and stays in the room.
-    pub fn unpublish(
+    /// The owner stops publishing one track (e.g. ends a screen share) and stays in the room
+    /// (`input::Unpublish`).
+    pub(super) fn unpublish(
         &mut self,
         now: Instant,
         sid: &ParticipantSid,
@@ -291,7 +275,6 @@ impl SfuCore {
         if let Some((meta, audience)) = self.rooms.unpublish(track) {
             self.end_up_track(now, track, &audience, &meta.owner);
         }
-        self.finish(now);
         Ok(())
     }
 

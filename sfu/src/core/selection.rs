@@ -67,7 +67,7 @@ impl SfuCore {
     }
 
     /// What a subscriber wants of one track: paused, a layer cap, or its rendered size.
-    pub fn set_layer_limit(
+    pub(super) fn set_layer_limit(
         &mut self,
         now: Instant,
         sid: &ParticipantSid,
@@ -85,7 +85,6 @@ impl SfuCore {
         down.limit = limit;
         self.reallocate_subscriber(now, id);
         self.reselect_layers(track);
-        self.finish(now);
         Ok(())
     }
 }

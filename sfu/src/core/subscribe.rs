@@ -14,8 +14,9 @@ use rtc::rtp_transceiver::rtp_sender::{
 use std::time::Instant;
 
 impl SfuCore {
-    /// Applies the client's answer to the outstanding subscriber offer.
-    pub fn subscriber_answer(
+    /// Applies the client's answer to the outstanding subscriber offer
+    /// (`input::SubscriberAnswer`).
+    pub(super) fn subscriber_answer(
         &mut self,
         now: Instant,
         sid: &ParticipantSid,
@@ -46,7 +47,6 @@ impl SfuCore {
             self.needs_offer.insert(id);
         }
         self.dirty.insert(id);
-        self.finish(now);
         Ok(())
     }
 

@@ -16,8 +16,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use std::time::Instant;
 
 impl SfuCore {
-    /// Adds a hidden viewer to `room` from its offer; returns the answer.
-    pub fn join_viewer(
+    /// Adds a hidden viewer to `room` from its offer; returns the answer (`input::JoinViewer`).
+    pub(super) fn join_viewer(
         &mut self,
         now: Instant,
         room: &str,
@@ -51,7 +51,6 @@ impl SfuCore {
                         self.emit(&other, SfuEvent::ViewerJoined(snapshot.clone()));
                     }
                 }
-                self.finish(now);
                 Ok(answer)
             }
             Err(err) => {

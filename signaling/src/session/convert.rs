@@ -112,7 +112,7 @@ pub(super) fn token_error(err: TokenError) -> (ErrorCode, String) {
     (code, err.to_string())
 }
 
-pub(super) fn sfu_error(err: SfuError) -> (ErrorCode, String) {
+pub(crate) fn sfu_error(err: SfuError) -> (ErrorCode, String) {
     let code = match &err {
         SfuError::NotInRoom => ErrorCode::NotInRoom,
         SfuError::AlreadyInRoom => ErrorCode::AlreadyInRoom,
@@ -121,6 +121,7 @@ pub(super) fn sfu_error(err: SfuError) -> (ErrorCode, String) {
         SfuError::NoCommonMedia(_) => ErrorCode::UnsupportedMedia,
         SfuError::LimitExceeded(_) => ErrorCode::InvalidMessage,
         SfuError::Capacity(_) => ErrorCode::AtCapacity,
+        SfuError::RoomFull => ErrorCode::RoomFull,
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
         SfuError::UnknownSession => ErrorCode::UnknownSession,
         SfuError::InvalidCandidate(_) => ErrorCode::InvalidCandidate,

@@ -8,6 +8,9 @@ use crate::auth::{Audience, Claims};
 use crate::protocol::{
     ClientMessage, ErrorCode, PeerTarget, PublishTrack, RoomModeration, ServerMessage,
 };
+use sfu::input::{
+    AddIceCandidate, Publish, SetLayerLimit, SetTrackMuted, SubscriberAnswer, Unpublish,
+};
 use sfu::{ParticipantSid, PeerRole};
 
 type Reply = Result<ServerMessage, (ErrorCode, String)>;
@@ -107,12 +110,13 @@ impl Session {
             .into_iter()
             .map(|t| (t.track_id, source_to_sfu(t.source)))
             .collect();
-        let sdp = self
-            .state
-            .sfu
-            .publish_on(sid, role, sdp, sources)
-            .await
-            .map_err(sfu_error)?;
+        let publish = Publish {
+            sid,
+            role,
+            offer: sdp,
+            sources,
+        };
+        let sdp = self.state.sfu.request(publish).await.map_err(sfu_error)?;
         Ok(ServerMessage::PublishAnswer { reply_to: id, sdp })
     }
 
@@ -143,7 +147,9 @@ impl Session {
         let sfu = &self.state.sfu;
         let id = message.id().to_owned();
         match message {
-            ClientMessage::SubscribeAnswer { sdp, .. } => sfu.subscriber_answer(sid, sdp).await,
+            ClientMessage::SubscribeAnswer { sdp, .. } => {
+                sfu.request(SubscriberAnswer { sid, answer: sdp }).await
+            }
             ClientMessage::IceCandidate {
                 target, candidate, ..
             } => {
@@ -158,7 +164,12 @@ impl Session {
                     sdp_mline_index: candidate.sdp_mline_index,
                     username_fragment: candidate.username_fragment,
                 };
-                sfu.add_ice_candidate(sid, role, candidate).await
+                sfu.request(AddIceCandidate {
+                    sid,
+                    role,
+                    candidate,
+                })
+                .await
             }
             ClientMessage::UpdateSubscription {
                 track,
@@ -176,13 +187,16 @@ impl Session {
                     }
                     _ => sfu::LayerLimit::Highest,
                 };
-                sfu.set_layer_limit(sid, sfu::TrackSid(track), limit).await
+                let track = sfu::TrackSid(track);
+                sfu.request(SetLayerLimit { sid, track, limit }).await
             }
             ClientMessage::SetTrackMuted { track, muted, .. } => {
-                sfu.set_track_muted(sid, sfu::TrackSid(track), muted).await
+                let track = sfu::TrackSid(track);
+                sfu.request(SetTrackMuted { sid, track, muted }).await
             }
             ClientMessage::Unpublish { track, .. } => {
-                sfu.unpublish(sid, sfu::TrackSid(track)).await
+                let track = sfu::TrackSid(track);
+                sfu.request(Unpublish { sid, track }).await
             }
             _ => return Err((ErrorCode::Internal, "not a media request".into())),
         }

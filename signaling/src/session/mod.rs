@@ -8,11 +8,13 @@ use crate::protocol::{
 };
 use crate::state::AppState;
 use crate::webhooks::WebhookEvent;
-use sfu::{ParticipantMeta, ParticipantSid};
+use sfu::input::{Join, Leave, RoomPeople};
+use sfu::{ParticipantMeta, ParticipantSid, ParticipantSnapshot};
 
 mod convert;
 mod media;
-use convert::{participant_info, sfu_error, token_error};
+pub(crate) use convert::sfu_error;
+use convert::{participant_info, token_error};
 
 pub struct Joined {
     pub sid: ParticipantSid,
@@ -251,7 +253,6 @@ impl Session {
             .await
             .map_err(|err| match err {
                 crate::rooms::AdmitError::NotFound => (ErrorCode::RoomNotFound, err.to_string()),
-                crate::rooms::AdmitError::Full => (ErrorCode::RoomFull, err.to_string()),
                 crate::rooms::AdmitError::Banned { .. } => (ErrorCode::Banned, err.to_string()),
                 crate::rooms::AdmitError::GuestsNotAllowed => {
                     (ErrorCode::Forbidden, err.to_string())
@@ -266,12 +267,12 @@ impl Session {
             hidden: false,
         };
         let (events_tx, events_rx) = sfu::event_channel();
-        let others = self
-            .state
-            .sfu
-            .join(room.clone(), meta.clone(), events_tx)
-            .await
-            .map_err(sfu_error)?;
+        let join = Join {
+            room: room.clone(),
+            meta: meta.clone(),
+            max_participants: admitted.config.max_participants,
+        };
+        let (others, viewers) = self.enter(join, events_tx, claims.grants.moderate).await?;
         tracing::info!(room = %room, participant = %meta.sid, "joined");
         self.state.webhooks.send(WebhookEvent::ParticipantJoined {
             room: room.clone(),
@@ -303,23 +304,41 @@ impl Session {
             .call_room_joined(&room, &claims.sub)
             .await;
         self.events = Some(events_rx);
-        // Moderators see who watches unseen (later comers arrive as `viewer_joined`).
-        let viewers = match claims.grants.moderate {
-            true => self.state.sfu.room_people(&room).await,
-            false => Vec::new(),
-        };
         Ok(ServerMessage::Joined {
             reply_to: id,
-            viewers: viewers
-                .iter()
-                .filter(|p| p.meta.hidden)
-                .map(participant_info)
-                .collect(),
+            viewers: viewers.iter().map(participant_info).collect(),
             room,
             you,
             participants: others.iter().map(participant_info).collect(),
             conversation,
         })
+    }
+
+    /// Joins the room in the media plane (which checks its cap in the same step); returns who
+    /// is in and, for a moderator, who watches unseen (later comers arrive as
+    /// `viewer_joined`).
+    async fn enter(
+        &self,
+        join: Join,
+        events: sfu::EventSender,
+        moderator: bool,
+    ) -> Result<(Vec<ParticipantSnapshot>, Vec<ParticipantSnapshot>), (ErrorCode, String)> {
+        let room = join.room.clone();
+        let sfu = &self.state.sfu;
+        let others = match sfu.join_with_events(join, events).await {
+            Ok(others) => others,
+            Err(err) => {
+                crate::lifecycle::join_refused(&self.state, &room).await;
+                return Err(sfu_error(err));
+            }
+        };
+        if !moderator {
+            return Ok((others, Vec::new()));
+        }
+        // Fails only when the media plane stopped, which took the participant with it.
+        let people = sfu.request(RoomPeople { room }).await.map_err(sfu_error)?;
+        let viewers = people.into_iter().filter(|p| p.meta.hidden).collect();
+        Ok((others, viewers))
     }
 
     /// Joined with the `moderate` grant: sees the room's hidden viewers.
@@ -361,7 +380,13 @@ impl Session {
     pub async fn leave(&mut self) {
         if let Some(joined) = self.joined.take() {
             self.events = None;
-            self.state.sfu.leave(joined.sid.clone()).await;
+            let leave = Leave {
+                sid: joined.sid.clone(),
+            };
+            if let Err(err) = self.state.sfu.request(leave).await {
+                // Stopped: nobody is in a room any more.
+                tracing::debug!(%err, "leaving a stopped media plane");
+            }
             tracing::info!(room = %joined.room, participant = %joined.sid, "left");
             self.state.webhooks.send(WebhookEvent::ParticipantLeft {
                 room: joined.room.clone(),
