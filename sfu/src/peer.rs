@@ -27,10 +27,10 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::sansio::Protocol;
 use rtc::shared::error::{Error, Result};
 use rtc::shared::marshal::MarshalSize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a subscriber's estimate starts: enough for the middle layer, not the top one, so a
@@ -40,8 +40,10 @@ pub const MIN_DOWNLINK_BPS: f64 = 100_000.0;
 pub const MAX_DOWNLINK_BPS: f64 = 20_000_000.0;
 
 /// A subscriber connection's downlink as its feedback tells it: GCC's send-side estimate, and
-/// congestion events with the rate packets actually arrived at (see [`DeliveryMonitor`]).
-/// Shared between its interceptor chain and the core without locks.
+/// congestion events with the rate packets actually arrived at (see [`DeliveryMonitor`]); and,
+/// the other way, where each of its streams last restarted at a keyframe (see
+/// [`RetransmitBudget`]). Shared between its interceptor chain and the core; the figures are
+/// atomics, the restart points a mutex only a layer switch or a retransmission takes.
 #[derive(Debug, Clone, Default)]
 pub struct DownlinkEstimate(Arc<DownlinkShared>);
 
@@ -51,6 +53,8 @@ struct DownlinkShared {
     congestion_events: AtomicU64,
     /// At the last congestion event; 0 when it could not be measured.
     delivered_bps: AtomicU64,
+    /// Outgoing SSRC → sequence number of the keyframe its current source started with.
+    restarts: Mutex<HashMap<u32, u16>>,
 }
 
 impl DownlinkEstimate {
@@ -68,6 +72,32 @@ impl DownlinkEstimate {
         Some(self.0.delivered_bps.load(Ordering::Relaxed)).filter(|&bps| bps > 0)
     }
 
+    /// The stream `ssrc` restarted at a keyframe with sequence number `seq` (a layer switch or
+    /// a new publisher): packets sent before it cannot help its decoder any more.
+    pub fn restarted(&self, ssrc: u32, seq: u16) {
+        if let Ok(mut restarts) = self.0.restarts.lock() {
+            restarts.insert(ssrc, seq);
+        }
+    }
+
+    /// The stream stopped (its down track went away).
+    pub fn forget_stream(&self, ssrc: u32) {
+        if let Ok(mut restarts) = self.0.restarts.lock() {
+            restarts.remove(&ssrc);
+        }
+    }
+
+    /// Whether resending `seq` on `ssrc` can still help: not if it was sent before the stream's
+    /// last restart (within half the sequence space, the usual RTP window).
+    fn worth_repairing(&self, ssrc: u32, seq: u16) -> bool {
+        let Ok(restarts) = self.0.restarts.lock() else {
+            return true;
+        };
+        restarts
+            .get(&ssrc)
+            .is_none_or(|&restart| !seq_before(seq, restart))
+    }
+
     fn set(&self, bps: f64) {
         self.0
             .estimate_bps
@@ -80,6 +110,12 @@ impl DownlinkEstimate {
             .store(congestion.delivered_bps.unwrap_or(0), Ordering::Relaxed);
         self.0.congestion_events.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// `a` comes before `b` in RTP sequence order (wrapping, within half the space).
+fn seq_before(a: u16, b: u16) -> bool {
+    let ahead = b.wrapping_sub(a);
+    ahead != 0 && ahead < 0x8000
 }
 
 /// Wraps the estimator so every change of its target becomes visible through a
@@ -299,7 +335,10 @@ impl PacketFilter for KeyframeRequestTap {
 /// requested packet every time it is asked; on a congested link the repeats crowd out the new
 /// layer's keyframe and the picture freezes. Retransmissions beyond a share of the downlink
 /// estimate are dropped here, wire-ward of the responder (the receiver asks again or, failing
-/// that, requests a keyframe).
+/// that, requests a keyframe). So are repairs of packets sent before their stream's last
+/// restart at a keyframe: after a switch down for congestion the receiver still asks for the
+/// old layer's losses, which it can no longer use, and their resends would spend the repair
+/// share (and the link) the new layer's keyframe needs.
 /// After a congestion event the measured arrival rate caps the estimate for a while, because
 /// GCC's target lags behind a collapsed link by seconds.
 struct RetransmitBudget {
@@ -369,7 +408,15 @@ impl PacketFilter for RetransmitBudget {
             return true;
         }
         let bytes = match &msg.message.packet {
-            Packet::Rtp(p) => p.header.marshal_size() + p.payload.len(),
+            Packet::Rtp(p) => {
+                if !self
+                    .estimate
+                    .worth_repairing(p.header.ssrc, p.header.sequence_number)
+                {
+                    return false;
+                }
+                p.header.marshal_size() + p.payload.len()
+            }
             _ => 0,
         };
         self.allow(msg.now, bytes)
@@ -548,5 +595,28 @@ mod tests {
         let mut starved = RetransmitBudget::new(estimate);
         assert!(starved.allow(t0, 1200));
         assert!(!starved.allow(t0, 1200));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn repairs_stop_at_the_last_restart() {
+        let estimate = DownlinkEstimate::default();
+        estimate.restarted(7, 100);
+        estimate.restarted(9, 3); // restarted just after wrapping
+        // (ssrc, seq, still worth repairing)
+        let rows = [
+            (7, 99,     false), // the old layer's loss
+            (7, 30_000, true),  // less than half the space ahead
+            (7, 100,    true),  // the keyframe itself
+            (7, 101,    true),
+            (9, 65_535, false), // before the restart, across the wrap
+            (9, 3,      true),
+            (8, 5,      true),  // a stream that never restarted
+        ];
+        for (i, (ssrc, seq, wanted)) in rows.into_iter().enumerate() {
+            assert_eq!(estimate.worth_repairing(ssrc, seq), wanted, "row {i}");
+        }
+        estimate.forget_stream(7);
+        assert!(estimate.worth_repairing(7, 99), "a forgotten stream has no restart");
     }
 }

@@ -399,6 +399,7 @@ impl SfuCore {
                 down.waiting_since = Some(now);
             }
             let had_layer = down.layer.current().is_some() || down.cut;
+            let mut restarted = false;
             // Audio can start anywhere; video only at a keyframe.
             match down
                 .layer
@@ -408,6 +409,7 @@ impl SfuCore {
                 LayerAction::Switch => {
                     down.switch_source();
                     down.cut = false;
+                    restarted = up.video_codec.is_some();
                     if let Some(since) = down.waiting_since.take() {
                         self.stats
                             .keyframe_wait_seconds
@@ -422,6 +424,9 @@ impl SfuCore {
             let mut out = packet.clone();
             match down.forwarder.rewrite(&mut out.header, keyframe, now) {
                 Decision::Forward => {
+                    if let (true, Some(estimate)) = (restarted, &peer.estimate) {
+                        estimate.restarted(out.header.ssrc, out.header.sequence_number);
+                    }
                     if let Some(vp8) = &mut down.vp8 {
                         if let Some(rewritten) = vp8.rewrite(&out.payload) {
                             out.payload = rewritten.into();

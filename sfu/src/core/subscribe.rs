@@ -150,6 +150,9 @@ impl SfuCore {
             self.assign_viewer_sources(id);
             return;
         }
+        if let Some(estimate) = &peer.estimate {
+            estimate.forget_stream(down.forwarder.out_ssrc());
+        }
         if let Err(err) = peer.pc.remove_track(down.sender_id) {
             tracing::warn!(participant = %subscriber, track = %track, %err, "cannot remove down track");
         }
