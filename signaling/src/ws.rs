@@ -134,6 +134,7 @@ async fn run(socket: WebSocket, state: AppState) {
     state.metrics.ws_connections.inc();
     state.metrics.ws_connections_total.inc();
     let mut shutdown = state.shutdown.clone();
+    let stopping = state.shutdown.clone();
     // Made once, not per loop turn: registering with the watch channel on every event costs.
     let shutting_down = async move {
         let _ = shutdown.wait_for(|draining| *draining).await;
@@ -181,14 +182,14 @@ async fn run(socket: WebSocket, state: AppState) {
             frame = stream.next() => conn.frame(frame).await,
             () = hello_due => conn.hello_overdue().await,
             _ = liveness.tick() => conn.liveness().await,
-            event = event => conn.media_event(event).await,
+            // The media plane closes every event queue once the listener has stopped: a
+            // session that sees that first still ends for the shutdown, not as too slow.
+            event = event => match event {
+                None if *stopping.borrow() => conn.shutdown().await,
+                event => conn.media_event(event).await,
+            },
             chat_event = chat_event => conn.chat_event(chat_event).await,
-            () = &mut shutting_down => {
-                let goodbye = ServerMessage::Goodbye { reason: "server_shutdown".into() };
-                let _ = conn.reply(goodbye).await;
-                close(&mut conn.sink, 1001, "server shutting down").await;
-                Flow::Close
-            }
+            () = &mut shutting_down => conn.shutdown().await,
         };
         if let Flow::Close = flow {
             break;
@@ -303,6 +304,16 @@ impl Connection {
             }
         }
         Flow::Continue
+    }
+
+    /// The server is stopping: goodbye, then close.
+    async fn shutdown(&mut self) -> Flow {
+        let goodbye = ServerMessage::Goodbye {
+            reason: "server_shutdown".into(),
+        };
+        let _ = self.reply(goodbye).await;
+        close(&mut self.sink, 1001, "server shutting down").await;
+        Flow::Close
     }
 
     /// A media event for the joined participant; `None`: the media plane cut this session off.
