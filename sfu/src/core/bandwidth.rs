@@ -17,13 +17,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 impl SfuCore {
-    pub(super) fn next_allocation(&self) -> Option<Instant> {
-        if self.peers.is_empty() {
-            return None;
-        }
-        self.last_allocation.map(|at| at + ALLOCATION_TICK)
-    }
-
     /// Declares connections that have sent nothing for [`PEER_TIMEOUT`] failed (browsers send
     /// RTCP every second or so and consent checks every few seconds), publishers that carried
     /// media after [`PUBLISHER_SILENCE_TIMEOUT`]; removes participants with a connection that

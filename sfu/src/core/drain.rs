@@ -48,7 +48,7 @@ impl SfuCore {
                 break;
             }
         }
-        peer.deadline = peer.pc.poll_timeout();
+        self.timers.set_peer(id, peer.pc.poll_timeout());
         self.peers.insert(id, peer);
     }
 

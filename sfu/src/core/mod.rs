@@ -21,10 +21,12 @@ pub mod input;
 mod publish;
 mod selection;
 mod subscribe;
+mod timers;
 mod view;
 
 use down_track::{negotiated_payload_type, Allocation, DownTrack};
 pub use events::{Candidate, CoreConfig, PeerState, SfuEvent, Transmit};
+use timers::{Timer, TimerTable};
 
 use crate::error::SfuError;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
@@ -54,8 +56,6 @@ struct Peer {
     owner: ParticipantSid,
     role: PeerRole,
     ufrag: String,
-    /// Next time this connection wants `handle_timeout`.
-    deadline: Option<Instant>,
     connected: bool,
     /// Subscriber leg: the downlink estimate that caps its layers.
     estimate: Option<crate::peer::DownlinkEstimate>,
@@ -166,7 +166,9 @@ pub struct SfuCore {
     transmits: VecDeque<Transmit>,
     stats: Arc<SfuStats>,
     speakers: HashMap<String, SpeakerDetector<ParticipantSid>>,
-    next_speaker_tick: Option<Instant>,
+    /// Speaker reports, bandwidth allocation, every connection's deadline.
+    timers: TimerTable,
+    /// When downlinks were last shared (layer rates are measured over the time since).
     last_allocation: Option<Instant>,
 }
 
@@ -189,7 +191,7 @@ impl SfuCore {
             transmits: VecDeque::new(),
             stats,
             speakers: HashMap::new(),
-            next_speaker_tick: None,
+            timers: TimerTable::default(),
             last_allocation: None,
         }
     }
@@ -353,29 +355,23 @@ impl SfuCore {
 
     /// When the core next wants `input::Timeout`.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers
-            .values()
-            .filter_map(|p| p.deadline)
-            .chain(self.next_speaker_tick)
-            .chain(self.next_allocation())
-            .min()
+        self.timers.next_timeout()
     }
 
     /// Fires every timer due by `now` (`input::Timeout`).
     fn timeout(&mut self, now: Instant) {
-        if self.next_speaker_tick.is_some_and(|at| at <= now) {
+        if self.timers.expired(Timer::Speakers, now) {
             self.report_speakers(now);
         }
-        if self.next_allocation().is_none_or(|at| at <= now) && !self.peers.is_empty() {
-            self.allocate_bandwidth(now);
+        if self.timers.expired(Timer::Allocation, now) {
+            if self.peers.is_empty() {
+                self.timers.stop(Timer::Allocation);
+            } else {
+                self.allocate_bandwidth(now);
+                self.timers.set(Timer::Allocation, now + ALLOCATION_TICK);
+            }
         }
-        let due: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+        for id in self.timers.due_peers(now) {
             if let Some(peer) = self.peers.get_mut(&id) {
                 if let Err(err) = peer.pc.handle_timeout(now) {
                     tracing::debug!(%err, "peer connection timeout handling failed");
@@ -444,6 +440,7 @@ impl SfuCore {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         self.by_ufrag.insert(ufrag.clone(), id);
+        self.timers.start(Timer::Allocation, now);
         self.peers.insert(
             id,
             Box::new(Peer {
@@ -451,7 +448,6 @@ impl SfuCore {
                 owner: owner.clone(),
                 role,
                 ufrag,
-                deadline: None,
                 connected: false,
                 estimate,
                 path: None,
@@ -513,6 +509,7 @@ impl SfuCore {
             tracing::debug!(%err, "closing peer connection");
         }
         self.collect_writes(&mut peer);
+        self.timers.set_peer(id, None);
         self.by_ufrag.remove(&peer.ufrag);
         self.by_addr.retain(|_, v| *v != id);
         for up in self.up_tracks.values_mut() {
@@ -565,7 +562,11 @@ impl SfuCore {
                 self.emit(&member, SfuEvent::ActiveSpeakers(speakers.clone()));
             }
         }
-        self.next_speaker_tick = (!self.speakers.is_empty()).then(|| now + SPEAKER_TICK);
+        if self.speakers.is_empty() {
+            self.timers.stop(Timer::Speakers);
+        } else {
+            self.timers.set(Timer::Speakers, now + SPEAKER_TICK);
+        }
     }
 
     fn update_gauges(&self) {

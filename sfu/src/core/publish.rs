@@ -349,8 +349,8 @@ impl SfuCore {
                         self.speakers.insert(up.room.clone(), detector);
                     }
                 }
-                self.next_speaker_tick
-                    .get_or_insert(now + super::SPEAKER_TICK);
+                self.timers
+                    .start(super::Timer::Speakers, now + super::SPEAKER_TICK);
             }
         }
         // Extensions carry the publisher's ids: strip them once, not per subscriber.
