@@ -159,7 +159,7 @@ pub struct SyntheticClient {
     stop_media: watch::Sender<bool>,
 }
 
-fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+pub(crate) fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
     let feedback = |typ: &str, parameter: &str| RTCPFeedback {
         typ: typ.into(),
         parameter: parameter.into(),
@@ -289,7 +289,7 @@ pub(crate) async fn new_peer(
     Ok(Arc::new(pc))
 }
 
-fn candidate_init(candidate: IceCandidate) -> RTCIceCandidateInit {
+pub(crate) fn candidate_init(candidate: IceCandidate) -> RTCIceCandidateInit {
     RTCIceCandidateInit {
         candidate: candidate.candidate,
         sdp_mid: candidate.sdp_mid,

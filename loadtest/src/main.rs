@@ -1,5 +1,6 @@
 //! `parley-loadtest`: synthetic participants against a running Parley server: `media`
-//! (publishers and subscribers of synthetic audio/video) and `chat` (chatters in group
+//! (publishers and subscribers of synthetic audio/video; `--light` subscribers count media
+//! without decrypting it, hundreds per core) and `chat` (chatters in group
 //! conversations, measuring delivery rate and latency). Tokens are minted with the server's
 //! secret (`--jwt-secret` / `PARLEY_JWT_SECRET`), as an app's backend would, or, for `media`
 //! only, come from the guest-token endpoint of a server run with `--guest-tokens` (guests never
@@ -7,12 +8,12 @@
 
 mod chat_load;
 mod fdlimit;
+mod media_load;
+mod watch;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use loadtest::SyntheticClient;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "parley-loadtest", about = "Synthetic Parley participants")]
@@ -29,26 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
-    /// Publishers and subscribers of synthetic audio and video in one room.
-    Media(MediaArgs),
+    /// Publishers and subscribers of synthetic audio and video in one room: packets/s and loss
+    /// received, and the server's CPU per forwarded packet; `--light` for light subscribers.
+    Media(media_load::MediaArgs),
     /// Chatters in group conversations: messages/s delivered, send-to-receive latency, order,
     /// and the server's CPU and memory per connection; `--idle` for idle connections only.
     Chat(chat_load::ChatArgs),
-}
-
-#[derive(clap::Args)]
-struct MediaArgs {
-    #[arg(long, default_value = "loadtest")]
-    room: String,
-    /// Participants that publish audio + video (and also subscribe).
-    #[arg(long, default_value_t = 1)]
-    publishers: usize,
-    /// Participants that only subscribe.
-    #[arg(long, default_value_t = 2)]
-    subscribers: usize,
-    /// How long to send media, in seconds.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -117,64 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let ws_url = format!("{}/ws", cli.url.replacen("http", "ws", 1));
     let tokens = Tokens::new(&cli.url, cli.jwt_secret.as_deref());
     match cli.scenario {
-        Scenario::Media(args) => media(&tokens, &ws_url, args).await,
+        Scenario::Media(args) => media_load::run(&tokens, &cli.url, &ws_url, args).await,
         Scenario::Chat(args) => chat_load::run(&tokens, &cli.url, &ws_url, args).await,
     }
-}
-
-async fn media(tokens: &Tokens, ws_url: &str, args: MediaArgs) -> anyhow::Result<()> {
-    let mut clients = Vec::new();
-    let mut publications = Vec::new();
-    for i in 0..args.publishers + args.subscribers {
-        let name = format!("synthetic-{i}");
-        let token = tokens.token(&name, &args.room).await?;
-        let mut client = SyntheticClient::join(ws_url, &token, &args.room).await?;
-        if i < args.publishers {
-            publications.push(client.publish().await?);
-        }
-        clients.push(client);
-    }
-    let bar = ProgressBar::new(args.seconds);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len}s {msg}")?);
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(args.seconds) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let received: u64 = clients
-            .iter()
-            .flat_map(|c| c.view().received.into_values())
-            .map(|r| r.packets)
-            .sum();
-        bar.inc(1);
-        bar.set_message(format!("{received} packets received"));
-    }
-    bar.finish();
-    for client in &clients {
-        client.stop_media();
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sent: u64 = publications
-        .iter()
-        .map(|p| {
-            p.audio_sent.load(std::sync::atomic::Ordering::Relaxed)
-                + p.video_sent.load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .sum();
-    let mut received = 0;
-    let mut corrupted = 0;
-    let mut gaps = 0;
-    for client in &clients {
-        for receipt in client.view().received.values() {
-            received += receipt.packets;
-            corrupted += receipt.corrupted;
-            gaps += receipt.index_gaps;
-        }
-    }
-    println!(
-        "sent {sent} packets; subscribers received {received} ({} expected at most), {corrupted} corrupted, {gaps} gaps",
-        sent * (args.publishers + args.subscribers - 1) as u64
-    );
-    for client in clients {
-        client.close().await;
-    }
-    Ok(())
 }

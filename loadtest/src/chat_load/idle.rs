@@ -2,9 +2,10 @@
 //! while the server's RSS is sampled; memory per connection at the start and the end of the
 //! idle period shows whether idle connections cost more over time.
 
-use super::report::{bytes, per_connection, IdleFigures, Report, ServerFigures};
+use super::report::{IdleFigures, Report, ServerFigures};
 use super::setup::Setup;
 use super::ChatArgs;
+use crate::watch::{bytes, per_connection};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 

@@ -10,14 +10,12 @@
 //!   idle connections cost the server, and whether that grows.
 //!
 //! When the server runs on this machine its CPU time and RSS are read from /proc throughout
-//! (see [`server`]).
+//! (see [`crate::watch`]).
 
 mod idle;
 mod plot;
-mod procfs;
 mod report;
 mod send;
-mod server;
 mod setup;
 mod stats;
 

@@ -2,8 +2,8 @@
 //! server's RSS over time for the idle one. The SVG backend writes text as SVG text, so no
 //! system fonts are needed.
 
-use super::procfs::ServerSample;
 use super::stats::SecondLatency;
+use crate::watch::procfs::ServerSample;
 use anyhow::Context;
 use plotters::prelude::*;
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! What both scenarios start from: the server located and watched, every chatter connected
 //! (with bounded concurrency, in a stable order) and put into its group conversation.
 
-use super::procfs::ServerSample;
-use super::server::{self, ServerMonitor};
 use super::ChatArgs;
+use crate::watch::procfs::ServerSample;
+use crate::watch::server::{watch_server, ServerMonitor};
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -79,26 +79,6 @@ impl Setup {
     pub fn close(&self) {
         for chatter in &self.chatters {
             chatter.close();
-        }
-    }
-}
-
-/// Starts watching the server; says once (on stderr) when it cannot. An explicit `--server-pid`
-/// that cannot be read is an error.
-fn watch_server(
-    pid: Option<u32>,
-    url: &str,
-    started: Instant,
-) -> anyhow::Result<Option<ServerMonitor>> {
-    match server::locate(pid, url) {
-        Ok(probe) => {
-            eprintln!("server: watching pid {} for CPU and RSS", probe.pid);
-            Ok(Some(ServerMonitor::start(probe, started)))
-        }
-        Err(why) if pid.is_some() => anyhow::bail!("--server-pid: {why}"),
-        Err(why) => {
-            eprintln!("server: no CPU/RSS figures: {why}");
-            Ok(None)
         }
     }
 }

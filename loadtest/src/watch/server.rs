@@ -31,6 +31,26 @@ fn local_listener(url: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("found no process listening on TCP port {port}; pass --server-pid"))
 }
 
+/// Starts watching the server; says once (on stderr) when it cannot. An explicit `--server-pid`
+/// that cannot be read is an error.
+pub fn watch_server(
+    pid: Option<u32>,
+    url: &str,
+    started: Instant,
+) -> anyhow::Result<Option<ServerMonitor>> {
+    match locate(pid, url) {
+        Ok(probe) => {
+            eprintln!("server: watching pid {} for CPU and RSS", probe.pid);
+            Ok(Some(ServerMonitor::start(probe, started)))
+        }
+        Err(why) if pid.is_some() => anyhow::bail!("--server-pid: {why}"),
+        Err(why) => {
+            eprintln!("server: no CPU/RSS figures: {why}");
+            Ok(None)
+        }
+    }
+}
+
 /// CPU % of one core between two readings.
 pub fn cpu_percent(earlier: &ServerSample, later: &ServerSample) -> Option<f64> {
     let wall = later.t_s - earlier.t_s;
