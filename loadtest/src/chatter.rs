@@ -38,13 +38,7 @@ pub struct Chatter {
 impl Chatter {
     pub async fn connect(ws_url: &str, token: &str) -> Result<Self, ChatterError> {
         let (signaling, mut events_rx) = Signaling::connect(ws_url).await?;
-        let reply = signaling
-            .request(|id| ClientMessage::Hello {
-                id,
-                version: 1,
-                token: token.to_owned(),
-            })
-            .await?;
+        let reply = signaling.hello(token).await?;
         let ServerMessage::Welcome { identity, .. } = reply else {
             return Err(ChatterError::Unexpected(format!("{reply:?}")));
         };

@@ -304,13 +304,7 @@ impl SyntheticClient {
     pub async fn join(ws_url: &str, token: &str, room: &str) -> Result<Self, ClientError> {
         let (signaling, events) = Signaling::connect(ws_url).await?;
         let signaling = Arc::new(signaling);
-        signaling
-            .request(|id| ClientMessage::Hello {
-                id,
-                version: 1,
-                token: token.to_owned(),
-            })
-            .await?;
+        signaling.hello(token).await?;
         let shared = Shared::new();
         let subscriber = Arc::new(tokio::sync::Mutex::new(None));
         let (stop_media, _) = watch::channel(false);

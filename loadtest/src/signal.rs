@@ -85,6 +85,16 @@ impl Signaling {
         ))
     }
 
+    /// Authenticates with `token` (protocol version 1); the reply is the `welcome`.
+    pub async fn hello(&self, token: &str) -> Result<ServerMessage, SignalError> {
+        self.request(|id| ClientMessage::Hello {
+            id,
+            version: 1,
+            token: token.to_owned(),
+        })
+        .await
+    }
+
     /// Sends a request and waits for its reply; an `error` reply becomes `Err(Refused)`.
     pub async fn request(
         &self,

@@ -79,16 +79,17 @@ impl DeliveryMonitor {
     /// The delay now, and how much longer it is than the window's least: the queue that
     /// built up meanwhile. `None` with too few arrivals.
     fn queuing(&self) -> Option<(f64, f64)> {
-        if self.delays().count() < Self::MIN_PACKETS {
-            return None;
+        // One pass (this runs on every feedback of every subscriber): the least delay of the
+        // window, and of its newest `RECENT` arrivals, counting from the newest.
+        let (mut count, mut least, mut now) = (0usize, f64::INFINITY, f64::INFINITY);
+        for delay in self.delays().rev() {
+            count += 1;
+            least = least.min(delay);
+            if count <= Self::RECENT {
+                now = now.min(delay);
+            }
         }
-        let least = self.delays().fold(f64::INFINITY, f64::min);
-        let now = self
-            .delays()
-            .rev()
-            .take(Self::RECENT)
-            .fold(f64::INFINITY, f64::min);
-        Some((now, now - least))
+        (count >= Self::MIN_PACKETS).then_some((now, now - least))
     }
 
     /// The arrival rate of the packets that found a queue (delayed by half a signal's worth or

@@ -5,9 +5,12 @@
 
 use sfu::core::{CoreConfig, SfuCore};
 use sfu::input::{Join, JoinViewer, Leave, RoomPeople};
-use sfu::{ParticipantMeta, ParticipantSid, SfuError, SfuStats};
+use sfu::{ParticipantSid, SfuError, SfuStats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::meta;
 
 /// A browser's WHEP offer: receive one audio and one video track.
 const VIEWER_OFFER: &str = "v=0\r\n\
@@ -42,17 +45,6 @@ fn core() -> SfuCore {
         },
         Arc::new(SfuStats::default()),
     )
-}
-
-fn meta(identity: &str) -> ParticipantMeta {
-    ParticipantMeta {
-        sid: ParticipantSid::random(),
-        identity: identity.to_owned(),
-        name: identity.to_owned(),
-        can_publish: true,
-        can_subscribe: true,
-        hidden: false,
-    }
 }
 
 #[derive(Debug, Clone, Copy)]

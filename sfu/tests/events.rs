@@ -3,19 +3,11 @@
 //! growing without end. Through the real driver on a loopback UDP port.
 
 use sfu::input::{Join, Leave, RoomPeople};
-use sfu::{event_channel, ParticipantMeta, ParticipantSid, SfuConfig, SfuError, EVENT_QUEUE};
+use sfu::{event_channel, ParticipantMeta, SfuConfig, SfuError, EVENT_QUEUE};
 use std::sync::atomic::Ordering;
 
-fn meta(identity: &str) -> ParticipantMeta {
-    ParticipantMeta {
-        sid: ParticipantSid::random(),
-        identity: identity.to_owned(),
-        name: identity.to_owned(),
-        can_publish: true,
-        can_subscribe: true,
-        hidden: false,
-    }
-}
+mod common;
+use common::meta;
 
 fn join(meta: ParticipantMeta) -> Join {
     Join {

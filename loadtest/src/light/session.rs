@@ -72,13 +72,7 @@ async fn signal(
 ) -> Result<Arc<Signaling>, LightError> {
     let (signaling, events) = Signaling::connect(ws_url).await?;
     let signaling = Arc::new(signaling);
-    signaling
-        .request(|id| ClientMessage::Hello {
-            id,
-            version: 1,
-            token: token.to_owned(),
-        })
-        .await?;
+    signaling.hello(token).await?;
     tokio::spawn(event_loop(
         events,
         signaling.clone(),
