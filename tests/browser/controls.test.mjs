@@ -95,12 +95,27 @@ step('turning the camera off stops Alice\'s video for Bob, keeps her simulcast l
 }, 30_000);
 
 step('both sides show a connection-quality level from getStats, excellent or good on loopback', async () => {
-  for (const [page, tile] of [[bob, aliceTile()], [bob, bob.locator('#self')], [alice, alice.locator('#self')]]) {
-    await eventually(async () => ['excellent', 'good'].includes(await tile.getAttribute('data-quality') ?? ''),
-      { timeout: 10_000, what: 'a quality level on the tile' });
+  // What a client measured for a participant (null: its own sid), for a failure to say why.
+  /** @param {import('playwright-core').Page} page @param {string | null} identity */
+  const sample = (page, identity) => page.evaluate((who) => {
+    const c = /** @type {any} */ (window).parleyClient;
+    const p = who === null ? c.you : [...c.participants.values()].find((x) => x.identity === who);
+    return JSON.stringify(p ? c.connectionQuality(p.sid) ?? null : 'no such participant');
+  }, identity);
+  for (const [name, page, tile, identity] of /** @type {const} */ ([
+    ["Bob's tile of Alice", bob, aliceTile(), aliceIdentity],
+    ["Bob's own tile", bob, bob.locator('#self'), null],
+    ["Alice's own tile", alice, alice.locator('#self'), null],
+  ])) {
+    try {
+      await eventually(async () => ['excellent', 'good'].includes(await tile.getAttribute('data-quality') ?? ''),
+        { timeout: 10_000, what: `a quality level on ${name}` });
+    } catch (err) {
+      const level = await tile.getAttribute('data-quality');
+      throw new Error(`${/** @type {Error} */ (err).message}; it shows ${level}, measured ${await sample(page, identity)}`);
+    }
     const label = await tile.locator('.quality').getAttribute('aria-label');
     assert.match(label ?? '', /^Connection (excellent|good)$/);
-    assert.ok(page);
   }
   // The numbers behind the levels, once a sample covered flowing video.
   const measure = () => bob.evaluate((identity) => {

@@ -89,10 +89,13 @@ export function outboundMetrics(prev, cur, which = {}) {
   // source on the connection (the camera's), that is the one.
   const videoSources = cur.filter((s) => s.type === 'media-source' && s.kind === 'video');
   const onlyVideoSource = videoSources.length === 1 ? videoSources[0] : undefined;
+  /** @type {Set<string>} outbound streams that sent nothing over the interval */
+  const idle = new Set();
   for (const s of cur) {
     if (s.type !== 'outbound-rtp') continue;
     const sent = Math.max(0, (s.packetsSent ?? 0) - (before.get(s.id)?.packetsSent ?? 0));
     packets += sent;
+    if (sent === 0) idle.add(s.id);
     const source = s.mediaSourceId === undefined ? onlyVideoSource : all.get(s.mediaSourceId);
     if (sent > 0 && s.kind === 'video' && which.cameraTracks?.has(source?.trackIdentifier)) {
       // Simulcast layers share the camera's rate; the best of them is what it captures.
@@ -104,9 +107,12 @@ export function outboundMetrics(prev, cur, which = {}) {
   /** @type {number | null} */ let rtt = null;
   for (const s of cur) {
     if (s.type !== 'remote-inbound-rtp') continue;
-    // A report that did not change since the last sample says nothing about this interval.
+    // A report that did not change since the last sample says nothing about this interval; nor
+    // does one about a stream that sent nothing in it (a simulcast layer paused because nobody
+    // watches it): the server keeps reporting it, with the jitter of its last packets.
     const p = before.get(s.id);
     if (p && p.timestamp === s.timestamp && p.packetsLost === s.packetsLost) continue;
+    if (s.localId !== undefined && idle.has(s.localId)) continue;
     packetLoss = worst(packetLoss, s.fractionLost ?? null);
     jitter = worst(jitter, typeof s.jitter === 'number' ? s.jitter * 1000 : null);
     rtt = worst(rtt, typeof s.roundTripTime === 'number' ? s.roundTripTime * 1000 : null);

@@ -101,6 +101,28 @@ test('outbound: a receiver report that did not change says nothing about this in
   assert.equal(m.rtt, null);
 });
 
+test('outbound: reports about a layer that sent nothing this interval are left out', () => {
+  // Dynacast paused the top layer after a keyframe burst; the server still reports its last jitter.
+  const prev = [
+    { id: 'o1', type: 'outbound-rtp', kind: 'video', packetsSent: 100 },
+    { id: 'o3', type: 'outbound-rtp', kind: 'video', packetsSent: 900 },
+    { id: 'r1', type: 'remote-inbound-rtp', localId: 'o1', timestamp: 1, packetsLost: 0, fractionLost: 0, jitter: 0.002 },
+    { id: 'r3', type: 'remote-inbound-rtp', localId: 'o3', timestamp: 1, packetsLost: 0, fractionLost: 0, jitter: 0.09 },
+  ];
+  const cur = [
+    { id: 'o1', type: 'outbound-rtp', kind: 'video', packetsSent: 160 },
+    { id: 'o3', type: 'outbound-rtp', kind: 'video', packetsSent: 900 },
+    { id: 'r1', type: 'remote-inbound-rtp', localId: 'o1', timestamp: 2, packetsLost: 0, fractionLost: 0, jitter: 0.003, roundTripTime: 0.004 },
+    { id: 'r3', type: 'remote-inbound-rtp', localId: 'o3', timestamp: 2, packetsLost: 0, fractionLost: 0, jitter: 0.09, roundTripTime: 0.004 },
+  ];
+  const m = outboundMetrics(prev, cur);
+  assert.equal(m.jitter, 3);
+  assert.equal(m.packetLoss, 0);
+  // Once the layer sends again, its reports count.
+  const resumed = cur.map((s) => (s.id === 'o3' ? { ...s, packetsSent: 950 } : s));
+  assert.equal(outboundMetrics(prev, resumed).jitter, 90);
+});
+
 test('pairRtt reads the selected candidate pair', () => {
   const report = [
     { id: 't', type: 'transport', selectedCandidatePairId: 'p2' },
