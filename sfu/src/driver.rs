@@ -9,16 +9,18 @@
 
 use crate::config::SfuConfig;
 use crate::core::input::{CloseAll, Datagram, Input, Joining, Remove, Timeout};
-use crate::core::{CoreConfig, SfuCore, SfuEvent};
+use crate::core::{CoreConfig, SfuCore, SfuEvent, Transmit};
 use crate::error::SfuError;
 use crate::ids::ParticipantSid;
 use crate::stats::SfuStats;
+use crate::udp::{self, SEND_BATCH};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -193,6 +195,7 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
             subscribers: HashMap::new(),
             stats: stats.clone(),
             stopping: false,
+            outgoing: Vec::with_capacity(SEND_BATCH),
         }
         .run(job_rx, datagram_rx),
     );
@@ -250,6 +253,8 @@ struct MediaTask {
     stats: Arc<SfuStats>,
     /// Set by `SfuHandle::shutdown`: stop once what it sent is out.
     stopping: bool,
+    /// Datagrams being sent, with the index of their socket (kept for its allocation).
+    outgoing: Vec<(usize, Transmit)>,
 }
 
 impl MediaTask {
@@ -306,40 +311,57 @@ impl MediaTask {
         self.subscribers.retain(|sid, _| core.has_participant(sid));
     }
 
+    /// Sends what the core has to send, up to [`SEND_BATCH`] datagrams per system call, then
+    /// hands out its events. A full socket buffer is waited out, as one `send_to` would.
     async fn flush(&mut self) {
-        while let Some(transmit) = self.core.poll_transmit() {
-            if !self.allowlist.is_empty()
-                && !self
-                    .allowlist
-                    .iter()
-                    .any(|n| n.contains(transmit.peer.ip()))
-            {
-                SfuStats::add(&self.stats.blocked_sends, 1);
-                continue;
-            }
-            let Some(socket) = self
-                .sockets
-                .iter()
-                .find(|s| s.advertised == transmit.local)
-                .or_else(|| self.sockets.first())
-            else {
-                continue;
-            };
-            match socket.socket.try_send_to(&transmit.payload, transmit.peer) {
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(err) = socket
-                        .socket
-                        .send_to(&transmit.payload, transmit.peer)
-                        .await
-                    {
-                        tracing::debug!(%err, "udp send failed");
-                    }
+        let mut batch = std::mem::take(&mut self.outgoing);
+        loop {
+            batch.clear();
+            while batch.len() < SEND_BATCH {
+                let Some(transmit) = self.core.poll_transmit() else {
+                    break;
+                };
+                if let Some(socket) = self.socket_for(&transmit) {
+                    batch.push((socket, transmit));
                 }
-                Err(err) => tracing::debug!(%err, peer = %transmit.peer, "udp send failed"),
+            }
+            if batch.is_empty() {
+                break;
+            }
+            // Consecutive datagrams leaving by the same socket go together (usually all).
+            let mut start = 0;
+            while start < batch.len() {
+                let socket = batch[start].0;
+                let run = batch[start..]
+                    .iter()
+                    .take_while(|(s, _)| *s == socket)
+                    .count();
+                let socket = self.sockets[socket].socket.clone();
+                send_run(&socket, &batch[start..start + run]).await;
+                start += run;
             }
         }
+        self.outgoing = batch;
         self.deliver_events();
+    }
+
+    /// The socket a transmit leaves by (the one its connection uses), unless the peer is
+    /// outside the allowlist.
+    fn socket_for(&self, transmit: &Transmit) -> Option<usize> {
+        if !self.allowlist.is_empty()
+            && !self
+                .allowlist
+                .iter()
+                .any(|n| n.contains(transmit.peer.ip()))
+        {
+            SfuStats::add(&self.stats.blocked_sends, 1);
+            return None;
+        }
+        let found = self
+            .sockets
+            .iter()
+            .position(|s| s.advertised == transmit.local);
+        found.or((!self.sockets.is_empty()).then_some(0))
     }
 
     /// Hands each event to its participant's session. A session whose queue is full stopped
@@ -370,6 +392,30 @@ impl MediaTask {
                     };
                     self.apply(Instant::now(), removal);
                 }
+            }
+        }
+    }
+}
+
+/// Sends datagrams that leave by one socket, batched; waits out a full socket buffer.
+async fn send_run(socket: &UdpSocket, run: &[(usize, Transmit)]) {
+    let datagrams: Vec<(SocketAddr, &[u8])> =
+        run.iter().map(|(_, t)| (t.peer, &t.payload[..])).collect();
+    let mut sent = 0;
+    while sent < datagrams.len() {
+        let rest = &datagrams[sent..];
+        match socket.try_io(Interest::WRITABLE, || udp::send_many(socket, rest)) {
+            Ok(n) => sent += n.max(1),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = socket.writable().await {
+                    tracing::debug!(%err, "udp socket failed");
+                    return;
+                }
+            }
+            Err(err) => {
+                // The kernel refused the first of the rest (unreachable, too big): skip it.
+                tracing::debug!(%err, peer = %rest[0].0, "udp send failed");
+                sent += 1;
             }
         }
     }

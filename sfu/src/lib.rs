@@ -31,6 +31,7 @@ pub mod sdp;
 pub mod speaker;
 pub mod stats;
 pub mod stun;
+pub mod udp;
 pub mod vp8;
 
 pub use crate::core::input::{self, Input};
