@@ -14,7 +14,6 @@ use crate::error::SfuError;
 use crate::ids::ParticipantSid;
 use crate::stats::SfuStats;
 use crate::udp::{self, SEND_BATCH};
-use bytes::BytesMut;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -39,8 +38,6 @@ pub fn event_channel() -> (EventSender, EventReceiver) {
 
 /// Datagrams read per wake-up before handing the batch to the core.
 const RECV_BATCH: usize = 64;
-/// Large enough for any datagram a browser sends (they stay under ~1500 bytes).
-const RECV_BUFFER: usize = 2048;
 
 /// One request for the media task: runs on it with the core at hand and the time it runs.
 type Job = Box<dyn FnOnce(&mut MediaTask, Instant) + Send>;
@@ -211,34 +208,42 @@ async fn receive_loop(
     advertised: SocketAddr,
     to_core: mpsc::Sender<Vec<Received>>,
 ) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut buffer = udp::RecvBuffer::default();
+    let mut read = Vec::with_capacity(RECV_BATCH);
     loop {
-        let first = socket.recv_from(&mut buf).await;
-        let mut batch = Vec::with_capacity(8);
-        let mut push = |n: usize, peer: SocketAddr, buf: &[u8]| {
-            batch.push(Received {
-                at: Instant::now(),
+        if let Err(err) = socket.readable().await {
+            tracing::warn!(%err, "udp socket failed");
+            return;
+        }
+        // Everything waiting, up to RECV_BATCH datagrams per hand-over to the core.
+        while read.len() < RECV_BATCH {
+            match socket.try_io(Interest::READABLE, || {
+                udp::recv_many(&*socket, &mut buffer, &mut read)
+            }) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => {
+                    // ICMP errors surface here on some systems; they are not fatal to the port.
+                    tracing::debug!(%err, "udp receive error");
+                    break;
+                }
+            }
+        }
+        if read.is_empty() {
+            continue;
+        }
+        let at = Instant::now();
+        let batch = read
+            .drain(..)
+            .map(|(peer, data)| Received {
+                at,
                 datagram: Datagram {
                     local: advertised,
                     peer,
-                    data: BytesMut::from(&buf[..n]),
+                    data,
                 },
             })
-        };
-        match first {
-            Ok((n, peer)) => push(n, peer, &buf),
-            Err(err) => {
-                // ICMP errors surface here on some systems; they are not fatal to the port.
-                tracing::debug!(%err, "udp receive error");
-                continue;
-            }
-        }
-        for _ in 1..RECV_BATCH {
-            match socket.try_recv_from(&mut buf) {
-                Ok((n, peer)) => push(n, peer, &buf),
-                Err(_) => break,
-            }
-        }
+            .collect();
         if to_core.send(batch).await.is_err() {
             return;
         }
