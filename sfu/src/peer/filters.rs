@@ -5,10 +5,11 @@ use super::estimate::DownlinkEstimate;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::{Error, Result};
 use rtc::shared::marshal::MarshalSize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// What Parley's own interceptors do to packets passing by; [`Filtered`] supplies the plumbing.
@@ -100,6 +101,38 @@ impl PacketFilter for KeyframeRequestTap {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
+    }
+}
+
+/// Holds back receiver reports about streams that received nothing since their last report.
+/// webrtc-rs reports every stream it ever received, every second; a simulcast layer paused
+/// because nobody watches it keeps being reported with the jitter of its last packets (seen:
+/// 470-530 ms), which a browser shows as this connection's quality. RFC 3550 (6.4) reports only
+/// sources heard since the last report. Sits wire-ward of the report generator.
+#[derive(Default)]
+pub(super) struct QuietStreamReports {
+    /// SSRC → extended highest sequence number of the last report that went out.
+    last: HashMap<u32, u32>,
+}
+
+impl PacketFilter for QuietStreamReports {
+    fn on_write(&mut self, msg: &TaggedPacket) -> bool {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return true;
+        };
+        let mut blocks = 0;
+        let mut heard = false;
+        for packet in packets {
+            let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() else {
+                return true; // anything else goes, and what travels with it
+            };
+            for block in &rr.reports {
+                blocks += 1;
+                let before = self.last.insert(block.ssrc, block.last_sequence_number);
+                heard |= before != Some(block.last_sequence_number);
+            }
+        }
+        blocks == 0 || heard
     }
 }
 
@@ -199,6 +232,47 @@ impl PacketFilter for RetransmitBudget {
 mod tests {
     use super::*;
     use crate::delivery::Congestion;
+
+    #[test]
+    #[rustfmt::skip]
+    fn reports_go_out_only_for_streams_heard_since_the_last() {
+        use rtc::interceptor::AttributedPacket;
+        use rtc::rtcp::reception_report::ReceptionReport;
+        use rtc::shared::TransportContext;
+        let report = |blocks: &[(u32, u32)]| TaggedPacket {
+            now: Instant::now(),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(ReceiverReport {
+                reports: blocks
+                    .iter()
+                    .map(|&(ssrc, last_sequence_number)| ReceptionReport { ssrc, last_sequence_number, ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            })])),
+        };
+        let mut filter = QuietStreamReports::default();
+        // (report blocks: (ssrc, highest sequence number), goes out)
+        let rows: [(&[(u32, u32)], bool); 7] = [
+            (&[(1, 100)],           true),  // first report of a stream
+            (&[(2, 50)],            true),
+            (&[(1, 130)],           true),  // packets since
+            (&[(2, 50)],            false), // paused layer: nothing since
+            (&[(2, 50)],            false),
+            (&[(2, 50), (1, 160)],  true),  // one block heard is enough for the packet
+            (&[(2, 51)],            true),  // the layer resumed
+        ];
+        for (i, (blocks, out)) in rows.into_iter().enumerate() {
+            assert_eq!(filter.on_write(&report(blocks)), out, "row {i}");
+        }
+        // Other RTCP (here a PLI) and reports without blocks go as they are.
+        let pli = TaggedPacket {
+            now: Instant::now(),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(PictureLossIndication::default())])),
+        };
+        assert!(filter.on_write(&pli));
+        assert!(filter.on_write(&report(&[])));
+    }
 
     #[test]
     fn retransmissions_are_held_to_a_share_of_the_estimate() {

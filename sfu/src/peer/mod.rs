@@ -10,7 +10,7 @@ pub use estimate::DownlinkEstimate;
 
 use crate::delivery::DeliveryMonitor;
 use estimate::EstimateTap;
-use filters::{Filtered, KeyframeRequestTap, RetransmitBudget};
+use filters::{Filtered, KeyframeRequestTap, QuietStreamReports, RetransmitBudget};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
     CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
@@ -155,7 +155,13 @@ pub fn build_peer(
     now: Instant,
 ) -> Result<(RTCPeerConnection, Option<DownlinkEstimate>)> {
     let mut engine = media_engine()?;
-    let mut registry = Registry::new().with(Slot::from(14_000), Filtered::new(KeyframeRequestTap));
+    let mut registry = Registry::new()
+        .with(Slot::from(14_000), Filtered::new(KeyframeRequestTap))
+        // Between the receiver-report generator (10_000) and the wire.
+        .with(
+            Slot::from(9_000),
+            Filtered::new(QuietStreamReports::default()),
+        );
     let mut estimate = None;
     if sends_media {
         let out = DownlinkEstimate::default();
