@@ -80,21 +80,8 @@ async fn three_participants_see_each_other_and_a_leaver_disappears() {
     })
     .await
     .unwrap();
-    let counts = |client: &SyntheticClient| -> u64 {
-        let view = client.view();
-        c_tracks
-            .iter()
-            .filter_map(|t| view.received.get(t))
-            .map(|r| r.packets)
-            .sum()
-    };
-    let before = counts(&a);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(counts(&a), before, "no media from a participant who left");
-    // The others still flow.
-    let still = a.view().received.values().map(|r| r.packets).sum::<u64>();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(a.view().received.values().map(|r| r.packets).sum::<u64>() > still);
+    // That nothing of c is forwarded after it left, and the others' media keeps flowing, is
+    // proven on virtual time in sfu/tests/absence.rs.
 
     c.close().await;
     a.close().await;
@@ -295,14 +282,7 @@ async fn a_moderator_mutes_and_removes_and_others_cannot() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = peer.view().received[&audio].packets;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(
-        peer.view().received[&audio].packets,
-        before,
-        "muted for everyone"
-    );
+    // Nothing of a force-muted track is forwarded: sfu/tests/absence.rs, on virtual time.
     teacher
         .signaling()
         .request(moderate(RoomModeration::Remove))

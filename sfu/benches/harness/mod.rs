@@ -112,13 +112,19 @@ impl Net {
 
     /// Adds a participant to `room`; returns its index.
     pub fn join(&mut self, room: &str, name: &str, publish: bool) -> usize {
+        self.join_as(room, name, publish, true)
+    }
+
+    /// Adds a participant that may or may not subscribe (a client has one connection here, so
+    /// one that publishes and also subscribes to others' tracks cannot be modelled).
+    pub fn join_as(&mut self, room: &str, name: &str, publish: bool, subscribe: bool) -> usize {
         let sid = ParticipantSid::random();
         let meta = ParticipantMeta {
             sid: sid.clone(),
             identity: name.to_owned(),
             name: name.to_owned(),
             can_publish: publish,
-            can_subscribe: true,
+            can_subscribe: subscribe,
             hidden: false,
         };
         let join = Join {

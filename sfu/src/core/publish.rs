@@ -239,7 +239,22 @@ impl SfuCore {
     pub(super) fn force_mute(&mut self, track: &TrackSid, muted: bool) -> Result<(), SfuError> {
         let (owner, everyone) = self.rooms.force_muted(track, muted)?;
         if let Some(up) = self.up_tracks.get_mut(track) {
+            let resumed = up.force_muted && !muted;
             up.force_muted = muted;
+            if resumed {
+                // What was held back never reached the subscribers: each stream goes on from
+                // its last forwarded packet (no sequence gap for them to NACK), video from a
+                // keyframe, as after a source switch.
+                for subscriber in &up.subscribers {
+                    let down = self
+                        .peers
+                        .get_mut(subscriber)
+                        .and_then(|peer| peer.down.get_mut(track));
+                    if let Some(down) = down {
+                        down.forwarder.switch_source();
+                    }
+                }
+            }
         }
         for participant in everyone {
             self.emit(
