@@ -22,6 +22,18 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     /// What one server, room and identity may hold.
     pub limits: Limits,
+    /// Media workers (threads, each with its own rooms); 0 means one per available core.
+    pub workers: usize,
+}
+
+impl SfuConfig {
+    /// Media workers to start: `workers`, or one per core the process may run on.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 /// Caps on what clients can make the media plane hold; past one, a join or a new peer
@@ -57,6 +69,7 @@ impl Default for SfuConfig {
             keyframe_request_interval: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(25),
             limits: Limits::default(),
+            workers: 0,
         }
     }
 }

@@ -6,8 +6,10 @@
 //!   [`SfuCore::handle`]; datagrams and events come out (`poll_transmit`, `poll_event`).
 //! - [`input`]: the inputs, one struct each (`sfu::input::Join { .. }` and so on), the same
 //!   for the in-memory core and for [`SfuHandle::request`].
-//! - [`driver`]: the only code that touches sockets and the clock; runs the core on a tokio
-//!   task behind an [`SfuHandle`].
+//! - [`driver`]: the only code that touches sockets, threads and the clock; runs one core per
+//!   media worker thread behind an [`SfuHandle`], a datagram going to the worker of its
+//!   connection and a request to the worker of its room.
+//! - [`node`]: what the workers of a node share (demultiplexing table, placement, limits).
 //! - Small pure policies, each with table tests: [`forwarder`] (header rewriting),
 //!   [`rooms`] (membership and routing), [`codec`] (keyframe detection), [`stun`] (demux),
 //!   [`sdp`] (what Parley reads and repairs in offers and answers).
@@ -25,6 +27,7 @@ pub mod error;
 pub mod forwarder;
 pub mod ids;
 pub mod layers;
+pub mod node;
 pub mod peer;
 pub mod rooms;
 pub mod sdp;
@@ -42,4 +45,4 @@ pub use error::SfuError;
 pub use ids::{ParticipantSid, PeerRole, TrackSid};
 pub use layers::LayerLimit;
 pub use rooms::{MediaKind, ParticipantMeta, ParticipantSnapshot, TrackMeta, TrackSource};
-pub use stats::SfuStats;
+pub use stats::{SfuStats, WorkerStats};

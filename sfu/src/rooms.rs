@@ -125,14 +125,6 @@ impl Rooms {
     }
 
     /// Participants (in any room) with this identity.
-    pub fn sessions_of(&self, identity: &str) -> usize {
-        self.rooms
-            .values()
-            .flat_map(|room| room.participants.values())
-            .filter(|p| p.identity == identity)
-            .count()
-    }
-
     pub fn leave(&mut self, sid: &ParticipantSid) -> Option<Departure> {
         let room_name = self.room_of.remove(sid)?;
         let room = self.rooms.get_mut(&room_name)?;

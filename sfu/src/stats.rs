@@ -35,10 +35,32 @@ pub struct SfuStats {
     pub downlink_estimate_bps: Histogram,
     /// From wanting a layer to its first keyframe being forwarded.
     pub keyframe_wait_seconds: Histogram,
+    /// Datagrams the node's receive loops dropped because a worker's queue was full.
+    pub worker_queue_drops: AtomicU64,
+    /// One per media worker, by index.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// What one media worker does (labelled by worker index: bounded by the node's cores).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Participants in the worker's rooms.
+    pub participants: AtomicU64,
+    /// Datagrams handed to the worker by the receive loops.
+    pub received_datagrams: AtomicU64,
+    /// Datagrams the worker sent.
+    pub sent_datagrams: AtomicU64,
 }
 
 impl Default for SfuStats {
     fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl SfuStats {
+    /// Counters for a node with `workers` media workers.
+    pub fn new(workers: usize) -> Self {
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
                 .expect("valid histogram")
@@ -70,6 +92,10 @@ impl Default for SfuStats {
                 "Time from a subscriber needing a layer to forwarding its first keyframe",
                 vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
             ),
+            worker_queue_drops: AtomicU64::default(),
+            workers: (0..workers.max(1))
+                .map(|_| WorkerStats::default())
+                .collect(),
         }
     }
 }
@@ -81,6 +107,15 @@ impl SfuStats {
 
     pub(crate) fn set(gauge: &AtomicU64, n: u64) {
         gauge.store(n, Ordering::Relaxed);
+    }
+
+    /// Moves a gauge several writers share by one writer's change from `old` to `new`.
+    pub(crate) fn shift(gauge: &AtomicU64, old: u64, new: u64) {
+        if new > old {
+            gauge.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            gauge.fetch_sub(old - new, Ordering::Relaxed);
+        }
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

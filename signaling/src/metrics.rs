@@ -3,7 +3,9 @@
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use sfu::SfuStats;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -139,7 +141,90 @@ struct MediaCollector {
     stats: Arc<SfuStats>,
     gauges: Vec<(IntGauge, StatField)>,
     counters: Vec<(IntCounter, StatField)>,
+    workers: WorkerMetrics,
     descs: Vec<Desc>,
+}
+
+/// Per media worker, labelled by its index (as many values as the node has workers).
+struct WorkerMetrics {
+    participants: IntGaugeVec,
+    received: IntCounterVec,
+    sent: IntCounterVec,
+}
+
+impl WorkerMetrics {
+    fn new() -> Self {
+        let opts = Opts::new;
+        Self {
+            participants: IntGaugeVec::new(
+                opts(
+                    "parley_media_worker_participants",
+                    "Participants in the rooms of each media worker",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
+            received: IntCounterVec::new(
+                opts(
+                    "parley_media_worker_received_datagrams_total",
+                    "Datagrams handed to each media worker",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
+            sent: IntCounterVec::new(
+                opts(
+                    "parley_media_worker_sent_datagrams_total",
+                    "Datagrams each media worker sent",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    fn descs(&self) -> Vec<Desc> {
+        [
+            self.participants.desc(),
+            self.received.desc(),
+            self.sent.desc(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
+
+    fn collect(&self, stats: &SfuStats) -> Vec<MetricFamily> {
+        for (index, worker) in stats.workers.iter().enumerate() {
+            let label = index.to_string();
+            self.participants
+                .with_label_values(&[&label])
+                .set(SfuStats::get(&worker.participants) as i64);
+            catch_up(
+                &self.received.with_label_values(&[&label]),
+                SfuStats::get(&worker.received_datagrams),
+            );
+            catch_up(
+                &self.sent.with_label_values(&[&label]),
+                SfuStats::get(&worker.sent_datagrams),
+            );
+        }
+        [
+            self.participants.collect(),
+            self.received.collect(),
+            self.sent.collect(),
+        ]
+        .concat()
+    }
+}
+
+/// Moves a Prometheus counter up to an atomic counter's value.
+fn catch_up(counter: &IntCounter, target: u64) {
+    let current = counter.get();
+    if target > current {
+        counter.inc_by(target - current);
+    }
 }
 
 impl MediaCollector {
@@ -227,7 +312,13 @@ impl MediaCollector {
                 "Publisher simulcast layer sets changed (paused/resumed)",
                 |s| &s.dynacast_changes,
             ),
+            counter(
+                "parley_media_worker_queue_drops_total",
+                "Datagrams dropped because their media worker's queue was full",
+                |s| &s.worker_queue_drops,
+            ),
         ];
+        let workers = WorkerMetrics::new();
         let descs = gauges
             .iter()
             .flat_map(|(g, _)| g.desc().into_iter().cloned())
@@ -236,11 +327,13 @@ impl MediaCollector {
                     .iter()
                     .flat_map(|(c, _)| c.desc().into_iter().cloned()),
             )
+            .chain(workers.descs())
             .collect();
         Self {
             stats,
             gauges,
             counters,
+            workers,
             descs,
         }
     }
@@ -258,13 +351,10 @@ impl Collector for MediaCollector {
             families.extend(gauge.collect());
         }
         for (counter, field) in &self.counters {
-            let target = SfuStats::get(field(&self.stats));
-            let current = counter.get();
-            if target > current {
-                counter.inc_by(target - current);
-            }
+            catch_up(counter, SfuStats::get(field(&self.stats)));
             families.extend(counter.collect());
         }
+        families.extend(self.workers.collect(&self.stats));
         families
     }
 }
@@ -295,5 +385,25 @@ mod tests {
         assert!(metrics
             .render()
             .contains("parley_forwarded_packets_total 50"));
+    }
+
+    #[test]
+    fn each_media_worker_has_its_own_series() {
+        let stats = Arc::new(SfuStats::new(2));
+        let metrics = Metrics::new(stats.clone());
+        stats.workers[1].participants.store(3, Ordering::Relaxed);
+        stats.workers[1].sent_datagrams.store(70, Ordering::Relaxed);
+        stats.workers[0]
+            .received_datagrams
+            .store(5, Ordering::Relaxed);
+        let text = metrics.render();
+        for line in [
+            "parley_media_worker_participants{worker=\"0\"} 0",
+            "parley_media_worker_participants{worker=\"1\"} 3",
+            "parley_media_worker_sent_datagrams_total{worker=\"1\"} 70",
+            "parley_media_worker_received_datagrams_total{worker=\"0\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
     }
 }

@@ -218,3 +218,41 @@ pub fn rss_bytes() -> u64 {
         .expect("resident pages");
     pages * 4096
 }
+
+/// A subscriber's receipt of one of `publication`'s tracks, received after the publisher
+/// stopped: every payload intact and of this track, in order, nothing lost from the first
+/// packet forwarded (a video keyframe) to the last one sent, contiguous sequence numbers.
+pub fn assert_intact(r: &loadtest::TrackReceipt, publication: &loadtest::client::Publication) {
+    use loadtest::media::Kind;
+    use std::sync::atomic::Ordering;
+    let (tag, sent) = match r.kind.expect("a track of known kind") {
+        Kind::Audio => (publication.audio_tag, &publication.audio_sent),
+        Kind::Video => (publication.video_tag, &publication.video_sent),
+    };
+    let sent = sent.load(Ordering::Relaxed);
+    assert_eq!(r.corrupted, 0, "{r:?}");
+    assert_eq!(
+        r.tags.iter().copied().collect::<Vec<_>>(),
+        vec![tag],
+        "{r:?}"
+    );
+    assert_eq!(
+        (r.index_gaps, r.index_reorders),
+        (0, 0),
+        "in order, no loss: {r:?}"
+    );
+    assert_eq!(r.seq_discontinuities, 0, "contiguous RTP sequence: {r:?}");
+    assert_eq!(
+        r.last_index,
+        Some(sent - 1),
+        "nothing lost at the tail: {r:?}"
+    );
+    let first = r.first_index.expect("packets received");
+    assert_eq!(r.packets, sent - first, "{r:?}");
+    if r.kind == Some(Kind::Video) {
+        assert!(
+            loadtest::media::plan(Kind::Video, first).keyframe_start,
+            "video starts at a keyframe: {r:?}"
+        );
+    }
+}

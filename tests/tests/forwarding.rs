@@ -4,7 +4,6 @@
 use loadtest::{SyntheticClient, TrackReceipt};
 use parley_e2e::TestServer;
 use signaling::auth::Grants;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn receipts_of(client: &SyntheticClient, publisher_sid: &str) -> Vec<TrackReceipt> {
@@ -58,41 +57,11 @@ async fn publisher_reaches_two_subscribers_intact_in_order() {
     }
     publisher.stop_media();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let audio_sent = publication.audio_sent.load(Ordering::Relaxed);
-    let video_sent = publication.video_sent.load(Ordering::Relaxed);
     for sub in &subscribers {
         let receipts = receipts_of(sub, &publisher_sid);
         assert_eq!(receipts.len(), 2);
         for r in receipts {
-            let (tag, sent) = match r.kind.unwrap() {
-                loadtest::media::Kind::Audio => (publication.audio_tag, audio_sent),
-                loadtest::media::Kind::Video => (publication.video_tag, video_sent),
-            };
-            assert_eq!(r.corrupted, 0, "{r:?}");
-            assert_eq!(
-                r.tags.iter().copied().collect::<Vec<_>>(),
-                vec![tag],
-                "{r:?}"
-            );
-            assert_eq!(
-                (r.index_gaps, r.index_reorders),
-                (0, 0),
-                "in order, no loss: {r:?}"
-            );
-            assert_eq!(r.seq_discontinuities, 0, "contiguous RTP sequence: {r:?}");
-            assert_eq!(
-                r.last_index,
-                Some(sent - 1),
-                "nothing lost at the tail: {r:?}"
-            );
-            let first = r.first_index.unwrap();
-            assert_eq!(r.packets, sent - first, "{r:?}");
-            if r.kind == Some(loadtest::media::Kind::Video) {
-                assert!(
-                    loadtest::media::plan(loadtest::media::Kind::Video, first).keyframe_start,
-                    "video starts at a keyframe: {r:?}"
-                );
-            }
+            parley_e2e::assert_intact(&r, &publication);
         }
     }
     // The publisher receives nothing of its own.

@@ -14,7 +14,8 @@ impl SfuCore {
     }
 
     /// Refuses a join (with the joiner's identity) or a new peer connection in `room` when the
-    /// server, the room or the identity is at its limit.
+    /// server, the room or the identity is at its limit. The server's and the identity's counts
+    /// are the node's (every worker's); a room lives on one worker, so its count is this core's.
     pub(super) fn check_capacity(
         &self,
         room: &str,
@@ -22,14 +23,14 @@ impl SfuCore {
     ) -> Result<(), SfuError> {
         let limits = self.config.limits;
         if let Some(identity) = identity {
-            if self.rooms.sessions_of(identity) >= limits.sessions_per_identity {
+            if self.node.sessions_of(identity) >= limits.sessions_per_identity {
                 return Err(SfuError::Capacity(format!(
                     "this identity already has {} sessions, the most one may have",
                     limits.sessions_per_identity
                 )));
             }
         }
-        if self.peers.len() >= limits.peer_connections {
+        if self.node.peer_connections() >= limits.peer_connections {
             return Err(SfuError::Capacity(format!(
                 "the server holds {} peer connections, its limit",
                 limits.peer_connections

@@ -17,9 +17,13 @@ impl SfuCore {
                     // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
                     // address it writes to is a validated route for non-STUN traffic; an
                     // answered nomination is the browser's current path.
-                    self.by_addr
-                        .entry((out.transport.local_addr, peer_addr))
-                        .or_insert(id);
+                    let pair = (out.transport.local_addr, peer_addr);
+                    if let std::collections::hash_map::Entry::Vacant(entry) =
+                        self.by_addr.entry(pair)
+                    {
+                        entry.insert(id);
+                        self.node.demux.claim_pair(pair, self.worker);
+                    }
                     if peer.nominating == Some(peer_addr) {
                         peer.nominating = None;
                         if peer.path != Some(peer_addr) {

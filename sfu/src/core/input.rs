@@ -32,6 +32,32 @@ pub trait Input {
 #[derive(Debug)]
 pub struct Door(());
 
+/// Where a request goes on a node with several media workers (`SfuHandle::request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// A join: to the worker of `room`, which is placed first if nobody is in it.
+    Join {
+        room: &'a str,
+        sid: &'a ParticipantSid,
+    },
+    /// To the worker of `room` (any worker if it is not open: it finds nobody there).
+    Room(&'a str),
+    /// To the worker of the participant's room (any if it is not in one: it finds nobody).
+    Participant(&'a ParticipantSid),
+    /// To every worker; the outputs are gathered ([`Request::gather`]).
+    Everywhere,
+}
+
+/// An input signaling sends (every input but datagrams and the clock), with where it goes.
+pub trait Request: Input + Clone {
+    fn route(&self) -> Route<'_>;
+
+    /// Two workers' outputs of an [`Route::Everywhere`] request as one (by default the first).
+    fn gather(first: Self::Output, _other: Self::Output) -> Self::Output {
+        first
+    }
+}
+
 /// An input that adds a participant: it names them, so the driver can route their events
 /// (`SfuHandle::join_with_events`).
 pub trait Joining: Input {
@@ -89,6 +115,15 @@ pub struct Join {
     pub max_participants: Option<u32>,
 }
 
+impl Request for Join {
+    fn route(&self) -> Route<'_> {
+        Route::Join {
+            room: &self.room,
+            sid: &self.meta.sid,
+        }
+    }
+}
+
 impl Input for Join {
     type Output = Vec<ParticipantSnapshot>;
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<Self::Output, SfuError> {
@@ -113,6 +148,15 @@ pub struct JoinViewer {
     pub offer: String,
     pub follow: Option<String>,
     pub max_participants: Option<u32>,
+}
+
+impl Request for JoinViewer {
+    fn route(&self) -> Route<'_> {
+        Route::Join {
+            room: &self.room,
+            sid: &self.meta.sid,
+        }
+    }
 }
 
 impl Input for JoinViewer {
@@ -140,6 +184,12 @@ pub struct Publish {
     pub sources: Vec<(String, TrackSource)>,
 }
 
+impl Request for Publish {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
 impl Input for Publish {
     type Output = String;
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<String, SfuError> {
@@ -152,6 +202,12 @@ impl Input for Publish {
 pub struct SubscriberAnswer {
     pub sid: ParticipantSid,
     pub answer: String,
+}
+
+impl Request for SubscriberAnswer {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
 }
 
 impl Input for SubscriberAnswer {
@@ -169,6 +225,12 @@ pub struct AddIceCandidate {
     pub candidate: Candidate,
 }
 
+impl Request for AddIceCandidate {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
 impl Input for AddIceCandidate {
     type Output = ();
     fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<(), SfuError> {
@@ -182,6 +244,12 @@ pub struct SetLayerLimit {
     pub sid: ParticipantSid,
     pub track: TrackSid,
     pub limit: LayerLimit,
+}
+
+impl Request for SetLayerLimit {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
 }
 
 impl Input for SetLayerLimit {
@@ -202,6 +270,12 @@ pub struct SetTrackMuted {
     pub muted: bool,
 }
 
+impl Request for SetTrackMuted {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
 impl Input for SetTrackMuted {
     type Output = ();
     fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<(), SfuError> {
@@ -214,6 +288,12 @@ impl Input for SetTrackMuted {
 pub struct Unpublish {
     pub sid: ParticipantSid,
     pub track: TrackSid,
+}
+
+impl Request for Unpublish {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
 }
 
 impl Input for Unpublish {
@@ -231,6 +311,14 @@ pub struct ForceMute {
     pub muted: bool,
 }
 
+impl Request for ForceMute {
+    fn route(&self) -> Route<'_> {
+        // Only the worker of the track's room has it; the others refuse (unknown track) and
+        // the request succeeds if one worker applied it.
+        Route::Everywhere
+    }
+}
+
 impl Input for ForceMute {
     type Output = ();
     fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<(), SfuError> {
@@ -242,6 +330,17 @@ impl Input for ForceMute {
 /// fails (through the driver: unless the media plane stopped).
 #[derive(Debug, Clone, Copy)]
 pub struct Rooms;
+
+impl Request for Rooms {
+    fn route(&self) -> Route<'_> {
+        Route::Everywhere
+    }
+
+    fn gather(mut first: Self::Output, other: Self::Output) -> Self::Output {
+        first.extend(other);
+        first
+    }
+}
 
 impl Input for Rooms {
     type Output = Vec<(String, Vec<ParticipantSnapshot>)>;
@@ -255,6 +354,12 @@ impl Input for Rooms {
 #[derive(Debug, Clone)]
 pub struct RoomPeople {
     pub room: String,
+}
+
+impl Request for RoomPeople {
+    fn route(&self) -> Route<'_> {
+        Route::Room(&self.room)
+    }
 }
 
 impl Input for RoomPeople {
@@ -273,6 +378,12 @@ pub struct Remove {
     pub reason: String,
 }
 
+impl Request for Remove {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
 impl Input for Remove {
     type Output = ();
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<(), SfuError> {
@@ -288,6 +399,12 @@ pub struct Leave {
     pub sid: ParticipantSid,
 }
 
+impl Request for Leave {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
 impl Input for Leave {
     type Output = ();
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<(), SfuError> {
@@ -299,6 +416,12 @@ impl Input for Leave {
 /// Closes every connection (shutdown); the close alerts are in `poll_transmit`.
 #[derive(Debug, Clone, Copy)]
 pub struct CloseAll;
+
+impl Request for CloseAll {
+    fn route(&self) -> Route<'_> {
+        Route::Everywhere
+    }
+}
 
 impl Input for CloseAll {
     type Output = ();

@@ -2,7 +2,8 @@
 //! only by its inputs (a datagram, the clock, each request: `input.rs`), applied through
 //! [`SfuCore::handle`] with time passed in. It produces datagrams to send (`poll_transmit`)
 //! and events for signaling (`poll_event`), and says when it next wants the clock
-//! (`poll_timeout`). No sockets, no clock, no tasks: `driver.rs` owns those.
+//! (`poll_timeout`). No sockets, no clock, no tasks: `driver/` owns those; a node runs one
+//! core per media worker, each with the rooms placed on it (`crate::node`).
 //!
 //! Layout: `input.rs` is the one door in (every input ends in one `finish`); this file routes
 //! inputs to peer connections; `drain.rs` drains their outputs;
@@ -31,6 +32,7 @@ use timers::{Timer, TimerTable};
 use crate::error::SfuError;
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
 use crate::layers::Layer;
+use crate::node::{Node, WorkerIndex};
 use crate::peer::{build_peer, PeerSetup};
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackSource};
 use crate::speaker::SpeakerDetector;
@@ -170,10 +172,33 @@ pub struct SfuCore {
     timers: TimerTable,
     /// When downlinks were last shared (layer rates are measured over the time since).
     last_allocation: Option<Instant>,
+    /// What this core shares with the node's other workers, and which worker it is.
+    node: Arc<Node>,
+    worker: WorkerIndex,
+    /// This core's share of the node-wide gauges, as last added to `stats`.
+    gauges: Gauges,
+    /// Participants that left since the driver last asked (`poll_departure`).
+    departures: VecDeque<ParticipantSid>,
 }
 
+/// The node-wide gauges one core contributes to: rooms, participants, tracks, connections.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Gauges([u64; 4]);
+
 impl SfuCore {
+    /// A core alone on its node (tests, benchmarks, a single worker).
     pub fn new(config: CoreConfig, stats: Arc<SfuStats>) -> Self {
+        Self::on_node(config, stats, Arc::new(Node::default()), 0)
+    }
+
+    /// The core of media worker `worker` of `node`: its connections are entered in the node's
+    /// demultiplexing table and count toward the node's limits.
+    pub fn on_node(
+        config: CoreConfig,
+        stats: Arc<SfuStats>,
+        node: Arc<Node>,
+        worker: WorkerIndex,
+    ) -> Self {
         Self {
             config,
             rooms: Rooms::default(),
@@ -193,7 +218,16 @@ impl SfuCore {
             speakers: HashMap::new(),
             timers: TimerTable::default(),
             last_allocation: None,
+            node,
+            worker,
+            gauges: Gauges::default(),
+            departures: VecDeque::new(),
         }
+    }
+
+    /// A participant that left (or was removed, or timed out) since the last call.
+    pub fn poll_departure(&mut self) -> Option<ParticipantSid> {
+        self.departures.pop_front()
     }
 
     pub fn stats(&self) -> &Arc<SfuStats> {
@@ -214,7 +248,9 @@ impl SfuCore {
     ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
         self.check_capacity(room, Some(&meta.identity))?;
         let sid = meta.sid.clone();
+        let identity = meta.identity.clone();
         let others = self.rooms.join(room, meta)?;
+        self.node.session_started(&identity);
         self.participants
             .insert(sid.clone(), ParticipantPeers::default());
         if let Some(snapshot) = self.rooms.snapshot(&sid) {
@@ -237,7 +273,14 @@ impl SfuCore {
         let Some(peers) = self.participants.remove(sid) else {
             return;
         };
-        let hidden = self.rooms.participant(sid).is_some_and(|p| p.hidden);
+        self.departures.push_back(sid.clone());
+        let (hidden, identity) = match self.rooms.participant(sid) {
+            Some(meta) => (meta.hidden, Some(meta.identity.clone())),
+            None => (false, None),
+        };
+        if let Some(identity) = identity {
+            self.node.session_ended(&identity);
+        }
         for id in [peers.publisher, peers.screen, peers.subscriber]
             .into_iter()
             .flatten()
@@ -420,9 +463,10 @@ impl SfuCore {
     ) -> Result<PeerId, SfuError> {
         let room = self.rooms.room_name(owner).unwrap_or_default().to_owned();
         self.check_capacity(&room, None)?;
+        // Unique on the node: the receive loop routes Binding requests to workers by it.
         let ufrag = loop {
             let candidate = random_ice_ufrag();
-            if !self.by_ufrag.contains_key(&candidate) {
+            if self.node.demux.claim_ufrag(&candidate, self.worker) {
                 break candidate;
             }
         };
@@ -440,6 +484,7 @@ impl SfuCore {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         self.by_ufrag.insert(ufrag.clone(), id);
+        self.node.peer_opened();
         self.timers.start(Timer::Allocation, now);
         self.peers.insert(
             id,
@@ -511,7 +556,18 @@ impl SfuCore {
         self.collect_writes(&mut peer);
         self.timers.set_peer(id, None);
         self.by_ufrag.remove(&peer.ufrag);
-        self.by_addr.retain(|_, v| *v != id);
+        self.node.demux.release_ufrag(&peer.ufrag);
+        let pairs: Vec<_> = self
+            .by_addr
+            .iter()
+            .filter(|(_, v)| **v == id)
+            .map(|(pair, _)| *pair)
+            .collect();
+        for pair in &pairs {
+            self.by_addr.remove(pair);
+        }
+        self.node.demux.release_pairs(&pairs, self.worker);
+        self.node.peer_closed();
         for up in self.up_tracks.values_mut() {
             up.subscribers.retain(|s| *s != id);
         }
@@ -569,16 +625,31 @@ impl SfuCore {
         }
     }
 
-    fn update_gauges(&self) {
-        SfuStats::set(&self.stats.rooms, self.rooms.room_count() as u64);
-        SfuStats::set(
-            &self.stats.participants,
+    /// Adds this core's change since the last input to the node-wide gauges (other workers
+    /// add theirs to the same atomics), and sets its own worker's participant gauge.
+    fn update_gauges(&mut self) {
+        let now = Gauges([
+            self.rooms.room_count() as u64,
             self.rooms.participant_count() as u64,
-        );
-        SfuStats::set(
-            &self.stats.published_tracks,
             self.rooms.track_count() as u64,
-        );
-        SfuStats::set(&self.stats.peer_connections, self.peers.len() as u64);
+            self.peers.len() as u64,
+        ]);
+        if now == self.gauges {
+            return;
+        }
+        let stats = &self.stats;
+        let fields = [
+            &stats.rooms,
+            &stats.participants,
+            &stats.published_tracks,
+            &stats.peer_connections,
+        ];
+        for ((field, new), old) in fields.into_iter().zip(now.0).zip(self.gauges.0) {
+            SfuStats::shift(field, old, new);
+        }
+        if let Some(worker) = stats.workers.get(self.worker) {
+            SfuStats::set(&worker.participants, now.0[1]);
+        }
+        self.gauges = now;
     }
 }

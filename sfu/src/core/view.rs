@@ -36,7 +36,9 @@ impl SfuCore {
             can_subscribe: true,
             ..meta
         };
+        let identity = meta.identity.clone();
         self.rooms.join(room, meta)?;
+        self.node.session_started(&identity);
         self.participants.insert(
             sid.clone(),
             ParticipantPeers {

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Behind 1:1 NAT: bind media here and advertise the (single) public IP.
     #[arg(long, env = "PARLEY_UDP_BIND_IP")]
     pub udp_bind_ip: Option<IpAddr>,
+    /// Media worker threads, each holding its own rooms (all share the one UDP port).
+    /// Default: one per available core.
+    #[arg(long, env = "PARLEY_MEDIA_WORKERS")]
+    pub media_workers: Option<std::num::NonZeroUsize>,
     /// Networks media may be sent to (comma-separated CIDRs). Default: anywhere.
     #[arg(long, env = "PARLEY_PEER_ALLOWLIST", value_delimiter = ',')]
     pub peer_allowlist: Option<Vec<String>>,
@@ -130,6 +134,7 @@ struct FileConfig {
     udp_port: Option<u16>,
     public_ip: Option<Vec<IpAddr>>,
     udp_bind_ip: Option<IpAddr>,
+    media_workers: Option<std::num::NonZeroUsize>,
     peer_allowlist: Option<Vec<String>>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
@@ -163,6 +168,8 @@ pub struct Config {
     pub udp_port: u16,
     pub public_ips: Vec<IpAddr>,
     pub udp_bind_ip: Option<IpAddr>,
+    /// Media workers; `None`: one per available core.
+    pub media_workers: Option<std::num::NonZeroUsize>,
     pub peer_allowlist: Vec<sfu::config::IpNet>,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -194,6 +201,7 @@ impl std::fmt::Debug for Config {
             .field("udp_port", &self.udp_port)
             .field("public_ips", &self.public_ips)
             .field("udp_bind_ip", &self.udp_bind_ip)
+            .field("media_workers", &self.media_workers)
             .field("peer_allowlist", &self.peer_allowlist)
             .field("data_dir", &self.data_dir)
             .field("database", &redact_url(&self.database_url))
@@ -382,6 +390,7 @@ impl Config {
                 .or(file.public_ip)
                 .unwrap_or_else(default_public_ips),
             udp_bind_ip: args.udp_bind_ip.or(file.udp_bind_ip),
+            media_workers: args.media_workers.or(file.media_workers),
             peer_allowlist,
             data_dir,
             database_url,
@@ -444,6 +453,7 @@ impl Config {
             peer_allowlist: self.peer_allowlist.clone(),
             connect_timeout: self.connect_timeout,
             limits: self.media_limits,
+            workers: self.media_workers.map_or(0, |n| n.get()),
             ..Default::default()
         }
     }

@@ -1,0 +1,266 @@
+//! One media worker: a thread with a single-threaded tokio runtime that owns one [`SfuCore`]
+//! (the rooms placed on it). It applies jobs (requests), batches of datagrams from the receive
+//! loops and its own timeouts, then sends what its core produced from its own descriptor of
+//! each shared socket, up to [`SEND_BATCH`] datagrams per system call, and hands out events.
+//! It touches nothing of another worker's: the node's shared tables (`crate::node`) are
+//! written by its core under short locks, and placement is told who left.
+
+use super::{lock, EventSender, Socket};
+use crate::core::input::{Datagram, Input, Remove, Timeout};
+use crate::core::{SfuCore, Transmit};
+use crate::ids::ParticipantSid;
+use crate::node::{Placement, WorkerIndex};
+use crate::stats::SfuStats;
+use crate::udp::{self, SEND_BATCH};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// One request for a worker: runs on it with the core at hand and the time it runs.
+pub(super) type Job = Box<dyn FnOnce(&mut MediaTask, Instant) + Send>;
+
+/// A datagram as a receive loop read it, with when.
+pub(super) struct Received {
+    pub at: Instant,
+    pub datagram: Datagram,
+}
+
+pub(super) struct Setup<'a> {
+    pub index: WorkerIndex,
+    pub core: SfuCore,
+    pub sockets: &'a [Socket],
+    pub allowlist: Vec<crate::config::IpNet>,
+    pub placement: Arc<Mutex<Placement>>,
+    pub stats: Arc<SfuStats>,
+    pub jobs: mpsc::Receiver<Job>,
+    pub datagrams: mpsc::Receiver<Vec<Received>>,
+}
+
+/// Starts worker `setup.index` on its own thread (named `media-<index>`, so per-thread CPU in
+/// `/proc/<pid>/task` shows each worker).
+pub(super) fn start(setup: Setup<'_>) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Each worker sends through its own descriptor of the shared socket, registered with its
+    // own runtime's reactor.
+    let sockets = {
+        let _entered = runtime.enter();
+        setup
+            .sockets
+            .iter()
+            .map(|s| {
+                Ok(WorkerSocket {
+                    socket: UdpSocket::from_std(s.socket.try_clone()?)?,
+                    advertised: s.advertised,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?
+    };
+    let task = MediaTask {
+        index: setup.index,
+        core: setup.core,
+        sockets,
+        allowlist: setup.allowlist,
+        subscribers: HashMap::new(),
+        placement: setup.placement,
+        stats: setup.stats,
+        stopping: false,
+        outgoing: Vec::with_capacity(SEND_BATCH),
+    };
+    let (jobs, datagrams) = (setup.jobs, setup.datagrams);
+    std::thread::Builder::new()
+        .name(format!("media-{}", setup.index))
+        .spawn(move || runtime.block_on(task.run(jobs, datagrams)))?;
+    Ok(())
+}
+
+struct WorkerSocket {
+    socket: UdpSocket,
+    advertised: SocketAddr,
+}
+
+pub(super) struct MediaTask {
+    index: WorkerIndex,
+    pub(super) core: SfuCore,
+    sockets: Vec<WorkerSocket>,
+    allowlist: Vec<crate::config::IpNet>,
+    pub(super) subscribers: HashMap<ParticipantSid, EventSender>,
+    placement: Arc<Mutex<Placement>>,
+    stats: Arc<SfuStats>,
+    /// Set by `SfuHandle::shutdown`: stop once what it sent is out.
+    pub(super) stopping: bool,
+    /// Datagrams being sent, with the index of their socket (kept for its allocation).
+    outgoing: Vec<(usize, Transmit)>,
+}
+
+impl MediaTask {
+    async fn run(
+        mut self,
+        mut jobs: mpsc::Receiver<Job>,
+        mut datagrams: mpsc::Receiver<Vec<Received>>,
+    ) {
+        loop {
+            let deadline = self
+                .core
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                job = jobs.recv() => {
+                    let Some(job) = job else { break };
+                    job(&mut self, Instant::now());
+                }
+                batch = datagrams.recv() => {
+                    let Some(batch) = batch else { break };
+                    for Received { at, datagram } in batch {
+                        self.apply(at, datagram);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.apply(Instant::now(), Timeout);
+                }
+            }
+            self.flush().await;
+            self.drop_departed();
+            if self.stopping {
+                break;
+            }
+        }
+        tracing::info!(worker = self.index, "media worker stopped");
+    }
+
+    /// An input of the worker's own (datagrams, the clock): those never fail.
+    fn apply<I: Input<Output = ()>>(&mut self, now: Instant, input: I) {
+        if let Err(err) = self.core.handle(now, input) {
+            tracing::debug!(%err, "media input failed");
+        }
+    }
+
+    /// Closes the event queues of participants the core no longer has (they left, were
+    /// removed or timed out), after their last events went out, and frees their places.
+    fn drop_departed(&mut self) {
+        let mut placement = None;
+        while let Some(sid) = self.core.poll_departure() {
+            self.subscribers.remove(&sid);
+            placement
+                .get_or_insert_with(|| lock(&self.placement))
+                .leave(&sid);
+        }
+    }
+
+    /// Sends what the core has to send, up to [`SEND_BATCH`] datagrams per system call, then
+    /// hands out its events. A full socket buffer is waited out, as one `send_to` would.
+    async fn flush(&mut self) {
+        let mut batch = std::mem::take(&mut self.outgoing);
+        loop {
+            batch.clear();
+            while batch.len() < SEND_BATCH {
+                let Some(transmit) = self.core.poll_transmit() else {
+                    break;
+                };
+                if let Some(socket) = self.socket_for(&transmit) {
+                    batch.push((socket, transmit));
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            if let Some(worker) = self.stats.workers.get(self.index) {
+                SfuStats::add(&worker.sent_datagrams, batch.len() as u64);
+            }
+            // Consecutive datagrams leaving by the same socket go together (usually all).
+            let mut start = 0;
+            while start < batch.len() {
+                let socket = batch[start].0;
+                let run = batch[start..]
+                    .iter()
+                    .take_while(|(s, _)| *s == socket)
+                    .count();
+                send_run(&self.sockets[socket].socket, &batch[start..start + run]).await;
+                start += run;
+            }
+        }
+        self.outgoing = batch;
+        self.deliver_events();
+    }
+
+    /// The socket a transmit leaves by (the one its connection uses), unless the peer is
+    /// outside the allowlist.
+    fn socket_for(&self, transmit: &Transmit) -> Option<usize> {
+        if !self.allowlist.is_empty()
+            && !self
+                .allowlist
+                .iter()
+                .any(|n| n.contains(transmit.peer.ip()))
+        {
+            SfuStats::add(&self.stats.blocked_sends, 1);
+            return None;
+        }
+        let found = self
+            .sockets
+            .iter()
+            .position(|s| s.advertised == transmit.local);
+        found.or((!self.sockets.is_empty()).then_some(0))
+    }
+
+    /// Hands each event to its participant's session. A session whose queue is full stopped
+    /// reading: it is cut off (its queue closes) and its participant removed, which frees what
+    /// it held and tells the others.
+    fn deliver_events(&mut self) {
+        loop {
+            let mut cut_off = Vec::new();
+            while let Some((sid, event)) = self.core.poll_event() {
+                let Some(tx) = self.subscribers.get(&sid) else {
+                    continue;
+                };
+                // A closed receiver means the session is going away; its leave follows.
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(event) {
+                    cut_off.push(sid);
+                }
+            }
+            if cut_off.is_empty() {
+                return;
+            }
+            for sid in cut_off {
+                if self.subscribers.remove(&sid).is_some() {
+                    tracing::warn!(participant = %sid, "session stopped reading its events: cut off");
+                    SfuStats::add(&self.stats.event_cutoffs, 1);
+                    let removal = Remove {
+                        sid,
+                        reason: "too_slow".to_owned(),
+                    };
+                    self.apply(Instant::now(), removal);
+                }
+            }
+        }
+    }
+}
+
+/// Sends datagrams that leave by one socket, batched; waits out a full socket buffer.
+async fn send_run(socket: &UdpSocket, run: &[(usize, Transmit)]) {
+    let datagrams: Vec<(SocketAddr, &[u8])> =
+        run.iter().map(|(_, t)| (t.peer, &t.payload[..])).collect();
+    let mut sent = 0;
+    while sent < datagrams.len() {
+        let rest = &datagrams[sent..];
+        match socket.try_io(Interest::WRITABLE, || udp::send_many(socket, rest)) {
+            Ok(n) => sent += n.max(1),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = socket.writable().await {
+                    tracing::debug!(%err, "udp socket failed");
+                    return;
+                }
+            }
+            Err(err) => {
+                // The kernel refused the first of the rest (unreachable, too big): skip it.
+                tracing::debug!(%err, peer = %rest[0].0, "udp send failed");
+                sent += 1;
+            }
+        }
+    }
+}
