@@ -8,6 +8,7 @@
 
 mod report;
 mod subscribers;
+mod workers;
 
 use crate::watch::procfs::{Probe, ServerSample};
 use crate::watch::server::{watch_server, ServerMonitor};
@@ -48,10 +49,14 @@ writes every figure.")]
 pub struct MediaArgs {
     #[arg(long, default_value = "loadtest")]
     pub room: String,
-    /// Participants that publish audio + video (full synthetic clients).
+    /// Rooms to run the scenario in at once (`<room>-0`, `<room>-1`, …), each with its own
+    /// publishers and subscribers: a server with several media workers places them apart.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Participants that publish audio + video (full synthetic clients), per room.
     #[arg(long, default_value_t = 1)]
     pub publishers: usize,
-    /// Participants that only subscribe.
+    /// Participants that only subscribe, per room.
     #[arg(long, default_value_t = 2)]
     pub subscribers: usize,
     /// How long to measure, in seconds, once every subscriber connected.
@@ -82,8 +87,10 @@ pub struct Reading {
     pub server: Option<ServerSample>,
     /// This process's CPU seconds.
     pub generator_cpu_s: Option<f64>,
-    /// The server's `parley_forwarded_packets_total`.
-    pub forwarded: Option<u64>,
+    /// The server's `/metrics`: forwarded packets and each worker's datagrams.
+    pub scrape: workers::Scrape,
+    /// The server's media worker threads' CPU seconds, by worker index.
+    pub worker_cpu_s: std::collections::BTreeMap<usize, f64>,
 }
 
 struct Watchers {
@@ -104,13 +111,20 @@ impl Watchers {
                 .as_ref()
                 .and_then(|p| p.read().ok())
                 .map(|r| r.0),
-            forwarded: forwarded_packets(&self.http, &self.url).await,
+            scrape: scrape_metrics(&self.http, &self.url)
+                .await
+                .unwrap_or_default(),
+            worker_cpu_s: self
+                .monitor
+                .as_ref()
+                .map(|m| workers::by_index(m.probe().threads("media-")))
+                .unwrap_or_default(),
         }
     }
 }
 
-/// The server's count of forwarded packets, from its `/metrics`.
-async fn forwarded_packets(http: &reqwest::Client, url: &str) -> Option<u64> {
+/// The server's `/metrics`, read.
+async fn scrape_metrics(http: &reqwest::Client, url: &str) -> Option<workers::Scrape> {
     let text = http
         .get(format!("{url}/metrics"))
         .send()
@@ -119,10 +133,15 @@ async fn forwarded_packets(http: &reqwest::Client, url: &str) -> Option<u64> {
         .text()
         .await
         .ok()?;
-    text.lines().find_map(|line| {
-        let value = line.strip_prefix("parley_forwarded_packets_total ")?;
-        value.trim().parse::<f64>().ok().map(|v| v as u64)
-    })
+    Some(workers::Scrape::parse(&text))
+}
+
+/// The rooms of the run: `--room` alone, or `<room>-<i>` for `--rooms` above one.
+pub fn room_names(args: &MediaArgs) -> Vec<String> {
+    match args.rooms {
+        0 | 1 => vec![args.room.clone()],
+        n => (0..n).map(|i| format!("{}-{i}", args.room)).collect(),
+    }
 }
 
 /// The server's IP address, from the URL.
@@ -140,6 +159,7 @@ async fn server_ip(url: &str) -> anyhow::Result<IpAddr> {
 
 pub async fn run(tokens: &Tokens, url: &str, ws_url: &str, args: MediaArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.seconds > 0, "--seconds must be positive");
+    anyhow::ensure!(args.rooms > 0, "--rooms must be positive");
     let started = Instant::now();
     let watchers = Watchers {
         monitor: watch_server(args.server_pid, url, started)?,
@@ -149,14 +169,16 @@ pub async fn run(tokens: &Tokens, url: &str, ws_url: &str, args: MediaArgs) -> a
     };
     let mut publishers = Vec::new();
     let mut publications = Vec::new();
-    for i in 0..args.publishers {
-        let name = format!("publisher-{i}");
-        let token = tokens.token(&name, &args.room).await?;
-        let mut client = SyntheticClient::join(ws_url, &token, &args.room)
-            .await
-            .with_context(|| format!("{name} could not join"))?;
-        publications.push(client.publish().await?);
-        publishers.push(client);
+    for room in room_names(&args) {
+        for i in 0..args.publishers {
+            let name = format!("{room}-publisher-{i}");
+            let token = tokens.token(&name, &room).await?;
+            let mut client = SyntheticClient::join(ws_url, &token, &room)
+                .await
+                .with_context(|| format!("{name} could not join"))?;
+            publications.push(client.publish().await?);
+            publishers.push(client);
+        }
     }
     let before = watchers.monitor.as_ref().and_then(ServerMonitor::snapshot);
     let joining = Instant::now();

@@ -25,6 +25,8 @@ pub struct Report<'a> {
     pub window: Window,
     pub generator: Option<Generator>,
     pub server: Option<Server>,
+    /// Each media worker of the server (datagrams from `/metrics`, CPU when watched).
+    pub workers: Vec<super::workers::WorkerFigures>,
 }
 
 /// What the subscribers received during the window.
@@ -100,6 +102,11 @@ impl<'a> Report<'a> {
         measured: &Measured<'_>,
     ) -> Self {
         let window = window(measured.start, measured.end);
+        let workers = super::workers::figures(
+            (&measured.start.scrape, &measured.end.scrape),
+            (&measured.start.worker_cpu_s, &measured.end.worker_cpu_s),
+            window.seconds,
+        );
         let generator = generator(measured.start, measured.end, &window);
         let server = measured
             .server_pid
@@ -116,13 +123,15 @@ impl<'a> Report<'a> {
             window,
             generator,
             server,
+            workers,
         }
     }
 
     pub fn print(&self, args: &MediaArgs) {
         println!(
-            "media ({} subscribers): {} publishers, {} subscribers ({} connected; joined and connected in {:.1} s)",
+            "media ({} subscribers): {} room(s), {} publishers per room, {} subscribers ({} connected; joined and connected in {:.1} s)",
             self.subscriber_kind,
+            args.rooms,
             args.publishers,
             self.subscribers,
             self.subscribers_connected,
@@ -171,6 +180,15 @@ impl<'a> Report<'a> {
             }
             None => println!("  server: not watched (no CPU/RSS figures)"),
         }
+        for w in &self.workers {
+            let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_owned());
+            println!(
+                "  media worker {}: {} datagrams/s sent, {} of one core",
+                w.worker,
+                or_na(w.sent_datagrams_per_s.map(|r| format!("{r:.0}"))),
+                or_na(w.cpu_percent_of_core.map(|p| format!("{p:.1} %"))),
+            );
+        }
     }
 }
 
@@ -203,8 +221,9 @@ fn generator(start: &Reading, end: &Reading, window: &Window) -> Option<Generato
 fn server(pid: u32, measured: &Measured<'_>, window: &Window, subscribers: usize) -> Server {
     let (start, end) = (measured.start, measured.end);
     let forwarded = end
+        .scrape
         .forwarded
-        .zip(start.forwarded)
+        .zip(start.scrape.forwarded)
         .map(|(b, a)| b.saturating_sub(a));
     let cpu = start.server.zip(end.server);
     let per_packet = forwarded.unwrap_or(window.received.packets);
@@ -247,7 +266,11 @@ mod tests {
                 rss_bytes: 50 << 20,
             }),
             generator_cpu_s: Some(cpu_s / 10.0),
-            forwarded: Some(forwarded),
+            scrape: super::super::workers::Scrape {
+                forwarded: Some(forwarded),
+                ..Default::default()
+            },
+            worker_cpu_s: Default::default(),
         }
     }
 

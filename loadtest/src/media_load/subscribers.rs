@@ -19,18 +19,21 @@ pub enum Subscribers {
 }
 
 impl Subscribers {
-    /// Joins `args.subscribers` subscribers named `subscriber-{i}`.
+    /// Joins `args.subscribers` subscribers per room, named `<room>-subscriber-<i>`.
     pub async fn join(
         tokens: &Tokens,
         ws_url: &str,
         server: IpAddr,
         args: &MediaArgs,
     ) -> anyhow::Result<Self> {
-        let bar = ProgressBar::new(args.subscribers as u64);
+        let rooms = super::room_names(args);
+        let bar = ProgressBar::new((args.subscribers * rooms.len()) as u64);
         bar.set_style(ProgressStyle::with_template(
             "joining {bar:40} {pos}/{len} {per_sec}",
         )?);
-        let names = (0..args.subscribers).map(|i| format!("subscriber-{i}"));
+        let names = rooms.iter().flat_map(|room| {
+            (0..args.subscribers).map(move |i| (format!("{room}-subscriber-{i}"), room.clone()))
+        });
         let concurrency = args.connect_concurrency.max(1);
         let subscribers = if args.light {
             let local_ip = light::local_ip_toward(server)
@@ -38,9 +41,9 @@ impl Subscribers {
             let pool = LightPool::start(args.light_tasks, local_ip)?;
             let pool_ref = &pool;
             let mut joining = futures_util::stream::iter(names)
-                .map(|name| async move {
-                    let token = tokens.token(&name, &args.room).await?;
-                    LightSubscriber::join(pool_ref, ws_url, &token, &args.room)
+                .map(|(name, room)| async move {
+                    let token = tokens.token(&name, &room).await?;
+                    LightSubscriber::join(pool_ref, ws_url, &token, &room)
                         .await
                         .with_context(|| format!("{name} could not join"))
                 })
@@ -54,9 +57,9 @@ impl Subscribers {
             Self::Light(pool, joined)
         } else {
             let mut joining = futures_util::stream::iter(names)
-                .map(|name| async move {
-                    let token = tokens.token(&name, &args.room).await?;
-                    SyntheticClient::join(ws_url, &token, &args.room)
+                .map(|(name, room)| async move {
+                    let token = tokens.token(&name, &room).await?;
+                    SyntheticClient::join(ws_url, &token, &room)
                         .await
                         .with_context(|| format!("{name} could not join"))
                 })

@@ -49,6 +49,31 @@ impl Probe {
     }
 }
 
+impl Probe {
+    /// CPU seconds of each of the process's threads whose name starts with `prefix` (Parley
+    /// names its media workers `media-0`, `media-1`, …), by name.
+    pub fn threads(&self, prefix: &str) -> Vec<(String, f64)> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        let mut threads: Vec<(String, f64)> = tasks
+            .flatten()
+            .filter_map(|task| {
+                let dir = task.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let name = name.trim_end();
+                if !name.starts_with(prefix) {
+                    return None;
+                }
+                let ticks = cpu_ticks(&std::fs::read_to_string(dir.join("stat")).ok()?)?;
+                Some((name.to_owned(), ticks as f64 / self.ticks_per_second))
+            })
+            .collect();
+        threads.sort_by(|a, b| a.0.cmp(&b.0));
+        threads
+    }
+}
+
 /// `sysconf(_SC_CLK_TCK)`, or the usual 100 if it fails.
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: `sysconf` reads a configuration value and has no memory-safety preconditions.
@@ -237,6 +262,28 @@ mod tests {
         assert_eq!(find_listener(port), Some(std::process::id()));
         drop(listener);
         assert_eq!(find_listener(port), None);
+    }
+
+    #[test]
+    fn names_and_times_this_process_threads() {
+        let (started, running) = std::sync::mpsc::channel();
+        let (stop, stopping) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::Builder::new()
+            .name("probe-worker".into())
+            .spawn(move || {
+                // The name is set as the thread starts: it is there once this runs.
+                started.send(()).unwrap();
+                let _ = stopping.recv();
+            })
+            .unwrap();
+        running.recv().unwrap();
+        let probe = Probe::new(std::process::id()).unwrap();
+        let threads = probe.threads("probe-");
+        assert_eq!(threads.len(), 1, "{threads:?}");
+        assert_eq!(threads[0].0, "probe-worker");
+        assert!(threads[0].1 >= 0.0);
+        stop.send(()).unwrap();
+        worker.join().unwrap();
     }
 
     #[test]

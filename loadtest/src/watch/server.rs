@@ -88,6 +88,10 @@ impl ServerMonitor {
         }
     }
 
+    pub fn probe(&self) -> &Probe {
+        &self.probe
+    }
+
     pub fn pid(&self) -> u32 {
         self.probe.pid
     }
