@@ -56,11 +56,6 @@ async fn three_participants_see_each_other_and_a_leaver_disappears() {
     .await
     .unwrap();
 
-    let c_tracks: Vec<String> = a.view().participants[&sc]
-        .tracks
-        .iter()
-        .map(|t| t.sid.clone())
-        .collect();
     let offers_before = a.view().offers_answered;
     let left_at = Instant::now();
     c.leave().await.unwrap();

@@ -112,12 +112,14 @@ mod tests {
     }
     use Step::*;
 
+    /// (step, worker the join went to, loads after as (rooms, participants) per worker)
+    type Row = (Step, Option<usize>, [(usize, usize); 2]);
+
     #[test]
     fn rooms_go_to_the_least_loaded_worker_and_stay_while_occupied() {
         let mut placement = Placement::new(2);
-        // (step, worker the join went to, loads after as (rooms, participants) per worker)
         #[rustfmt::skip]
-        let table: &[(Step, Option<usize>, [(usize, usize); 2])] = &[
+        let table: &[Row] = &[
             (Join("a", "a1"),  Some(0), [(1, 1), (0, 0)]),
             (Join("b", "b1"),  Some(1), [(1, 1), (1, 1)]),
             (Join("a", "a2"),  Some(0), [(1, 2), (1, 1)]),
