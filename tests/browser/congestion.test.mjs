@@ -104,6 +104,11 @@ function netnsSetup() {
   run('ip', ['netns', 'add', ns]);
   run('ip', ['link', 'add', vethRoot, 'type', 'veth', 'peer', 'name', vethNs]);
   run('ip', ['link', 'set', vethNs, 'netns', ns]);
+  // IPv4 only: an IPv6 link-local address would appear a moment after the link comes up (DAD),
+  // and Chromium aborts every load in flight on such a change (net::ERR_NETWORK_CHANGED), so
+  // a page opened then never starts.
+  run('sysctl', ['-q', '-w', `net.ipv6.conf.${vethRoot}.disable_ipv6=1`]);
+  run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${vethNs}.disable_ipv6=1`]);
   run('ip', ['addr', 'add', `${rootIp()}/30`, 'dev', vethRoot]);
   run('ip', ['link', 'set', vethRoot, 'up']);
   run('ip', ['-n', ns, 'addr', 'add', `${nsIp()}/30`, 'dev', vethNs]);
@@ -198,6 +203,14 @@ async function openPage(browser, label, url, viewport = { width: 1280, height: 7
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
   await page.goto(url);
+  // The app marks itself ready (`data-state`); a load the browser aborted (a network change
+  // while it ran) gets one more try.
+  const ready = () => page.waitForFunction(() => !!document.body?.dataset.state, null, { timeout: 10_000 });
+  await ready().catch(async () => {
+    log.push('[test] the app did not start: reloading once');
+    await page.reload();
+    await ready();
+  });
   return page;
 }
 
