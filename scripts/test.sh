@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium and
-# firefox-esr, the browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is
+# firefox-esr, coturn, the browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is
 # not running, then runs fmt, clippy, every Rust test (the chat store suite against SQLite and
 # PostgreSQL), the Autobahn|Testsuite close-handshake check, the headless Chromium and Firefox
 # tests, and 20 s of every fuzz target. CI runs exactly this (.ci/run).
@@ -23,6 +23,8 @@ command -v chromium >/dev/null 2>&1 || apt_install chromium
 # Firefox ESR for the browser suite's second browser (firefox.test.mjs), driven by puppeteer-core.
 command -v firefox-esr >/dev/null 2>&1 || apt_install firefox-esr
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+# coturn: the TURN server tests/tests/turn.rs relays through (started per test on loopback).
+command -v turnserver >/dev/null 2>&1 || apt_install coturn
 # GStreamer webrtcbin + libnice as a real non-browser client (tests/gst/parley_gst.py, run by
 # tests/tests/gstreamer.rs with Debian's /usr/bin/python3); x264enc is in plugins-ugly.
 /usr/bin/python3 -c 'import gi; gi.require_version("GstWebRTC", "1.0")' >/dev/null 2>&1 \

@@ -2,6 +2,7 @@
 //! publishes synthetic VP8 + Opus (see `media.rs`), and subscribes to everyone else while
 //! checking every received payload byte for byte.
 
+pub use crate::ice::{ClientOptions, IceSetup};
 use crate::media::{self, Kind};
 use crate::signal::{SignalError, Signaling};
 use rtc::interceptor::Registry;
@@ -10,7 +11,6 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -114,14 +114,37 @@ pub struct RoomView {
 pub(crate) struct Shared {
     view: Arc<Mutex<RoomView>>,
     changed: Arc<watch::Sender<u64>>,
+    /// How peer connections reach the server; `None` until the join says (its TURN servers).
+    ice: Arc<watch::Sender<Option<IceSetup>>>,
 }
 
 impl Shared {
     pub(crate) fn new() -> Self {
         let (changed, _) = watch::channel(0);
+        let (ice, _) = watch::channel(None);
         Self {
             view: Arc::default(),
             changed: Arc::new(changed),
+            ice: Arc::new(ice),
+        }
+    }
+
+    /// Peer connections made from now on use `setup` (those waiting for it go ahead).
+    pub(crate) fn set_ice(&self, setup: IceSetup) {
+        self.ice.send_replace(Some(setup));
+    }
+
+    /// The ICE setup, once known (a subscriber offer can overtake the join's reply).
+    async fn ice(&self) -> Result<IceSetup, ClientError> {
+        let mut ice = self.ice.subscribe();
+        let known = tokio::time::timeout(Duration::from_secs(10), ice.wait_for(Option::is_some))
+            .await
+            .map(|setup| setup.map(|s| s.clone().unwrap_or_default()));
+        match known {
+            Ok(Ok(setup)) => Ok(setup),
+            _ => Err(ClientError::Unexpected(
+                "no ICE setup: the join never completed".into(),
+            )),
         }
     }
 
@@ -278,8 +301,9 @@ pub(crate) async fn new_peer(
         None,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let configuration = crate::ice::configuration(shared.ice().await?);
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(configuration)
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { shared, role }))
@@ -302,6 +326,16 @@ pub(crate) fn candidate_init(candidate: IceCandidate) -> RTCIceCandidateInit {
 impl SyntheticClient {
     /// Connects to `ws_url` (e.g. `ws://127.0.0.1:8080/ws`), authenticates and joins `room`.
     pub async fn join(ws_url: &str, token: &str, room: &str) -> Result<Self, ClientError> {
+        Self::join_with(ws_url, token, room, ClientOptions::default()).await
+    }
+
+    /// [`SyntheticClient::join`] with options (e.g. relay only, through TURN).
+    pub async fn join_with(
+        ws_url: &str,
+        token: &str,
+        room: &str,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
         let (signaling, events) = Signaling::connect(ws_url).await?;
         let signaling = Arc::new(signaling);
         signaling.hello(token).await?;
@@ -322,11 +356,18 @@ impl SyntheticClient {
             })
             .await?;
         let ServerMessage::Joined {
-            you, participants, ..
+            you,
+            participants,
+            ice_servers,
+            ..
         } = reply
         else {
             return Err(ClientError::Unexpected(format!("{reply:?}")));
         };
+        shared.set_ice(IceSetup {
+            servers: ice_servers,
+            relay_only: options.relay_only,
+        });
         shared.update(|v| {
             v.you = you.sid.clone();
             for p in participants {

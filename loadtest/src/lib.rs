@@ -10,9 +10,12 @@
 
 pub mod chatter;
 pub mod client;
+pub mod ice;
 pub mod light;
 pub mod media;
 pub mod signal;
 pub mod whip;
 
-pub use client::{ClientError, Publication, RoomView, SyntheticClient, TrackReceipt};
+pub use client::{
+    ClientError, ClientOptions, Publication, RoomView, SyntheticClient, TrackReceipt,
+};

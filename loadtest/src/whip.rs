@@ -79,6 +79,7 @@ impl HttpSession {
         token: &str,
     ) -> Result<(Self, Arc<Publication>, watch::Sender<bool>), ClientError> {
         let shared = Shared::new();
+        shared.set_ice(crate::ice::IceSetup::default());
         let pc = new_peer(shared.clone(), PeerTarget::Publisher).await?;
         let media = add_synthetic_tracks(&pc, "whip").await?;
         let resource = exchange(base_url, &format!("/whip/{room}"), token, &pc).await?;
@@ -108,6 +109,7 @@ impl HttpSession {
         participant: Option<&str>,
     ) -> Result<Self, ClientError> {
         let shared = Shared::new();
+        shared.set_ice(crate::ice::IceSetup::default());
         // Received tracks are keyed by msid track id (`parley-audio`, `parley-video`).
         let pc = new_peer(shared.clone(), PeerTarget::Publisher).await?;
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {

@@ -25,6 +25,7 @@ pub mod protocol;
 pub mod rooms;
 pub mod session;
 pub mod state;
+pub mod turn;
 pub mod webhooks;
 pub mod whip;
 pub mod whip_limits;

@@ -207,9 +207,17 @@ pub(crate) fn sfu_error(err: SfuError) -> ApiError {
     }
 }
 
-fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
+/// The 201 answer, with the TURN servers (and fresh credentials) as RFC 9725 `Link` headers
+/// when the server has TURN configured.
+fn created(
+    kind: Kind,
+    room: &str,
+    id: &str,
+    answer: String,
+    turn: Option<&crate::turn::TurnConfig>,
+) -> Response {
     let location = format!("/{}/{room}/{id}", kind.path());
-    (
+    let mut response = (
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
@@ -217,7 +225,16 @@ fn created(kind: Kind, room: &str, id: &str, answer: String) -> Response {
         ],
         answer,
     )
-        .into_response()
+        .into_response();
+    if let Some(turn) = turn {
+        for link in crate::turn::link_headers(&turn.ice_server()) {
+            // URLs are checked at start-up and credentials are base64 and digits: always valid.
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                response.headers_mut().append(header::LINK, value);
+            }
+        }
+    }
+    response
 }
 
 /// Ends the session when its connection fails or closes (a client that vanished without DELETE).
@@ -353,8 +370,9 @@ async fn open_session(
             identity: claims.sub,
         },
     );
+    let config = state.config.clone();
     watch_session(state, id.clone(), events_rx);
-    created(kind, &room, &id, answer)
+    created(kind, &room, &id, answer, config.turn.as_ref())
 }
 
 /// A WHIP or WHEP client about to enter the media plane.

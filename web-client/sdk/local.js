@@ -15,6 +15,7 @@ import { Publisher } from './publisher.js';
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(target: 'publisher' | 'screen', candidate: RTCIceCandidate) => void} sendCandidate
  * @property {(target: 'publisher' | 'screen') => void} mediaFailed
+ * @property {() => RTCIceServer[]} iceServers TURN servers for new connections
  * @property {() => ParticipantInfo | null} you this session as the server knows it
  * @property {(err: unknown) => void} fail
  */
@@ -134,6 +135,7 @@ export class LocalMedia {
       request: (type, fields) => this.#io.request(type, fields),
       sendCandidate: (c) => this.#io.sendCandidate(target, c),
       onFailed: () => this.#io.mediaFailed(target),
+      iceServers: () => this.#io.iceServers(),
     }, target);
     if (target === 'screen') this.#screen = publisher;
     else this.#publisher = publisher;

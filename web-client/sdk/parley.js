@@ -65,6 +65,7 @@ export class ParleyClient {
     request: (type, fields) => this.#request(type, fields),
     sendCandidate: (target, c) => this.#sendCandidate(target, c),
     mediaFailed: (target) => this.#mediaFailed(target),
+    iceServers: () => this.#iceServers,
     you: () => this.you,
     fail: (err) => this.#fail(err),
   });
@@ -86,6 +87,12 @@ export class ParleyClient {
   #quality = new QualityMonitor(() => this.#qualitySnapshot(), (e) => this.#events.emit('connectionQuality', e));
   /** A room token for `join` other than the hello token (a call invitation's), reused on rejoin. */
   /** @type {string | undefined} */ #roomToken;
+  /**
+   * TURN servers from the last `joined` (fresh credentials on every join, reconnects included):
+   * every new peer connection gets them, and ICE prefers direct paths by itself.
+   * @type {import('./protocol.js').IceServer[]}
+   */
+  #iceServers = [];
   /**
    * Chat on this connection (tokens with the `chat` grant): conversations, messages, receipts,
    * typing, presence, attachments. Its events come through `on` (`message`, `typing`, ...).
@@ -246,6 +253,7 @@ export class ParleyClient {
     const reply = await this.#request('join', { room, token: options.token });
     this.room = reply.room;
     this.#roomToken = options.token;
+    this.#iceServers = reply.ice_servers ?? [];
     this.conversation = reply.conversation ?? null;
     this.#local.joined();
     this.#quality.start(this.#options.qualityInterval);
@@ -459,6 +467,7 @@ export class ParleyClient {
       onTrack: (sid, media) => this.#room.mediaArrived(sid, media),
       onError: (err) => this.#fail(err),
       onFailed: () => this.#mediaFailed('subscriber'),
+      iceServers: () => this.#iceServers,
     }));
   }
 

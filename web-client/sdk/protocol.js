@@ -26,6 +26,14 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * A TURN server with short-lived credentials, from `joined.ice_servers`; an `RTCIceServer` as is.
+ * @typedef {object} IceServer
+ * @property {string[]} urls
+ * @property {string} username
+ * @property {string} credential
+ */
+
+/**
  * What `update_subscription` asks for; see `ParleyClient.setSubscription`.
  * @typedef {object} SubscriptionWant
  * @property {boolean} [paused]

@@ -47,6 +47,7 @@ export const SCREEN_ENCODING = Object.freeze({ maxBitrate: 1_200_000, maxFramera
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(candidate: RTCIceCandidate) => void} sendCandidate
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 
 /**
@@ -100,7 +101,7 @@ export class Publisher {
   constructor(io, target = 'publisher') {
     this.#io = io;
     this.#target = target;
-    this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: io.iceServers?.() ?? [] });
     this.pc.onicecandidate = (ev) => {
       if (!ev.candidate?.candidate) return;
       if (this.#held) this.#held.push(ev.candidate);

@@ -9,6 +9,7 @@
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 
 export class Subscriber {
@@ -61,7 +62,7 @@ export class Subscriber {
 
   #create() {
     // The server's offer decides bundling; as answerer we just accept what it offers.
-    const pc = new RTCPeerConnection();
+    const pc = new RTCPeerConnection({ iceServers: this.#io.iceServers?.() ?? [] });
     pc.onicecandidate = (ev) => {
       if (ev.candidate?.candidate) this.#io.sendCandidate(ev.candidate);
     };

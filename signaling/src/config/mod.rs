@@ -40,6 +40,18 @@ pub struct ServeArgs {
     /// Networks media may be sent to (comma-separated CIDRs). Default: anywhere.
     #[arg(long, env = "PARLEY_PEER_ALLOWLIST", value_delimiter = ',')]
     pub peer_allowlist: Option<Vec<String>>,
+    /// TURN servers handed to clients with credentials (comma-separated `turn:`/`turns:` URLs,
+    /// e.g. `turn:turn.example.com:3478?transport=udp,turns:turn.example.com:443?transport=tcp`):
+    /// coturn with `use-auth-secret`. Default: none.
+    #[arg(long, env = "PARLEY_TURN_URL", value_delimiter = ',')]
+    pub turn_url: Option<Vec<String>>,
+    /// coturn's `static-auth-secret`: signs the TURN credentials.
+    #[arg(long, env = "PARLEY_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// How long TURN credentials stay valid, in seconds (a call longer than this loses its
+    /// relay when the allocation is next refreshed). Default 43200 (12 hours).
+    #[arg(long, env = "PARLEY_TURN_CREDENTIAL_LIFETIME_SECS")]
+    pub turn_credential_lifetime_secs: Option<u64>,
     /// Directory for the SQLite database and attachments. Default ./data.
     #[arg(long, env = "PARLEY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -136,6 +148,9 @@ struct FileConfig {
     udp_bind_ip: Option<IpAddr>,
     media_workers: Option<std::num::NonZeroUsize>,
     peer_allowlist: Option<Vec<String>>,
+    turn_url: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_credential_lifetime_secs: Option<u64>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     jwt_secret: Option<String>,
@@ -171,6 +186,8 @@ pub struct Config {
     /// Media workers; `None`: one per available core.
     pub media_workers: Option<std::num::NonZeroUsize>,
     pub peer_allowlist: Vec<sfu::config::IpNet>,
+    /// TURN servers and their shared secret, when configured.
+    pub turn: Option<crate::turn::TurnConfig>,
     pub data_dir: PathBuf,
     pub database_url: String,
     /// `None` until resolved at start (a random secret is generated then).
@@ -203,6 +220,7 @@ impl std::fmt::Debug for Config {
             .field("udp_bind_ip", &self.udp_bind_ip)
             .field("media_workers", &self.media_workers)
             .field("peer_allowlist", &self.peer_allowlist)
+            .field("turn", &self.turn)
             .field("data_dir", &self.data_dir)
             .field("database", &redact_url(&self.database_url))
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
@@ -279,6 +297,8 @@ pub enum ConfigError {
     Allowlist(String),
     #[error("webhooks: {0}")]
     Webhook(String),
+    #[error("TURN: {0}")]
+    Turn(String),
     #[error("invalid allowed origin: {0}")]
     Origin(String),
     #[error(
@@ -294,6 +314,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let webhook = webhook_target(&args, &file)?;
+        let turn = turn_config(&args, &file)?;
         let http_addr = args
             .http_addr
             .or(file.http_addr)
@@ -392,6 +413,7 @@ impl Config {
             udp_bind_ip: args.udp_bind_ip.or(file.udp_bind_ip),
             media_workers: args.media_workers.or(file.media_workers),
             peer_allowlist,
+            turn,
             data_dir,
             database_url,
             jwt_secret,
@@ -457,6 +479,37 @@ impl Config {
             ..Default::default()
         }
     }
+}
+
+/// TURN servers handed to clients: none without a URL; with one, the secret is required.
+fn turn_config(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<Option<crate::turn::TurnConfig>, ConfigError> {
+    let urls: Vec<String> = args
+        .turn_url
+        .clone()
+        .or(file.turn_url.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let secret = args
+        .turn_secret
+        .clone()
+        .or(file.turn_secret.clone())
+        .unwrap_or_default();
+    let lifetime = args
+        .turn_credential_lifetime_secs
+        .or(file.turn_credential_lifetime_secs)
+        .unwrap_or(12 * 3600);
+    crate::turn::TurnConfig::new(urls, secret, std::time::Duration::from_secs(lifetime))
+        .map(Some)
+        .map_err(ConfigError::Turn)
 }
 
 /// The webhook receiver: HTTPS unless plain HTTP is allowed explicitly, with its own secret.

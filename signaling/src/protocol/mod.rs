@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 pub mod chat;
 mod decode;
 mod errors;
+mod ice;
 pub use decode::{decode, DecodeError};
 pub use errors::ErrorCode;
+pub use ice::IceServer;
 
 use chat::{
     CallMedia, ChatMessage, ConversationInfo, InvitationInfo, MemberChange, ModerationAction,
@@ -393,6 +395,10 @@ pub enum ServerMessage {
         /// With the `moderate` grant: the room's hidden WHEP viewers.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         viewers: Vec<ParticipantInfo>,
+        /// TURN servers with fresh credentials for this session's peer connections, when the
+        /// server has TURN configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     PublishAnswer {
         reply_to: String,

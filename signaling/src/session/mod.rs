@@ -311,6 +311,13 @@ impl Session {
             you,
             participants: others.iter().map(participant_info).collect(),
             conversation,
+            ice_servers: self
+                .state
+                .config
+                .turn
+                .iter()
+                .map(|t| t.ice_server())
+                .collect(),
         })
     }
 

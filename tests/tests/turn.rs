@@ -1,0 +1,134 @@
+//! TURN through a real coturn: clients whose peer connections may use nothing but relay
+//! candidates (a network that lets only the TURN server out) call through coturn with the
+//! short-lived credentials `joined` hands out, and the media arrives byte for byte; WHIP and
+//! WHEP answers carry the same servers as RFC 9725 `Link` headers.
+
+use loadtest::{ClientOptions, SyntheticClient};
+use parley_e2e::coturn::Coturn;
+use parley_e2e::{offer_sdp, publisher_grants, TestServer};
+use signaling::auth::Grants;
+use std::time::Duration;
+
+const TURN_SECRET: &str = "coturn-test-secret-7f3a9c";
+
+async fn server_with(coturn: &Coturn) -> TestServer {
+    let url = coturn.url();
+    TestServer::start_with(move |args| {
+        args.turn_url = Some(vec![url]);
+        args.turn_secret = Some(TURN_SECRET.into());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_clients_call_through_coturn() {
+    let coturn = Coturn::start(TURN_SECRET);
+    let server = server_with(&coturn).await;
+    let room = "ward";
+    let relay = ClientOptions { relay_only: true };
+    let token = server.token("nurse", room, Grants::participant());
+    let mut publisher = SyntheticClient::join_with(&server.ws_url, &token, room, relay)
+        .await
+        .unwrap();
+    let publication = publisher.publish().await.unwrap();
+    let grants = Grants {
+        join: true,
+        subscribe: true,
+        ..Default::default()
+    };
+    let token = server.token("patient", room, grants);
+    let subscriber = SyntheticClient::join_with(&server.ws_url, &token, room, relay)
+        .await
+        .unwrap();
+    let sid = publisher.you.sid.clone();
+    subscriber
+        .wait_until(
+            "media through the relay",
+            Duration::from_secs(30),
+            move |v| {
+                v.participants.get(&sid).is_some_and(|p| {
+                    p.tracks.len() == 2
+                        && p.tracks
+                            .iter()
+                            .all(|t| v.received.get(&t.sid).is_some_and(|r| r.packets >= 60))
+                })
+            },
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}; coturn log:\n{}", coturn.log()));
+    publisher.stop_media();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let view = subscriber.view();
+    for track in &view.participants[&publisher.you.sid].tracks {
+        parley_e2e::assert_intact(&view.received[&track.sid], &publication);
+    }
+    // Both sessions allocated relays with Parley's credentials (username `<expiry>:<random>`).
+    let log = coturn.log();
+    assert!(
+        log.matches("ALLOCATE processed, success").count() >= 2,
+        "{log}"
+    );
+    assert!(
+        !log.contains("nurse") && !log.contains("patient"),
+        "no identity reaches the TURN server: {log}"
+    );
+    subscriber.close().await;
+    publisher.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_answers_carry_the_turn_servers_as_link_headers() {
+    let coturn = Coturn::start(TURN_SECRET);
+    let server = server_with(&coturn).await;
+    let offer = offer_sdp(&[(
+        "audio",
+        "sendonly",
+        &[(111, "opus/48000/2")],
+        &["a=msid:s a"],
+    )]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/whip/studio", server.base_url))
+        .bearer_auth(server.token("obs", "studio", publisher_grants()))
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let links: Vec<String> = response
+        .headers()
+        .get_all("link")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let link = &links[0];
+    assert!(
+        link.starts_with(&format!(
+            "<{}>; rel=\"ice-server\"; username=\"",
+            coturn.url()
+        )),
+        "{link}"
+    );
+    assert!(link.ends_with("; credential-type=\"password\""), "{link}");
+    let username = link
+        .split("username=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let credential = link
+        .split("credential=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(
+        credential,
+        signaling::turn::password(TURN_SECRET.as_bytes(), username)
+    );
+    server.stop().await;
+}
