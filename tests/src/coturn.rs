@@ -43,6 +43,7 @@ impl Coturn {
                 "--no-cli",
                 "--allow-loopback-peers",
                 "--fingerprint",
+                "--verbose",
                 "--simple-log",
                 &format!("--log-file={}", dir.join("turn.log").display()),
                 &format!("--pidfile={}", dir.join("turn.pid").display()),

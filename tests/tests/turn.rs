@@ -60,7 +60,10 @@ async fn relay_only_clients_call_through_coturn() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let view = subscriber.view();
     for track in &view.participants[&publisher.you.sid].tracks {
-        parley_e2e::assert_intact(&view.received[&track.sid], &publication);
+        // Not from the first keyframe: the first packets the server relays to a fresh
+        // allocation can be lost before the client's TURN side binds its channel (a browser
+        // then asks for a keyframe); from the first one that arrives, nothing is missing.
+        parley_e2e::assert_contiguous(&view.received[&track.sid], &publication);
     }
     // Both sessions allocated relays with Parley's credentials (username `<expiry>:<random>`).
     let log = coturn.log();
