@@ -16,11 +16,11 @@
 // `node --test congestion.test.mjs` in this directory.
 //
 // Unlike the other files this one does not use harness.suite()/startServer(): the server must
-// listen on 0.0.0.0 and advertise the veth address too, and Bob's Chromium is launched through
-// `ip netns exec`. The small pieces of both it needs are copied here.
+// advertise the veth address too and be allowed to send there. Bob's namespace and Chromium come
+// from netns.mjs.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,12 +29,9 @@ import {
   chromiumArgs, chromiumBin, clientStats, eventually, freePort, joinWithApp, serverBin, setTestStyle, sleep,
   summary,
 } from './harness.mjs';
+import { createNetns, netnsUnsupported, run, tryRun } from './netns.mjs';
 
 const room = `congestion-${process.pid}`;
-const ns = `parley-cg-${process.pid}`;
-// Interface names are at most 15 bytes; pids have at most 7 digits.
-const vethRoot = `pcg${process.pid}r`;
-const vethNs = `pcg${process.pid}n`;
 /**
  * tbf parameters for every cap (burst: bucket size; latency: how long a packet may wait, which
  * sets the queue length). PARLEY_CG_TBF overrides them, e.g. "burst 32kbit latency 50ms".
@@ -48,85 +45,23 @@ const SAMPLE_MS = 250;
 /** How long Bob must stay at 1280 for it to count as back. */
 const STEADY_MS = 3000;
 
-/** Third octet of 10.213.<n>.0/30, chosen in `before` among the ones not in use. */
-let net = 0;
-const rootIp = () => `10.213.${net}.1`;
-const nsIp = () => `10.213.${net}.2`;
-
-/** @param {string} cmd @param {string[]} args */
-const run = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const tryRun = (/** @type {string} */ cmd, /** @type {string[]} */ args) => {
-  try {
-    return run(cmd, args);
-  } catch {
-    return '';
-  }
-};
-
-/** Why this machine cannot run the test, or '' if it can. */
-function unsupported() {
-  if (process.platform !== 'linux') return 'needs Linux network namespaces';
-  if (process.getuid?.() !== 0) return 'needs root (ip netns, veth, tc)';
-  for (const bin of ['ip', 'tc']) {
-    try {
-      run(bin, ['-V']);
-    } catch {
-      return `needs the ${bin} command (iproute2)`;
-    }
-  }
-  return '';
-}
-const skipReason = unsupported();
-
-let netnsUp = false;
-function netnsTeardown() {
-  if (!netnsUp) return;
-  netnsUp = false;
-  // Deleting the namespace destroys its end of the pair, and with it the root end.
-  tryRun('ip', ['netns', 'del', ns]);
-  tryRun('ip', ['link', 'del', vethRoot]);
-}
-
-function netnsSetup() {
-  const used = run('ip', ['-o', '-4', 'addr', 'show']);
-  const start = process.pid % 200;
-  for (let i = 0; i < 200 && !net; i++) {
-    const n = 16 + ((start + i) % 200);
-    if (!used.includes(`10.213.${n}.`)) net = n;
-  }
-  assert.ok(net, 'no free 10.213.x.0/30 network');
-  netnsUp = true;
-  process.on('exit', netnsTeardown);
-  // Interrupted (Ctrl-C, or the runner cancelling): 'exit' handlers run only through exit().
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-    process.once(signal, () => process.exit(code));
-  }
-  run('ip', ['netns', 'add', ns]);
-  run('ip', ['link', 'add', vethRoot, 'type', 'veth', 'peer', 'name', vethNs]);
-  run('ip', ['link', 'set', vethNs, 'netns', ns]);
-  // IPv4 only: an IPv6 link-local address would appear a moment after the link comes up (DAD),
-  // and Chromium aborts every load in flight on such a change (net::ERR_NETWORK_CHANGED), so
-  // a page opened then never starts.
-  run('sysctl', ['-q', '-w', `net.ipv6.conf.${vethRoot}.disable_ipv6=1`]);
-  run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${vethNs}.disable_ipv6=1`]);
-  run('ip', ['addr', 'add', `${rootIp()}/30`, 'dev', vethRoot]);
-  run('ip', ['link', 'set', vethRoot, 'up']);
-  run('ip', ['-n', ns, 'addr', 'add', `${nsIp()}/30`, 'dev', vethNs]);
-  run('ip', ['-n', ns, 'link', 'set', vethNs, 'up']);
-  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-}
+/** The namespace Bob's Chromium runs in (made in `before`). @type {import('./netns.mjs').Netns} */
+let netns;
+const rootIp = () => netns.rootIp;
+const vethRoot = () => netns.vethRoot;
+const skipReason = netnsUnsupported();
 
 /** Current cap, for the timeline. */
 let cap = 'none';
 /** Cap server→Bob at `rate` (a tc rate such as '2mbit'). */
 function setCap(/** @type {string} */ rate) {
-  run('tc', ['qdisc', cap === 'none' ? 'add' : 'change', 'dev', vethRoot, 'root', 'tbf', 'rate', rate, ...TBF]);
+  run('tc', ['qdisc', cap === 'none' ? 'add' : 'change', 'dev', vethRoot(), 'root', 'tbf', 'rate', rate, ...TBF]);
   cap = rate;
 }
 
 /** tbf counters of the capped direction (cumulative). */
 function tbfStats() {
-  const out = tryRun('tc', ['-s', '-j', 'qdisc', 'show', 'dev', vethRoot]);
+  const out = tryRun('tc', ['-s', '-j', 'qdisc', 'show', 'dev', vethRoot()]);
   try {
     const q = JSON.parse(out).find((/** @type {any} */ x) => x.root);
     return { kind: q.kind, bytes: q.bytes, packets: q.packets, drops: q.drops, backlog: q.backlog };
@@ -157,7 +92,7 @@ async function startServer() {
   const log = fs.openSync(logPath, 'a');
   const child = spawn(serverBin, [
     '--http-addr', `0.0.0.0:${httpPort}`, '--udp-port', String(udpPort),
-    '--public-ip', `127.0.0.1,${rootIp()}`, '--peer-allowlist', `127.0.0.0/8,10.213.${net}.0/30`,
+    '--public-ip', `127.0.0.1,${rootIp()}`, '--peer-allowlist', `127.0.0.0/8,${netns.subnet}`,
     '--guest-tokens', 'true', '--data-dir', path.join(tmp, 'data'),
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
@@ -242,19 +177,11 @@ before(async () => {
   failed = true;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-congestion-'));
   logPath = path.join(tmp, 'server.log');
-  netnsSetup();
+  netns = createNetns('cg', 213);
   await startServer();
-  // Bob's Chromium: the same binary, exec'd inside the namespace (exec keeps the pid, so
-  // Playwright's pipe and its kill on close reach Chromium itself).
-  const wrapper = path.join(tmp, 'chromium-in-netns.sh');
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec '${ns}' '${chromiumBin}' "$@"\n`, { mode: 0o755 });
   rootBrowser = await chromium.launch({ executablePath: chromiumBin, args: chromiumArgs, headless: true });
-  nsBrowser = await chromium.launch({
-    executablePath: wrapper,
-    // getUserMedia needs a secure context: localhost is one, 10.213.x.1 is not.
-    args: [...chromiumArgs, `--unsafely-treat-insecure-origin-as-secure=http://${rootIp()}:${httpPort}`],
-    headless: true,
-  });
+  // getUserMedia needs a secure context: localhost is one, 10.213.x.1 is not.
+  nsBrowser = await netns.chromium(tmp, [`--unsafely-treat-insecure-origin-as-secure=http://${rootIp()}:${httpPort}`]);
   failed = false;
 }, { timeout: 60_000 });
 
@@ -264,7 +191,7 @@ after(async () => {
   await nsBrowser?.close().catch(() => {});
   await rootBrowser?.close().catch(() => {});
   await stopServer();
-  netnsTeardown();
+  netns?.teardown();
   if (failed || measureFailures || process.env.PARLEY_CG_VERBOSE) printTimeline();
   if (failed || measureFailures) {
     console.error(`\n--- server log tail (${logPath}) ---\n${logTail()}`);

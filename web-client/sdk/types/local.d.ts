@@ -9,6 +9,7 @@ export function isScreen(source: TrackSource): source is "screen" | "screen_audi
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(target: 'publisher' | 'screen', candidate: RTCIceCandidate) => void} sendCandidate
  * @property {(target: 'publisher' | 'screen') => void} mediaFailed
+ * @property {() => RTCIceServer[]} iceServers TURN servers for new connections
  * @property {() => ParticipantInfo | null} you this session as the server knows it
  * @property {(err: unknown) => void} fail
  */
@@ -98,6 +99,10 @@ export type LocalMediaIo = {
     request: (type: string, fields: object) => Promise<any>;
     sendCandidate: (target: "publisher" | "screen", candidate: RTCIceCandidate) => void;
     mediaFailed: (target: "publisher" | "screen") => void;
+    /**
+     * TURN servers for new connections
+     */
+    iceServers: () => RTCIceServer[];
     /**
      * this session as the server knows it
      */

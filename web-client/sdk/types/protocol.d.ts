@@ -72,6 +72,13 @@ export const PROTOCOL_VERSION: 1;
  * @property {TrackInfo[]} tracks
  */
 /**
+ * A TURN server with short-lived credentials, from `joined.ice_servers`; an `RTCIceServer` as is.
+ * @typedef {object} IceServer
+ * @property {string[]} urls
+ * @property {string} username
+ * @property {string} credential
+ */
+/**
  * What `update_subscription` asks for; see `ParleyClient.setSubscription`.
  * @typedef {object} SubscriptionWant
  * @property {boolean} [paused]
@@ -129,6 +136,14 @@ export type ParticipantInfo = {
     identity: string;
     name: string;
     tracks: TrackInfo[];
+};
+/**
+ * A TURN server with short-lived credentials, from `joined.ice_servers`; an `RTCIceServer` as is.
+ */
+export type IceServer = {
+    urls: string[];
+    username: string;
+    credential: string;
 };
 /**
  * What `update_subscription` asks for; see `ParleyClient.setSubscription`.

@@ -17,6 +17,7 @@
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(candidate: RTCIceCandidate) => void} sendCandidate
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 /**
  * The msid track id of each m-line of an SDP, by mid: the id the server knows that m-line's track
@@ -137,6 +138,10 @@ export type PublisherIo = {
      * ICE/DTLS gave up on the connection
      */
     onFailed: () => void;
+    /**
+     * TURN servers for the connection
+     */
+    iceServers?: (() => RTCIceServer[]) | undefined;
 };
 export type TrackSource = import("./protocol.js").TrackSource;
 /**

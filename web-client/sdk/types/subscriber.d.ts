@@ -6,6 +6,7 @@
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
  * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 export class Subscriber {
     /** @param {SubscriberIo} io */
@@ -34,4 +35,8 @@ export type SubscriberIo = {
      * ICE/DTLS gave up on the connection
      */
     onFailed: () => void;
+    /**
+     * TURN servers for the connection
+     */
+    iceServers?: (() => RTCIceServer[]) | undefined;
 };
