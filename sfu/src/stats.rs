@@ -35,6 +35,10 @@ pub struct SfuStats {
     pub downlink_estimate_bps: Histogram,
     /// From wanting a layer to its first keyframe being forwarded.
     pub keyframe_wait_seconds: Histogram,
+    /// From reading a datagram off the socket to the last send it caused (its wait in the
+    /// worker's queue, its processing: one packet's fan-out, and the batched sends), per
+    /// datagram that caused any.
+    pub forward_delay_seconds: Histogram,
     /// Datagrams the node's receive loops dropped because a worker's queue was full.
     pub worker_queue_drops: AtomicU64,
     /// One per media worker, by index.
@@ -91,6 +95,13 @@ impl SfuStats {
                 "parley_keyframe_wait_seconds",
                 "Time from a subscriber needing a layer to forwarding its first keyframe",
                 vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+            ),
+            forward_delay_seconds: histogram(
+                "parley_media_forward_delay_seconds",
+                "From reading a datagram to the last send it caused (queue, fan-out, sending)",
+                vec![
+                    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+                ],
             ),
             worker_queue_drops: AtomicU64::default(),
             workers: (0..workers.max(1))

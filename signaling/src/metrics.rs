@@ -104,6 +104,7 @@ impl Metrics {
             Box::new(ws_errors_total.clone()),
             Box::new(sfu_stats.downlink_estimate_bps.clone()),
             Box::new(sfu_stats.keyframe_wait_seconds.clone()),
+            Box::new(sfu_stats.forward_delay_seconds.clone()),
             Box::new(MediaCollector::new(sfu_stats)),
         ] {
             registry

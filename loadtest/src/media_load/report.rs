@@ -27,6 +27,8 @@ pub struct Report<'a> {
     pub server: Option<Server>,
     /// Each media worker of the server (datagrams from `/metrics`, CPU when watched).
     pub workers: Vec<super::workers::WorkerFigures>,
+    /// The server's receive-to-send delay (from `/metrics`).
+    pub forward_delay: Option<super::workers::ForwardDelay>,
 }
 
 /// What the subscribers received during the window.
@@ -124,6 +126,10 @@ impl<'a> Report<'a> {
             generator,
             server,
             workers,
+            forward_delay: super::workers::forward_delay(
+                &measured.start.scrape,
+                &measured.end.scrape,
+            ),
         }
     }
 
@@ -179,6 +185,12 @@ impl<'a> Report<'a> {
                 );
             }
             None => println!("  server: not watched (no CPU/RSS figures)"),
+        }
+        if let Some(d) = &self.forward_delay {
+            println!(
+                "  server receive → last send, per datagram: p50 ≤ {} ms, p99 ≤ {} ms ({} datagrams)",
+                d.p50_at_most_ms, d.p99_at_most_ms, d.datagrams
+            );
         }
         for w in &self.workers {
             let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_owned());

@@ -13,7 +13,11 @@ pub struct Scrape {
     pub forwarded: Option<u64>,
     /// Datagrams sent per worker index.
     pub worker_sent: BTreeMap<usize, u64>,
+    /// `parley_media_forward_delay_seconds` buckets: (upper bound in seconds, cumulative count).
+    pub forward_delay: Vec<(f64, u64)>,
 }
+
+const DELAY_BUCKET: &str = "parley_media_forward_delay_seconds_bucket{le=\"";
 
 const SENT: &str = "parley_media_worker_sent_datagrams_total{worker=\"";
 
@@ -23,6 +27,16 @@ impl Scrape {
         for line in text.lines() {
             if let Some(value) = line.strip_prefix("parley_forwarded_packets_total ") {
                 scrape.forwarded = value.trim().parse::<f64>().ok().map(|v| v as u64);
+            } else if let Some(rest) = line.strip_prefix(DELAY_BUCKET) {
+                let parsed = rest.split_once("\"} ").and_then(|(le, count)| {
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().ok()?
+                    };
+                    Some((le, count.trim().parse::<f64>().ok()? as u64))
+                });
+                scrape.forward_delay.extend(parsed);
             } else if let Some(rest) = line.strip_prefix(SENT) {
                 let parsed = rest.split_once("\"} ").and_then(|(worker, value)| {
                     Some((
@@ -37,6 +51,47 @@ impl Scrape {
         }
         scrape
     }
+}
+
+/// The server's receive-to-send delay over the window (per datagram that caused sends, to the
+/// last of them): the bucket bounds the median and the 99th percentile fall under.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ForwardDelay {
+    pub datagrams: u64,
+    pub p50_at_most_ms: f64,
+    pub p99_at_most_ms: f64,
+}
+
+/// The delay quantiles between two scrapes (`None` without datagrams in between).
+pub fn forward_delay(start: &Scrape, end: &Scrape) -> Option<ForwardDelay> {
+    let counts: Vec<(f64, u64)> = end
+        .forward_delay
+        .iter()
+        .map(|&(le, n)| {
+            let before = start
+                .forward_delay
+                .iter()
+                .find(|(l, _)| *l == le)
+                .map_or(0, |b| b.1);
+            (le, n.saturating_sub(before))
+        })
+        .collect();
+    let total = counts.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let at_most = |q: f64| {
+        let wanted = (q * total as f64).ceil() as u64;
+        counts
+            .iter()
+            .find(|(_, n)| *n >= wanted)
+            .map_or(f64::INFINITY, |(le, _)| le * 1e3)
+    };
+    Some(ForwardDelay {
+        datagrams: total,
+        p50_at_most_ms: at_most(0.5),
+        p99_at_most_ms: at_most(0.99),
+    })
 }
 
 /// One worker over the window.
@@ -103,14 +158,41 @@ mod tests {
     }
 
     #[test]
+    fn delay_quantiles_over_the_window_from_the_histogram() {
+        let text = |counts: [u64; 4]| {
+            format!(
+                "parley_media_forward_delay_seconds_bucket{{le=\"0.0001\"}} {}\n\
+                 parley_media_forward_delay_seconds_bucket{{le=\"0.001\"}} {}\n\
+                 parley_media_forward_delay_seconds_bucket{{le=\"0.01\"}} {}\n\
+                 parley_media_forward_delay_seconds_bucket{{le=\"+Inf\"}} {}\n",
+                counts[0], counts[1], counts[2], counts[3]
+            )
+        };
+        let start = Scrape::parse(&text([10, 10, 10, 10]));
+        // 1000 datagrams in the window: 600 under 100 µs, 395 more under 1 ms, 5 under 10 ms.
+        let end = Scrape::parse(&text([610, 1005, 1010, 1010]));
+        assert_eq!(
+            forward_delay(&start, &end),
+            Some(ForwardDelay {
+                datagrams: 1000,
+                p50_at_most_ms: 0.1,
+                p99_at_most_ms: 1.0
+            })
+        );
+        assert_eq!(forward_delay(&end, &end), None);
+    }
+
+    #[test]
     fn per_worker_rates_over_the_window() {
         let start = Scrape {
             forwarded: None,
             worker_sent: BTreeMap::from([(0, 100), (1, 0)]),
+            ..Scrape::default()
         };
         let end = Scrape {
             forwarded: None,
             worker_sent: BTreeMap::from([(0, 1100), (1, 2000)]),
+            ..Scrape::default()
         };
         let cpu_start = by_index(vec![
             ("media-0".into(), 1.0),

@@ -117,21 +117,44 @@ impl MediaTask {
                 }
                 batch = datagrams.recv() => {
                     let Some(batch) = batch else { break };
+                    // Each datagram's sends leave before the next is applied: a packet fanned
+                    // out to hundreds never waits for the rest of its batch to be processed.
                     for Received { at, datagram } in batch {
                         self.apply(at, datagram);
+                        self.flush_timed(Some(at)).await;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.apply(Instant::now(), Timeout);
                 }
             }
-            self.flush().await;
-            self.drop_departed();
+            self.flush_timed(None).await;
             if self.stopping {
                 break;
             }
         }
         tracing::info!(worker = self.index, "media worker stopped");
+    }
+
+    /// Sends what the input caused and hands out events, then closes departed participants'
+    /// queues. After a datagram (`received`: when it was read), records how long it took from
+    /// the socket to the last send it caused, if it caused any.
+    async fn flush_timed(&mut self, received: Option<Instant>) {
+        let sent = |task: &Self| {
+            task.stats
+                .workers
+                .get(task.index)
+                .map_or(0, |w| SfuStats::get(&w.sent_datagrams))
+        };
+        let before = sent(self);
+        self.flush().await;
+        if let Some(received) = received.filter(|_| sent(self) > before) {
+            let delay = Instant::now().saturating_duration_since(received);
+            self.stats
+                .forward_delay_seconds
+                .observe(delay.as_secs_f64());
+        }
+        self.drop_departed();
     }
 
     /// An input of the worker's own (datagrams, the clock): those never fail.
