@@ -18,6 +18,7 @@
 //! This crate knows nothing of HTTP, JSON signaling or SQL.
 
 pub mod allocation;
+pub mod candidate;
 pub mod codec;
 pub mod config;
 pub mod core;

@@ -11,6 +11,9 @@ pub struct SfuStats {
     pub participants: AtomicU64,
     pub published_tracks: AtomicU64,
     pub peer_connections: AtomicU64,
+    /// Connected peer connections whose media goes straight over UDP, and through a TURN relay.
+    pub peer_connections_udp: AtomicU64,
+    pub peer_connections_relay: AtomicU64,
     pub forwarded_packets: AtomicU64,
     pub forwarded_bytes: AtomicU64,
     pub received_packets: AtomicU64,
@@ -74,6 +77,8 @@ impl SfuStats {
             participants: AtomicU64::default(),
             published_tracks: AtomicU64::default(),
             peer_connections: AtomicU64::default(),
+            peer_connections_udp: AtomicU64::default(),
+            peer_connections_relay: AtomicU64::default(),
             forwarded_packets: AtomicU64::default(),
             forwarded_bytes: AtomicU64::default(),
             received_packets: AtomicU64::default(),

@@ -143,6 +143,8 @@ struct MediaCollector {
     gauges: Vec<(IntGauge, StatField)>,
     counters: Vec<(IntCounter, StatField)>,
     workers: WorkerMetrics,
+    /// Connected peer connections by the way their media travels (`udp`, `relay`).
+    transports: IntGaugeVec,
     descs: Vec<Desc>,
 }
 
@@ -320,6 +322,14 @@ impl MediaCollector {
             ),
         ];
         let workers = WorkerMetrics::new();
+        let transports = IntGaugeVec::new(
+            Opts::new(
+                "parley_peer_connections_by_transport",
+                "Connected peer connections by how their media travels: udp (direct) or relay (TURN)",
+            ),
+            &["transport"],
+        )
+        .expect("valid metric");
         let descs = gauges
             .iter()
             .flat_map(|(g, _)| g.desc().into_iter().cloned())
@@ -329,12 +339,14 @@ impl MediaCollector {
                     .flat_map(|(c, _)| c.desc().into_iter().cloned()),
             )
             .chain(workers.descs())
+            .chain(transports.desc().into_iter().cloned())
             .collect();
         Self {
             stats,
             gauges,
             counters,
             workers,
+            transports,
             descs,
         }
     }
@@ -356,6 +368,15 @@ impl Collector for MediaCollector {
             families.extend(counter.collect());
         }
         families.extend(self.workers.collect(&self.stats));
+        for (transport, field) in [
+            ("udp", &self.stats.peer_connections_udp),
+            ("relay", &self.stats.peer_connections_relay),
+        ] {
+            self.transports
+                .with_label_values(&[transport])
+                .set(SfuStats::get(field) as i64);
+        }
+        families.extend(self.transports.collect());
         families
     }
 }

@@ -112,6 +112,12 @@ step("Bob's connections are TCP relays through coturn; Alice's are direct", asyn
     const alice = await selectedLocal('Alice', pc);
     assert.equal(alice?.candidateType, 'host', `Alice's ${pc}: ${JSON.stringify(alice)}`);
   }
+  await eventually(async () => {
+    const text = await (await fetch(`${env.server?.baseUrl}metrics`)).text();
+    const count = (/** @type {string} */ t) => Number(text.match(new RegExp(`parley_peer_connections_by_transport\\{transport="${t}"\\} (\\d+)`))?.[1] ?? 0);
+    if (count('relay') < 2 || count('udp') < 2) throw new Error(`relay ${count('relay')}, udp ${count('udp')}`);
+    return true;
+  }, { timeout: 5_000, what: 'the server counts Bob\'s two connections as relayed, Alice\'s as direct' });
   const log = coturnLog();
   assert.ok((log.match(/ALLOCATE processed, success/g) ?? []).length >= 2, 'coturn allocated relays for Bob');
   assert.ok(!/Bob|Alice/.test(log), 'no name or identity reaches the TURN server');

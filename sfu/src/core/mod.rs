@@ -23,6 +23,7 @@ mod publish;
 mod selection;
 mod subscribe;
 mod timers;
+mod transport;
 mod view;
 
 use down_track::{negotiated_payload_type, Allocation, DownTrack};
@@ -66,6 +67,8 @@ struct Peer {
     path: Option<SocketAddr>,
     /// An address that sent a nomination not answered yet.
     nominating: Option<SocketAddr>,
+    /// The client's TURN relay candidates (`transport.rs`): a path to one is relayed.
+    relays: Vec<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
     last_received: Instant,
     /// A STUN check failed MESSAGE-INTEGRITY already (logged once per connection: anyone who
@@ -179,6 +182,8 @@ pub struct SfuCore {
     gauges: Gauges,
     /// Participants that left since the driver last asked (`poll_departure`).
     departures: VecDeque<ParticipantSid>,
+    /// This core's connected connections over UDP and through a relay, as last counted.
+    transport_gauges: [u64; 2],
 }
 
 /// The node-wide gauges one core contributes to: rooms, participants, tracks, connections.
@@ -222,6 +227,7 @@ impl SfuCore {
             worker,
             gauges: Gauges::default(),
             departures: VecDeque::new(),
+            transport_gauges: [0; 2],
         }
     }
 
@@ -334,6 +340,7 @@ impl SfuCore {
     ) -> Result<(), SfuError> {
         let id = self.peer_of(sid, role)?;
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
+        peer.note_relays(crate::candidate::relay_address(&candidate.candidate).into_iter());
         peer.pc
             .add_remote_candidate(RTCIceCandidateInit {
                 candidate: candidate.candidate,
@@ -407,6 +414,7 @@ impl SfuCore {
             self.report_speakers(now);
         }
         if self.timers.expired(Timer::Allocation, now) {
+            self.count_transports();
             if self.peers.is_empty() {
                 self.timers.stop(Timer::Allocation);
             } else {
@@ -497,6 +505,7 @@ impl SfuCore {
                 estimate,
                 path: None,
                 nominating: None,
+                relays: Vec::new(),
                 last_received: now,
                 integrity_failed: false,
                 created: now,

@@ -75,6 +75,7 @@ impl SfuCore {
     ) -> Result<String, SfuError> {
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         let sdp_error = |e: rtc::shared::error::Error| SfuError::InvalidSdp(e.to_string());
+        peer.note_relays(crate::candidate::relay_addresses_in_sdp(&offer.sdp));
         peer.pc
             .set_remote_description(now, offer.clone())
             .map_err(sdp_error)?;

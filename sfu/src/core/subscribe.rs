@@ -29,6 +29,7 @@ impl SfuCore {
         if !peer.awaiting_answer {
             return Err(SfuError::NoPendingOffer);
         }
+        peer.note_relays(crate::candidate::relay_addresses_in_sdp(&answer_sdp));
         let answer = RTCSessionDescription::answer(answer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         peer.pc

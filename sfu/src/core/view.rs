@@ -119,6 +119,7 @@ impl SfuCore {
         }
         let id = self.create_peer(now, sid, PeerRole::Subscriber)?;
         let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
+        peer.note_relays(crate::candidate::relay_addresses_in_sdp(&offer.sdp));
         peer.pc
             .set_remote_description(now, offer.clone())
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;

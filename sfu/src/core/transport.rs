@@ -1,0 +1,42 @@
+//! Which way each connection's media travels: straight over UDP, or through a TURN relay (the
+//! path the client nominated is one of its `typ relay` candidates). Counted node-wide every
+//! allocation tick into `SfuStats::peer_connections_{udp,relay}`.
+
+use super::*;
+
+/// Relay addresses remembered per connection at most (a client has one or two per TURN server).
+const MAX_RELAYS: usize = 8;
+
+impl Peer {
+    /// Remembers the client's relay candidates (trickled, or from its SDP).
+    pub(super) fn note_relays(&mut self, addresses: impl Iterator<Item = SocketAddr>) {
+        for address in addresses {
+            if self.relays.len() < MAX_RELAYS && !self.relays.contains(&address) {
+                self.relays.push(address);
+            }
+        }
+    }
+
+    fn relayed(&self) -> bool {
+        self.path.is_some_and(|path| self.relays.contains(&path))
+    }
+}
+
+impl SfuCore {
+    /// Recounts this core's connected connections by transport and moves the node-wide gauges
+    /// by the change.
+    pub(super) fn count_transports(&mut self) {
+        let mut counts = [0u64; 2];
+        for peer in self.peers.values().filter(|p| p.connected) {
+            counts[usize::from(peer.relayed())] += 1;
+        }
+        let fields = [
+            &self.stats.peer_connections_udp,
+            &self.stats.peer_connections_relay,
+        ];
+        for ((field, new), old) in fields.into_iter().zip(counts).zip(self.transport_gauges) {
+            SfuStats::shift(field, old, new);
+        }
+        self.transport_gauges = counts;
+    }
+}
