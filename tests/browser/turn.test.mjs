@@ -118,6 +118,14 @@ step("Bob's connections are TCP relays through coturn; Alice's are direct", asyn
     if (count('relay') < 2 || count('udp') < 2) throw new Error(`relay ${count('relay')}, udp ${count('udp')}`);
     return true;
   }, { timeout: 5_000, what: 'the server counts Bob\'s two connections as relayed, Alice\'s as direct' });
+  // The app can tell: the SDK's own connection quality carries the path.
+  for (const [name, want] of [['Bob', 'relay'], ['Alice', 'udp']]) {
+    await eventually(async () => {
+      const path = await pages[name].evaluate(() => window.parleyClient.connectionQuality(window.parleyClient.you.sid)?.path);
+      if (path !== want) throw new Error(`path ${path}`);
+      return true;
+    }, { timeout: 10_000, what: `${name}'s connectionQuality path is ${want}` });
+  }
   const log = coturnLog();
   assert.ok((log.match(/ALLOCATE processed, success/g) ?? []).length >= 2, 'coturn allocated relays for Bob');
   assert.ok(!/Bob|Alice/.test(log), 'no name or identity reaches the TURN server');

@@ -31,6 +31,8 @@
  *   what it receives of another participant
  * @property {QualityLevel} level
  * @property {QualityMetrics} metrics
+ * @property {import('./quality.js').ConnectionPath | null} [path] `local` only: how this client's
+ *   media reaches the server (its selected ICE candidate pair): `udp`, `tcp`, or `relay` (TURN)
  */
 
 /**

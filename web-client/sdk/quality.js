@@ -5,6 +5,11 @@
 /** @typedef {'excellent' | 'good' | 'poor' | 'lost'} QualityLevel */
 
 /**
+ * @typedef {'udp' | 'tcp' | 'relay'} ConnectionPath how media reaches the server: straight over
+ *   UDP or TCP, or through a TURN relay
+ */
+
+/**
  * @typedef {object} QualityMetrics
  * @property {number | null} packetLoss fraction (0..1) of packets lost over the interval
  * @property {number | null} rtt round-trip time to the server in ms
@@ -135,6 +140,24 @@ export function pairRtt(cur) {
 }
 
 /**
+ * How one connection's media travels, from its selected candidate pair's local candidate:
+ * through a TURN relay, over TCP, or straight over UDP; `null` before a pair is selected.
+ * @param {StatsLike[]} cur one connection's stats
+ * @returns {ConnectionPath | null}
+ */
+export function selectedPath(cur) {
+  const all = byId(cur);
+  const transport = cur.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+  const pair = transport
+    ? all.get(transport.selectedCandidatePairId)
+    : cur.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+  const local = pair && all.get(pair.localCandidateId);
+  if (!local) return null;
+  if (local.candidateType === 'relay') return 'relay';
+  return local.protocol === 'tcp' ? 'tcp' : 'udp';
+}
+
+/**
  * Fold the metrics of several legs (e.g. this client's upload and download) into one: the worst
  * of each, stalled if any is.
  * @param {QualityMetrics[]} parts
@@ -178,7 +201,7 @@ const PEER_DOWN = ['failed', 'disconnected', 'closed'];
  * reports) and for each participant (what arrives of them). Connections still being set up
  * are left out rather than reported as lost.
  * @param {QualityInput} input
- * @returns {{sid: string, local: boolean, metrics: QualityMetrics}[]}
+ * @returns {{sid: string, local: boolean, metrics: QualityMetrics, path?: ConnectionPath | null}[]}
  */
 export function assessQuality(input) {
   const { prev, cur, publisherState, subscriberState } = input;
@@ -188,7 +211,7 @@ export function assessQuality(input) {
   const judged = (state) => state === 'connected' || down(state);
   const signalingDown = !input.signalingUp;
   const subRtt = pairRtt(cur.sub);
-  /** @type {{sid: string, local: boolean, metrics: QualityMetrics}[]} */
+  /** @type {{sid: string, local: boolean, metrics: QualityMetrics, path?: ConnectionPath | null}[]} */
   const out = [];
 
   if (publisherState !== null && judged(publisherState)) {
@@ -199,6 +222,7 @@ export function assessQuality(input) {
     out.push({
       sid: input.selfSid,
       local: true,
+      path: selectedPath(cur.pub) ?? selectedPath(cur.sub),
       metrics: {
         packetLoss: up.packetLoss,
         rtt: pairRtt(cur.pub) ?? up.rtt,
@@ -212,6 +236,7 @@ export function assessQuality(input) {
     out.push({
       sid: input.selfSid,
       local: true,
+      path: selectedPath(cur.sub),
       metrics: { packetLoss: null, rtt: subRtt, jitter: null, framesPerSecond: null, stalled: signalingDown || down(subscriberState) },
     });
   }
@@ -249,7 +274,7 @@ export function assessQuality(input) {
 export class QualityMonitor {
   /** @type {ReturnType<typeof setInterval> | undefined} */ #timer;
   /** @type {{pub: StatsLike[], sub: StatsLike[]}} */ #last = { pub: [], sub: [] };
-  /** @type {Map<string, {level: QualityLevel, metrics: QualityMetrics}>} by participant sid */
+  /** @type {Map<string, {level: QualityLevel, metrics: QualityMetrics, path?: ConnectionPath | null}>} by participant sid */
   #levels = new Map();
   #snapshot;
   #emit;
@@ -283,7 +308,7 @@ export class QualityMonitor {
     if (!input) return;
     const prev = this.#last;
     this.#last = input.cur;
-    for (const r of assessQuality({ ...input, prev })) this.set(r.sid, r.local, r.metrics);
+    for (const r of assessQuality({ ...input, prev })) this.set(r.sid, r.local, r.metrics, r.path);
   }
 
   /** @param {string} sid */
@@ -296,11 +321,18 @@ export class QualityMonitor {
     this.#levels.delete(sid);
   }
 
-  /** @param {string} sid @param {boolean} local @param {QualityMetrics} metrics */
-  set(sid, local, metrics) {
+  /**
+   * Records a measurement; emits when the level changes, or (this client's own) the path.
+   * @param {string} sid @param {boolean} local @param {QualityMetrics} metrics
+   * @param {ConnectionPath | null} [path] this client's own connection only
+   */
+  set(sid, local, metrics, path) {
     const level = qualityLevel(metrics);
     const before = this.#levels.get(sid);
-    this.#levels.set(sid, { level, metrics });
-    if (before?.level !== level) this.#emit({ participant: sid, local, level, metrics });
+    const entry = local ? { level, metrics, path: path ?? null } : { level, metrics };
+    this.#levels.set(sid, entry);
+    if (before?.level !== level || (local && before?.path !== entry.path)) {
+      this.#emit({ participant: sid, local, ...entry });
+    }
   }
 }

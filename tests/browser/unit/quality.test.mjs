@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   QUALITY_LIMITS, QualityMonitor, assessQuality, combineMetrics, inboundMetrics, outboundMetrics, pairRtt, qualityLevel,
+  selectedPath,
 } from '../../../web-client/sdk/quality.js';
 
 const base = { packetLoss: 0, rtt: 20, jitter: 5, framesPerSecond: 30, stalled: false };
@@ -216,4 +217,33 @@ test('QualityMonitor reports a level only when it changes', async () => {
   assert.equal(monitor.get('PA_bob')?.level, 'lost');
   monitor.forget('PA_bob');
   assert.equal(monitor.get('PA_bob'), null);
+});
+
+test('the path of a connection is its selected pair\'s local candidate: relay, tcp or udp', () => {
+  /** @param {object} local @param {boolean} [viaTransport] */
+  const stats = (local, viaTransport = true) => [
+    ...(viaTransport ? [{ id: 'T', type: 'transport', selectedCandidatePairId: 'P' }] : []),
+    { id: 'P', type: 'candidate-pair', localCandidateId: 'L', nominated: true, state: 'succeeded' },
+    { id: 'L', type: 'local-candidate', ...local },
+  ];
+  const cases = [
+    [stats({ candidateType: 'relay', protocol: 'udp', relayProtocol: 'tcp' }), 'relay'],
+    [stats({ candidateType: 'host', protocol: 'tcp' }), 'tcp'],
+    [stats({ candidateType: 'srflx', protocol: 'udp' }), 'udp'],
+    [stats({ candidateType: 'host', protocol: 'udp' }, false), 'udp'],
+    [[], null],
+  ];
+  for (const [cur, want] of cases) assert.equal(selectedPath(cur), want, JSON.stringify(cur));
+});
+
+test('QualityMonitor reports this client\'s path when it changes, even at the same level', () => {
+  const events = [];
+  const monitor = new QualityMonitor(async () => null, (e) => events.push(`${e.level}:${e.path}`));
+  const metrics = { ...base };
+  monitor.set('PA_me', true, metrics, 'udp');
+  monitor.set('PA_me', true, metrics, 'udp');
+  monitor.set('PA_me', true, metrics, 'relay');
+  monitor.set('PA_bob', false, metrics);
+  assert.deepEqual(events, ['excellent:udp', 'excellent:relay', 'excellent:undefined']);
+  assert.equal(monitor.get('PA_me')?.path, 'relay');
 });

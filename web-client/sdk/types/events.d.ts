@@ -35,6 +35,11 @@ export type ConnectionQualityEvent = {
     local: boolean;
     level: QualityLevel;
     metrics: QualityMetrics;
+    /**
+     * `local` only: how this client's
+     * media reaches the server (its selected ICE candidate pair): `udp`, `tcp`, or `relay` (TURN)
+     */
+    path?: import("./quality.js").ConnectionPath | null | undefined;
 };
 /**
  * Every event of `ParleyClient.on`: the call's below, chat's (`ChatEvents`: `message`,

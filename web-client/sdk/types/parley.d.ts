@@ -208,6 +208,7 @@ export class ParleyClient {
     connectionQuality(participantSid: string): {
         level: import("./quality.js").QualityLevel;
         metrics: import("./quality.js").QualityMetrics;
+        path?: import("./quality.js").ConnectionPath | null;
     } | null;
     /** Leave the room; the socket stays open. */
     leave(): Promise<void>;

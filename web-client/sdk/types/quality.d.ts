@@ -43,6 +43,13 @@ export function outboundMetrics(prev: StatsLike[], cur: StatsLike[], which?: {
  */
 export function pairRtt(cur: StatsLike[]): number | null;
 /**
+ * How one connection's media travels, from its selected candidate pair's local candidate:
+ * through a TURN relay, over TCP, or straight over UDP; `null` before a pair is selected.
+ * @param {StatsLike[]} cur one connection's stats
+ * @returns {ConnectionPath | null}
+ */
+export function selectedPath(cur: StatsLike[]): ConnectionPath | null;
+/**
  * Fold the metrics of several legs (e.g. this client's upload and download) into one: the worst
  * of each, stalled if any is.
  * @param {QualityMetrics[]} parts
@@ -54,14 +61,19 @@ export function combineMetrics(parts: QualityMetrics[]): QualityMetrics;
  * reports) and for each participant (what arrives of them). Connections still being set up
  * are left out rather than reported as lost.
  * @param {QualityInput} input
- * @returns {{sid: string, local: boolean, metrics: QualityMetrics}[]}
+ * @returns {{sid: string, local: boolean, metrics: QualityMetrics, path?: ConnectionPath | null}[]}
  */
 export function assessQuality(input: QualityInput): {
     sid: string;
     local: boolean;
     metrics: QualityMetrics;
+    path?: ConnectionPath | null;
 }[];
 /** @typedef {'excellent' | 'good' | 'poor' | 'lost'} QualityLevel */
+/**
+ * @typedef {'udp' | 'tcp' | 'relay'} ConnectionPath how media reaches the server: straight over
+ *   UDP or TCP, or through a TURN relay
+ */
 /**
  * @typedef {object} QualityMetrics
  * @property {number | null} packetLoss fraction (0..1) of packets lost over the interval
@@ -105,14 +117,24 @@ export class QualityMonitor {
     get(sid: string): {
         level: QualityLevel;
         metrics: QualityMetrics;
+        path?: ConnectionPath | null;
     } | null;
     /** @param {string} sid */
     forget(sid: string): void;
-    /** @param {string} sid @param {boolean} local @param {QualityMetrics} metrics */
-    set(sid: string, local: boolean, metrics: QualityMetrics): void;
+    /**
+     * Records a measurement; emits when the level changes, or (this client's own) the path.
+     * @param {string} sid @param {boolean} local @param {QualityMetrics} metrics
+     * @param {ConnectionPath | null} [path] this client's own connection only
+     */
+    set(sid: string, local: boolean, metrics: QualityMetrics, path?: ConnectionPath | null): void;
     #private;
 }
 export type QualityLevel = "excellent" | "good" | "poor" | "lost";
+/**
+ * how media reaches the server: straight over
+ *   UDP or TCP, or through a TURN relay
+ */
+export type ConnectionPath = "udp" | "tcp" | "relay";
 export type QualityMetrics = {
     /**
      * fraction (0..1) of packets lost over the interval
