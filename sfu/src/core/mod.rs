@@ -6,7 +6,8 @@
 //! core per media worker, each with the rooms placed on it (`crate::node`).
 //!
 //! Layout: `input.rs` is the one door in (every input ends in one `finish`); this file routes
-//! inputs to peer connections; `drain.rs` drains their outputs;
+//! inputs to peer connections; `membership.rs` is who is in the rooms; `drain.rs` drains their
+//! outputs; `transport.rs` counts connections as direct or relayed;
 //! `publish.rs` handles the publisher leg (incoming tracks, forwarding); `subscribe.rs` the
 //! subscriber leg (down tracks, server offers) and `down_track.rs` one forwarded track;
 //! `selection.rs` layer requests and keyframe requests; `bandwidth.rs` fitting each
@@ -19,6 +20,7 @@ mod down_track;
 mod drain;
 mod events;
 pub mod input;
+mod membership;
 mod publish;
 mod selection;
 mod subscribe;
@@ -245,91 +247,6 @@ impl SfuCore {
         self.participants.contains_key(sid)
     }
 
-    /// Adds a participant to a room; returns who is already there (`input::Join`).
-    fn join(
-        &mut self,
-        now: Instant,
-        room: &str,
-        meta: ParticipantMeta,
-    ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
-        self.check_capacity(room, Some(&meta.identity))?;
-        let sid = meta.sid.clone();
-        let identity = meta.identity.clone();
-        let others = self.rooms.join(room, meta)?;
-        self.node.session_started(&identity);
-        self.participants
-            .insert(sid.clone(), ParticipantPeers::default());
-        if let Some(snapshot) = self.rooms.snapshot(&sid) {
-            for other in &others {
-                self.emit(
-                    &other.meta.sid,
-                    SfuEvent::ParticipantJoined(snapshot.clone()),
-                );
-            }
-        }
-        for track in self.rooms.tracks_for(&sid) {
-            self.add_down_track(now, &sid, &track);
-        }
-        Ok(others)
-    }
-
-    /// Removes a participant: closes their connections, ends their tracks, tells the others
-    /// (`input::Leave`).
-    fn leave(&mut self, now: Instant, sid: &ParticipantSid) {
-        let Some(peers) = self.participants.remove(sid) else {
-            return;
-        };
-        self.departures.push_back(sid.clone());
-        let (hidden, identity) = match self.rooms.participant(sid) {
-            Some(meta) => (meta.hidden, Some(meta.identity.clone())),
-            None => (false, None),
-        };
-        if let Some(identity) = identity {
-            self.node.session_ended(&identity);
-        }
-        for id in [peers.publisher, peers.screen, peers.subscriber]
-            .into_iter()
-            .flatten()
-        {
-            self.close_peer(now, id);
-        }
-        if let Some(departure) = self.rooms.leave(sid) {
-            for track in &departure.removed_tracks {
-                self.end_up_track(now, &track.sid, &departure.remaining, sid);
-            }
-            for other in &departure.remaining {
-                let event = if hidden {
-                    SfuEvent::ViewerLeft(sid.clone())
-                } else {
-                    SfuEvent::ParticipantLeft(sid.clone())
-                };
-                self.emit(other, event);
-            }
-            if departure.room_closed {
-                self.speakers.remove(&departure.room);
-            } else if let Some(detector) = self.speakers.get_mut(&departure.room) {
-                detector.remove(sid);
-            }
-            tracing::info!(
-                participant = %sid,
-                room_closed = departure.room_closed,
-                "participant left"
-            );
-        }
-    }
-
-    /// Removes a participant (a moderator's decision, or the room ended): its session is told
-    /// why, then it leaves like any leaver (`input::Remove`).
-    fn remove(&mut self, now: Instant, sid: &ParticipantSid, reason: &str) {
-        self.emit(
-            sid,
-            SfuEvent::Removed {
-                reason: reason.to_owned(),
-            },
-        );
-        self.leave(now, sid);
-    }
-
     /// Trickled client candidate for one of the participant's connections
     /// (`input::AddIceCandidate`).
     fn add_ice_candidate(
@@ -438,15 +355,6 @@ impl SfuCore {
 
     pub fn poll_event(&mut self) -> Option<(ParticipantSid, SfuEvent)> {
         self.events.pop_front()
-    }
-
-    /// Closes every connection (shutdown); the close alerts are in `poll_transmit`
-    /// (`input::CloseAll`).
-    fn close_all(&mut self, now: Instant) {
-        let sids: Vec<_> = self.participants.keys().cloned().collect();
-        for sid in sids {
-            self.leave(now, &sid);
-        }
     }
 
     fn emit(&mut self, to: &ParticipantSid, event: SfuEvent) {

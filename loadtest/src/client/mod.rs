@@ -2,9 +2,13 @@
 //! publishes synthetic VP8 + Opus (see `media.rs`), and subscribes to everyone else while
 //! checking every received payload byte for byte.
 
+mod peer;
+mod sending;
+
 pub use crate::ice::{ClientOptions, IceSetup};
 use crate::media::{self, Kind};
 use crate::signal::{SignalError, Signaling};
+pub(crate) use peer::{candidate_init, codecs, new_peer};
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -17,6 +21,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
+pub(crate) use sending::{add_synthetic_tracks, local_offer, start_sending};
 use signaling::protocol::{
     ClientMessage, IceCandidate, ParticipantInfo, PeerTarget, PublishTrack, ServerMessage,
     TrackInfo, TrackSource,
@@ -182,147 +187,6 @@ pub struct SyntheticClient {
     stop_media: watch::Sender<bool>,
 }
 
-pub(crate) fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
-    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.into(),
-        parameter: parameter.into(),
-    };
-    vec![
-        (
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_OPUS.into(),
-                    clock_rate: 48_000,
-                    channels: 2,
-                    sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                    rtcp_feedback: vec![],
-                },
-                payload_type: 111,
-            },
-            RtpCodecKind::Audio,
-        ),
-        (
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_VP8.into(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line: String::new(),
-                    rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
-                },
-                payload_type: 96,
-            },
-            RtpCodecKind::Video,
-        ),
-        // Received only (the synthetic publisher sends the first two): H264 publishers such
-        // as OBS or GStreamer reach synthetic subscribers too.
-        (
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_H264.into(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line:
-                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-                            .into(),
-                    rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli")],
-                },
-                payload_type: 102,
-            },
-            RtpCodecKind::Video,
-        ),
-    ]
-}
-
-struct Handler {
-    shared: Shared,
-    role: PeerTarget,
-}
-
-/// How received tracks are named in `RoomView::received`: Parley's subscriber offers carry the
-/// track sid as the msid stream id; WHEP answers name each slot by its msid track id.
-async fn received_track_key(track: &Arc<dyn TrackRemote>, role: PeerTarget) -> String {
-    match role {
-        PeerTarget::Subscriber => track.stream_id().await.to_string(),
-        PeerTarget::Publisher | PeerTarget::Screen => track.track_id().await.to_string(),
-    }
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let connected = state == RTCPeerConnectionState::Connected;
-        let role = self.role;
-        self.shared.update(|v| match role {
-            PeerTarget::Publisher | PeerTarget::Screen => v.publisher_connected = connected,
-            PeerTarget::Subscriber => v.subscriber_connected = connected,
-        });
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let shared = self.shared.clone();
-        let role = self.role;
-        tokio::spawn(async move {
-            let sid = received_track_key(&track, role).await;
-            let kind = match track.kind().await {
-                RtpCodecKind::Audio => Kind::Audio,
-                _ => Kind::Video,
-            };
-            while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    shared.update(|v| {
-                        v.received.entry(sid.clone()).or_default().record(
-                            kind,
-                            packet.header.sequence_number,
-                            &packet.payload,
-                        )
-                    });
-                }
-            }
-        });
-    }
-}
-
-/// `role` says which way media flows; a WHEP viewer receives on a `Publisher`-role connection
-/// because it made the offer (see [`received_track_key`]).
-pub(crate) async fn new_peer(
-    shared: Shared,
-    role: PeerTarget,
-) -> Result<Arc<dyn PeerConnection>, ClientError> {
-    let mut engine = MediaEngine::default();
-    for (codec, kind) in codecs() {
-        engine.register_codec(codec, kind)?;
-    }
-    engine.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: AUDIO_LEVEL_URI.to_owned(),
-        },
-        RtpCodecKind::Audio,
-        None,
-    )?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
-    let configuration = crate::ice::configuration(shared.ice().await?);
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(configuration)
-        .with_media_engine(engine)
-        .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Handler { shared, role }))
-        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-        .build()
-        .await?;
-    Ok(Arc::new(pc))
-}
-
-pub(crate) fn candidate_init(candidate: IceCandidate) -> RTCIceCandidateInit {
-    RTCIceCandidateInit {
-        candidate: candidate.candidate,
-        sdp_mid: candidate.sdp_mid,
-        sdp_mline_index: candidate.sdp_mline_index,
-        username_fragment: candidate.username_fragment,
-        ..Default::default()
-    }
-}
-
 impl SyntheticClient {
     /// Connects to `ws_url` (e.g. `ws://127.0.0.1:8080/ws`), authenticates and joins `room`.
     pub async fn join(ws_url: &str, token: &str, room: &str) -> Result<Self, ClientError> {
@@ -480,160 +344,6 @@ pub(crate) async fn wait_until(
             _ => return Err(ClientError::Timeout(what)),
         }
     }
-}
-
-pub(crate) async fn local_offer(pc: &Arc<dyn PeerConnection>) -> Result<String, ClientError> {
-    let offer = pc.create_offer(None).await?;
-    pc.set_local_description(offer).await?;
-    pc.local_description()
-        .await
-        .map(|d| d.sdp)
-        .ok_or(ClientError::Unexpected("no local offer".into()))
-}
-
-/// Synthetic tracks added to a connection, ready to send once it connects.
-pub(crate) struct LocalMedia {
-    tracks: Vec<LocalTrack>,
-    pub announced: Vec<PublishTrack>,
-}
-
-struct LocalTrack {
-    kind: Kind,
-    track: Arc<TrackLocalStaticRTP>,
-    sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
-    ssrc: u32,
-    offered_payload_type: u8,
-}
-
-pub(crate) async fn add_synthetic_tracks(
-    pc: &Arc<dyn PeerConnection>,
-    stream_id: &str,
-) -> Result<LocalMedia, ClientError> {
-    let mut tracks = Vec::new();
-    let mut announced = Vec::new();
-    for (kind, (codec, rtp_kind)) in [Kind::Audio, Kind::Video].into_iter().zip(codecs()) {
-        let ssrc = rand::random::<u32>();
-        let label = if kind == Kind::Audio {
-            "audio"
-        } else {
-            "video"
-        };
-        let track_id = format!("synthetic-{label}-{ssrc}");
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            stream_id.to_owned(),
-            track_id.clone(),
-            track_id.clone(),
-            rtp_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: codec.rtp_codec.clone(),
-                ..Default::default()
-            }],
-        )));
-        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-        announced.push(PublishTrack {
-            track_id,
-            source: if kind == Kind::Audio {
-                TrackSource::Microphone
-            } else {
-                TrackSource::Camera
-            },
-        });
-        tracks.push(LocalTrack {
-            kind,
-            track,
-            sender,
-            ssrc,
-            offered_payload_type: codec.payload_type,
-        });
-    }
-    Ok(LocalMedia { tracks, announced })
-}
-
-/// Starts one paced sender per track; they stop when `stop` turns true.
-pub(crate) fn start_sending(media: LocalMedia, stop: watch::Receiver<bool>) -> Arc<Publication> {
-    let publication = Arc::new(Publication {
-        audio_tag: rand::random(),
-        video_tag: rand::random(),
-        audio_level: AtomicU8::new(127),
-        ..Default::default()
-    });
-    for local in media.tracks {
-        let publication = publication.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let payload_type = local
-                .sender
-                .get_parameters()
-                .await
-                .ok()
-                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
-                .unwrap_or(local.offered_payload_type);
-            let kind = local.kind;
-            let (tag, counter, period, burst) = match kind {
-                Kind::Audio => (
-                    publication.audio_tag,
-                    &publication.audio_sent,
-                    Duration::from_millis(u64::from(media::AUDIO_PACKET_MS)),
-                    1,
-                ),
-                Kind::Video => (
-                    publication.video_tag,
-                    &publication.video_sent,
-                    Duration::from_millis(1000 / u64::from(media::VIDEO_FPS)),
-                    media::VIDEO_PACKETS_PER_FRAME,
-                ),
-            };
-            let mut ticker = tokio::time::interval(period);
-            let (seq0, ts0) = (rand::random::<u16>(), rand::random::<u32>());
-            let mut index = 0u64;
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-                for _ in 0..burst {
-                    let plan = media::plan(kind, index);
-                    let packet = rtc::rtp::Packet {
-                        header: rtc::rtp::header::Header {
-                            version: 2,
-                            marker: plan.marker,
-                            payload_type,
-                            sequence_number: seq0.wrapping_add(index as u16),
-                            timestamp: ts0.wrapping_add(plan.timestamp_offset),
-                            ssrc: local.ssrc,
-                            ..Default::default()
-                        },
-                        payload: media::payload(kind, tag, index),
-                    };
-                    let written = if kind == Kind::Audio {
-                        let level = publication.audio_level.load(Ordering::Relaxed).min(127);
-                        let extension = rtc::rtp::extension::HeaderExtension::AudioLevel(
-                            rtc::rtp::extension::audio_level_extension::AudioLevelExtension {
-                                level,
-                                voice: level < 127,
-                            },
-                        );
-                        local
-                            .track
-                            .write_rtp_with_extensions(packet, &[extension])
-                            .await
-                    } else {
-                        local.track.write_rtp(packet).await
-                    };
-                    if written.is_err() {
-                        return;
-                    }
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    index += 1;
-                }
-            }
-        });
-    }
-    publication
 }
 
 /// Applies server events: answers subscriber offers, adds server candidates, tracks the room.
