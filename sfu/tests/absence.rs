@@ -10,7 +10,7 @@ mod harness;
 use harness::{vp8_packet, Net};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use sfu::input::{ForceMute, Leave};
-use sfu::{SfuEvent, TrackSid};
+use sfu::SfuEvent;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ fn a_force_muted_track_is_not_forwarded_until_unmuted() {
     for n in 0..90 {
         round(&mut net, &mut publishers, n);
     }
-    let track = published_track(&net);
+    let track = net.published_track();
     let flowing = net.clients[listener].received.len();
     assert!(flowing >= 59, "from the keyframe at 30 on: {flowing}");
     let mute = |muted| ForceMute {
@@ -139,14 +139,4 @@ fn a_force_muted_track_is_not_forwarded_until_unmuted() {
             "no gap in the forwarded sequence across the mute"
         );
     }
-}
-
-fn published_track(net: &Net) -> TrackSid {
-    net.events
-        .iter()
-        .find_map(|(_, e)| match e {
-            SfuEvent::TrackPublished(meta) => Some(meta.sid.clone()),
-            _ => None,
-        })
-        .expect("track published")
 }

@@ -249,17 +249,6 @@ fn a_screen_share_on_its_own_connection_leaves_the_simulcast_camera_flowing() {
     assert_eq!(ssrcs.len(), 2, "two streams: the camera and the screen");
 }
 
-/// The simulcast track's sid, from the events the harness collected.
-fn published_track(net: &Net) -> TrackSid {
-    net.events
-        .iter()
-        .find_map(|(_, e)| match e {
-            SfuEvent::TrackPublished(meta) => Some(meta.sid.clone()),
-            _ => None,
-        })
-        .expect("track published")
-}
-
 /// Frames until the subscriber's newest packet is from `layer` (at most `limit`).
 fn frames_until_layer(
     net: &mut Net,
@@ -298,7 +287,7 @@ fn simulcast_offered_without_msid_is_forwarded() {
         "the subscriber gets the top layer: {} packets",
         net.clients[subscriber].received.len()
     );
-    let track = published_track(&net);
+    let track = net.published_track();
     let sub_sid = net.clients[subscriber].sid.clone();
     limit_layers(&mut net, &sub_sid, &track, LayerLimit::MaxRank(0));
     assert!(
@@ -318,7 +307,7 @@ fn requested_layers_within_the_estimate_switch_at_the_next_keyframe() {
         frames_until_layer(&mut net, &mut publisher, subscriber, 2, 300).is_some(),
         "on f first"
     );
-    let track = published_track(&net);
+    let track = net.published_track();
     let sub_sid = net.clients[subscriber].sid.clone();
     // (requested cap, layer expected)
     for (cap, layer) in [(0, 0u8), (2, 2), (0, 0), (1, 1), (0, 0), (2, 2)] {

@@ -23,7 +23,7 @@ impl Coturn {
             .map(PathBuf::from)
             .find(|p| p.exists())
             .expect("turnserver not found: run scripts/test.sh, which installs coturn");
-        let dir = std::env::temp_dir().join(format!("parley-coturn-{}", rand_suffix()));
+        let dir = std::env::temp_dir().join(format!("parley-coturn-{}", crate::rand_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
         let relay_from = free_port().max(20_000);
@@ -93,9 +93,4 @@ fn free_port() -> u16 {
             return port;
         }
     }
-}
-
-fn rand_suffix() -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    Alphanumeric.sample_string(&mut rand::rng(), 8)
 }

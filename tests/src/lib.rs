@@ -64,6 +64,15 @@ impl TestServer {
     }
 
     /// Where this server keeps its database and attachment files.
+    /// A server-API token for the app's backend (identity `backend`, the `admin` grant).
+    pub fn admin_token(&self) -> String {
+        let grants = Grants {
+            admin: true,
+            ..Default::default()
+        };
+        self.token("backend", "-", grants)
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
@@ -74,7 +83,7 @@ impl TestServer {
     }
 }
 
-fn rand_suffix() -> u64 {
+pub(crate) fn rand_suffix() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -219,6 +228,27 @@ pub fn rss_bytes() -> u64 {
         .and_then(|p| p.parse().ok())
         .expect("resident pages");
     pages * 4096
+}
+
+/// Waits until `subscriber` has received at least `packets` packets of each of the publisher's
+/// two tracks (audio and video); returns its view then.
+pub async fn two_tracks_flowing(
+    subscriber: &loadtest::SyntheticClient,
+    publisher_sid: &str,
+    packets: u64,
+    within: Duration,
+) -> Result<loadtest::RoomView, loadtest::ClientError> {
+    let sid = publisher_sid.to_owned();
+    subscriber
+        .wait_until("two tracks flowing", within, move |v| {
+            v.participants.get(&sid).is_some_and(|p| {
+                p.tracks.len() == 2
+                    && p.tracks
+                        .iter()
+                        .all(|t| v.received.get(&t.sid).is_some_and(|r| r.packets >= packets))
+            })
+        })
+        .await
 }
 
 /// A subscriber's receipt of one of `publication`'s tracks, received after the publisher

@@ -10,17 +10,6 @@ use signaling::auth::Grants;
 use signaling::protocol::ErrorCode;
 use std::time::Duration;
 
-fn admin_token(server: &TestServer) -> String {
-    server.token(
-        "backend",
-        "-",
-        Grants {
-            admin: true,
-            ..Default::default()
-        },
-    )
-}
-
 async fn call(
     server: &TestServer,
     token: Option<&str>,
@@ -43,7 +32,7 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_participants_and_tokens_for_apps() {
     let server = TestServer::start().await;
-    let admin = admin_token(&server);
+    let admin = server.admin_token();
     let participant = server.token("ana", "clinic", Grants::participant());
     // Authorization: none, garbage, a participant's token.
     for (token, status, code) in [

@@ -167,14 +167,7 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
         .unwrap();
     ana_call.leave().await.unwrap();
     ben_call.leave().await.unwrap();
-    let admin = server.token(
-        "backend",
-        "-",
-        Grants {
-            admin: true,
-            ..Default::default()
-        },
-    );
+    let admin = server.admin_token();
 
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

@@ -42,18 +42,9 @@ async fn publisher_reaches_two_subscribers_intact_in_order() {
     }
     let publisher_sid = publisher.you.sid.clone();
     for sub in &subscribers {
-        let sid = publisher_sid.clone();
-        sub.wait_until("two tracks flowing", Duration::from_secs(20), move |v| {
-            let Some(p) = v.participants.get(&sid) else {
-                return false;
-            };
-            p.tracks.len() == 2
-                && p.tracks
-                    .iter()
-                    .all(|t| v.received.get(&t.sid).is_some_and(|r| r.packets >= 60))
-        })
-        .await
-        .unwrap();
+        parley_e2e::two_tracks_flowing(sub, &publisher_sid, 60, Duration::from_secs(20))
+            .await
+            .unwrap();
     }
     publisher.stop_media();
     tokio::time::sleep(Duration::from_millis(700)).await;

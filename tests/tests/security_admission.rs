@@ -8,14 +8,6 @@ use serde_json::{json, Value};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
 
-fn admin_token(server: &TestServer) -> String {
-    let grants = Grants {
-        admin: true,
-        ..Default::default()
-    };
-    server.token("backend", "-", grants)
-}
-
 async fn api(
     server: &TestServer,
     method: reqwest::Method,
@@ -24,7 +16,7 @@ async fn api(
 ) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}{path}", server.base_url))
-        .bearer_auth(admin_token(server));
+        .bearer_auth(server.admin_token());
     if let Some(body) = body {
         request = request.json(&body);
     }

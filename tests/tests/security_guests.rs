@@ -5,7 +5,6 @@
 use loadtest::whip::post_offer;
 use parley_e2e::{offer_sdp, RawSocket, TestServer};
 use serde_json::{json, Value};
-use signaling::auth::Grants;
 
 async fn guest_token(server: &TestServer, name: &str, room: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
@@ -19,14 +18,7 @@ async fn guest_token(server: &TestServer, name: &str, room: &str) -> (u16, Value
 }
 
 async fn create_room(server: &TestServer, name: &str) {
-    let admin = server.token(
-        "backend",
-        "-",
-        Grants {
-            admin: true,
-            ..Default::default()
-        },
-    );
+    let admin = server.admin_token();
     let status = reqwest::Client::new()
         .post(format!("{}/api/rooms", server.base_url))
         .bearer_auth(admin)

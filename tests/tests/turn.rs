@@ -40,20 +40,8 @@ async fn relay_only_clients_call_through_coturn() {
     let subscriber = SyntheticClient::join_with(&server.ws_url, &token, room, relay)
         .await
         .unwrap();
-    let sid = publisher.you.sid.clone();
-    subscriber
-        .wait_until(
-            "media through the relay",
-            Duration::from_secs(30),
-            move |v| {
-                v.participants.get(&sid).is_some_and(|p| {
-                    p.tracks.len() == 2
-                        && p.tracks
-                            .iter()
-                            .all(|t| v.received.get(&t.sid).is_some_and(|r| r.packets >= 60))
-                })
-            },
-        )
+    let sid = &publisher.you.sid;
+    parley_e2e::two_tracks_flowing(&subscriber, sid, 60, Duration::from_secs(30))
         .await
         .unwrap_or_else(|err| panic!("{err}; coturn log:\n{}", coturn.log()));
     publisher.stop_media();

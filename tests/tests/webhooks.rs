@@ -116,14 +116,7 @@ async fn webhooks_go_over_https_signed_with_their_own_secret_retried_and_in_orde
         args.webhook_ca_file = Some(ca_file.clone());
     })
     .await;
-    let admin = server.token(
-        "backend",
-        "-",
-        Grants {
-            admin: true,
-            ..Default::default()
-        },
-    );
+    let admin = server.admin_token();
     let created = reqwest::Client::new()
         .post(format!("{}/api/rooms", server.base_url))
         .bearer_auth(admin)

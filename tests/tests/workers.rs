@@ -48,16 +48,8 @@ async fn two_rooms_on_two_workers_forward_intact_through_one_port() {
         open_room(&server, "south").await,
     ];
     for room in &rooms {
-        let sid = room.publisher.you.sid.clone();
-        room.subscriber
-            .wait_until("two tracks flowing", Duration::from_secs(20), move |v| {
-                v.participants.get(&sid).is_some_and(|p| {
-                    p.tracks.len() == 2
-                        && p.tracks
-                            .iter()
-                            .all(|t| v.received.get(&t.sid).is_some_and(|r| r.packets >= 60))
-                })
-            })
+        let sid = &room.publisher.you.sid;
+        parley_e2e::two_tracks_flowing(&room.subscriber, sid, 60, Duration::from_secs(20))
             .await
             .unwrap();
     }
@@ -76,14 +68,7 @@ async fn two_rooms_on_two_workers_forward_intact_through_one_port() {
     }
     assert_eq!(server.server.media_addrs.len(), 1, "one media port");
     // The room list asks every worker.
-    let admin = server.token(
-        "backend",
-        "-",
-        Grants {
-            admin: true,
-            ..Default::default()
-        },
-    );
+    let admin = server.admin_token();
     let listed: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/api/rooms", server.base_url))
         .bearer_auth(admin)

@@ -25,7 +25,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use sfu::core::{CoreConfig, SfuCore, SfuEvent};
 use sfu::input::{Datagram, Join, Publish, SubscriberAnswer, Timeout};
-use sfu::{ParticipantMeta, ParticipantSid, SfuStats};
+use sfu::{ParticipantMeta, ParticipantSid, SfuStats, TrackSid};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,6 +350,17 @@ impl Net {
                 return;
             }
         }
+    }
+
+    /// The first published track's sid, from the events collected so far.
+    pub fn published_track(&self) -> TrackSid {
+        self.events
+            .iter()
+            .find_map(|(_, e)| match e {
+                SfuEvent::TrackPublished(meta) => Some(meta.sid.clone()),
+                _ => None,
+            })
+            .expect("track published")
     }
 
     /// Hands the core a datagram from `from` (a client's address) now.
