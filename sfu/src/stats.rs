@@ -125,12 +125,15 @@ impl SfuStats {
         gauge.store(n, Ordering::Relaxed);
     }
 
-    /// Moves a gauge several writers share by one writer's change from `old` to `new`.
-    pub(crate) fn shift(gauge: &AtomicU64, old: u64, new: u64) {
-        if new > old {
-            gauge.fetch_add(new - old, Ordering::Relaxed);
-        } else {
-            gauge.fetch_sub(old - new, Ordering::Relaxed);
+    /// Moves gauges several writers share (each core adds its own part) by one writer's change
+    /// from `old` to `new`, gauge by gauge.
+    pub(crate) fn shift_all<const N: usize>(gauges: [&AtomicU64; N], old: [u64; N], new: [u64; N]) {
+        for ((gauge, old), new) in gauges.into_iter().zip(old).zip(new) {
+            if new > old {
+                gauge.fetch_add(new - old, Ordering::Relaxed);
+            } else {
+                gauge.fetch_sub(old - new, Ordering::Relaxed);
+            }
         }
     }
 

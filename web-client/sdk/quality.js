@@ -131,12 +131,22 @@ export function outboundMetrics(prev, cur, which = {}) {
  * @returns {number | null}
  */
 export function pairRtt(cur) {
-  const all = byId(cur);
+  const pair = selectedPair(cur, byId(cur));
+  return typeof pair?.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
+}
+
+/**
+ * The candidate pair ICE selected on one connection: the transport's, else a nominated one that
+ * succeeded (browsers without `selectedCandidatePairId`).
+ * @param {StatsLike[]} cur one connection's stats
+ * @param {Map<string, StatsLike>} all the same, by id
+ * @returns {StatsLike | undefined}
+ */
+function selectedPair(cur, all) {
   const transport = cur.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport
+  return transport
     ? all.get(transport.selectedCandidatePairId)
     : cur.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
-  return typeof pair?.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
 }
 
 /**
@@ -147,10 +157,7 @@ export function pairRtt(cur) {
  */
 export function selectedPath(cur) {
   const all = byId(cur);
-  const transport = cur.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport
-    ? all.get(transport.selectedCandidatePairId)
-    : cur.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+  const pair = selectedPair(cur, all);
   const local = pair && all.get(pair.localCandidateId);
   if (!local) return null;
   if (local.candidateType === 'relay') return 'relay';

@@ -180,17 +180,14 @@ pub struct SfuCore {
     /// What this core shares with the node's other workers, and which worker it is.
     node: Arc<Node>,
     worker: WorkerIndex,
-    /// This core's share of the node-wide gauges, as last added to `stats`.
-    gauges: Gauges,
+    /// This core's share of the node-wide gauges (rooms, participants, tracks, connections),
+    /// as last added to `stats`.
+    gauges: [u64; 4],
     /// Participants that left since the driver last asked (`poll_departure`).
     departures: VecDeque<ParticipantSid>,
     /// This core's connected connections over UDP and through a relay, as last counted.
     transport_gauges: [u64; 2],
 }
-
-/// The node-wide gauges one core contributes to: rooms, participants, tracks, connections.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Gauges([u64; 4]);
 
 impl SfuCore {
     /// A core alone on its node (tests, benchmarks, a single worker).
@@ -227,7 +224,7 @@ impl SfuCore {
             last_allocation: None,
             node,
             worker,
-            gauges: Gauges::default(),
+            gauges: [0; 4],
             departures: VecDeque::new(),
             transport_gauges: [0; 2],
         }
@@ -545,12 +542,12 @@ impl SfuCore {
     /// Adds this core's change since the last input to the node-wide gauges (other workers
     /// add theirs to the same atomics), and sets its own worker's participant gauge.
     fn update_gauges(&mut self) {
-        let now = Gauges([
+        let now = [
             self.rooms.room_count() as u64,
             self.rooms.participant_count() as u64,
             self.rooms.track_count() as u64,
             self.peers.len() as u64,
-        ]);
+        ];
         if now == self.gauges {
             return;
         }
@@ -561,11 +558,9 @@ impl SfuCore {
             &stats.published_tracks,
             &stats.peer_connections,
         ];
-        for ((field, new), old) in fields.into_iter().zip(now.0).zip(self.gauges.0) {
-            SfuStats::shift(field, old, new);
-        }
+        SfuStats::shift_all(fields, self.gauges, now);
         if let Some(worker) = stats.workers.get(self.worker) {
-            SfuStats::set(&worker.participants, now.0[1]);
+            SfuStats::set(&worker.participants, now[1]);
         }
         self.gauges = now;
     }

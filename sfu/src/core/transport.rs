@@ -34,9 +34,7 @@ impl SfuCore {
             &self.stats.peer_connections_udp,
             &self.stats.peer_connections_relay,
         ];
-        for ((field, new), old) in fields.into_iter().zip(counts).zip(self.transport_gauges) {
-            SfuStats::shift(field, old, new);
-        }
+        SfuStats::shift_all(fields, self.transport_gauges, counts);
         self.transport_gauges = counts;
     }
 }

@@ -140,15 +140,8 @@ impl MediaTask {
     /// queues. After a datagram (`received`: when it was read), records how long it took from
     /// the socket to the last send it caused, if it caused any.
     async fn flush_timed(&mut self, received: Option<Instant>) {
-        let sent = |task: &Self| {
-            task.stats
-                .workers
-                .get(task.index)
-                .map_or(0, |w| SfuStats::get(&w.sent_datagrams))
-        };
-        let before = sent(self);
-        self.flush().await;
-        if let Some(received) = received.filter(|_| sent(self) > before) {
+        let sent = self.flush().await;
+        if let Some(received) = received.filter(|_| sent > 0) {
             let delay = Instant::now().saturating_duration_since(received);
             self.stats
                 .forward_delay_seconds
@@ -177,9 +170,11 @@ impl MediaTask {
     }
 
     /// Sends what the core has to send, up to [`SEND_BATCH`] datagrams per system call, then
-    /// hands out its events. A full socket buffer is waited out, as one `send_to` would.
-    async fn flush(&mut self) {
+    /// hands out its events; returns how many datagrams went out. A full socket buffer is
+    /// waited out, as one `send_to` would.
+    async fn flush(&mut self) -> usize {
         let mut batch = std::mem::take(&mut self.outgoing);
+        let mut sent = 0;
         loop {
             batch.clear();
             while batch.len() < SEND_BATCH {
@@ -193,6 +188,7 @@ impl MediaTask {
             if batch.is_empty() {
                 break;
             }
+            sent += batch.len();
             if let Some(worker) = self.stats.workers.get(self.index) {
                 SfuStats::add(&worker.sent_datagrams, batch.len() as u64);
             }
@@ -210,6 +206,7 @@ impl MediaTask {
         }
         self.outgoing = batch;
         self.deliver_events();
+        sent
     }
 
     /// The socket a transmit leaves by (the one its connection uses), unless the peer is

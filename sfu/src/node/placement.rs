@@ -43,23 +43,17 @@ impl Placement {
         if let Some(worker) = self.participant(sid) {
             return (worker, false);
         }
-        let worker = match self.rooms.get(room) {
-            Some(placed) => placed.worker,
-            None => {
-                let worker = self.least_loaded();
-                self.workers[worker].rooms += 1;
-                self.rooms.insert(
-                    room.to_owned(),
-                    Placed {
-                        worker,
-                        participants: 0,
-                    },
-                );
-                worker
-            }
-        };
-        let placed = self.rooms.get_mut(room).expect("placed above");
+        let least = self.least_loaded();
+        let placed = self.rooms.entry(room.to_owned()).or_insert(Placed {
+            worker: least,
+            participants: 0,
+        });
+        // Only a room just placed is in the map with nobody in it (`leave` removes empty ones).
+        if placed.participants == 0 {
+            self.workers[placed.worker].rooms += 1;
+        }
         placed.participants += 1;
+        let worker = placed.worker;
         self.workers[worker].participants += 1;
         self.participants.insert(sid.clone(), room.to_owned());
         (worker, true)
