@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct SfuConfig {
     /// The one UDP port every peer connection shares (0 picks a free one, for tests).
     pub udp_port: u16,
+    /// The ICE-TCP port (RFC 6544 passive candidates beside the UDP ones, for networks that
+    /// block UDP); `None`: ICE-TCP off. 0 picks a free port (tests).
+    pub tcp_port: Option<u16>,
     /// Addresses advertised as host candidates. Without `udp_bind_ip`, one socket is bound per
     /// address, so the address a datagram arrived on is known exactly.
     pub public_ips: Vec<IpAddr>,
@@ -47,6 +50,8 @@ pub struct Limits {
     pub peer_connections_per_room: usize,
     /// Participants (WebSocket joins, WHIP publishers, WHEP viewers) with the same identity.
     pub sessions_per_identity: usize,
+    /// Connections open on the ICE-TCP port (past it, new ones are closed at once).
+    pub tcp_connections: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             peer_connections: 10_000,
             peer_connections_per_room: 1_000,
             sessions_per_identity: 8,
+            tcp_connections: 10_000,
         }
     }
 }
@@ -63,6 +69,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         Self {
             udp_port: 7882,
+            tcp_port: None,
             public_ips: vec![IpAddr::from([127, 0, 0, 1])],
             udp_bind_ip: None,
             peer_allowlist: Vec::new(),

@@ -25,6 +25,7 @@ pub mod core;
 pub mod delivery;
 pub mod driver;
 pub mod error;
+pub mod flow;
 pub mod forwarder;
 pub mod ids;
 pub mod layers;
@@ -43,7 +44,8 @@ pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Trans
 pub use config::SfuConfig;
 pub use driver::{event_channel, spawn, EventReceiver, EventSender, SfuHandle, EVENT_QUEUE};
 pub use error::SfuError;
+pub use flow::{Flow, Transport};
 pub use ids::{ParticipantSid, PeerRole, TrackSid};
 pub use layers::LayerLimit;
 pub use rooms::{MediaKind, ParticipantMeta, ParticipantSnapshot, TrackMeta, TrackSource};
-pub use stats::{SfuStats, WorkerStats};
+pub use stats::{SfuStats, TcpRefusal, TcpStats, WorkerStats};

@@ -11,8 +11,10 @@ pub struct SfuStats {
     pub participants: AtomicU64,
     pub published_tracks: AtomicU64,
     pub peer_connections: AtomicU64,
-    /// Connected peer connections whose media goes straight over UDP, and through a TURN relay.
+    /// Connected peer connections whose media goes straight over UDP, over ICE-TCP, and
+    /// through a TURN relay.
     pub peer_connections_udp: AtomicU64,
+    pub peer_connections_tcp: AtomicU64,
     pub peer_connections_relay: AtomicU64,
     pub forwarded_packets: AtomicU64,
     pub forwarded_bytes: AtomicU64,
@@ -46,6 +48,72 @@ pub struct SfuStats {
     pub worker_queue_drops: AtomicU64,
     /// One per media worker, by index.
     pub workers: Vec<WorkerStats>,
+    /// The ICE-TCP port.
+    pub tcp: TcpStats,
+}
+
+/// What the ICE-TCP port (RFC 6544) holds and refuses.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    /// Connections open (accepted, not yet closed).
+    pub connections: AtomicU64,
+    /// Connections closed by the node, by [`TcpRefusal`] (indexed by `as usize`).
+    pub refused: [AtomicU64; TcpRefusal::ALL.len()],
+    /// Frames for a connection whose send queue was full (the client reads too slowly): lost,
+    /// as a full socket buffer loses UDP datagrams.
+    pub send_drops: AtomicU64,
+}
+
+/// Why the node closed an ICE-TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpRefusal {
+    /// The node holds as many connections as it may (in total, or not yet answered from
+    /// one address).
+    Limit,
+    /// The client's address is outside the peer allow-list.
+    NotAllowed,
+    /// The first frame was not a Binding request for a connection of the node.
+    NotStun,
+    /// A frame longer than any packet Parley exchanges.
+    Oversized,
+    /// No check answered within the handshake deadline, or nothing received for the idle
+    /// deadline.
+    Timeout,
+    /// The peer connection it served was closed.
+    Closed,
+}
+
+impl TcpRefusal {
+    pub const ALL: [TcpRefusal; 6] = [
+        Self::Limit,
+        Self::NotAllowed,
+        Self::NotStun,
+        Self::Oversized,
+        Self::Timeout,
+        Self::Closed,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Limit => "limit",
+            Self::NotAllowed => "not_allowed",
+            Self::NotStun => "not_stun",
+            Self::Oversized => "oversized",
+            Self::Timeout => "timeout",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl TcpStats {
+    pub(crate) fn refuse(&self, reason: TcpRefusal) {
+        SfuStats::add(&self.refused[reason as usize], 1);
+    }
+
+    pub fn refused(&self, reason: TcpRefusal) -> u64 {
+        SfuStats::get(&self.refused[reason as usize])
+    }
 }
 
 /// What one media worker does (labelled by worker index: bounded by the node's cores).
@@ -78,6 +146,7 @@ impl SfuStats {
             published_tracks: AtomicU64::default(),
             peer_connections: AtomicU64::default(),
             peer_connections_udp: AtomicU64::default(),
+            peer_connections_tcp: AtomicU64::default(),
             peer_connections_relay: AtomicU64::default(),
             forwarded_packets: AtomicU64::default(),
             forwarded_bytes: AtomicU64::default(),
@@ -112,6 +181,7 @@ impl SfuStats {
             workers: (0..workers.max(1))
                 .map(|_| WorkerStats::default())
                 .collect(),
+            tcp: TcpStats::default(),
         }
     }
 }

@@ -39,6 +39,7 @@ fn core() -> SfuCore {
     SfuCore::new(
         CoreConfig {
             candidates: vec!["127.0.0.1:7882".parse().unwrap()],
+            tcp_candidates: Vec::new(),
             keyframe_request_interval: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(25),
             limits: sfu::config::Limits::default(),

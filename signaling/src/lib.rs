@@ -55,6 +55,8 @@ pub enum StartError {
 pub struct Server {
     pub http_addr: SocketAddr,
     pub media_addrs: Vec<SocketAddr>,
+    /// The ICE-TCP addresses (empty when ICE-TCP is off).
+    pub tcp_addrs: Vec<SocketAddr>,
     tokens: TokenAuthority,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -136,11 +138,13 @@ impl Server {
         tracing::info!(
             http = %http_addr,
             media = ?sfu.local_addrs(),
+            ice_tcp = ?sfu.tcp_addrs(),
             database = store.backend(),
             guest_tokens = state.config.guest_tokens,
             "parley listening"
         );
         let media_addrs = sfu.local_addrs().to_vec();
+        let tcp_addrs = sfu.tcp_addrs().to_vec();
         let tracker = listener::ConnectionTracker::new(
             state.config.connection_limits,
             state.metrics.http_connections.clone(),
@@ -156,6 +160,7 @@ impl Server {
         Ok(Self {
             http_addr,
             media_addrs,
+            tcp_addrs,
             tokens,
             shutdown: shutdown_tx,
             task,

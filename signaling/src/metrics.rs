@@ -143,8 +143,10 @@ struct MediaCollector {
     gauges: Vec<(IntGauge, StatField)>,
     counters: Vec<(IntCounter, StatField)>,
     workers: WorkerMetrics,
-    /// Connected peer connections by the way their media travels (`udp`, `relay`).
+    /// Connected peer connections by the way their media travels (`udp`, `tcp`, `relay`).
     transports: IntGaugeVec,
+    /// ICE-TCP connections the node closed, by reason (`sfu::TcpRefusal`).
+    tcp_closed: IntCounterVec,
     descs: Vec<Desc>,
 }
 
@@ -253,6 +255,11 @@ impl MediaCollector {
                 "Open media peer connections",
                 |s| &s.peer_connections,
             ),
+            gauge(
+                "parley_tcp_connections",
+                "Open connections on the ICE-TCP port",
+                |s| &s.tcp.connections,
+            ),
         ];
         let counters = vec![
             counter(
@@ -320,14 +327,27 @@ impl MediaCollector {
                 "Datagrams dropped because their media worker's queue was full",
                 |s| &s.worker_queue_drops,
             ),
+            counter(
+                "parley_tcp_send_drops_total",
+                "Packets for ICE-TCP connections lost: connection gone or its send queue full",
+                |s| &s.tcp.send_drops,
+            ),
         ];
         let workers = WorkerMetrics::new();
         let transports = IntGaugeVec::new(
             Opts::new(
                 "parley_peer_connections_by_transport",
-                "Connected peer connections by how their media travels: udp (direct) or relay (TURN)",
+                "Connected peer connections by how their media travels: udp (direct), tcp (ICE-TCP) or relay (TURN)",
             ),
             &["transport"],
+        )
+        .expect("valid metric");
+        let tcp_closed = IntCounterVec::new(
+            Opts::new(
+                "parley_tcp_connections_closed_total",
+                "ICE-TCP connections the node closed, by reason: limit, not_allowed, not_stun, oversized, timeout, closed",
+            ),
+            &["reason"],
         )
         .expect("valid metric");
         let descs = gauges
@@ -340,6 +360,7 @@ impl MediaCollector {
             )
             .chain(workers.descs())
             .chain(transports.desc().into_iter().cloned())
+            .chain(tcp_closed.desc().into_iter().cloned())
             .collect();
         Self {
             stats,
@@ -347,6 +368,7 @@ impl MediaCollector {
             counters,
             workers,
             transports,
+            tcp_closed,
             descs,
         }
     }
@@ -370,6 +392,7 @@ impl Collector for MediaCollector {
         families.extend(self.workers.collect(&self.stats));
         for (transport, field) in [
             ("udp", &self.stats.peer_connections_udp),
+            ("tcp", &self.stats.peer_connections_tcp),
             ("relay", &self.stats.peer_connections_relay),
         ] {
             self.transports
@@ -377,6 +400,13 @@ impl Collector for MediaCollector {
                 .set(SfuStats::get(field) as i64);
         }
         families.extend(self.transports.collect());
+        for reason in sfu::TcpRefusal::ALL {
+            catch_up(
+                &self.tcp_closed.with_label_values(&[reason.as_str()]),
+                self.stats.tcp.refused(reason),
+            );
+        }
+        families.extend(self.tcp_closed.collect());
         families
     }
 }

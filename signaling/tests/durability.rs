@@ -31,7 +31,7 @@ fn spawn_server(data_dir: &Path, http_port: u16, database: Option<&str>) -> Chil
     let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
     command
         .args(["serve", "--http-addr", &format!("127.0.0.1:{http_port}")])
-        .args(["--udp-port", &free_port().to_string()])
+        .args(["--udp-port", &free_port().to_string(), "--tcp-port", "0"])
         .args([
             "--public-ip",
             "127.0.0.1",

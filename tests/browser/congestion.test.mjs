@@ -91,7 +91,7 @@ async function startServer() {
   const udpPort = await freePort('udp');
   const log = fs.openSync(logPath, 'a');
   const child = spawn(serverBin, [
-    '--http-addr', `0.0.0.0:${httpPort}`, '--udp-port', String(udpPort),
+    '--http-addr', `0.0.0.0:${httpPort}`, '--udp-port', String(udpPort), '--tcp-port', '0',
     '--public-ip', `127.0.0.1,${rootIp()}`, '--peer-allowlist', `127.0.0.0/8,${netns.subnet}`,
     '--guest-tokens', 'true', '--data-dir', path.join(tmp, 'data'),
   ], { stdio: ['ignore', log, log] });

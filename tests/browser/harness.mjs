@@ -178,8 +178,9 @@ export async function eventually(fn, { timeout, interval = 250, what }) {
  * Start the server on free ports with its own data dir and log file, and wait for /healthz.
  * On failure the server is stopped again and the error carries the log tail.
  * @param {string} prefix names the scratch directory
- * @param {{env?: Record<string, string>, listen?: string}} [options] extra environment (e.g.
- *   `PARLEY_JWT_SECRET`); `listen`: the HTTP listener's address (default 127.0.0.1; 0.0.0.0 for
+ * @param {{env?: Record<string, string>, listen?: string, publicIp?: string}} [options] extra
+ *   environment (e.g. `PARLEY_JWT_SECRET`); `publicIp`: the media addresses advertised
+ *   (comma-separated; default 127.0.0.1); `listen`: the HTTP listener's address (default 127.0.0.1; 0.0.0.0 for
  *   browsers in another network namespace)
  * @returns {Promise<Server>}
  */
@@ -194,7 +195,7 @@ export async function startServer(prefix, options = {}) {
     const log = fs.openSync(logPath, 'a');
     const proc = spawn(
       serverBin,
-      ['--http-addr', `${options.listen ?? '127.0.0.1'}:${httpPort}`, '--udp-port', String(udpPort), '--public-ip', '127.0.0.1',
+      ['--http-addr', `${options.listen ?? '127.0.0.1'}:${httpPort}`, '--udp-port', String(udpPort), '--tcp-port', '0', '--public-ip', options.publicIp ?? '127.0.0.1',
         '--data-dir', path.join(tmp, 'data'), '--guest-tokens'],
       { stdio: ['ignore', log, log], env: { ...process.env, ...options.env } },
     );

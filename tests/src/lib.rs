@@ -36,6 +36,7 @@ impl TestServer {
         let mut args = ServeArgs {
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             udp_port: Some(0),
+            tcp_port: Some(0),
             public_ip: Some(vec!["127.0.0.1".parse().unwrap()]),
             peer_allowlist: Some(vec!["127.0.0.0/8".into()]),
             data_dir: Some(data_dir.clone()),

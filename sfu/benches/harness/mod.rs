@@ -25,7 +25,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use sfu::core::{CoreConfig, SfuCore, SfuEvent};
 use sfu::input::{Datagram, Join, Publish, SubscriberAnswer, Timeout};
-use sfu::{ParticipantMeta, ParticipantSid, SfuStats, TrackSid};
+use sfu::{Flow, ParticipantMeta, ParticipantSid, SfuStats, TrackSid};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,8 +80,10 @@ fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
         .with_interceptor_registry(registry)
         .build(now)
         .expect("client pc");
-    pc.add_local_candidate(sfu::peer::host_candidate(addr).expect("candidate"))
-        .expect("local candidate");
+    pc.add_local_candidate(
+        sfu::peer::host_candidate(addr, sfu::Transport::Udp).expect("candidate"),
+    )
+    .expect("local candidate");
     pc
 }
 
@@ -91,6 +93,7 @@ impl Net {
         let core = SfuCore::new(
             CoreConfig {
                 candidates: vec![server],
+                tcp_candidates: Vec::new(),
                 keyframe_request_interval: Duration::from_millis(500),
                 connect_timeout: Duration::from_secs(25),
                 limits: sfu::config::Limits::default(),
@@ -283,17 +286,17 @@ impl Net {
                 // Only SRTP (first byte 128..=191) may be lost: ICE and DTLS stay reliable here.
                 let is_media = t.payload.first().is_some_and(|b| (128..=191).contains(b));
                 if let (true, Some(lose)) = (is_media, self.drop_to.as_mut()) {
-                    if lose(t.peer, &t.payload) {
+                    if lose(t.flow.peer, &t.payload) {
                         self.dropped += 1;
                         continue;
                     }
                 }
-                if let Some(client) = self.clients.iter_mut().find(|c| c.addr == t.peer) {
+                if let Some(client) = self.clients.iter_mut().find(|c| c.addr == t.flow.peer) {
                     let _ = client.pc.handle_read(TaggedBytesMut {
                         now: self.now,
                         transport: TransportContext {
                             local_addr: client.addr,
-                            peer_addr: t.local,
+                            peer_addr: t.flow.local,
                             ecn: None,
                             transport_protocol: TransportProtocol::UDP,
                         },
@@ -366,8 +369,7 @@ impl Net {
     /// Hands the core a datagram from `from` (a client's address) now.
     pub fn deliver(&mut self, from: SocketAddr, data: BytesMut) {
         let datagram = Datagram {
-            local: self.server,
-            peer: from,
+            flow: Flow::udp(self.server, from),
             data,
         };
         self.core.handle(self.now, datagram).expect("datagram");

@@ -12,31 +12,34 @@ impl SfuCore {
             let mut progressed = false;
             while let Some(out) = peer.pc.poll_write() {
                 progressed = true;
-                let mut peer_addr = out.transport.peer_addr;
+                let mut flow = Flow::of(&out.transport);
                 if stun::is_stun(&out.message) {
-                    // The connection only answers checks that passed MESSAGE-INTEGRITY, so an
-                    // address it writes to is a validated route for non-STUN traffic; an
+                    // The connection only answers checks that passed MESSAGE-INTEGRITY, so a
+                    // flow it writes to is a validated route for non-STUN traffic; an
                     // answered nomination is the browser's current path.
-                    let pair = (out.transport.local_addr, peer_addr);
                     if let std::collections::hash_map::Entry::Vacant(entry) =
-                        self.by_addr.entry(pair)
+                        self.by_addr.entry(flow)
                     {
                         entry.insert(id);
-                        self.node.demux.claim_pair(pair, self.worker);
-                    }
-                    if peer.nominating == Some(peer_addr) {
-                        peer.nominating = None;
-                        if peer.path != Some(peer_addr) {
-                            tracing::debug!(participant = %peer.owner, role = ?peer.role, %peer_addr, "following the browser to a new candidate pair");
+                        // An ICE-TCP connection is its own route to this worker.
+                        if flow.transport == Transport::Udp {
+                            self.node
+                                .demux
+                                .claim_pair((flow.local, flow.peer), self.worker);
                         }
-                        peer.path = Some(peer_addr);
+                    }
+                    if peer.nominating == Some(flow) {
+                        peer.nominating = None;
+                        if peer.path != Some(flow) {
+                            tracing::debug!(participant = %peer.owner, role = ?peer.role, peer_addr = %flow.peer, transport = ?flow.transport, "following the browser to a new candidate pair");
+                        }
+                        peer.path = Some(flow);
                     }
                 } else if let Some(path) = peer.path {
-                    peer_addr = path;
+                    flow = path;
                 }
                 self.transmits.push_back(Transmit {
-                    local: out.transport.local_addr,
-                    peer: peer_addr,
+                    flow,
                     payload: out.message,
                 });
             }

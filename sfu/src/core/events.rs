@@ -1,5 +1,6 @@
 //! What the core hands out: events for signaling, datagrams to send, and its configuration.
 
+use crate::flow::Flow;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::rooms::{ParticipantSnapshot, TrackMeta};
 use bytes::BytesMut;
@@ -70,11 +71,11 @@ pub enum SfuEvent {
     },
 }
 
-/// A datagram to send from the socket whose advertised address is `local`.
+/// A datagram to send over `flow` (from the UDP socket or the ICE-TCP connection whose
+/// advertised address is its `local`).
 #[derive(Debug)]
 pub struct Transmit {
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
+    pub flow: Flow,
     pub payload: BytesMut,
 }
 
@@ -82,6 +83,9 @@ pub struct Transmit {
 pub struct CoreConfig {
     /// Host candidates: each advertised IP on the shared UDP port.
     pub candidates: Vec<SocketAddr>,
+    /// Passive ICE-TCP host candidates (RFC 6544): each advertised IP on the TCP port; empty
+    /// when ICE-TCP is off.
+    pub tcp_candidates: Vec<SocketAddr>,
     /// At most one keyframe request per published track in this interval.
     pub keyframe_request_interval: Duration,
     /// See [`crate::SfuConfig::connect_timeout`].

@@ -9,11 +9,11 @@
 
 use super::{Candidate, SfuCore};
 use crate::error::SfuError;
+use crate::flow::Flow;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::layers::LayerLimit;
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, TrackSource};
 use bytes::BytesMut;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Something the core reacts to. Applied only through [`SfuCore::handle`].
@@ -74,19 +74,19 @@ impl SfuCore {
     }
 }
 
-/// A datagram from the shared UDP port. `local` is the advertised address it arrived on.
-/// Never fails: one nobody can take is dropped and counted.
+/// A datagram from the shared UDP port, or a frame from an ICE-TCP connection, over `flow`
+/// (its `local` is the advertised address it arrived on). Never fails: one nobody can take is
+/// dropped and counted.
 #[derive(Debug)]
 pub struct Datagram {
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
+    pub flow: Flow,
     pub data: BytesMut,
 }
 
 impl Input for Datagram {
     type Output = ();
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<(), SfuError> {
-        core.datagram(now, self.local, self.peer, self.data);
+        core.datagram(now, self.flow, self.data);
         Ok(())
     }
 }

@@ -33,6 +33,7 @@ pub use events::{Candidate, CoreConfig, PeerState, SfuEvent, Transmit};
 use timers::{Timer, TimerTable};
 
 use crate::error::SfuError;
+use crate::flow::{Flow, Transport};
 use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
 use crate::layers::Layer;
 use crate::node::{Node, WorkerIndex};
@@ -50,7 +51,7 @@ use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
 use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::TaggedBytesMut;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,11 +65,11 @@ struct Peer {
     connected: bool,
     /// Subscriber leg: the downlink estimate that caps its layers.
     estimate: Option<crate::peer::DownlinkEstimate>,
-    /// The address of the pair the browser nominated last, once the connection answered it:
+    /// The flow of the pair the browser nominated last, once the connection answered it:
     /// media goes there (the ICE agent would keep using the first nomination).
-    path: Option<SocketAddr>,
-    /// An address that sent a nomination not answered yet.
-    nominating: Option<SocketAddr>,
+    path: Option<Flow>,
+    /// A flow that carried a nomination not answered yet.
+    nominating: Option<Flow>,
     /// The client's TURN relay candidates (`transport.rs`): a path to one is relayed.
     relays: Vec<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
@@ -158,7 +159,8 @@ pub struct SfuCore {
     peers: HashMap<PeerId, Box<Peer>>,
     next_peer: u64,
     by_ufrag: HashMap<String, PeerId>,
-    by_addr: HashMap<(SocketAddr, SocketAddr), PeerId>,
+    /// Validated flows (a check over them was answered) → their connection.
+    by_addr: HashMap<Flow, PeerId>,
     participants: HashMap<ParticipantSid, ParticipantPeers>,
     up_tracks: HashMap<TrackSid, UpTrack>,
     /// Publisher connection → its remote (msid) track ids → track.
@@ -185,8 +187,9 @@ pub struct SfuCore {
     gauges: [u64; 4],
     /// Participants that left since the driver last asked (`poll_departure`).
     departures: VecDeque<ParticipantSid>,
-    /// This core's connected connections over UDP and through a relay, as last counted.
-    transport_gauges: [u64; 2],
+    /// This core's connected connections over UDP, over TCP and through a relay, as last
+    /// counted.
+    transport_gauges: [u64; 3],
 }
 
 impl SfuCore {
@@ -226,7 +229,7 @@ impl SfuCore {
             worker,
             gauges: [0; 4],
             departures: VecDeque::new(),
-            transport_gauges: [0; 2],
+            transport_gauges: [0; 3],
         }
     }
 
@@ -268,12 +271,11 @@ impl SfuCore {
         Ok(())
     }
 
-    /// A datagram from the shared UDP port. `local` is the advertised address it arrived on
-    /// (`input::Datagram`).
-    fn datagram(&mut self, now: Instant, local: SocketAddr, peer_addr: SocketAddr, data: BytesMut) {
+    /// A datagram (or ICE-TCP frame) over `flow` (`input::Datagram`).
+    fn datagram(&mut self, now: Instant, flow: Flow, data: BytesMut) {
         let id = match stun::classify(&data) {
             stun::Route::BindingRequest { local_ufrag } => self.by_ufrag.get(local_ufrag).copied(),
-            stun::Route::ByAddress => self.by_addr.get(&(local, peer_addr)).copied(),
+            stun::Route::ByAddress => self.by_addr.get(&flow).copied(),
         };
         let Some(id) = id else {
             SfuStats::add(&self.stats.unroutable_datagrams, 1);
@@ -284,17 +286,12 @@ impl SfuCore {
         };
         peer.last_received = now;
         if stun::is_nomination(&data) {
-            peer.nominating = Some(peer_addr);
+            peer.nominating = Some(flow);
         }
         SfuStats::add(&self.stats.received_bytes, data.len() as u64);
         if let Err(err) = peer.pc.handle_read(TaggedBytesMut {
             now,
-            transport: TransportContext {
-                local_addr: local,
-                peer_addr,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
+            transport: flow.context(),
             message: data,
         }) {
             if matches!(err, rtc::shared::error::Error::ErrIntegrityMismatch) {
@@ -389,6 +386,7 @@ impl SfuCore {
                 ice_ufrag: &ufrag,
                 ice_pwd: &pwd,
                 candidates: &self.config.candidates,
+                tcp_candidates: &self.config.tcp_candidates,
             },
             role == PeerRole::Subscriber,
             now,
@@ -438,11 +436,15 @@ impl SfuCore {
 
     /// Sends the connection's host candidates as trickle events (they are in the SDP too).
     fn announce_candidates(&mut self, owner: &ParticipantSid, role: PeerRole) {
-        let candidates: Vec<_> = self
+        let udp = self.config.candidates.iter().map(|a| (Transport::Udp, a));
+        let tcp = self
             .config
-            .candidates
+            .tcp_candidates
             .iter()
-            .filter_map(|addr| crate::peer::host_candidate(*addr).ok())
+            .map(|a| (Transport::Tcp, a));
+        let candidates: Vec<_> = udp
+            .chain(tcp)
+            .filter_map(|(transport, addr)| crate::peer::host_candidate(*addr, transport).ok())
             .collect();
         for init in candidates {
             self.emit(
@@ -471,15 +473,20 @@ impl SfuCore {
         self.timers.set_peer(id, None);
         self.by_ufrag.remove(&peer.ufrag);
         self.node.demux.release_ufrag(&peer.ufrag);
-        let pairs: Vec<_> = self
+        let flows: Vec<Flow> = self
             .by_addr
             .iter()
             .filter(|(_, v)| **v == id)
-            .map(|(pair, _)| *pair)
+            .map(|(flow, _)| *flow)
             .collect();
-        for pair in &pairs {
-            self.by_addr.remove(pair);
+        for flow in &flows {
+            self.by_addr.remove(flow);
         }
+        let pairs: Vec<_> = flows
+            .iter()
+            .filter(|f| f.transport == Transport::Udp)
+            .map(|f| (f.local, f.peer))
+            .collect();
         self.node.demux.release_pairs(&pairs, self.worker);
         self.node.peer_closed();
         for up in self.up_tracks.values_mut() {
@@ -494,8 +501,7 @@ impl SfuCore {
     fn collect_writes(&mut self, peer: &mut Peer) {
         while let Some(out) = peer.pc.poll_write() {
             self.transmits.push_back(Transmit {
-                local: out.transport.local_addr,
-                peer: out.transport.peer_addr,
+                flow: Flow::of(&out.transport),
                 payload: out.message,
             });
         }

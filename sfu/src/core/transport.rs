@@ -1,6 +1,6 @@
-//! Which way each connection's media travels: straight over UDP, or through a TURN relay (the
-//! path the client nominated is one of its `typ relay` candidates). Counted node-wide every
-//! allocation tick into `SfuStats::peer_connections_{udp,relay}`.
+//! Which way each connection's media travels: straight over UDP, over ICE-TCP, or through a
+//! TURN relay (the path the client nominated is one of its `typ relay` candidates). Counted
+//! node-wide every allocation tick into `SfuStats::peer_connections_{udp,tcp,relay}`.
 
 use super::*;
 
@@ -17,8 +17,14 @@ impl Peer {
         }
     }
 
-    fn relayed(&self) -> bool {
-        self.path.is_some_and(|path| self.relays.contains(&path))
+    /// How the connection's media travels: 0 straight over UDP, 1 over ICE-TCP, 2 through a
+    /// TURN relay (whose side toward Parley is UDP).
+    fn transport_index(&self) -> usize {
+        match self.path {
+            Some(path) if path.transport == Transport::Tcp => 1,
+            Some(path) if self.relays.contains(&path.peer) => 2,
+            _ => 0,
+        }
     }
 }
 
@@ -26,12 +32,13 @@ impl SfuCore {
     /// Recounts this core's connected connections by transport and moves the node-wide gauges
     /// by the change.
     pub(super) fn count_transports(&mut self) {
-        let mut counts = [0u64; 2];
+        let mut counts = [0u64; 3];
         for peer in self.peers.values().filter(|p| p.connected) {
-            counts[usize::from(peer.relayed())] += 1;
+            counts[peer.transport_index()] += 1;
         }
         let fields = [
             &self.stats.peer_connections_udp,
+            &self.stats.peer_connections_tcp,
             &self.stats.peer_connections_relay,
         ];
         SfuStats::shift_all(fields, self.transport_gauges, counts);

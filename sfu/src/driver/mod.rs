@@ -15,7 +15,12 @@
 //! once the core no longer has that participant.
 
 mod receive;
+mod tcp;
 mod worker;
+
+pub use tcp::{
+    codec as tcp_codec, TcpDeadlines, TcpPaths, CHECK_EVERY, MAX_FRAME, MAX_UNANSWERED_PER_IP,
+};
 
 use crate::config::SfuConfig;
 use crate::core::input::{CloseAll, Joining, Request, Route};
@@ -55,6 +60,7 @@ pub struct SfuHandle {
     placement: Arc<Mutex<Placement>>,
     stats: Arc<SfuStats>,
     local_addrs: Arc<Vec<SocketAddr>>,
+    tcp_addrs: Arc<Vec<SocketAddr>>,
 }
 
 impl SfuHandle {
@@ -65,6 +71,11 @@ impl SfuHandle {
     /// The advertised media addresses (one per public IP, all on the shared port).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The advertised ICE-TCP addresses (one per public IP on the TCP port; none when off).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
     }
 
     /// Rooms and participants on each media worker, by worker index.
@@ -263,17 +274,52 @@ fn bind_sockets(config: &SfuConfig) -> io::Result<Vec<Socket>> {
     Ok(sockets)
 }
 
-/// Binds the media port(s), starts the media workers and the receive loops (on the caller's
-/// tokio runtime).
+/// The ICE-TCP listeners (one per public IP, or one on `udp_bind_ip`) with the addresses they
+/// are advertised as; none when ICE-TCP is off.
+fn bind_tcp(config: &SfuConfig) -> io::Result<Vec<(std::net::TcpListener, SocketAddr)>> {
+    let Some(mut port) = config.tcp_port else {
+        return Ok(Vec::new());
+    };
+    let bind = |addr: SocketAddr| -> io::Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    };
+    if let Some(bind_ip) = config.udp_bind_ip {
+        let listener = bind(SocketAddr::new(bind_ip, port))?;
+        let advertised = SocketAddr::new(config.public_ips[0], listener.local_addr()?.port());
+        return Ok(vec![(listener, advertised)]);
+    }
+    let mut listeners = Vec::new();
+    for ip in &config.public_ips {
+        let listener = bind(SocketAddr::new(*ip, port))?;
+        // Port 0 (tests): the first bind picks the port, the others share it.
+        port = listener.local_addr()?.port();
+        listeners.push((listener, SocketAddr::new(*ip, port)));
+    }
+    Ok(listeners)
+}
+
+/// Binds the media port(s), starts the media workers, the UDP receive loops and the ICE-TCP
+/// listeners (on the caller's tokio runtime).
 pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
+    spawn_with(config, TcpDeadlines::default()).await
+}
+
+/// [`spawn`] with other ICE-TCP deadlines.
+pub async fn spawn_with(config: SfuConfig, deadlines: TcpDeadlines) -> io::Result<SfuHandle> {
     let sockets = bind_sockets(&config)?;
+    let listeners = bind_tcp(&config)?;
     let workers = config.worker_count();
     let stats = Arc::new(SfuStats::new(workers));
     let node = Arc::new(Node::default());
     let placement = Arc::new(Mutex::new(Placement::new(workers)));
+    let tcp_paths = Arc::new(TcpPaths::default());
     let local_addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.advertised).collect();
+    let tcp_addrs: Vec<SocketAddr> = listeners.iter().map(|(_, a)| *a).collect();
     let core_config = CoreConfig {
         candidates: local_addrs.clone(),
+        tcp_candidates: tcp_addrs.clone(),
         keyframe_request_interval: config.keyframe_request_interval,
         connect_timeout: config.connect_timeout,
         limits: config.limits,
@@ -288,6 +334,7 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
             index,
             core,
             sockets: &sockets,
+            tcp: tcp_paths.clone(),
             allowlist: config.peer_allowlist.clone(),
             placement: placement.clone(),
             stats: stats.clone(),
@@ -307,11 +354,26 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
             stats: stats.clone(),
         }));
     }
-    tracing::info!(addrs = ?local_addrs, workers, "media plane listening (UDP, ICE-lite)");
+    let door = Arc::new(tcp::Door {
+        workers: inboxes,
+        node,
+        stats: stats.clone(),
+        paths: tcp_paths,
+        allowlist: config.peer_allowlist.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(config.limits.tcp_connections)),
+        deadlines,
+        unanswered: Mutex::default(),
+    });
+    for (listener, advertised) in listeners {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::spawn(tcp::accept_loop(listener, advertised, door.clone()));
+    }
+    tracing::info!(addrs = ?local_addrs, tcp_addrs = ?tcp_addrs, workers, "media plane listening (UDP and ICE-TCP, ICE-lite)");
     Ok(SfuHandle {
         workers: jobs.into(),
         placement,
         stats,
         local_addrs: Arc::new(local_addrs),
+        tcp_addrs: Arc::new(tcp_addrs),
     })
 }

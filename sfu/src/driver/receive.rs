@@ -4,6 +4,7 @@
 
 use super::worker::Received;
 use crate::core::input::Datagram;
+use crate::flow::Flow;
 use crate::node::Node;
 use crate::stats::SfuStats;
 use crate::udp;
@@ -69,7 +70,10 @@ impl Dispatch {
         let local = self.advertised;
         let received = |(peer, data)| Received {
             at,
-            datagram: Datagram { local, peer, data },
+            datagram: Datagram {
+                flow: Flow::udp(local, peer),
+                data,
+            },
         };
         if self.workers.len() == 1 {
             let batch: Vec<Received> = read.drain(..).map(received).collect();

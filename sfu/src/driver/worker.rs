@@ -5,9 +5,11 @@
 //! It touches nothing of another worker's: the node's shared tables (`crate::node`) are
 //! written by its core under short locks, and placement is told who left.
 
+use super::tcp::TcpPaths;
 use super::{lock, EventSender, Socket};
 use crate::core::input::{Datagram, Input, Remove, Timeout};
 use crate::core::{SfuCore, Transmit};
+use crate::flow::Transport;
 use crate::ids::ParticipantSid;
 use crate::node::{Placement, WorkerIndex};
 use crate::stats::SfuStats;
@@ -34,6 +36,7 @@ pub(super) struct Setup<'a> {
     pub index: WorkerIndex,
     pub core: SfuCore,
     pub sockets: &'a [Socket],
+    pub tcp: Arc<TcpPaths>,
     pub allowlist: Vec<crate::config::IpNet>,
     pub placement: Arc<Mutex<Placement>>,
     pub stats: Arc<SfuStats>,
@@ -66,6 +69,7 @@ pub(super) fn start(setup: Setup<'_>) -> io::Result<()> {
         index: setup.index,
         core: setup.core,
         sockets,
+        tcp: setup.tcp,
         allowlist: setup.allowlist,
         subscribers: HashMap::new(),
         placement: setup.placement,
@@ -89,6 +93,8 @@ pub(super) struct MediaTask {
     index: WorkerIndex,
     pub(super) core: SfuCore,
     sockets: Vec<WorkerSocket>,
+    /// The node's ICE-TCP connections, for what goes over TCP.
+    tcp: Arc<TcpPaths>,
     allowlist: Vec<crate::config::IpNet>,
     pub(super) subscribers: HashMap<ParticipantSid, EventSender>,
     placement: Arc<Mutex<Placement>>,
@@ -177,20 +183,24 @@ impl MediaTask {
         let mut sent = 0;
         loop {
             batch.clear();
+            let mut framed = 0;
             while batch.len() < SEND_BATCH {
                 let Some(transmit) = self.core.poll_transmit() else {
                     break;
                 };
-                if let Some(socket) = self.socket_for(&transmit) {
+                if transmit.flow.transport == Transport::Tcp {
+                    self.tcp.send(&transmit.flow, transmit.payload, &self.stats);
+                    framed += 1;
+                } else if let Some(socket) = self.socket_for(&transmit) {
                     batch.push((socket, transmit));
                 }
             }
-            if batch.is_empty() {
+            if batch.is_empty() && framed == 0 {
                 break;
             }
-            sent += batch.len();
+            sent += batch.len() + framed;
             if let Some(worker) = self.stats.workers.get(self.index) {
-                SfuStats::add(&worker.sent_datagrams, batch.len() as u64);
+                SfuStats::add(&worker.sent_datagrams, (batch.len() + framed) as u64);
             }
             // Consecutive datagrams leaving by the same socket go together (usually all).
             let mut start = 0;
@@ -216,7 +226,7 @@ impl MediaTask {
             && !self
                 .allowlist
                 .iter()
-                .any(|n| n.contains(transmit.peer.ip()))
+                .any(|n| n.contains(transmit.flow.peer.ip()))
         {
             SfuStats::add(&self.stats.blocked_sends, 1);
             return None;
@@ -224,7 +234,7 @@ impl MediaTask {
         let found = self
             .sockets
             .iter()
-            .position(|s| s.advertised == transmit.local);
+            .position(|s| s.advertised == transmit.flow.local);
         found.or((!self.sockets.is_empty()).then_some(0))
     }
 
@@ -263,8 +273,10 @@ impl MediaTask {
 
 /// Sends datagrams that leave by one socket, batched; waits out a full socket buffer.
 async fn send_run(socket: &UdpSocket, run: &[(usize, Transmit)]) {
-    let datagrams: Vec<(SocketAddr, &[u8])> =
-        run.iter().map(|(_, t)| (t.peer, &t.payload[..])).collect();
+    let datagrams: Vec<(SocketAddr, &[u8])> = run
+        .iter()
+        .map(|(_, t)| (t.flow.peer, &t.payload[..]))
+        .collect();
     let mut sent = 0;
     while sent < datagrams.len() {
         let rest = &datagrams[sent..];

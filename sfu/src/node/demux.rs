@@ -62,6 +62,11 @@ impl Demux {
         true
     }
 
+    /// Whether a connection of the node still has `ufrag`.
+    pub fn has_ufrag(&self, ufrag: &str) -> bool {
+        self.router().0.ufrags.contains_key(ufrag)
+    }
+
     pub(crate) fn release_ufrag(&self, ufrag: &str) {
         self.write().ufrags.remove(ufrag);
     }

@@ -9,9 +9,11 @@ mod filters;
 pub use estimate::DownlinkEstimate;
 
 use crate::delivery::DeliveryMonitor;
+use crate::flow::Transport;
 use estimate::EstimateTap;
 use filters::{Filtered, KeyframeRequestTap, QuietStreamReports, RetransmitBudget};
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::tcp_type::TcpType;
 use rtc::interceptor::{
     CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
     TwccSenderBuilder,
@@ -144,6 +146,8 @@ pub struct PeerSetup<'a> {
     pub ice_pwd: &'a str,
     /// The host candidates to advertise: each configured public IP on the shared UDP port.
     pub candidates: &'a [SocketAddr],
+    /// Passive ICE-TCP host candidates: each public IP on the TCP port (empty: ICE-TCP off).
+    pub tcp_candidates: &'a [SocketAddr],
 }
 
 /// Builds a connection. Subscriber legs also get send-side congestion control (GCC fed by the
@@ -203,24 +207,33 @@ pub fn build_peer(
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .build(now)?;
-    for addr in setup.candidates {
-        pc.add_local_candidate(host_candidate(*addr)?)?;
+    let udp = setup.candidates.iter().map(|a| (*a, Transport::Udp));
+    let tcp = setup.tcp_candidates.iter().map(|a| (*a, Transport::Tcp));
+    for (addr, transport) in udp.chain(tcp) {
+        pc.add_local_candidate(host_candidate(addr, transport)?)?;
     }
     Ok((pc, estimate))
 }
 
+/// A host candidate on `addr`: UDP, or passive ICE-TCP (RFC 6544: the client connects to it;
+/// its priority is below UDP's, so clients that can use UDP do).
 pub fn host_candidate(
     addr: SocketAddr,
+    transport: Transport,
 ) -> Result<rtc::peer_connection::transport::RTCIceCandidateInit> {
+    let (network, tcp_type) = match transport {
+        Transport::Udp => ("udp", TcpType::Unspecified),
+        Transport::Tcp => ("tcp", TcpType::Passive),
+    };
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
-            network: "udp".to_owned(),
+            network: network.to_owned(),
             address: addr.ip().to_string(),
             port: addr.port(),
             component: 1,
             ..Default::default()
         },
-        ..Default::default()
+        tcp_type,
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()

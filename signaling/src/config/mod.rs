@@ -1,7 +1,10 @@
 //! The server's one typed configuration, from (highest first) command-line flags, `PARLEY_*`
 //! environment variables, an optional TOML file (`--config`), and defaults.
 
+mod redact;
+
 use clap::{Args, ValueEnum};
+pub use redact::redact_url;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,13 @@ pub struct ServeArgs {
     /// The single UDP port for all media. Default 7882.
     #[arg(long, env = "PARLEY_UDP_PORT")]
     pub udp_port: Option<u16>,
+    /// The ICE-TCP port (RFC 6544), beside the UDP port, for clients on networks that block
+    /// UDP. Default 7881.
+    #[arg(long, env = "PARLEY_TCP_PORT")]
+    pub tcp_port: Option<u16>,
+    /// Offer ICE-TCP candidates on `--tcp-port`. Default true.
+    #[arg(long, env = "PARLEY_ICE_TCP", num_args = 0..=1, default_missing_value = "true")]
+    pub ice_tcp: Option<bool>,
     /// IPs advertised as ICE candidates (comma-separated). Default: 127.0.0.1 plus the host's
     /// IPv4 interface addresses.
     #[arg(long, env = "PARLEY_PUBLIC_IP", value_delimiter = ',')]
@@ -144,6 +154,8 @@ pub struct ServeArgs {
 struct FileConfig {
     http_addr: Option<SocketAddr>,
     udp_port: Option<u16>,
+    tcp_port: Option<u16>,
+    ice_tcp: Option<bool>,
     public_ip: Option<Vec<IpAddr>>,
     udp_bind_ip: Option<IpAddr>,
     media_workers: Option<std::num::NonZeroUsize>,
@@ -181,6 +193,8 @@ struct FileConfig {
 pub struct Config {
     pub http_addr: SocketAddr,
     pub udp_port: u16,
+    /// The ICE-TCP port; `None`: ICE-TCP off.
+    pub tcp_port: Option<u16>,
     pub public_ips: Vec<IpAddr>,
     pub udp_bind_ip: Option<IpAddr>,
     /// Media workers; `None`: one per available core.
@@ -216,6 +230,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("http_addr", &self.http_addr)
             .field("udp_port", &self.udp_port)
+            .field("tcp_port", &self.tcp_port)
             .field("public_ips", &self.public_ips)
             .field("udp_bind_ip", &self.udp_bind_ip)
             .field("media_workers", &self.media_workers)
@@ -241,42 +256,6 @@ impl std::fmt::Debug for Config {
             .field("media_limits", &self.media_limits)
             .finish()
     }
-}
-
-/// Drops credentials from a URL for logging: the user info, and the values of query
-/// parameters that carry secrets (`?password=…`, as libpq and sqlx accept).
-pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &base[..scheme], &base[at..])
-        }
-        _ => base.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
-}
-
-fn is_secret_param(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password", "passwd", "pwd", "pass", "secret", "token", "key",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +377,7 @@ impl Config {
                 .or(file.max_sessions_per_identity)
                 .unwrap_or(defaults.sessions_per_identity)
                 .max(1),
+            ..defaults
         };
         Ok(Self {
             media_limits,
@@ -406,6 +386,11 @@ impl Config {
             connection_limits,
             http_addr,
             udp_port: args.udp_port.or(file.udp_port).unwrap_or(7882),
+            tcp_port: args
+                .ice_tcp
+                .or(file.ice_tcp)
+                .unwrap_or(true)
+                .then(|| args.tcp_port.or(file.tcp_port).unwrap_or(7881)),
             public_ips: args
                 .public_ip
                 .or(file.public_ip)
@@ -470,6 +455,7 @@ impl Config {
     pub fn sfu_config(&self) -> sfu::SfuConfig {
         sfu::SfuConfig {
             udp_port: self.udp_port,
+            tcp_port: self.tcp_port,
             public_ips: self.public_ips.clone(),
             udp_bind_ip: self.udp_bind_ip,
             peer_allowlist: self.peer_allowlist.clone(),
