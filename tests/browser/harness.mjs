@@ -294,7 +294,7 @@ export function launchFirefox() {
  * both afterwards. If anything failed, `after` prints the server log tail and every page's
  * console (pages opened with `openPage`) and keeps the scratch directory.
  * @param {string} prefix names the scratch directory
- * @param {{env?: Record<string, string>, firefox?: boolean}} [options] `env`: passed to
+ * @param {{env?: Record<string, string>, listen?: string, publicIp?: string, firefox?: boolean}} [options] `env`: passed to
  *   `startServer`; `firefox`: start Firefox too (pages from `openFirefoxPage`)
  * @returns {Suite}
  */
