@@ -13,23 +13,25 @@ impl SfuCore {
         }
     }
 
-    /// Refuses a join (with the joiner's identity) or a new peer connection in `room` when the
-    /// server, the room or the identity is at its limit. The server's and the identity's counts
-    /// are the node's (every worker's); a room lives on one worker, so its count is this core's.
-    pub(super) fn check_capacity(
-        &self,
-        room: &str,
-        identity: Option<&str>,
-    ) -> Result<(), SfuError> {
-        let limits = self.config.limits;
-        if let Some(identity) = identity {
-            if self.node.sessions_of(identity) >= limits.sessions_per_identity {
-                return Err(SfuError::Capacity(format!(
-                    "this identity already has {} sessions, the most one may have",
-                    limits.sessions_per_identity
-                )));
-            }
+    /// Counts a session of `identity` on the node, unless it has as many as it may: checked and
+    /// counted in one step, so joins of one identity on two workers at once cannot both pass
+    /// the last place. A join that fails after this gives it back (`Node::session_ended`).
+    pub(super) fn start_session(&self, identity: &str) -> Result<(), SfuError> {
+        let limit = self.config.limits.sessions_per_identity;
+        if self.node.try_start_session(identity, limit) {
+            Ok(())
+        } else {
+            Err(SfuError::Capacity(format!(
+                "this identity already has {limit} sessions, the most one may have"
+            )))
         }
+    }
+
+    /// Refuses a join or a new peer connection in `room` when the server or the room is at its
+    /// limit. The server's count is the node's (every worker's); a room lives on one worker, so
+    /// its count is this core's.
+    pub(super) fn check_capacity(&self, room: &str) -> Result<(), SfuError> {
+        let limits = self.config.limits;
         if self.node.peer_connections() >= limits.peer_connections {
             return Err(SfuError::Capacity(format!(
                 "the server holds {} peer connections, its limit",

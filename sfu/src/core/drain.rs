@@ -17,17 +17,7 @@ impl SfuCore {
                     // The connection only answers checks that passed MESSAGE-INTEGRITY, so a
                     // flow it writes to is a validated route for non-STUN traffic; an
                     // answered nomination is the browser's current path.
-                    if let std::collections::hash_map::Entry::Vacant(entry) =
-                        self.by_addr.entry(flow)
-                    {
-                        entry.insert(id);
-                        // An ICE-TCP connection is its own route to this worker.
-                        if flow.transport == Transport::Udp {
-                            self.node
-                                .demux
-                                .claim_pair((flow.local, flow.peer), self.worker);
-                        }
-                    }
+                    self.learn_flow(id, &mut peer, flow);
                     if peer.nominating == Some(flow) {
                         peer.nominating = None;
                         if peer.path != Some(flow) {

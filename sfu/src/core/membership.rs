@@ -11,11 +11,17 @@ impl SfuCore {
         room: &str,
         meta: ParticipantMeta,
     ) -> Result<Vec<ParticipantSnapshot>, SfuError> {
-        self.check_capacity(room, Some(&meta.identity))?;
+        self.check_capacity(room)?;
         let sid = meta.sid.clone();
         let identity = meta.identity.clone();
-        let others = self.rooms.join(room, meta)?;
-        self.node.session_started(&identity);
+        self.start_session(&identity)?;
+        let others = match self.rooms.join(room, meta) {
+            Ok(others) => others,
+            Err(err) => {
+                self.node.session_ended(&identity);
+                return Err(err.into());
+            }
+        };
         self.participants
             .insert(sid.clone(), ParticipantPeers::default());
         if let Some(snapshot) = self.rooms.snapshot(&sid) {

@@ -70,6 +70,8 @@ struct Peer {
     path: Option<Flow>,
     /// A flow that carried a nomination not answered yet.
     nominating: Option<Flow>,
+    /// The connection's validated flows in `by_addr`, oldest first, at most `MAX_FLOWS`.
+    flows: VecDeque<Flow>,
     /// The client's TURN relay candidates (`transport.rs`): a path to one is relayed.
     relays: Vec<SocketAddr>,
     /// Last datagram from the client: liveness, since ICE timeouts are off.
@@ -314,6 +316,12 @@ impl SfuCore {
         self.dirty.insert(id);
     }
 
+    /// Flows (transport, local and client address) validated by an answered check and routed
+    /// to a connection of this core, over all its connections (for tests and gauges).
+    pub fn validated_flows(&self) -> usize {
+        self.by_addr.len()
+    }
+
     /// When the core next wants `input::Timeout`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_timeout()
@@ -372,7 +380,7 @@ impl SfuCore {
         role: PeerRole,
     ) -> Result<PeerId, SfuError> {
         let room = self.rooms.room_name(owner).unwrap_or_default().to_owned();
-        self.check_capacity(&room, None)?;
+        self.check_capacity(&room)?;
         // Unique on the node: the receive loop routes Binding requests to workers by it.
         let ufrag = loop {
             let candidate = random_ice_ufrag();
@@ -408,6 +416,7 @@ impl SfuCore {
                 estimate,
                 path: None,
                 nominating: None,
+                flows: VecDeque::new(),
                 relays: Vec::new(),
                 last_received: now,
                 integrity_failed: false,
@@ -473,21 +482,8 @@ impl SfuCore {
         self.timers.set_peer(id, None);
         self.by_ufrag.remove(&peer.ufrag);
         self.node.demux.release_ufrag(&peer.ufrag);
-        let flows: Vec<Flow> = self
-            .by_addr
-            .iter()
-            .filter(|(_, v)| **v == id)
-            .map(|(flow, _)| *flow)
-            .collect();
-        for flow in &flows {
-            self.by_addr.remove(flow);
-        }
-        let pairs: Vec<_> = flows
-            .iter()
-            .filter(|f| f.transport == Transport::Udp)
-            .map(|f| (f.local, f.peer))
-            .collect();
-        self.node.demux.release_pairs(&pairs, self.worker);
+        let flows: Vec<Flow> = peer.flows.drain(..).collect();
+        self.forget_flows(id, &flows);
         self.node.peer_closed();
         for up in self.up_tracks.values_mut() {
             up.subscribers.retain(|s| *s != id);

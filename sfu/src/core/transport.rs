@@ -6,6 +6,11 @@ use super::*;
 
 /// Relay addresses remembered per connection at most (a client has one or two per TURN server).
 const MAX_RELAYS: usize = 8;
+/// Validated flows routed to one connection at most. A browser checks from each of its
+/// candidates (host addresses, server-reflexive, relays: a handful) and from new ones when its
+/// network changes; a client sending valid checks from ever new ports gets its oldest flows
+/// forgotten instead of growing the routing tables.
+pub(super) const MAX_FLOWS: usize = 16;
 
 impl Peer {
     /// Remembers the client's relay candidates (trickled, or from its SDP).
@@ -29,6 +34,44 @@ impl Peer {
 }
 
 impl SfuCore {
+    /// The connection answered a check over `flow` (so it passed MESSAGE-INTEGRITY): packets
+    /// over it are the connection's from now on. Past [`MAX_FLOWS`] the oldest flow that is not
+    /// the connection's path is forgotten.
+    pub(super) fn learn_flow(&mut self, id: PeerId, peer: &mut Peer, flow: Flow) {
+        let std::collections::hash_map::Entry::Vacant(entry) = self.by_addr.entry(flow) else {
+            return;
+        };
+        entry.insert(id);
+        // An ICE-TCP connection is its own route to this worker.
+        if flow.transport == Transport::Udp {
+            self.node
+                .demux
+                .claim_pair((flow.local, flow.peer), self.worker);
+        }
+        peer.flows.push_back(flow);
+        if peer.flows.len() > MAX_FLOWS {
+            let oldest = peer.flows.iter().position(|f| Some(*f) != peer.path);
+            if let Some(old) = oldest.and_then(|i| peer.flows.remove(i)) {
+                self.forget_flows(id, &[old]);
+            }
+        }
+    }
+
+    /// Removes `flows` of connection `id` from the routing tables (those still its own).
+    pub(super) fn forget_flows(&mut self, id: PeerId, flows: &[Flow]) {
+        for flow in flows {
+            if self.by_addr.get(flow) == Some(&id) {
+                self.by_addr.remove(flow);
+            }
+        }
+        let pairs: Vec<_> = flows
+            .iter()
+            .filter(|f| f.transport == Transport::Udp)
+            .map(|f| (f.local, f.peer))
+            .collect();
+        self.node.demux.release_pairs(&pairs, self.worker);
+    }
+
     /// Recounts this core's connected connections by transport and moves the node-wide gauges
     /// by the change.
     pub(super) fn count_transports(&mut self) {

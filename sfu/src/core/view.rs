@@ -26,7 +26,7 @@ impl SfuCore {
         follow: Option<String>,
     ) -> Result<String, SfuError> {
         super::publish::check_limits(&offer_sdp, 0)?;
-        self.check_capacity(room, Some(&meta.identity))?;
+        self.check_capacity(room)?;
         let offer = RTCSessionDescription::offer(offer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         let sid = meta.sid.clone();
@@ -37,8 +37,11 @@ impl SfuCore {
             ..meta
         };
         let identity = meta.identity.clone();
-        self.rooms.join(room, meta)?;
-        self.node.session_started(&identity);
+        self.start_session(&identity)?;
+        if let Err(err) = self.rooms.join(room, meta) {
+            self.node.session_ended(&identity);
+            return Err(err.into());
+        }
         self.participants.insert(
             sid.clone(),
             ParticipantPeers {
