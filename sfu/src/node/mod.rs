@@ -45,8 +45,19 @@ impl Node {
         self.identities().get(identity).copied().unwrap_or_default()
     }
 
-    pub(crate) fn session_started(&self, identity: &str) {
-        *self.identities().entry(identity.to_owned()).or_default() += 1;
+    /// Counts a session of `identity` if it has fewer than `limit`; false (nothing counted) if
+    /// not. One lock for both, so concurrent joins on several workers cannot overshoot.
+    pub(crate) fn try_start_session(&self, identity: &str, limit: usize) -> bool {
+        let mut identities = self.identities();
+        let count = identities.entry(identity.to_owned()).or_default();
+        if *count >= limit {
+            if *count == 0 {
+                identities.remove(identity);
+            }
+            return false;
+        }
+        *count += 1;
+        true
     }
 
     pub(crate) fn session_ended(&self, identity: &str) {
@@ -62,5 +73,37 @@ impl Node {
     fn identities(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
         // Counts stay consistent even if a holder panicked (each update is one statement).
         self.identities.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_sessions_of_one_identity_never_pass_the_limit() {
+        let node = std::sync::Arc::new(Node::default());
+        let started: usize = std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| node.try_start_session("ana", 3)))
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| usize::from(j.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(started, 3);
+        assert_eq!(node.sessions_of("ana"), 3);
+        node.session_ended("ana");
+        assert!(
+            node.try_start_session("ana", 3),
+            "a place freed is taken again"
+        );
+        assert!(!node.try_start_session("bob", 0));
+        assert_eq!(node.sessions_of("bob"), 0, "a refusal counts nothing");
+        assert!(
+            node.identities().get("bob").is_none(),
+            "nor leaves an entry"
+        );
     }
 }
