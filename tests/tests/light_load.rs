@@ -1,8 +1,8 @@
 //! Light subscribers (`loadtest::light`, what `parley-loadtest media --light` runs) against the
-//! real server: they must receive media without decrypting it, and their transport-wide
-//! feedback must reach the server's congestion control through SRTCP.
+//! real server, over UDP and over ICE-TCP: they must receive media without decrypting it, and
+//! their transport-wide feedback must reach the server's congestion control through SRTCP.
 
-use loadtest::light::{LightPool, LightSubscriber, Snapshot};
+use loadtest::light::{LightPool, LightSubscriber, LightTransport, Snapshot};
 use loadtest::whip::HttpSession;
 use parley_e2e::{metric, publisher_grants, viewer_grants, TestServer};
 use std::time::{Duration, Instant};
@@ -11,6 +11,15 @@ const INITIAL_DOWNLINK_BPS: f64 = 1_000_000.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn light_subscribers_count_media_and_feed_congestion_control() {
+    count_media_and_feed_congestion_control(LightTransport::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ice_tcp_too() {
+    count_media_and_feed_congestion_control(LightTransport::Tcp).await;
+}
+
+async fn count_media_and_feed_congestion_control(transport: LightTransport) {
     let server = TestServer::start().await;
     let room = "light";
     // A WHIP publisher has no subscriber leg: every downlink estimate is a light subscriber's.
@@ -18,7 +27,7 @@ async fn light_subscribers_count_media_and_feed_congestion_control() {
     let (publisher, _publication, stop) = HttpSession::whip(&server.base_url, room, &token)
         .await
         .unwrap();
-    let pool = LightPool::start(1, "127.0.0.1".parse().unwrap()).unwrap();
+    let pool = LightPool::start(1, "127.0.0.1".parse().unwrap(), transport).unwrap();
     let mut subscribers = Vec::new();
     for i in 0..3 {
         let name = format!("light-{i}");
@@ -47,6 +56,31 @@ async fn light_subscribers_count_media_and_feed_congestion_control() {
         assert!(s.control * 4 < s.packets, "{s:?}");
         assert_eq!(s.malformed, 0, "{s:?}");
     }
+
+    // The server counts connections by the way they came: the WHIP publisher's over UDP, the
+    // subscribers' over `transport`.
+    let (udp, tcp) = match transport {
+        LightTransport::Udp => (4.0, 0.0),
+        LightTransport::Tcp => (1.0, 3.0),
+    };
+    let count = |label: &str| {
+        let name = format!("parley_peer_connections_by_transport{{transport=\"{label}\"}}");
+        let base = server.base_url.clone();
+        async move { metric(&base, &name).await }
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while (count("udp").await, count("tcp").await) != (udp, tcp) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (count("udp").await, count("tcp").await),
+        (udp, tcp),
+        "connections over udp, tcp"
+    );
+    assert_eq!(
+        metric(&server.base_url, "parley_tcp_connections").await,
+        tcp
+    );
 
     // The server's GCC only moves off its initial estimate on TWCC feedback it could decrypt.
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -20,10 +20,12 @@ pub mod session;
 pub mod streams;
 mod subscriber;
 mod sys;
+pub mod tcp;
 pub mod twcc;
 mod worker;
 
 pub use session::LightSubscriber;
+pub use tcp::LightTransport;
 
 use crate::signal::SignalError;
 use serde::Serialize;
@@ -139,12 +141,18 @@ pub struct LightPool {
     workers: Vec<WorkerHandle>,
     next: AtomicUsize,
     local_ip: IpAddr,
+    transport: LightTransport,
 }
 
 impl LightPool {
     /// Starts `tasks` worker tasks (at least one) on the current tokio runtime; subscribers
-    /// bind UDP sockets on `local_ip` (see [`local_ip_toward`]).
-    pub fn start(tasks: usize, local_ip: IpAddr) -> Result<Self, LightError> {
+    /// bind UDP sockets on `local_ip` (see [`local_ip_toward`]), or connect from it over
+    /// ICE-TCP.
+    pub fn start(
+        tasks: usize,
+        local_ip: IpAddr,
+        transport: LightTransport,
+    ) -> Result<Self, LightError> {
         let workers = (0..tasks.max(1))
             .map(|_| WorkerHandle::spawn())
             .collect::<Result<_, _>>()?;
@@ -152,6 +160,7 @@ impl LightPool {
             workers,
             next: AtomicUsize::new(0),
             local_ip,
+            transport,
         })
     }
 

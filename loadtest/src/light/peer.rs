@@ -4,9 +4,11 @@
 //! the socket, hands it STUN, DTLS and RTCP datagrams, and writes the RTCP it builds through it
 //! so it goes out SRTCP-protected under the keys DTLS derived.
 
+use super::tcp::LightTransport;
 use super::LightError;
 use crate::client::{codecs, AUDIO_LEVEL_URI};
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::ice::tcp_type::TcpType;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -48,8 +50,13 @@ fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
 }
 
 /// A connection that answers from `local` (the subscriber's socket, advertised as its one host
-/// candidate).
-pub fn build(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection, LightError> {
+/// candidate), or over ICE-TCP from an active TCP candidate on `local`'s address (its port is
+/// the placeholder 9, RFC 6544: the connection's own port is known only once it is open).
+pub fn build(
+    local: SocketAddr,
+    transport: LightTransport,
+    now: Instant,
+) -> Result<RTCPeerConnection, LightError> {
     let settings = SettingEngineBuilder::new()
         // mDNS queries would go out through the subscriber's socket.
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -60,15 +67,19 @@ pub fn build(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection, Light
         .with_media_engine(media_engine()?)
         .with_interceptor_registry(Registry::new())
         .build(now)?;
+    let (network, port, tcp_type) = match transport {
+        LightTransport::Udp => ("udp", local.port(), TcpType::Unspecified),
+        LightTransport::Tcp => ("tcp", 9, TcpType::Active),
+    };
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
-            network: "udp".to_owned(),
+            network: network.to_owned(),
             address: local.ip().to_string(),
-            port: local.port(),
+            port,
             component: 1,
             ..Default::default()
         },
-        ..Default::default()
+        tcp_type,
     }
     .new_candidate_host()?;
     pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
@@ -133,14 +144,15 @@ mod tests {
     fn answers_with_transport_cc() {
         let now = Instant::now();
         let local = "127.0.0.1:40000".parse().unwrap();
-        let mut server = build("127.0.0.1:40001".parse().unwrap(), now).unwrap();
+        let udp = LightTransport::Udp;
+        let mut server = build("127.0.0.1:40001".parse().unwrap(), udp, now).unwrap();
         server
             .add_transceiver_from_kind(RtpCodecKind::Video, None)
             .unwrap();
         let offer = server.create_offer(None).unwrap();
         server.set_local_description(now, offer).unwrap();
         let offer = server.local_description().unwrap().sdp;
-        let mut pc = build(local, now).unwrap();
+        let mut pc = build(local, udp, now).unwrap();
         let (answer, twcc_id) = answer(&mut pc, now, offer.clone()).unwrap();
         assert_eq!(twcc_id, extmap_id(&offer, TRANSPORT_CC_URI));
         assert!(twcc_id.is_some(), "{answer}");

@@ -4,7 +4,7 @@
 
 use super::subscriber::Subscriber;
 use super::worker::WorkerHandle;
-use super::{Counters, LightError, LightPool, Snapshot};
+use super::{Counters, LightError, LightPool, LightTransport, Snapshot};
 use crate::client::candidate_init;
 use crate::signal::Signaling;
 use signaling::protocol::{ClientMessage, PeerTarget, ServerMessage};
@@ -33,8 +33,15 @@ impl LightSubscriber {
     ) -> Result<Self, LightError> {
         let worker = pool.pick();
         let counters = Arc::new(Counters::default());
-        let socket = UdpSocket::bind((pool.local_ip, 0))?;
-        let subscriber = Subscriber::new(socket, counters.clone(), Instant::now())?;
+        let subscriber = match pool.transport {
+            LightTransport::Udp => {
+                let socket = UdpSocket::bind((pool.local_ip, 0))?;
+                Subscriber::new(socket, counters.clone(), Instant::now())?
+            }
+            LightTransport::Tcp => {
+                Subscriber::new_tcp(pool.local_ip, counters.clone(), Instant::now())?
+            }
+        };
         let slot = worker.add(subscriber).await?;
         match signal(&worker, slot, &counters, ws_url, token, room).await {
             Ok(signaling) => Ok(Self {

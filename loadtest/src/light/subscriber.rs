@@ -5,6 +5,7 @@
 
 use super::rtp::{self, DatagramKind};
 use super::streams::Streams;
+use super::tcp::{self, LightTransport, TcpLink};
 use super::twcc::TwccRecorder;
 use super::{peer, Counters, LightError};
 use bytes::BytesMut;
@@ -17,7 +18,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,9 +29,19 @@ use std::time::{Duration, Instant};
 const FEEDBACK_EVERY: Duration = Duration::from_millis(100);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
+/// Where a subscriber's packets go: its own UDP socket, or (ICE-TCP) a connection to the
+/// server, opened once the server's offer names its passive TCP candidate.
+enum Link {
+    Udp(UdpSocket),
+    Tcp(Option<TcpLink>),
+}
+
 pub struct Subscriber {
-    socket: UdpSocket,
+    link: Link,
+    /// The UDP socket's address; over TCP, the address its connection will leave from.
     local: SocketAddr,
+    /// A descriptor the worker has yet to watch (a TCP connection just opened).
+    new_fd: Option<RawFd>,
     pc: RTCPeerConnection,
     pc_deadline: Option<Instant>,
     /// The negotiated transport-cc extension id.
@@ -64,12 +75,34 @@ impl Subscriber {
         socket.set_nonblocking(true)?;
         super::sys::enable_timestamps(socket.as_raw_fd())?;
         let local = socket.local_addr()?;
-        let pc = peer::build(local, now)?;
+        let pc = peer::build(local, LightTransport::Udp, now)?;
+        Ok(Self::with(Link::Udp(socket), local, pc, counters, now))
+    }
+
+    /// A subscriber over ICE-TCP from `local_ip` (its connection opens with the first offer).
+    pub fn new_tcp(
+        local_ip: IpAddr,
+        counters: Arc<Counters>,
+        now: Instant,
+    ) -> Result<Self, LightError> {
+        let local = SocketAddr::new(local_ip, 9);
+        let pc = peer::build(local, LightTransport::Tcp, now)?;
+        Ok(Self::with(Link::Tcp(None), local, pc, counters, now))
+    }
+
+    fn with(
+        link: Link,
+        local: SocketAddr,
+        pc: RTCPeerConnection,
+        counters: Arc<Counters>,
+        now: Instant,
+    ) -> Self {
         // Spread the subscribers' RTCP over its intervals.
         let stagger = |every: Duration| now + every.mul_f64(rand::random::<f64>());
-        Ok(Self {
-            socket,
+        Self {
+            link,
             local,
+            new_fd: None,
             pc,
             pc_deadline: Some(now),
             twcc_id: None,
@@ -87,11 +120,57 @@ impl Subscriber {
             feedbacks: 0,
             reports: 0,
             counters,
-        })
+        }
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
+    /// The descriptor the worker watches, if there is one yet.
+    pub fn fd(&self) -> Option<RawFd> {
+        match &self.link {
+            Link::Udp(socket) => Some(socket.as_raw_fd()),
+            Link::Tcp(link) => link.as_ref().map(TcpLink::fd),
+        }
+    }
+
+    pub fn is_tcp(&self) -> bool {
+        matches!(self.link, Link::Tcp(_))
+    }
+
+    /// A descriptor opened since the worker last asked (to watch it).
+    pub fn take_new_fd(&mut self) -> Option<RawFd> {
+        self.new_fd.take()
+    }
+
+    /// Reads what the TCP connection has, frame by frame, as datagrams; false once the server
+    /// closed it (it is dropped, so its descriptor leaves the worker's epoll set).
+    pub fn read_tcp(&mut self, now: Instant) -> bool {
+        let Link::Tcp(Some(link)) = &mut self.link else {
+            return true;
+        };
+        let mut frames = Vec::new();
+        let open = link.read_frames(&mut frames).is_ok();
+        let peer = link.peer;
+        let arrival_us = super::sys::wall_clock_us();
+        for frame in frames {
+            self.on_datagram(&frame, Some(peer), now, arrival_us);
+        }
+        if !open {
+            self.link = Link::Tcp(None);
+        }
+        open
+    }
+
+    /// How a packet from `peer_addr` arrived, for the connection.
+    fn context(&self, peer_addr: SocketAddr) -> TransportContext {
+        let (local_addr, transport_protocol) = match &self.link {
+            Link::Tcp(Some(link)) => (link.local, TransportProtocol::TCP),
+            _ => (self.local, TransportProtocol::UDP),
+        };
+        TransportContext {
+            local_addr,
+            peer_addr,
+            ecn: None,
+            transport_protocol,
+        }
     }
 
     /// One datagram from the socket, read at `now`; it arrived at `arrival_us` (µs since the
@@ -110,12 +189,7 @@ impl Subscriber {
                 self.control += 1;
                 let _ = self.pc.handle_read(TaggedBytesMut {
                     now,
-                    transport: TransportContext {
-                        local_addr: self.local,
-                        peer_addr,
-                        ecn: None,
-                        transport_protocol: TransportProtocol::UDP,
-                    },
+                    transport: self.context(peer_addr),
                     message: BytesMut::from(data),
                 });
                 self.service(now);
@@ -140,6 +214,14 @@ impl Subscriber {
 
     /// Applies a server offer; the answer to send back.
     pub fn answer(&mut self, now: Instant, offer: String) -> Result<String, LightError> {
+        if let Link::Tcp(link @ None) = &mut self.link {
+            let server = tcp::passive_candidate(&offer).ok_or(LightError::Negotiation(
+                "the offer has no passive TCP candidate",
+            ))?;
+            let opened = TcpLink::connect(server)?;
+            self.new_fd = Some(opened.fd());
+            *link = Some(opened);
+        }
         let (answer, twcc_id) = peer::answer(&mut self.pc, now, offer)?;
         self.twcc_id = twcc_id;
         for candidate in std::mem::take(&mut self.early_candidates) {
@@ -159,6 +241,9 @@ impl Subscriber {
 
     /// Timers: the connection's own, then feedback and reports when they are due.
     pub fn on_tick(&mut self, now: Instant) {
+        if let Link::Tcp(Some(link)) = &mut self.link {
+            let _ = link.flush();
+        }
         let mut touched = false;
         if self.pc_deadline.is_some_and(|at| at <= now) {
             let _ = self.pc.handle_timeout(now);
@@ -222,7 +307,15 @@ impl Subscriber {
             }
         }
         while let Some(out) = self.pc.poll_write() {
-            let _ = self.socket.send_to(&out.message, out.transport.peer_addr);
+            match &mut self.link {
+                Link::Udp(socket) => {
+                    let _ = socket.send_to(&out.message, out.transport.peer_addr);
+                }
+                Link::Tcp(Some(link)) if link.peer == out.transport.peer_addr => {
+                    let _ = link.send(&out.message);
+                }
+                Link::Tcp(_) => {}
+            }
         }
         self.pc_deadline = self.pc.poll_timeout();
     }

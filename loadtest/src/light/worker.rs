@@ -154,7 +154,14 @@ impl Worker {
             }
             Command::Offer { slot, sdp, reply } => {
                 let answer = match self.slots.get_mut(slot).and_then(Option::as_mut) {
-                    Some(subscriber) => subscriber.answer(now, sdp),
+                    Some(subscriber) => subscriber.answer(now, sdp).and_then(|answer| {
+                        // An ICE-TCP subscriber's connection opens with its first offer.
+                        match subscriber.take_new_fd() {
+                            Some(fd) => epoll.add(fd, slot as u64).map(|_| answer),
+                            None => Ok(answer),
+                        }
+                        .map_err(LightError::from)
+                    }),
                     None => Err(LightError::WorkerStopped),
                 };
                 let _ = reply.send(answer);
@@ -170,9 +177,11 @@ impl Worker {
 
     fn add(&mut self, epoll: &Epoll, subscriber: Subscriber) -> Result<usize, LightError> {
         let slot = self.free.pop().unwrap_or(self.slots.len());
-        if let Err(err) = epoll.add(subscriber.fd(), slot as u64) {
-            self.free.push(slot);
-            return Err(err.into());
+        if let Some(fd) = subscriber.fd() {
+            if let Err(err) = epoll.add(fd, slot as u64) {
+                self.free.push(slot);
+                return Err(err.into());
+            }
         }
         if slot == self.slots.len() {
             self.slots.push(Some(subscriber));
@@ -184,7 +193,9 @@ impl Worker {
 
     fn remove(&mut self, epoll: &Epoll, slot: usize, now: Instant) {
         if let Some(mut subscriber) = self.slots.get_mut(slot).and_then(Option::take) {
-            let _ = epoll.remove(subscriber.fd());
+            if let Some(fd) = subscriber.fd() {
+                let _ = epoll.remove(fd);
+            }
             subscriber.close(now);
             self.free.push(slot);
         }
@@ -204,8 +215,14 @@ impl Worker {
             else {
                 continue;
             };
+            let Some(fd) = subscriber.fd() else { continue };
+            if subscriber.is_tcp() {
+                // A closed connection's descriptor is closed with it, leaving the epoll set.
+                subscriber.read_tcp(Instant::now());
+                continue;
+            }
             for _ in 0..READS_PER_ROUND {
-                let count = match self.batch.recv(subscriber.fd()) {
+                let count = match self.batch.recv(fd) {
                     Ok(count) => count,
                     Err(err) => {
                         tracing::debug!(%err, "light subscriber: receive failed");

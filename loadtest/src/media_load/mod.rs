@@ -65,6 +65,9 @@ pub struct MediaArgs {
     /// Light subscribers: count media without decrypting it, many per task.
     #[arg(long)]
     pub light: bool,
+    /// Light subscribers connect over ICE-TCP (to the server's TCP port) instead of UDP.
+    #[arg(long, requires = "light")]
+    pub tcp: bool,
     /// Tasks the light subscribers are spread over (each can use up to one core).
     #[arg(long, default_value_t = 1, requires = "light")]
     pub light_tasks: usize,

@@ -11,7 +11,7 @@ use serde::Serialize;
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub scenario: &'static str,
-    /// `light` or `full` subscribers.
+    /// `light` (UDP), `light-tcp` (ICE-TCP) or `full` subscribers.
     pub subscriber_kind: &'static str,
     pub url: String,
     pub args: &'a MediaArgs,
@@ -115,7 +115,11 @@ impl<'a> Report<'a> {
             .map(|pid| server(pid, measured, &window, subscribers.len()));
         Self {
             scenario: "media",
-            subscriber_kind: if args.light { "light" } else { "full" },
+            subscriber_kind: match (args.light, args.tcp) {
+                (true, true) => "light-tcp",
+                (true, false) => "light",
+                (false, _) => "full",
+            },
             url: url.to_owned(),
             args,
             subscribers: subscribers.len(),

@@ -6,7 +6,7 @@ use crate::Tokens;
 use anyhow::Context;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use loadtest::light::{self, LightPool, LightSubscriber, Snapshot};
+use loadtest::light::{self, LightPool, LightSubscriber, LightTransport, Snapshot};
 use loadtest::SyntheticClient;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -38,7 +38,12 @@ impl Subscribers {
         let subscribers = if args.light {
             let local_ip = light::local_ip_toward(server)
                 .with_context(|| format!("no route to the server at {server}"))?;
-            let pool = LightPool::start(args.light_tasks, local_ip)?;
+            let transport = if args.tcp {
+                LightTransport::Tcp
+            } else {
+                LightTransport::Udp
+            };
+            let pool = LightPool::start(args.light_tasks, local_ip, transport)?;
             let pool_ref = &pool;
             let mut joining = futures_util::stream::iter(names)
                 .map(|(name, room)| async move {
