@@ -38,8 +38,11 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec, LengthDelimitedCodecEr
 /// The longest frame accepted: above any packet a WebRTC client sends (they keep RTP, DTLS
 /// and STUN under a UDP MTU), below what would let a client make the node buffer much.
 pub const MAX_FRAME: usize = 4096;
-/// Connections from one IP address that have not had a check answered yet.
-pub const MAX_UNANSWERED_PER_IP: usize = 16;
+/// Connections from one IP address that have not had a check answered yet. A whole
+/// organization can be behind one address (a hospital's NAT), each browser opening a
+/// connection per candidate pair as everyone joins at once; an answered connection no longer
+/// counts.
+pub const MAX_UNANSWERED_PER_IP: usize = 256;
 /// Frames queued for one connection's writer; past it they are lost (counted).
 const SEND_QUEUE: usize = 512;
 /// Bytes written per system call at most (frames queued meanwhile go together).
