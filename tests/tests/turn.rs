@@ -123,3 +123,49 @@ async fn whip_answers_carry_the_turn_servers_as_link_headers() {
     );
     server.stop().await;
 }
+
+/// A client reachable only through a relay whose address is outside `--peer-allowlist`: its
+/// checks reach Parley through coturn, but nothing is ever sent back there (counted), so its
+/// connection never comes up and is given up at the connect deadline; nothing stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_peers_outside_the_allowlist_get_nothing_and_are_given_up() {
+    let coturn = Coturn::start(TURN_SECRET);
+    let url = coturn.url();
+    let server = TestServer::start_with(move |args| {
+        args.turn_url = Some(vec![url]);
+        args.turn_secret = Some(TURN_SECRET.into());
+        // coturn relays from 127.0.0.1; media may only go to 127.0.0.2.
+        args.peer_allowlist = Some(vec!["127.0.0.2/32".into()]);
+        args.connect_timeout_secs = Some(2);
+    })
+    .await;
+    let relay = ClientOptions { relay_only: true };
+    let token = server.token("visitor", "ward", Grants::participant());
+    let mut client = SyntheticClient::join_with(&server.ws_url, &token, "ward", relay)
+        .await
+        .unwrap();
+    assert!(
+        client.publish().await.is_err(),
+        "no connection through the relay"
+    );
+    let base = &server.base_url;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while parley_e2e::metric(base, "parley_connect_timeouts_total").await < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "given up at the connect deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(parley_e2e::metric(base, "parley_blocked_sends_total").await > 0.0);
+    assert_eq!(
+        parley_e2e::metric(base, "parley_peer_connections").await,
+        0.0
+    );
+    let log = coturn.log();
+    assert!(
+        log.contains("ALLOCATE processed, success"),
+        "coturn relayed, Parley refused: {log}"
+    );
+    server.stop().await;
+}
