@@ -177,3 +177,27 @@ step('showing the tile again resumes the video', async () => {
   await eventually(() => bob.locator(`${tileSelector()} video`).evaluate((v) => v.videoWidth > 0 && !v.paused),
     { timeout: 5000, what: "Alice's tile video playing for Bob" });
 });
+
+// A new offer on Alice's camera connection (here: she stops her microphone, which renegotiates
+// its m-line to inactive; an ICE restart is another new offer) makes webrtc-rs bind her layers
+// anew from their RIDs. Chromium stops sending RIDs once a receiver report acknowledges a
+// layer, so the server never reports RID layers (sfu/src/peer/reports.rs): all three must keep
+// arriving.
+step("Alice's camera connection is renegotiated: every layer keeps flowing to Bob", async () => {
+  await alice.evaluate(() => window.parleyClient.unpublishTrack('microphone'));
+  const offers = await alice.evaluate(() => window.parleyClient.publisherPc.localDescription.sdp.includes('a=inactive'));
+  assert.ok(offers, 'the microphone m-line was renegotiated to inactive');
+  const before = await bobVideo();
+  await eventually(async () => {
+    const now = await bobVideo();
+    if (now.framesDecoded < before.framesDecoded + 30) throw new Error(JSON.stringify(summary(now)));
+    return true;
+  }, { timeout: 10_000, what: "Bob: 30 more frames of Alice's video after the new offer" });
+  const dpr = await bob.evaluate(() => devicePixelRatio);
+  await styleTile(`{ width: ${200 / dpr}px; }`);
+  await expectLayer(320, 180, 10_000);
+  await styleTile(`{ width: ${640 / dpr}px; }`);
+  await expectLayer(640, 360, 15_000);
+  await styleTile(`{ width: ${1280 / dpr}px; }`);
+  await expectLayer(1280, 720, 30_000);
+}, 75_000);

@@ -1,25 +1,26 @@
 //! Parley's own interceptors in each connection's chain: the keyframe-request tap and the
-//! retransmission budget, on a small pass-through wrapper.
+//! retransmission budget, on a small pass-through wrapper (the report filter is `reports.rs`).
 
 use super::estimate::DownlinkEstimate;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::{Error, Result};
 use rtc::shared::marshal::MarshalSize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// What Parley's own interceptors do to packets passing by; [`Filtered`] supplies the plumbing.
 pub(super) trait PacketFilter: Send + Sync {
     /// Inbound packets (marking them, e.g. for delivery to the application).
     fn on_read(&mut self, _msg: &mut TaggedPacket) {}
-    /// Outbound packets; `false` drops the packet.
-    fn on_write(&mut self, _msg: &TaggedPacket) -> bool {
+    /// Outbound packets (trimming them); `false` drops the packet.
+    fn on_write(&mut self, _msg: &mut TaggedPacket) -> bool {
         true
     }
+    /// A remote stream was bound (its first packet is about to be read).
+    fn on_bind_remote(&mut self, _info: &StreamInfo) {}
 }
 
 /// A pass-through interceptor around one [`PacketFilter`].
@@ -56,8 +57,8 @@ impl<F: PacketFilter> Protocol<TaggedPacket, TaggedPacket, ()> for Filtered<F> {
         self.reads.pop_front()
     }
 
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<()> {
-        if self.filter.on_write(&msg) {
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<()> {
+        if self.filter.on_write(&mut msg) {
             self.writes.push_back(msg);
         }
         Ok(())
@@ -79,7 +80,9 @@ impl<F: PacketFilter> Protocol<TaggedPacket, TaggedPacket, ()> for Filtered<F> {
 impl<F: PacketFilter> Interceptor for Filtered<F> {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        self.filter.on_bind_remote(info);
+    }
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
@@ -101,38 +104,6 @@ impl PacketFilter for KeyframeRequestTap {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
-    }
-}
-
-/// Holds back receiver reports about streams that received nothing since their last report.
-/// webrtc-rs reports every stream it ever received, every second; a simulcast layer paused
-/// because nobody watches it keeps being reported with the jitter of its last packets (seen:
-/// 470-530 ms), which a browser shows as this connection's quality. RFC 3550 (6.4) reports only
-/// sources heard since the last report. Sits wire-ward of the report generator.
-#[derive(Default)]
-pub(super) struct QuietStreamReports {
-    /// SSRC → extended highest sequence number of the last report that went out.
-    last: HashMap<u32, u32>,
-}
-
-impl PacketFilter for QuietStreamReports {
-    fn on_write(&mut self, msg: &TaggedPacket) -> bool {
-        let Packet::Rtcp(packets) = &msg.message.packet else {
-            return true;
-        };
-        let mut blocks = 0;
-        let mut heard = false;
-        for packet in packets {
-            let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() else {
-                return true; // anything else goes, and what travels with it
-            };
-            for block in &rr.reports {
-                blocks += 1;
-                let before = self.last.insert(block.ssrc, block.last_sequence_number);
-                heard |= before != Some(block.last_sequence_number);
-            }
-        }
-        blocks == 0 || heard
     }
 }
 
@@ -208,7 +179,7 @@ impl RetransmitBudget {
 }
 
 impl PacketFilter for RetransmitBudget {
-    fn on_write(&mut self, msg: &TaggedPacket) -> bool {
+    fn on_write(&mut self, msg: &mut TaggedPacket) -> bool {
         if !msg.message.has(&Attribute::Retransmission) {
             return true;
         }
@@ -232,47 +203,6 @@ impl PacketFilter for RetransmitBudget {
 mod tests {
     use super::*;
     use crate::delivery::Congestion;
-
-    #[test]
-    #[rustfmt::skip]
-    fn reports_go_out_only_for_streams_heard_since_the_last() {
-        use rtc::interceptor::AttributedPacket;
-        use rtc::rtcp::reception_report::ReceptionReport;
-        use rtc::shared::TransportContext;
-        let report = |blocks: &[(u32, u32)]| TaggedPacket {
-            now: Instant::now(),
-            transport: TransportContext::default(),
-            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(ReceiverReport {
-                reports: blocks
-                    .iter()
-                    .map(|&(ssrc, last_sequence_number)| ReceptionReport { ssrc, last_sequence_number, ..Default::default() })
-                    .collect(),
-                ..Default::default()
-            })])),
-        };
-        let mut filter = QuietStreamReports::default();
-        // (report blocks: (ssrc, highest sequence number), goes out)
-        let rows: [(&[(u32, u32)], bool); 7] = [
-            (&[(1, 100)],           true),  // first report of a stream
-            (&[(2, 50)],            true),
-            (&[(1, 130)],           true),  // packets since
-            (&[(2, 50)],            false), // paused layer: nothing since
-            (&[(2, 50)],            false),
-            (&[(2, 50), (1, 160)],  true),  // one block heard is enough for the packet
-            (&[(2, 51)],            true),  // the layer resumed
-        ];
-        for (i, (blocks, out)) in rows.into_iter().enumerate() {
-            assert_eq!(filter.on_write(&report(blocks)), out, "row {i}");
-        }
-        // Other RTCP (here a PLI) and reports without blocks go as they are.
-        let pli = TaggedPacket {
-            now: Instant::now(),
-            transport: TransportContext::default(),
-            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(PictureLossIndication::default())])),
-        };
-        assert!(filter.on_write(&pli));
-        assert!(filter.on_write(&report(&[])));
-    }
 
     #[test]
     fn retransmissions_are_held_to_a_share_of_the_estimate() {

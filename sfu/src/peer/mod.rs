@@ -5,13 +5,15 @@
 
 mod estimate;
 mod filters;
+mod reports;
 
 pub use estimate::DownlinkEstimate;
 
 use crate::delivery::DeliveryMonitor;
 use crate::flow::Transport;
 use estimate::EstimateTap;
-use filters::{Filtered, KeyframeRequestTap, QuietStreamReports, RetransmitBudget};
+use filters::{Filtered, KeyframeRequestTap, RetransmitBudget};
+use reports::QuietStreamReports;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::tcp_type::TcpType;
 use rtc::interceptor::{
