@@ -15,8 +15,8 @@ struct Publisher {
     sender: rtc::rtp_transceiver::RTCRtpSenderId,
     ssrcs: [u32; 3],
     frame: u16,
-    /// Like Chromium, stop sending the mid/rid extensions after this many frames (it does once
-    /// receiver reports show the server knows the SSRCs). `u16::MAX`: always send them.
+    /// Stop sending the mid/rid extensions after this many frames. `u16::MAX`: until, as
+    /// Chromium does, a receiver report from the server names the layer's SSRC.
     tag_frames: u16,
 }
 
@@ -33,7 +33,8 @@ impl Publisher {
                 self.frame.wrapping_add(5000 * layer as u16) & 0x7fff,
                 key,
             );
-            if self.frame < self.tag_frames {
+            let acked = net.clients[self.index].acked.lock().unwrap().contains(ssrc);
+            if self.frame < self.tag_frames && !acked {
                 net.tag_simulcast(&mut packet, ["q", "h", "f"][layer]);
             }
             for (from, datagram) in net.publisher_datagrams(self.index, self.sender, packet) {
@@ -264,6 +265,54 @@ fn frames_until_layer(
             .last()
             .is_some_and(|p| p.payload.last() == Some(&layer))
     })
+}
+
+/// A new offer on the publisher's connection (a track added or stopped, an ICE restart), from a
+/// publisher that behaves as Chromium: its offer names the layers by RID only (no `a=ssrc`),
+/// and it stops sending MID and RID on a layer once a receiver report names the layer's SSRC.
+/// webrtc-rs binds RID layers anew on every remote description, so the server must never
+/// report them (`peer/reports.rs`): every layer is still there after the new offer.
+#[test]
+fn a_renegotiated_publisher_keeps_every_layer() {
+    let mut net = Net::new();
+    net.offer_rewrite = Some(|sdp| {
+        sdp.lines()
+            .filter(|l| !l.starts_with("a=ssrc"))
+            .map(|l| format!("{l}\r\n"))
+            .collect()
+    });
+    let (mut publisher, subscriber) = simulcast_room(&mut net, u16::MAX);
+    assert!(
+        frames_until_layer(&mut net, &mut publisher, subscriber, 2, 300).is_some(),
+        "on f first"
+    );
+    // Two report intervals.
+    for _ in 0..60 {
+        publisher.frame(&mut net);
+    }
+    let acked = net.clients[publisher.index].acked.lock().unwrap().clone();
+    assert!(
+        publisher.ssrcs.iter().all(|s| !acked.contains(s)),
+        "a report named a RID layer: {acked:?}"
+    );
+    net.negotiate_publisher(publisher.index);
+    let before = net.clients[subscriber].received.len();
+    for _ in 0..30 {
+        publisher.frame(&mut net);
+    }
+    let after = net.clients[subscriber].received.len();
+    assert!(
+        after >= before + 25,
+        "{} packets in 30 frames after the new offer",
+        after - before
+    );
+    let track = net.published_track();
+    let sub_sid = net.clients[subscriber].sid.clone();
+    for (cap, layer) in [(2, 2u8), (0, 0), (1, 1), (2, 2)] {
+        limit_layers(&mut net, &sub_sid, &track, LayerLimit::MaxRank(cap));
+        let frames = frames_until_layer(&mut net, &mut publisher, subscriber, layer, 90);
+        assert!(frames.is_some(), "after the new offer: no layer {layer}");
+    }
 }
 
 /// GStreamer's `webrtcbin` offers RID simulcast without `a=msid`; webrtc-rs only binds RID

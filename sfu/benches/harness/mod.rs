@@ -5,9 +5,11 @@
 
 #![allow(dead_code)]
 
+mod acks;
+
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -43,6 +45,8 @@ pub struct Client {
     pub keep_received: bool,
     /// A participant's second, screen-share connection (publishes with `PeerRole::Screen`).
     pub screen: bool,
+    /// Its SSRCs the server's receiver reports have named.
+    pub acked: acks::Acked,
 }
 
 /// Decides whether a datagram from the server to `peer` is lost (tests of repair).
@@ -64,12 +68,14 @@ pub struct Net {
     pub offer_rewrite: Option<fn(&str) -> String>,
 }
 
-fn client_pc(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
+fn client_pc(addr: SocketAddr, now: Instant, acked: &acks::Acked) -> RTCPeerConnection {
     let mut engine = MediaEngine::default();
     for (codec, kind) in sfu::peer::codecs() {
         engine.register_codec(codec, kind).expect("codec");
     }
-    let registry = register_default_interceptors(Registry::new(), &mut engine).expect("registry");
+    // Next to the wire, so it reads every report before the default interceptors do.
+    let registry = Registry::new().with(Slot::from(1), acks::AckTap::new(acked.clone()));
+    let registry = register_default_interceptors(registry, &mut engine).expect("registry");
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .build();
@@ -139,14 +145,16 @@ impl Net {
         let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
             .parse()
             .unwrap();
+        let acked = acks::Acked::default();
         self.clients.push(Client {
             sid,
             addr,
-            pc: client_pc(addr, self.now),
+            pc: client_pc(addr, self.now, &acked),
             connected: false,
             received: Vec::new(),
             keep_received: true,
             screen: false,
+            acked,
         });
         self.clients.len() - 1
     }
@@ -157,20 +165,24 @@ impl Net {
         let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
             .parse()
             .unwrap();
+        let acked = acks::Acked::default();
         self.clients.push(Client {
             sid: self.clients[index].sid.clone(),
             addr,
-            pc: client_pc(addr, self.now),
+            pc: client_pc(addr, self.now, &acked),
             connected: false,
             received: Vec::new(),
             keep_received: false,
             screen: true,
+            acked,
         });
         self.clients.len() - 1
     }
 
     /// Client `index` offers what it has added, the core answers; returns the offer SDP.
-    fn negotiate_publisher(&mut self, index: usize) -> String {
+    /// Sends a new offer from publisher `index` (its current transceivers) and applies the
+    /// server's answer, as a client does whenever its tracks change; returns the offer.
+    pub fn negotiate_publisher(&mut self, index: usize) -> String {
         let now = self.now;
         let client = &mut self.clients[index];
         let offer = client.pc.create_offer(None).expect("offer");
