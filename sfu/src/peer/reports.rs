@@ -11,7 +11,9 @@
 //!   (a new offer, an ICE restart) would stop arriving. Measured with Chromium: with reports its
 //!   layers arrive with only transport-cc after a few seconds, and after an ICE restart the
 //!   subscriber decodes nothing more; without, MID and RID stay and every layer keeps flowing.
-//!   The browser's congestion control runs on transport-wide feedback, which is unaffected.
+//!   The browser's congestion control runs on transport-wide feedback, which is unaffected;
+//!   it loses report-based statistics for those layers (`remote-inbound-rtp`), so upstream
+//!   loss and jitter are judged from its other streams' reports (the microphone's).
 
 use super::filters::PacketFilter;
 use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
