@@ -74,7 +74,7 @@ fn client_pc(addr: SocketAddr, now: Instant, acked: &acks::Acked) -> RTCPeerConn
         engine.register_codec(codec, kind).expect("codec");
     }
     // Next to the wire, so it reads every report before the default interceptors do.
-    let registry = Registry::new().with(Slot::from(1), acks::AckTap::new(acked.clone()));
+    let registry = Registry::new().with(Slot::from(1), acks::AckTap::interceptor(acked));
     let registry = register_default_interceptors(registry, &mut engine).expect("registry");
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)

@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// What Parley's own interceptors do to packets passing by; [`Filtered`] supplies the plumbing.
-pub(super) trait PacketFilter: Send + Sync {
+/// Public so test clients can tap their own connections the same way.
+pub trait PacketFilter: Send + Sync {
     /// Inbound packets (marking them, e.g. for delivery to the application).
     fn on_read(&mut self, _msg: &mut TaggedPacket) {}
     /// Outbound packets (trimming them); `false` drops the packet.
@@ -24,14 +25,14 @@ pub(super) trait PacketFilter: Send + Sync {
 }
 
 /// A pass-through interceptor around one [`PacketFilter`].
-pub(super) struct Filtered<F> {
+pub struct Filtered<F> {
     filter: F,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
 
 impl<F> Filtered<F> {
-    pub(super) fn new(filter: F) -> Self {
+    pub fn new(filter: F) -> Self {
         Self {
             filter,
             reads: VecDeque::new(),

@@ -8,11 +8,12 @@ mod filters;
 mod reports;
 
 pub use estimate::DownlinkEstimate;
+pub use filters::{Filtered, PacketFilter};
 
 use crate::delivery::DeliveryMonitor;
 use crate::flow::Transport;
 use estimate::EstimateTap;
-use filters::{Filtered, KeyframeRequestTap, RetransmitBudget};
+use filters::{KeyframeRequestTap, RetransmitBudget};
 use reports::QuietStreamReports;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::tcp_type::TcpType;
