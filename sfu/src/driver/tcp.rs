@@ -21,7 +21,7 @@ use crate::node::{Node, WorkerIndex};
 use crate::stats::{SfuStats, TcpRefusal};
 use crate::stun;
 use bytes::{BufMut, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +45,8 @@ pub const MAX_FRAME: usize = 4096;
 pub const MAX_UNANSWERED_PER_IP: usize = 256;
 /// Frames queued for one connection's writer; past it they are lost (counted).
 const SEND_QUEUE: usize = 512;
+/// Frames handed to a worker at once at most (those one read brought).
+const HANDOVER_BATCH: usize = 64;
 /// Bytes written per system call at most (frames queued meanwhile go together).
 const WRITE_BATCH: usize = 64 * 1024;
 /// How often a connection checks its deadlines and whether its peer connection still exists.
@@ -103,7 +105,9 @@ impl TcpPaths {
             SfuStats::add(&stats.tcp.send_drops, 1);
             return;
         };
-        conn.answered.store(true, Ordering::Relaxed);
+        if !conn.answered.load(Ordering::Relaxed) {
+            conn.answered.store(true, Ordering::Relaxed);
+        }
         if conn.frames.try_send(payload).is_err() {
             SfuStats::add(&stats.tcp.send_drops, 1);
         }
@@ -276,9 +280,8 @@ impl Reader<'_> {
                     }
                     continue;
                 }
-                Ok(None) => return None,
-                Ok(Some(Err(err))) => return oversized(&err).then_some(TcpRefusal::Oversized),
                 Ok(Some(Ok(frame))) => frame,
+                Ok(end) => return ended(end),
             };
             last_frame = Instant::now();
             let worker = match &self.bound {
@@ -288,24 +291,50 @@ impl Reader<'_> {
                     Err(reason) => return Some(reason),
                 },
             };
-            let received = Received {
-                at: std::time::Instant::now(),
-                datagram: Datagram {
-                    flow: self.flow,
-                    data: frame,
-                },
+            // Frames already read go to the worker together: one hand-over per read, not one
+            // per frame.
+            let (at, flow) = (std::time::Instant::now(), self.flow);
+            let received = |data| Received {
+                at,
+                datagram: Datagram { flow, data },
             };
-            match self.door.workers[worker].try_send(vec![received]) {
-                Ok(()) => {
-                    if let Some(stats) = self.door.stats.workers.get(worker) {
-                        SfuStats::add(&stats.received_datagrams, 1);
+            let mut batch = vec![received(frame)];
+            let mut end = None;
+            while batch.len() < HANDOVER_BATCH {
+                match frames.next().now_or_never() {
+                    Some(Some(Ok(frame))) => batch.push(received(frame)),
+                    Some(other) => {
+                        end = Some(other);
+                        break;
                     }
+                    None => break,
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    SfuStats::add(&self.door.stats.worker_queue_drops, 1);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return None,
             }
+            if !self.hand_over(worker, batch) {
+                return None;
+            }
+            if let Some(end) = end {
+                return ended(end);
+            }
+        }
+    }
+
+    /// Queues frames on the worker (lost and counted if its queue is full); false if the
+    /// worker is gone.
+    fn hand_over(&self, worker: WorkerIndex, batch: Vec<Received>) -> bool {
+        let count = batch.len() as u64;
+        match self.door.workers[worker].try_send(batch) {
+            Ok(()) => {
+                if let Some(stats) = self.door.stats.workers.get(worker) {
+                    SfuStats::add(&stats.received_datagrams, count);
+                }
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                SfuStats::add(&self.door.stats.worker_queue_drops, count);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -326,6 +355,14 @@ impl Reader<'_> {
         self.bound = Some((worker, local_ufrag.to_owned()));
         self.door.paths.insert(self.flow, self.conn.clone());
         Ok(worker)
+    }
+}
+
+/// How the stream of frames ended: the client closed it (`None`), or the node refuses it.
+fn ended(end: Option<io::Result<BytesMut>>) -> Option<TcpRefusal> {
+    match end {
+        Some(Err(err)) => oversized(&err).then_some(TcpRefusal::Oversized),
+        None | Some(Ok(_)) => None,
     }
 }
 
