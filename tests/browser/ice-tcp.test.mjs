@@ -7,7 +7,8 @@
 // `node --test ice-tcp.test.mjs` here.
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { clientStats, eventually, joinWithApp, suite, summary } from './harness.mjs';
+import { eventually, joinWithApp, suite } from './harness.mjs';
+import { firstDecodedFrame, moreFrames, sdkPath, selectedLocalCandidate, serverTransports } from './paths.mjs';
 import { createNetns, netnsUnsupported, run } from './netns.mjs';
 
 const room = `icetcp-${process.pid}`;
@@ -38,25 +39,6 @@ after(async () => {
 /** @type {Record<string, import('playwright-core').Page>} */
 const pages = {};
 
-/** The local candidate of the pair ICE selected on one of a page's connections. */
-async function selectedLocal(/** @type {string} */ name, /** @type {'publisherPc' | 'subscriberPc'} */ pc) {
-  const report = await clientStats(pages[name], pc);
-  const byId = new Map(report.map((s) => [s.id, s]));
-  const transport = report.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport && byId.get(transport.selectedCandidatePairId);
-  return pair && byId.get(pair.localCandidateId);
-}
-
-/** Waits for a page's first decoded video frame from the other side. */
-function firstFrame(/** @type {string} */ name) {
-  return eventually(async () => {
-    const rtp = (await clientStats(pages[name], 'subscriberPc')).filter((s) => s.type === 'inbound-rtp');
-    const ok = rtp.some((s) => s.kind === 'video' && s.framesDecoded > 0 && s.frameWidth > 0);
-    if (!ok) throw new Error(`inbound-rtp: ${JSON.stringify(rtp.map(summary))}`);
-    return ok;
-  }, { timeout: 30_000, what: `${name}: first decoded video frame` });
-}
-
 step('Bob, whose network lets no UDP out, joins over ICE-TCP; Alice over UDP; both decode', async () => {
   assert.ok(netns && env.server);
   pages.Alice = await env.openPage('Alice');
@@ -70,45 +52,28 @@ step('Bob, whose network lets no UDP out, joins over ICE-TCP; Alice over UDP; bo
   await pages.Bob.goto(`${origin}/`);
   const joining = Date.now();
   await joinWithApp(pages.Bob, 'Bob', room);
-  await firstFrame('Bob');
+  await firstDecodedFrame(pages.Bob, 'Bob');
   console.log(`MEASURED: ICE-TCP: Bob's first decoded frame ${Date.now() - joining} ms after his join`);
-  await firstFrame('Alice');
+  await firstDecodedFrame(pages.Alice, 'Alice');
 }, 90_000);
 
 step("Bob's connections run over TCP to the server itself; Alice's over UDP", async () => {
   for (const pc of /** @type {const} */ (['publisherPc', 'subscriberPc'])) {
-    const bob = await selectedLocal('Bob', pc);
+    const bob = await selectedLocalCandidate(pages.Bob, pc);
     assert.equal(bob?.protocol, 'tcp', `Bob's ${pc}: ${JSON.stringify(bob)}`);
     assert.notEqual(bob?.candidateType, 'relay', `Bob's ${pc}: ${JSON.stringify(bob)}`);
-    const alice = await selectedLocal('Alice', pc);
+    const alice = await selectedLocalCandidate(pages.Alice, pc);
     assert.equal(alice?.protocol, 'udp', `Alice's ${pc}: ${JSON.stringify(alice)}`);
   }
   await eventually(async () => {
-    const text = await (await fetch(`${env.server?.baseUrl}metrics`)).text();
-    const count = (/** @type {string} */ t) => Number(text.match(new RegExp(`parley_peer_connections_by_transport\\{transport="${t}"\\} (\\d+)`))?.[1] ?? 0);
-    const open = Number(text.match(/^parley_tcp_connections (\d+)/m)?.[1] ?? 0);
-    if (count('tcp') < 2 || count('udp') < 2 || open < 2) throw new Error(`tcp ${count('tcp')}, udp ${count('udp')}, open TCP connections ${open}`);
+    const { tcp, udp, tcpConnections } = await serverTransports(env.server?.baseUrl ?? '');
+    if (tcp < 2 || udp < 2 || tcpConnections < 2) throw new Error(`tcp ${tcp}, udp ${udp}, open TCP connections ${tcpConnections}`);
     return true;
   }, { timeout: 5_000, what: "the server counts Bob's two connections as TCP, Alice's as UDP" });
-  for (const [name, want] of [['Bob', 'tcp'], ['Alice', 'udp']]) {
-    await eventually(async () => {
-      const path = await pages[name].evaluate(() => window.parleyClient.connectionQuality(window.parleyClient.you.sid)?.path);
-      if (path !== want) throw new Error(`path ${path}`);
-      return true;
-    }, { timeout: 10_000, what: `${name}'s connectionQuality path is ${want}` });
-  }
+  await sdkPath(pages.Bob, 'Bob', 'tcp');
+  await sdkPath(pages.Alice, 'Alice', 'udp');
 });
 
 step('video keeps flowing both ways over TCP', async () => {
-  for (const name of ['Bob', 'Alice']) {
-    const decoded = async () => (await clientStats(pages[name], 'subscriberPc'))
-      .filter((s) => s.type === 'inbound-rtp' && s.kind === 'video')
-      .reduce((n, s) => n + (s.framesDecoded ?? 0), 0);
-    const start = await decoded();
-    await eventually(async () => {
-      const now = await decoded();
-      if (now < start + 20) throw new Error(`${now - start} frames since`);
-      return true;
-    }, { timeout: 5_000, what: `${name}: 20 more frames` });
-  }
+  for (const name of ['Bob', 'Alice']) await moreFrames(pages[name], 20, `${name}: 20 more frames`);
 });

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, after } from 'node:test';
-import { clientStats, eventually, freePort, joinWithApp, suite, summary } from './harness.mjs';
+import { eventually, freePort, joinWithApp, suite } from './harness.mjs';
+import { firstDecodedFrame, moreFrames, sdkPath, selectedLocalCandidate, serverTransports } from './paths.mjs';
 import { createNetns, netnsUnsupported } from './netns.mjs';
 
 const SECRET = `turn-browser-test-${process.pid}`;
@@ -67,25 +68,6 @@ const coturnLog = () => {
 /** @type {Record<string, import('playwright-core').Page>} */
 const pages = {};
 
-/** The local candidate of the pair ICE selected on one of a page's connections. */
-async function selectedLocal(/** @type {string} */ name, /** @type {'publisherPc' | 'subscriberPc'} */ pc) {
-  const report = await clientStats(pages[name], pc);
-  const byId = new Map(report.map((s) => [s.id, s]));
-  const transport = report.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
-  const pair = transport && byId.get(transport.selectedCandidatePairId);
-  return pair && byId.get(pair.localCandidateId);
-}
-
-/** Waits for a page's first decoded video frame from the other side. */
-function firstFrame(/** @type {string} */ name) {
-  return eventually(async () => {
-    const rtp = (await clientStats(pages[name], 'subscriberPc')).filter((s) => s.type === 'inbound-rtp');
-    const ok = rtp.some((s) => s.kind === 'video' && s.framesDecoded > 0 && s.frameWidth > 0);
-    if (!ok) throw new Error(`inbound-rtp: ${JSON.stringify(rtp.map(summary))}`);
-    return ok;
-  }, { timeout: 30_000, what: `${name}: first decoded video frame` });
-}
-
 step('Alice joins directly; Bob, who can reach only coturn over TCP, joins through it; both decode', async () => {
   assert.ok(netns && env.server);
   pages.Alice = await env.openPage('Alice');
@@ -99,46 +81,32 @@ step('Alice joins directly; Bob, who can reach only coturn over TCP, joins throu
   await pages.Bob.goto(`${origin}/`);
   const joining = Date.now();
   await joinWithApp(pages.Bob, 'Bob', room);
-  await firstFrame('Bob');
+  await firstDecodedFrame(pages.Bob, 'Bob');
   console.log(`MEASURED: TURN over TCP: Bob's first decoded frame ${Date.now() - joining} ms after his join`);
-  await firstFrame('Alice');
+  await firstDecodedFrame(pages.Alice, 'Alice');
 }, 90_000);
 
 step("Bob's connections are TCP relays through coturn; Alice's are direct", async () => {
   for (const pc of /** @type {const} */ (['publisherPc', 'subscriberPc'])) {
-    const bob = await selectedLocal('Bob', pc);
+    const bob = await selectedLocalCandidate(pages.Bob, pc);
     assert.equal(bob?.candidateType, 'relay', `Bob's ${pc}: ${JSON.stringify(bob)}`);
     assert.equal(bob?.relayProtocol, 'tcp', `Bob's ${pc}: ${JSON.stringify(bob)}`);
-    const alice = await selectedLocal('Alice', pc);
+    const alice = await selectedLocalCandidate(pages.Alice, pc);
     assert.equal(alice?.candidateType, 'host', `Alice's ${pc}: ${JSON.stringify(alice)}`);
   }
   await eventually(async () => {
-    const text = await (await fetch(`${env.server?.baseUrl}metrics`)).text();
-    const count = (/** @type {string} */ t) => Number(text.match(new RegExp(`parley_peer_connections_by_transport\\{transport="${t}"\\} (\\d+)`))?.[1] ?? 0);
-    if (count('relay') < 2 || count('udp') < 2) throw new Error(`relay ${count('relay')}, udp ${count('udp')}`);
+    const { relay, udp } = await serverTransports(env.server?.baseUrl ?? '');
+    if (relay < 2 || udp < 2) throw new Error(`relay ${relay}, udp ${udp}`);
     return true;
   }, { timeout: 5_000, what: 'the server counts Bob\'s two connections as relayed, Alice\'s as direct' });
   // The app can tell: the SDK's own connection quality carries the path.
-  for (const [name, want] of [['Bob', 'relay'], ['Alice', 'udp']]) {
-    await eventually(async () => {
-      const path = await pages[name].evaluate(() => window.parleyClient.connectionQuality(window.parleyClient.you.sid)?.path);
-      if (path !== want) throw new Error(`path ${path}`);
-      return true;
-    }, { timeout: 10_000, what: `${name}'s connectionQuality path is ${want}` });
-  }
+  await sdkPath(pages.Bob, 'Bob', 'relay');
+  await sdkPath(pages.Alice, 'Alice', 'udp');
   const log = coturnLog();
   assert.ok((log.match(/ALLOCATE processed, success/g) ?? []).length >= 2, 'coturn allocated relays for Bob');
   assert.ok(!/Bob|Alice/.test(log), 'no name or identity reaches the TURN server');
 });
 
 step('video keeps flowing to Bob through the relay', async () => {
-  const decoded = async () => (await clientStats(pages.Bob, 'subscriberPc'))
-    .filter((s) => s.type === 'inbound-rtp' && s.kind === 'video')
-    .reduce((n, s) => n + (s.framesDecoded ?? 0), 0);
-  const before = await decoded();
-  await eventually(async () => {
-    const now = await decoded();
-    if (now < before + 20) throw new Error(`${now - before} frames since`);
-    return true;
-  }, { timeout: 5_000, what: 'Bob: 20 more frames through coturn' });
+  await moreFrames(pages.Bob, 20, 'Bob: 20 more frames through coturn');
 });
