@@ -73,17 +73,6 @@ impl PeerRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u64);
 
-/// An ICE username fragment the server generates; unique among live peer connections, so
-/// a STUN request's USERNAME routes it to exactly one of them.
-pub fn random_ice_ufrag() -> String {
-    random_suffix(16)
-}
-
-/// ICE password (RFC 8445 wants at least 128 bits of randomness: 32 alphanumerics ≈ 190).
-pub fn random_ice_pwd() -> String {
-    random_suffix(32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,15 @@ fn sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
     (session, media)
 }
 
+/// The ICE username fragment a description carries (session level or its first media section;
+/// a bundled description has one).
+pub fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+}
+
 fn attribute<'a>(lines: &[&'a str], name: &str) -> Option<&'a str> {
     lines.iter().find_map(|l| {
         let rest = l.strip_prefix("a=")?;
@@ -305,5 +314,20 @@ mod tests {
         assert_eq!(rows, expected);
         assert!(media_sections("garbage").is_empty());
         assert!(media_sections("").is_empty());
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn ice_ufrag_is_read_where_it_is() {
+        let rows: [(&str, Option<&str>); 5] = [
+            ("v=0\r\na=ice-ufrag:abcd\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", Some("abcd")),
+            ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:efgh\r\n", Some("efgh")),
+            ("v=0\na=ice-ufrag:lf\n",                                             Some("lf")),
+            ("v=0\r\na=ice-ufrag:\r\n",                                           None),
+            ("v=0\r\na=ice-pwd:secret\r\n",                                       None),
+        ];
+        for (sdp, want) in rows {
+            assert_eq!(ice_ufrag(sdp), want, "{sdp:?}");
+        }
     }
 }

@@ -7,52 +7,16 @@
 mod harness;
 
 use bytes::BytesMut;
-use harness::{vp8_packet, Net};
-use rtc::ice::attributes::control::AttrControlling;
-use rtc::ice::attributes::priority::PriorityAttr;
-use rtc::stun::attributes::ATTR_USERNAME;
-use rtc::stun::fingerprint::FINGERPRINT;
-use rtc::stun::integrity::MessageIntegrity;
-use rtc::stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
-use rtc::stun::textattrs::Username;
+use harness::{stun_check, vp8_packet, Net};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// `a=<name>:<value>` from an SDP.
-fn attribute(sdp: &str, name: &str) -> String {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix(&format!("a={name}:")))
-        .unwrap_or_else(|| panic!("no a={name} in {sdp}"))
-        .trim()
-        .to_owned()
-}
 
 /// A valid check from the client of connection `index` to the server.
 fn check(net: &Net, index: usize) -> BytesMut {
     let pc = &net.clients[index].pc;
     let server = pc.remote_description().expect("server SDP").sdp.clone();
     let client = pc.local_description().expect("client SDP").sdp.clone();
-    let username = format!(
-        "{}:{}",
-        attribute(&server, "ice-ufrag"),
-        attribute(&client, "ice-ufrag")
-    );
-    let provider = rtc::crypto::default_provider().unwrap();
-    let mut m = Message::new();
-    let setters: Vec<Box<dyn Setter>> = vec![
-        Box::new(BINDING_REQUEST),
-        Box::new(TransactionId::new()),
-        Box::new(Username::new(ATTR_USERNAME, username)),
-        Box::new(PriorityAttr(1_845_501_695)),
-        Box::new(AttrControlling(7)),
-        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-            attribute(&server, "ice-pwd"),
-            provider.crypto(),
-        )),
-        Box::new(FINGERPRINT),
-    ];
-    m.build(&setters).unwrap();
-    BytesMut::from(&m.raw[..])
+    stun_check(&server, &client)
 }
 
 #[test]

@@ -274,6 +274,26 @@ fn frames_until_layer(
 /// report them (`peer/reports.rs`): every layer is still there after the new offer.
 #[test]
 fn a_renegotiated_publisher_keeps_every_layer() {
+    renegotiated_publisher_keeps_every_layer(false);
+}
+
+/// The same through an ICE restart (a browser's `restartIce()` after its network changed):
+/// the server answers with new ICE credentials, the connection comes back, every layer flows.
+#[test]
+fn an_ice_restarted_publisher_keeps_every_layer() {
+    renegotiated_publisher_keeps_every_layer(true);
+}
+
+fn server_ufrag(net: &Net, index: usize) -> String {
+    let sdp = &net.clients[index]
+        .pc
+        .remote_description()
+        .expect("answer")
+        .sdp;
+    sfu::sdp::ice_ufrag(sdp).expect("ufrag").to_owned()
+}
+
+fn renegotiated_publisher_keeps_every_layer(ice_restart: bool) {
     let mut net = Net::new();
     net.offer_rewrite = Some(|sdp| {
         sdp.lines()
@@ -295,7 +315,19 @@ fn a_renegotiated_publisher_keeps_every_layer() {
         publisher.ssrcs.iter().all(|s| !acked.contains(s)),
         "a report named a RID layer: {acked:?}"
     );
-    net.negotiate_publisher(publisher.index);
+    let ufrag = server_ufrag(&net, publisher.index);
+    if ice_restart {
+        net.restart_publisher_ice(publisher.index);
+        assert_ne!(
+            server_ufrag(&net, publisher.index),
+            ufrag,
+            "the answer restarts ICE too"
+        );
+        net.connect_all(Duration::from_secs(5));
+    } else {
+        net.negotiate_publisher(publisher.index);
+        assert_eq!(server_ufrag(&net, publisher.index), ufrag);
+    }
     let before = net.clients[subscriber].received.len();
     for _ in 0..30 {
         publisher.frame(&mut net);

@@ -14,7 +14,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCOfferOptions};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
@@ -183,9 +183,20 @@ impl Net {
     /// Sends a new offer from publisher `index` (its current transceivers) and applies the
     /// server's answer, as a client does whenever its tracks change; returns the offer.
     pub fn negotiate_publisher(&mut self, index: usize) -> String {
+        self.offer_from_publisher(index, false)
+    }
+
+    /// Like [`Net::negotiate_publisher`], with an ICE restart: the offer carries new ICE
+    /// credentials, as after a browser's `restartIce()`; returns the offer.
+    pub fn restart_publisher_ice(&mut self, index: usize) -> String {
+        self.offer_from_publisher(index, true)
+    }
+
+    fn offer_from_publisher(&mut self, index: usize, ice_restart: bool) -> String {
         let now = self.now;
         let client = &mut self.clients[index];
-        let offer = client.pc.create_offer(None).expect("offer");
+        let options = ice_restart.then_some(RTCOfferOptions { ice_restart: true });
+        let offer = client.pc.create_offer(options).expect("offer");
         client
             .pc
             .set_local_description(now, offer.clone())
@@ -318,22 +329,8 @@ impl Net {
             }
             while let Some((sid, event)) = self.core.poll_event() {
                 if let SfuEvent::SubscriberOffer { sdp } = event {
-                    let now = self.now;
-                    let client = self.clients.iter_mut().find(|c| c.sid == sid).unwrap();
-                    client
-                        .pc
-                        .set_remote_description(now, RTCSessionDescription::offer(sdp).unwrap())
-                        .expect("server offer");
-                    let answer = client.pc.create_answer(None).expect("answer");
-                    client
-                        .pc
-                        .set_local_description(now, answer.clone())
-                        .expect("local answer");
-                    let answer = SubscriberAnswer {
-                        sid,
-                        answer: answer.sdp,
-                    };
-                    self.core.handle(now, answer).expect("subscriber answer");
+                    let index = self.clients.iter().position(|c| c.sid == sid).unwrap();
+                    self.answer_offer(index, &sdp);
                     moved = true;
                 } else {
                     self.events.push((sid, event));
@@ -365,6 +362,27 @@ impl Net {
                 return;
             }
         }
+    }
+
+    /// Client `index` applies the server's subscriber offer `sdp` and the core its answer.
+    pub fn answer_offer(&mut self, index: usize, sdp: &str) {
+        let now = self.now;
+        let client = &mut self.clients[index];
+        let offer = RTCSessionDescription::offer(sdp.to_owned()).unwrap();
+        client
+            .pc
+            .set_remote_description(now, offer)
+            .expect("server offer");
+        let answer = client.pc.create_answer(None).expect("answer");
+        client
+            .pc
+            .set_local_description(now, answer.clone())
+            .expect("local answer");
+        let answer = SubscriberAnswer {
+            sid: client.sid.clone(),
+            answer: answer.sdp,
+        };
+        self.core.handle(now, answer).expect("subscriber answer");
     }
 
     /// The first published track's sid, from the events collected so far.
@@ -520,4 +538,47 @@ pub fn vp8_packet(ssrc: u32, payload_type: u8, seq: u16, ts: u32, key: bool) -> 
         },
         payload: Bytes::from(payload),
     }
+}
+
+/// `a=<name>:<value>` from an SDP.
+pub fn sdp_attribute(sdp: &str, name: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix(&format!("a={name}:")))
+        .unwrap_or_else(|| panic!("no a={name} in {sdp}"))
+        .trim()
+        .to_owned()
+}
+
+/// A connectivity check a client would send with the credentials of `server_sdp` (the
+/// server's description) and `client_sdp` (its own): USERNAME, PRIORITY, ICE-CONTROLLING,
+/// MESSAGE-INTEGRITY with the server's password, FINGERPRINT.
+pub fn stun_check(server_sdp: &str, client_sdp: &str) -> BytesMut {
+    use rtc::ice::attributes::control::AttrControlling;
+    use rtc::ice::attributes::priority::PriorityAttr;
+    use rtc::stun::attributes::ATTR_USERNAME;
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::integrity::MessageIntegrity;
+    use rtc::stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
+    use rtc::stun::textattrs::Username;
+    let username = format!(
+        "{}:{}",
+        sdp_attribute(server_sdp, "ice-ufrag"),
+        sdp_attribute(client_sdp, "ice-ufrag")
+    );
+    let provider = rtc::crypto::default_provider().unwrap();
+    let mut m = Message::new();
+    let setters: Vec<Box<dyn Setter>> = vec![
+        Box::new(BINDING_REQUEST),
+        Box::new(TransactionId::new()),
+        Box::new(Username::new(ATTR_USERNAME, username)),
+        Box::new(PriorityAttr(1_845_501_695)),
+        Box::new(AttrControlling(7)),
+        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+            sdp_attribute(server_sdp, "ice-pwd"),
+            provider.crypto(),
+        )),
+        Box::new(FINGERPRINT),
+    ];
+    m.build(&setters).unwrap();
+    BytesMut::from(&m.raw[..])
 }

@@ -217,6 +217,27 @@ impl Input for SubscriberAnswer {
     }
 }
 
+/// Restarts ICE on the participant's subscriber connection: its next `SubscriberOffer` has new
+/// ICE credentials (the client's network changed). Publishing connections restart from the
+/// client's side: a `Publish` whose offer has new credentials.
+#[derive(Debug, Clone)]
+pub struct RestartSubscriberIce {
+    pub sid: ParticipantSid,
+}
+
+impl Request for RestartSubscriberIce {
+    fn route(&self) -> Route<'_> {
+        Route::Participant(&self.sid)
+    }
+}
+
+impl Input for RestartSubscriberIce {
+    type Output = ();
+    fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<(), SfuError> {
+        core.restart_subscriber_ice(&self.sid)
+    }
+}
+
 /// Trickled client candidate for one of the participant's connections.
 #[derive(Debug, Clone)]
 pub struct AddIceCandidate {

@@ -34,7 +34,7 @@ use timers::{Timer, TimerTable};
 
 use crate::error::SfuError;
 use crate::flow::{Flow, Transport};
-use crate::ids::{random_ice_pwd, random_ice_ufrag, ParticipantSid, PeerId, PeerRole, TrackSid};
+use crate::ids::{ParticipantSid, PeerId, PeerRole, TrackSid};
 use crate::layers::Layer;
 use crate::node::{Node, WorkerIndex};
 use crate::peer::{build_peer, PeerSetup};
@@ -61,7 +61,10 @@ struct Peer {
     pc: RTCPeerConnection,
     owner: ParticipantSid,
     role: PeerRole,
-    ufrag: String,
+    /// ICE ufrags of the connection claimed on the node, newest last: the one of its local
+    /// description, and up to [`MAX_UFRAGS`]` - 1` from before ICE restarts (an ICE-TCP
+    /// connection bound to one stays open).
+    ufrags: Vec<String>,
     connected: bool,
     /// Subscriber leg: the downlink estimate that caps its layers.
     estimate: Option<crate::peer::DownlinkEstimate>,
@@ -98,6 +101,8 @@ struct Peer {
     awaiting_answer: bool,
     /// Tracks changed while an offer was outstanding: offer again after the answer.
     renegotiate_after_answer: bool,
+    /// The client asked for an ICE restart: the next offer carries new credentials.
+    restart_ice: bool,
 }
 
 /// How often speaker detection reports (only when the speaker list changed).
@@ -381,18 +386,10 @@ impl SfuCore {
     ) -> Result<PeerId, SfuError> {
         let room = self.rooms.room_name(owner).unwrap_or_default().to_owned();
         self.check_capacity(&room)?;
-        // Unique on the node: the receive loop routes Binding requests to workers by it.
-        let ufrag = loop {
-            let candidate = random_ice_ufrag();
-            if self.node.demux.claim_ufrag(&candidate, self.worker) {
-                break candidate;
-            }
-        };
-        let pwd = random_ice_pwd();
+        // The ICE credentials are the connection's own (new ones at each ICE restart): its
+        // ufrag is claimed on the node from each local description (`adopt_local_ufrag`).
         let (pc, estimate) = build_peer(
             &PeerSetup {
-                ice_ufrag: &ufrag,
-                ice_pwd: &pwd,
                 candidates: &self.config.candidates,
                 tcp_candidates: &self.config.tcp_candidates,
             },
@@ -402,7 +399,6 @@ impl SfuCore {
         .map_err(|e| SfuError::Internal(e.to_string()))?;
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
-        self.by_ufrag.insert(ufrag.clone(), id);
         self.node.peer_opened();
         self.timers.start(Timer::Allocation, now);
         self.peers.insert(
@@ -411,7 +407,7 @@ impl SfuCore {
                 pc,
                 owner: owner.clone(),
                 role,
-                ufrag,
+                ufrags: Vec::new(),
                 connected: false,
                 estimate,
                 path: None,
@@ -430,6 +426,7 @@ impl SfuCore {
                 idle: Vec::new(),
                 awaiting_answer: false,
                 renegotiate_after_answer: false,
+                restart_ice: false,
             }),
         );
         if let Some(peers) = self.participants.get_mut(owner) {
@@ -480,8 +477,10 @@ impl SfuCore {
         }
         self.collect_writes(&mut peer);
         self.timers.set_peer(id, None);
-        self.by_ufrag.remove(&peer.ufrag);
-        self.node.demux.release_ufrag(&peer.ufrag);
+        for ufrag in &peer.ufrags {
+            self.by_ufrag.remove(ufrag);
+            self.node.demux.release_ufrag(ufrag);
+        }
         let flows: Vec<Flow> = peer.flows.drain(..).collect();
         self.forget_flows(id, &flows);
         self.node.peer_closed();

@@ -84,6 +84,8 @@ impl SfuCore {
             .set_local_description(now, answer)
             .map_err(|e| SfuError::Internal(e.to_string()))?;
         self.dirty.insert(id);
+        self.adopt_local_ufrag(id)?;
+        let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
         let answer = peer
             .pc
             .local_description()

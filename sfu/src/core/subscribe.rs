@@ -7,6 +7,7 @@ use crate::error::SfuError;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::rooms::{MediaKind, TrackMeta};
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -172,7 +173,9 @@ impl SfuCore {
             return;
         }
         let first = peer.pc.local_description().is_none();
-        let offer = match peer.pc.create_offer(None) {
+        let restart = std::mem::take(&mut peer.restart_ice);
+        let options = restart.then_some(RTCOfferOptions { ice_restart: true });
+        let offer = match peer.pc.create_offer(options) {
             Ok(offer) => offer,
             Err(err) => {
                 tracing::error!(participant = %peer.owner, %err, "cannot create subscriber offer");
@@ -189,9 +192,33 @@ impl SfuCore {
         peer.awaiting_answer = true;
         let owner = peer.owner.clone();
         self.dirty.insert(id);
+        if let Err(err) = self.adopt_local_ufrag(id) {
+            tracing::error!(participant = %owner, %err, "subscriber offer's ICE ufrag");
+            return;
+        }
         self.emit(&owner, SfuEvent::SubscriberOffer { sdp });
-        if first {
+        if first || restart {
             self.announce_candidates(&owner, PeerRole::Subscriber);
         }
+    }
+
+    /// The client asks for an ICE restart of its subscriber connection (its network changed):
+    /// the next offer carries new ICE credentials. An offer still unanswered may have been
+    /// lost with the client's old socket, so it is sent again first; the restart follows its
+    /// answer.
+    pub(super) fn restart_subscriber_ice(&mut self, sid: &ParticipantSid) -> Result<(), SfuError> {
+        let id = self.peer_of(sid, PeerRole::Subscriber)?;
+        let peer = self.peers.get_mut(&id).ok_or(SfuError::UnknownSession)?;
+        peer.restart_ice = true;
+        if !peer.awaiting_answer {
+            self.needs_offer.insert(id);
+            return Ok(());
+        }
+        peer.renegotiate_after_answer = true;
+        if let Some(sdp) = peer.pc.local_description().map(|d| d.sdp) {
+            let owner = peer.owner.clone();
+            self.emit(&owner, SfuEvent::SubscriberOffer { sdp });
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,10 @@ const MAX_RELAYS: usize = 8;
 /// network changes; a client sending valid checks from ever new ports gets its oldest flows
 /// forgotten instead of growing the routing tables.
 pub(super) const MAX_FLOWS: usize = 16;
+/// ICE ufrags claimed for one connection at most: its current one and those of the ICE
+/// generations before the last few restarts (Binding requests naming an old one still reach the
+/// connection, which refuses them; an ICE-TCP connection bound to one stays open).
+pub(super) const MAX_UFRAGS: usize = 4;
 
 impl Peer {
     /// Remembers the client's relay candidates (trickled, or from its SDP).
@@ -34,6 +38,37 @@ impl Peer {
 }
 
 impl SfuCore {
+    /// After a local description was set on connection `id`: its ICE ufrag (the first, or a
+    /// new one after an ICE restart) is claimed on the node, so Binding requests naming it
+    /// reach this core. Fails if another connection of the node has it (16 random letters:
+    /// never in practice).
+    pub(super) fn adopt_local_ufrag(&mut self, id: PeerId) -> Result<(), SfuError> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Ok(());
+        };
+        let ufrag = peer
+            .pc
+            .local_description()
+            .and_then(|d| crate::sdp::ice_ufrag(&d.sdp).map(str::to_owned))
+            .ok_or_else(|| SfuError::Internal("local description without an ICE ufrag".into()))?;
+        if peer.ufrags.last() == Some(&ufrag) {
+            return Ok(());
+        }
+        if !self.node.demux.claim_ufrag(&ufrag, self.worker) {
+            return Err(SfuError::Internal(
+                "ICE ufrag already in use on the node".into(),
+            ));
+        }
+        self.by_ufrag.insert(ufrag.clone(), id);
+        peer.ufrags.push(ufrag);
+        if peer.ufrags.len() > MAX_UFRAGS {
+            let old = peer.ufrags.remove(0);
+            self.by_ufrag.remove(&old);
+            self.node.demux.release_ufrag(&old);
+        }
+        Ok(())
+    }
+
     /// The connection answered a check over `flow` (so it passed MESSAGE-INTEGRITY): packets
     /// over it are the connection's from now on. Past [`MAX_FLOWS`] the oldest flow that is not
     /// the connection's path is forgotten.

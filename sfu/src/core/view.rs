@@ -174,6 +174,7 @@ impl SfuCore {
             ));
         }
         self.dirty.insert(id);
+        self.adopt_local_ufrag(id)?;
         self.assign_viewer_sources(id);
         Ok(sdp)
     }

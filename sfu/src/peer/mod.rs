@@ -145,8 +145,6 @@ fn standard_interceptors(registry: Registry, engine: &mut MediaEngine) -> Result
 
 /// Everything a new peer connection needs from the core.
 pub struct PeerSetup<'a> {
-    pub ice_ufrag: &'a str,
-    pub ice_pwd: &'a str,
     /// The host candidates to advertise: each configured public IP on the shared UDP port.
     pub candidates: &'a [SocketAddr],
     /// Passive ICE-TCP host candidates: each public IP on the TCP port (empty: ICE-TCP off).
@@ -195,7 +193,9 @@ pub fn build_peer(
     let registry = standard_interceptors(registry, &mut engine)?;
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
-        .with_ice_credentials(setup.ice_ufrag.to_owned(), setup.ice_pwd.to_owned())
+        // No fixed ICE credentials: the agent draws its own (16 letters, 32 characters of
+        // password) and new ones at each ICE restart, which fixed ones would prevent
+        // (rtc 0.21.1 restarts with the setting engine's); the core claims each new ufrag.
         // mDNS would make the connection send multicast queries through the shared socket.
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_answering_dtls_role(RTCDtlsRole::Server)

@@ -1,0 +1,160 @@
+//! ICE restarts, on virtual time with real `rtc` clients. The server restarts a subscriber
+//! connection with an offer carrying new ICE credentials (the client asked: its network
+//! changed); media flows again after the client's answer, a check signed with the old
+//! credentials is no longer answered, and an offer lost with a client's old socket is sent
+//! again before the restart.
+
+#[path = "../benches/harness/mod.rs"]
+mod harness;
+
+use harness::{sdp_attribute, stun_check, vp8_packet, Net};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use sfu::input::RestartSubscriberIce;
+use sfu::SfuEvent;
+use std::time::Duration;
+
+/// A room with one VP8 publisher and one connected subscriber receiving it (its connection is
+/// made when the track's first packets arrive; frames 0..60 are sent).
+fn room(net: &mut Net) -> (usize, usize, RTCRtpSenderId, u32) {
+    let publisher = net.join_as("ward", "nurse", true, false);
+    let subscriber = net.join_as("ward", "patient", false, true);
+    let (sender, ssrc) = net.publish_video(publisher);
+    net.connect_all(Duration::from_secs(5));
+    let p = (publisher, subscriber, sender, ssrc);
+    pump(net, p, 0, 60);
+    net.connect_all(Duration::from_secs(5));
+    p
+}
+
+/// Sends `frames` one-packet frames from the publisher (a keyframe every 30); returns how many
+/// packets the subscriber received meanwhile.
+fn pump(net: &mut Net, p: (usize, usize, RTCRtpSenderId, u32), first: u16, frames: u16) -> usize {
+    let (publisher, subscriber, sender, ssrc) = p;
+    let before = net.clients[subscriber].received.len();
+    for n in first..first + frames {
+        let packet = vp8_packet(ssrc, 96, n, u32::from(n) * 3000, n % 30 == 0);
+        for (from, datagram) in net.publisher_datagrams(publisher, sender, packet) {
+            net.deliver(from, datagram);
+        }
+        net.advance(Duration::from_millis(33));
+    }
+    net.clients[subscriber].received.len() - before
+}
+
+fn server_sdp(net: &Net, index: usize) -> String {
+    net.clients[index]
+        .pc
+        .remote_description()
+        .expect("server SDP")
+        .sdp
+        .clone()
+}
+
+/// Whether the core answers `check` from client `index` (a STUN success response goes back).
+fn answered(net: &mut Net, index: usize, check: bytes::BytesMut) -> bool {
+    let addr = net.clients[index].addr;
+    net.deliver(addr, check);
+    let mut answered = false;
+    while let Some(t) = net.core.poll_transmit() {
+        answered |= t.flow.peer == addr && t.payload.first() == Some(&0x01);
+    }
+    answered
+}
+
+#[test]
+fn a_restarted_subscriber_connection_has_new_credentials_and_media_again() {
+    let mut net = Net::new();
+    let p = room(&mut net);
+    let subscriber = p.1;
+    assert!(pump(&mut net, p, 60, 30) >= 25, "media before the restart");
+    let old_server = server_sdp(&net, subscriber);
+    let old_client = net.clients[subscriber]
+        .pc
+        .local_description()
+        .unwrap()
+        .sdp
+        .clone();
+    let old_check = stun_check(&old_server, &old_client);
+    assert!(
+        answered(&mut net, subscriber, old_check.clone()),
+        "the old check works before"
+    );
+
+    let sid = net.clients[subscriber].sid.clone();
+    net.core
+        .handle(net.now, RestartSubscriberIce { sid })
+        .expect("restart");
+    net.settle(); // the harness's client answers the offer (restarting its own agent too)
+    let new_server = server_sdp(&net, subscriber);
+    for attribute in ["ice-ufrag", "ice-pwd"] {
+        assert_ne!(
+            sdp_attribute(&new_server, attribute),
+            sdp_attribute(&old_server, attribute),
+            "the offer restarts ICE: new {attribute}"
+        );
+    }
+    assert_eq!(
+        sdp_attribute(&new_server, "fingerprint"),
+        sdp_attribute(&old_server, "fingerprint"),
+        "DTLS is not restarted"
+    );
+    let received = pump(&mut net, p, 90, 60);
+    assert!(received >= 50, "{received} of 60 packets after the restart");
+    assert!(
+        !answered(&mut net, subscriber, old_check),
+        "a check with the old credentials is refused"
+    );
+    let new_client = net.clients[subscriber]
+        .pc
+        .local_description()
+        .unwrap()
+        .sdp
+        .clone();
+    assert!(answered(
+        &mut net,
+        subscriber,
+        stun_check(&new_server, &new_client)
+    ));
+}
+
+#[test]
+fn an_unanswered_offer_is_sent_again_before_the_restart() {
+    let mut net = Net::new();
+    let p = room(&mut net);
+    let subscriber = p.1;
+    let sid = net.clients[subscriber].sid.clone();
+    let restart = |net: &mut Net| {
+        let now = net.now;
+        net.core
+            .handle(now, RestartSubscriberIce { sid: sid.clone() })
+            .expect("restart");
+    };
+    restart(&mut net);
+    let lost = take_offer(&mut net, &sid).expect("the restart offer");
+    // That offer was lost with the client's old socket; the client asks again.
+    restart(&mut net);
+    let again = take_offer(&mut net, &sid).expect("the outstanding offer again");
+    assert_eq!(again, lost, "the outstanding offer, unchanged");
+    net.answer_offer(subscriber, &again);
+    let next = take_offer(&mut net, &sid).expect("a restart offer after the answer");
+    assert_ne!(
+        sdp_attribute(&next, "ice-ufrag"),
+        sdp_attribute(&again, "ice-ufrag"),
+        "the second request restarts again"
+    );
+    net.answer_offer(subscriber, &next);
+    assert!(pump(&mut net, p, 60, 60) >= 50, "media after both answers");
+}
+
+/// The subscriber offer the core emitted for `sid` since the last call, if any (other events
+/// are kept in `net.events`).
+fn take_offer(net: &mut Net, sid: &sfu::ParticipantSid) -> Option<String> {
+    let mut offer = None;
+    while let Some((to, event)) = net.core.poll_event() {
+        match event {
+            SfuEvent::SubscriberOffer { sdp } if &to == sid => offer = Some(sdp),
+            event => net.events.push((to, event)),
+        }
+    }
+    offer
+}
