@@ -91,6 +91,7 @@ impl Signaling {
             id,
             version: 1,
             token: token.to_owned(),
+            resume: None,
         })
         .await
     }

@@ -134,6 +134,7 @@ impl Server {
             media_sessions: whip::MediaSessions::default(),
             session_rate: Arc::default(),
             shutdown: shutdown_rx.clone(),
+            parked: Arc::default(),
         };
         tracing::info!(
             http = %http_addr,

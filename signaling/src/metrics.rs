@@ -26,6 +26,9 @@ pub struct Metrics {
     pub refused_total: IntCounterVec,
     /// Chat devices cut off because they fell a queue behind (they resync).
     pub chat_device_cutoffs_total: IntCounter,
+    /// Sessions whose socket was lost in a room, by outcome: `parked` (kept for a resume),
+    /// `resumed` (continued on a new socket), `expired` (the window passed: left the room).
+    pub session_resumes_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -85,6 +88,17 @@ impl Metrics {
             "Chat connections cut off with resync_required: their queue of events (count or bytes) was full",
         )
         .expect("valid metric");
+        let session_resumes_total = IntCounterVec::new(
+            Opts::new(
+                "parley_session_resumes_total",
+                "Sessions whose socket was lost in a room: parked for a resume, resumed on a new socket, or expired",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["parked", "resumed", "expired"] {
+            session_resumes_total.with_label_values(&[outcome]);
+        }
         for door in ["whip", "whep"] {
             refused_total.with_label_values(&[door]);
         }
@@ -99,6 +113,7 @@ impl Metrics {
             Box::new(http_connections_refused_total.clone()),
             Box::new(refused_total.clone()),
             Box::new(chat_device_cutoffs_total.clone()),
+            Box::new(session_resumes_total.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -120,6 +135,7 @@ impl Metrics {
             webhooks_total,
             http_connections,
             chat_device_cutoffs_total,
+            session_resumes_total,
             http_connections_refused_total,
             refused_total,
         }

@@ -24,4 +24,6 @@ pub struct AppState {
     pub session_rate: Arc<crate::whip_limits::SessionRateLimits>,
     /// Flips to `true` when the server starts draining; sessions say goodbye and close.
     pub shutdown: watch::Receiver<bool>,
+    /// Sessions whose socket was lost, waiting to be resumed (`session/resume.rs`).
+    pub parked: Arc<crate::session::Parked>,
 }

@@ -116,7 +116,13 @@ pub async fn upgrade(
 /// What the loop does after one input.
 enum Flow {
     Continue,
+    /// Ended on purpose (a close handshake, a goodbye, a refusal): the session ends.
     Close,
+    /// The socket was lost (broken, silent, or not taking writes): a session in a room is
+    /// kept for a resume (`session/resume.rs`).
+    Lost,
+    /// A resume on another socket takes the session.
+    HandOver(crate::session::Handover),
 }
 
 /// One WebSocket's write half and state; the loop in [`run`] feeds it what arrives.
@@ -145,7 +151,7 @@ async fn run(socket: WebSocket, state: AppState) {
     let mut conn = Connection {
         sink,
         metrics: state.metrics.clone(),
-        session: Session::new(state),
+        session: Session::new(state.clone()),
         // Generous for signaling (trickle ICE bursts), tight enough that a flood cannot
         // starve the media task of requests.
         limiter: RateLimiter::direct(
@@ -178,6 +184,12 @@ async fn run(socket: WebSocket, state: AppState) {
                 None => std::future::pending().await,
             }
         };
+        let handoff = async {
+            match conn.session.handoff.as_mut() {
+                Some(asked) => asked.await.ok(),
+                None => std::future::pending().await,
+            }
+        };
         let flow = tokio::select! {
             frame = stream.next() => conn.frame(frame).await,
             () = hello_due => conn.hello_overdue().await,
@@ -189,13 +201,43 @@ async fn run(socket: WebSocket, state: AppState) {
                 event => conn.media_event(event).await,
             },
             chat_event = chat_event => conn.chat_event(chat_event).await,
+            asked = handoff => match asked {
+                Some(handover) => Flow::HandOver(handover),
+                None => {
+                    conn.session.handoff = None;
+                    Flow::Continue
+                }
+            },
             () = &mut shutting_down => conn.shutdown().await,
         };
-        if let Flow::Close = flow {
-            break;
+        match flow {
+            Flow::Continue => {}
+            Flow::Close => {
+                conn.session.close().await;
+                break;
+            }
+            Flow::Lost => {
+                let parked = std::sync::Arc::clone(&state.parked);
+                parked.park(conn.session, state.config.resume_window).await;
+                break;
+            }
+            Flow::HandOver(handover) => {
+                let mut session = std::mem::replace(&mut conn.session, Session::new(state));
+                session.handoff = None;
+                // Refused only if the resume gave up waiting: then the session ends here.
+                if let Err(mut session) = handover.send(session) {
+                    session.close().await;
+                }
+                close(
+                    &mut conn.sink,
+                    1000,
+                    "session resumed on another connection",
+                )
+                .await;
+                break;
+            }
         }
     }
-    conn.session.close().await;
     conn.metrics.ws_connections.dec();
 }
 
@@ -227,7 +269,7 @@ impl Connection {
         if write(&mut self.sink, message).await {
             Flow::Continue
         } else {
-            Flow::Close
+            Flow::Lost
         }
     }
 
@@ -254,7 +296,7 @@ impl Connection {
             return self.reply(refusal).await;
         }
         let reply = match frame {
-            None | Some(Err(_)) => return Flow::Close,
+            None | Some(Err(_)) => return Flow::Lost,
             Some(Ok(Message::Close(_))) => {
                 // Complete the closing handshake (the library queued our Close reply).
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.close()).await;
@@ -295,12 +337,12 @@ impl Connection {
         let silent = self.last_inbound.elapsed();
         if silent >= self.idle_timeout {
             close(&mut self.sink, 1001, "idle").await;
-            return Flow::Close;
+            return Flow::Lost;
         }
         if silent >= self.idle_timeout / 3 && !self.pinged {
             self.pinged = true;
             if !write(&mut self.sink, Message::Ping(Default::default())).await {
-                return Flow::Close;
+                return Flow::Lost;
             }
         }
         Flow::Continue
@@ -337,8 +379,9 @@ impl Connection {
             return Flow::Continue;
         };
         let goodbye = matches!(message, ServerMessage::Goodbye { .. });
-        if let Flow::Close = self.reply(message).await {
-            return Flow::Close;
+        let flow = self.reply(message).await;
+        if !matches!(flow, Flow::Continue) {
+            return if goodbye { Flow::Close } else { flow };
         }
         if goodbye {
             // Removed from the room: the media session is over, and so is this connection
@@ -367,7 +410,7 @@ impl Connection {
         if write_events(&mut self.sink, text, queued, &self.metrics).await {
             Flow::Continue
         } else {
-            Flow::Close
+            Flow::Lost
         }
     }
 }

@@ -153,6 +153,23 @@ impl RawSocket {
         }
     }
 
+    /// Reads until the server closes; returns its Close frame's reason (`None`: no frame).
+    pub async fn closed(&mut self) -> Option<String> {
+        while let Some(frame) = self.socket.next().await {
+            match frame {
+                Ok(Message::Close(frame)) => return frame.map(|f| f.reason.to_string()),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Closes with a close handshake, as a client that leaves on purpose does.
+    pub async fn close(&mut self) {
+        let _ = self.socket.close(None).await;
+    }
+
     pub async fn hello(&mut self, token: &str) -> serde_json::Value {
         self.request(
             serde_json::json!({"type": "hello", "id": "hello", "version": 1, "token": token})

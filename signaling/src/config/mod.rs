@@ -146,6 +146,11 @@ pub struct ServeArgs {
     /// Default 30.
     #[arg(long, env = "PARLEY_REJOIN_GRACE_SECS")]
     pub rejoin_grace_secs: Option<u64>,
+    /// A session in a room whose socket is lost (no close handshake: a network change) is
+    /// kept this many seconds for the client to continue it on a new socket (`hello.resume`)
+    /// with the same participant, connections and tracks; 0: never kept. Default 20.
+    #[arg(long, env = "PARLEY_RESUME_WINDOW_SECS")]
+    pub resume_window_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -180,6 +185,7 @@ struct FileConfig {
     max_token_lifetime_secs: Option<u64>,
     ws_idle_timeout_secs: Option<u64>,
     rejoin_grace_secs: Option<u64>,
+    resume_window_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
     frame_ancestors: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -217,6 +223,8 @@ pub struct Config {
     pub max_token_lifetime: std::time::Duration,
     pub ws_idle_timeout: std::time::Duration,
     pub rejoin_grace: std::time::Duration,
+    /// How long a session whose socket was lost may be resumed (zero: not kept).
+    pub resume_window: std::time::Duration,
     /// Normalized `scheme://host[:port]`.
     pub allowed_origins: Vec<String>,
     pub frame_ancestors: Vec<String>,
@@ -250,6 +258,7 @@ impl std::fmt::Debug for Config {
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("ws_idle_timeout", &self.ws_idle_timeout)
             .field("rejoin_grace", &self.rejoin_grace)
+            .field("resume_window", &self.resume_window)
             .field("allowed_origins", &self.allowed_origins)
             .field("frame_ancestors", &self.frame_ancestors)
             .field("connection_limits", &self.connection_limits)
@@ -448,6 +457,11 @@ impl Config {
                 args.rejoin_grace_secs
                     .or(file.rejoin_grace_secs)
                     .unwrap_or(30),
+            ),
+            resume_window: std::time::Duration::from_secs(
+                args.resume_window_secs
+                    .or(file.resume_window_secs)
+                    .unwrap_or(20),
             ),
         })
     }

@@ -119,6 +119,19 @@ pub struct ParticipantInfo {
     pub tracks: Vec<TrackInfo>,
 }
 
+/// A session continued on a new socket (`welcome.resumed`): the room as it is now (events
+/// sent to the lost socket may never have arrived) and the next resume token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    pub room: String,
+    /// This session's participant, with its tracks.
+    pub you: ParticipantInfo,
+    /// Everyone else in the room, with their tracks.
+    pub participants: Vec<ParticipantInfo>,
+    /// For the next `hello.resume` (each token continues a session once).
+    pub resume_token: String,
+}
+
 /// One entry of `active_speakers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpeakerLevel {
@@ -137,6 +150,11 @@ pub enum ClientMessage {
         id: String,
         version: u32,
         token: String,
+        /// The `resume_token` of a session whose socket was lost: within the server's resume
+        /// window, this connection continues it (same participant, connections and tracks;
+        /// `welcome.resumed` says so). Otherwise ignored: a new session, as without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// Enter the room the token names. Reply: `joined`.
     Join {
@@ -159,6 +177,11 @@ pub enum ClientMessage {
     },
     /// Answer to the latest `subscribe_offer`. Reply: `ok`.
     SubscribeAnswer { id: String, sdp: String },
+    /// Restart ICE on the subscriber connection (the client's network changed): the server
+    /// sends a `subscribe_offer` with new ICE credentials, after re-sending one still
+    /// unanswered. Publishing connections restart from the client's side: `publish` with an
+    /// offer made after `restartIce()`. Reply: `ok`.
+    RestartIce { id: String },
     /// Trickled client candidate. `candidate: null` is not sent; end-of-candidates is implicit.
     IceCandidate {
         id: String,
@@ -311,6 +334,7 @@ impl ClientMessage {
         "join",
         "publish",
         "subscribe_answer",
+        "restart_ice",
         "ice_candidate",
         "update_subscription",
         "set_track_muted",
@@ -343,6 +367,7 @@ impl ClientMessage {
             | Self::Join { id, .. }
             | Self::Publish { id, .. }
             | Self::SubscribeAnswer { id, .. }
+            | Self::RestartIce { id }
             | Self::IceCandidate { id, .. }
             | Self::UpdateSubscription { id, .. }
             | Self::SetTrackMuted { id, .. }
@@ -381,6 +406,9 @@ pub enum ServerMessage {
         server: String,
         identity: String,
         name: String,
+        /// `hello.resume` was accepted: this connection continues that session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumed: Option<Resumed>,
     },
     Joined {
         reply_to: String,
@@ -399,6 +427,10 @@ pub enum ServerMessage {
         /// server has TURN configured.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        /// Secret for `hello.resume`, to continue this session on a new socket if this one is
+        /// lost (absent when the server keeps no session after its socket).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_token: Option<String>,
     },
     PublishAnswer {
         reply_to: String,

@@ -9,6 +9,7 @@ fn client_messages_round_trip_with_snake_case_tags() {
                 id: "1".into(),
                 version: 1,
                 token: "t".into(),
+                resume: None,
             },
         ),
         (

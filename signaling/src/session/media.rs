@@ -9,7 +9,8 @@ use crate::protocol::{
     ClientMessage, ErrorCode, PeerTarget, PublishTrack, RoomModeration, ServerMessage,
 };
 use sfu::input::{
-    AddIceCandidate, Publish, SetLayerLimit, SetTrackMuted, SubscriberAnswer, Unpublish,
+    AddIceCandidate, Publish, RestartSubscriberIce, SetLayerLimit, SetTrackMuted, SubscriberAnswer,
+    Unpublish,
 };
 use sfu::{ParticipantSid, PeerRole};
 
@@ -150,6 +151,7 @@ impl Session {
             ClientMessage::SubscribeAnswer { sdp, .. } => {
                 sfu.request(SubscriberAnswer { sid, answer: sdp }).await
             }
+            ClientMessage::RestartIce { .. } => sfu.request(RestartSubscriberIce { sid }).await,
             ClientMessage::IceCandidate {
                 target, candidate, ..
             } => {

@@ -13,8 +13,10 @@ use sfu::{ParticipantMeta, ParticipantSid, ParticipantSnapshot};
 
 mod convert;
 mod media;
+mod resume;
 pub(crate) use convert::sfu_error;
 use convert::{participant_info, token_error};
+pub use resume::{Handover, Parked};
 
 pub struct Joined {
     pub sid: ParticipantSid,
@@ -38,6 +40,10 @@ pub struct Session {
     chat: Option<ChatDevice>,
     /// Chat events for this device, already serialized. Closed: it fell behind (resync).
     pub chat_events: Option<crate::fanout::DeviceEvents>,
+    /// In a room: the secret that continues this session on a new socket (`resume.rs`).
+    resume_token: Option<String>,
+    /// Fires when a resume on another socket wants this session (`resume.rs`).
+    pub handoff: Option<tokio::sync::oneshot::Receiver<Handover>>,
 }
 
 fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
@@ -57,6 +63,8 @@ impl Session {
             events: None,
             chat: None,
             chat_events: None,
+            resume_token: None,
+            handoff: None,
         }
     }
 
@@ -88,7 +96,12 @@ impl Session {
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         match message {
             ClientMessage::Ping { id } => Ok(ServerMessage::Pong { reply_to: id }),
-            ClientMessage::Hello { id, version, token } => self.hello(id, version, &token).await,
+            ClientMessage::Hello {
+                id,
+                version,
+                token,
+                resume,
+            } => self.hello(id, version, &token, resume.as_deref()).await,
             other => {
                 let Some(claims) = self.claims.clone() else {
                     return Err((
@@ -106,6 +119,7 @@ impl Session {
         id: String,
         version: u32,
         token: &str,
+        resume: Option<&str>,
     ) -> Result<ServerMessage, (ErrorCode, String)> {
         if self.claims.is_some() {
             return Err((
@@ -133,6 +147,18 @@ impl Session {
             // The call must not depend on the chat database being healthy.
             tracing::warn!(%err, "could not record user");
         }
+        if let Some(resume) = resume {
+            if let Some(resumed) = self.resume(resume, &claims.sub).await? {
+                return Ok(ServerMessage::Welcome {
+                    reply_to: id,
+                    version,
+                    server: format!("parley/{}", env!("CARGO_PKG_VERSION")),
+                    identity: claims.sub,
+                    name: claims.name,
+                    resumed: Some(resumed),
+                });
+            }
+        }
         if claims.grants.chat {
             let (device, events) = self
                 .state
@@ -152,6 +178,7 @@ impl Session {
             server: format!("parley/{}", env!("CARGO_PKG_VERSION")),
             identity: claims.sub.clone(),
             name: claims.name.clone(),
+            resumed: None,
         };
         self.claims = Some(claims);
         Ok(reply)
@@ -196,6 +223,7 @@ impl Session {
                 Ok(ServerMessage::Ok { reply_to: id })
             }
             media @ (ClientMessage::SubscribeAnswer { .. }
+            | ClientMessage::RestartIce { .. }
             | ClientMessage::IceCandidate { .. }
             | ClientMessage::UpdateSubscription { .. }
             | ClientMessage::SetTrackMuted { .. }
@@ -305,6 +333,7 @@ impl Session {
             .await;
         self.events = Some(events_rx);
         Ok(ServerMessage::Joined {
+            resume_token: self.issue_resume_token(),
             reply_to: id,
             viewers: viewers.iter().map(participant_info).collect(),
             room,
@@ -385,6 +414,10 @@ impl Session {
 
     /// Leaves the room if in one (also called when the socket closes).
     pub async fn leave(&mut self) {
+        if let Some(token) = self.resume_token.take() {
+            self.state.parked.forget(&token);
+        }
+        self.handoff = None;
         if let Some(joined) = self.joined.take() {
             self.events = None;
             let leave = Leave {
