@@ -39,6 +39,7 @@ export function netnsUnsupported() {
  * @typedef {object} Netns
  * @property {string} ns the namespace's name
  * @property {string} vethRoot this namespace's end of the pair
+ * @property {string} vethNs the namespace's end
  * @property {string} rootIp its address (the namespace reaches this machine there)
  * @property {string} nsIp the namespace's end's address
  * @property {string} subnet the /30 both are in
@@ -94,7 +95,7 @@ export function createNetns(tag, octet) {
   run('ip', ['-n', ns, 'link', 'set', vethNs, 'up']);
   run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   return {
-    ns, vethRoot, rootIp, nsIp, subnet: `10.${octet}.${net}.0/30`, teardown,
+    ns, vethRoot, vethNs, rootIp, nsIp, subnet: `10.${octet}.${net}.0/30`, teardown,
     chromium(tmp, args) {
       // The same binary, exec'd inside the namespace (exec keeps the pid, so Playwright's pipe
       // and its kill on close reach Chromium itself).
@@ -103,4 +104,22 @@ export function createNetns(tag, octet) {
       return chromium.launch({ executablePath: wrapper, args: [...chromiumArgs, ...args], headless: true });
     },
   };
+}
+
+/**
+ * The namespace's end moves to another address, as a laptop does going from one network to
+ * another: it gets `.6` of the next /30 (this machine answers at `.5` and routes to `.1` from
+ * there), then loses its old address and every socket bound to it.
+ * @param {Netns} n
+ * @returns {string} the new address
+ */
+export function moveToNextAddress(n) {
+  const prefix = n.rootIp.split('.').slice(0, 3).join('.');
+  const gateway = `${prefix}.5`;
+  const next = `${prefix}.6`;
+  run('ip', ['addr', 'add', `${gateway}/30`, 'dev', n.vethRoot]);
+  run('ip', ['-n', n.ns, 'addr', 'add', `${next}/30`, 'dev', n.vethNs]);
+  run('ip', ['-n', n.ns, 'route', 'add', 'default', 'via', gateway]);
+  run('ip', ['-n', n.ns, 'addr', 'del', `${n.nsIp}/30`, 'dev', n.vethNs]);
+  return next;
 }

@@ -44,3 +44,58 @@ export function backoffDelay(attempt, options = {}, random = Math.random) {
 export function shouldRetry(failures, options = {}) {
   return options.maxAttempts === undefined || failures < options.maxAttempts;
 }
+
+/**
+ * @typedef {object} RetryHooks
+ * @property {BackoffOptions} backoff
+ * @property {AbortSignal} signal stops the loop (it then resolves `null`)
+ * @property {(refreshToken: boolean) => Promise<void>} attempt one try; `refreshToken`: the last
+ *   one was refused for its token, so fetch a fresh one
+ * @property {boolean} canRefresh whether a fresh token can be fetched at all
+ * @property {(e: {attempt: number, delay: number, reason: string}) => void} waiting before each try
+ * @property {() => void} failed after each failed try
+ * @property {readonly string[]} fatal error codes not worth retrying
+ * @property {readonly string[]} tokenErrors codes that mean the token was refused
+ */
+
+/**
+ * Tries until one attempt succeeds, a fatal error, a second refusal of the token, or
+ * `backoff.maxAttempts`. Resolves `{attempts}` on success, `{reason}` (the last error) on
+ * giving up, `null` when aborted.
+ * @param {RetryHooks} h
+ * @param {string} reason why the first try is needed
+ * @returns {Promise<{attempts: number} | {reason: string} | null>}
+ */
+export async function retry(h, reason) {
+  let failures = 0;
+  let refresh = false;
+  let last = reason;
+  while (shouldRetry(failures, h.backoff)) {
+    const delay = backoffDelay(failures, h.backoff);
+    h.waiting({ attempt: failures + 1, delay, reason: last });
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      h.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(undefined); }, { once: true });
+    });
+    if (h.signal.aborted) return null;
+    const refreshing = refresh;
+    refresh = false;
+    try {
+      await h.attempt(refreshing);
+      return h.signal.aborted ? null : { attempts: failures + 1 };
+    } catch (err) {
+      if (h.signal.aborted) return null;
+      failures++;
+      const code = /** @type {{code?: string}} */ (err).code ?? '';
+      last = err instanceof Error ? err.message : String(err);
+      h.failed();
+      if (h.fatal.includes(code)) break;
+      // The old token may not survive a server restart (random secret) or may have expired.
+      if (h.tokenErrors.includes(code)) {
+        if (refreshing || !h.canRefresh) break;
+        refresh = true;
+      }
+    }
+  }
+  return h.signal.aborted ? null : { reason: last };
+}

@@ -56,8 +56,9 @@
  * @property {ConnectionQualityEvent} connectionQuality when a level changes
  * @property {{attempt: number, delay: number, reason: string}} reconnecting the connection
  *   dropped; attempt `attempt` starts in `delay` ms
- * @property {{attempts: number, downtime: number}} reconnected back in the room, tracks
- *   published again; `downtime` in ms
+ * @property {{attempts: number, downtime: number, resumed: boolean}} reconnected back in the
+ *   room; `downtime` in ms. `resumed`: the server kept the session (same participant, tracks
+ *   and connections, whose ICE restarted); otherwise it was joined and published again
  * @property {{code: number, reason: string}} disconnected for good: by `disconnect()`, or
  *   reconnecting gave up
  * @property {Error & {code?: string}} error

@@ -14,7 +14,7 @@ import { Publisher } from './publisher.js';
  * @typedef {object} LocalMediaIo
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(target: 'publisher' | 'screen', candidate: RTCIceCandidate) => void} sendCandidate
- * @property {(target: 'publisher' | 'screen') => void} mediaFailed
+ * @property {(target: 'publisher' | 'screen', trouble: import('./ice.js').IceTrouble) => void} mediaFailed
  * @property {() => RTCIceServer[]} iceServers TURN servers for new connections
  * @property {() => ParticipantInfo | null} you this session as the server knows it
  * @property {(err: unknown) => void} fail
@@ -76,6 +76,16 @@ export class LocalMedia {
     await this.#screen?.applyLayers(msid, active);
   }
 
+  /**
+   * Restart ICE on the publishing connection `target` (or on both): new offers with new ICE
+   * credentials.
+   * @param {'publisher' | 'screen'} [target]
+   */
+  async restartIce(target) {
+    const legs = target ? [target === 'screen' ? this.#screen : this.#publisher] : [this.#publisher, this.#screen];
+    await Promise.all(legs.map((leg) => leg?.restartIce()));
+  }
+
   /** Close the connections; the local tracks stay (a reconnect publishes them again). */
   closePeers() {
     this.#publisher?.close();
@@ -134,7 +144,7 @@ export class LocalMedia {
     const publisher = existing ?? new Publisher({
       request: (type, fields) => this.#io.request(type, fields),
       sendCandidate: (c) => this.#io.sendCandidate(target, c),
-      onFailed: () => this.#io.mediaFailed(target),
+      onFailed: (trouble) => this.#io.mediaFailed(target, trouble),
       iceServers: () => this.#io.iceServers(),
     }, target);
     if (target === 'screen') this.#screen = publisher;

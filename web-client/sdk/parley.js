@@ -3,7 +3,7 @@
 // Plain ES modules with JSDoc types, no build step: the server serves these files as they are.
 
 import { AdaptiveSubscriptions } from './adaptive.js';
-import { backoffDelay, shouldRetry } from './backoff.js';
+import { retry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
   FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, fetchGuestToken, subscriptionFields,
@@ -14,8 +14,9 @@ import { Chat } from './chat.js';
 import { LocalMedia, isScreen } from './local.js';
 import { Room } from './room.js';
 import { Signaling } from './signaling.js';
-import { QualityMonitor } from './quality.js';
+import { QualityMonitor, sampleInput } from './quality.js';
 import { Subscriber } from './subscriber.js';
+import { IceRecovery, PROBE_TIMEOUT_MS } from './ice.js';
 
 export { PROTOCOL_VERSION, ParleyError } from './protocol.js';
 export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from './publisher.js';
@@ -64,7 +65,7 @@ export class ParleyClient {
   #local = new LocalMedia({
     request: (type, fields) => this.#request(type, fields),
     sendCandidate: (target, c) => this.#sendCandidate(target, c),
-    mediaFailed: (target) => this.#mediaFailed(target),
+    mediaFailed: (target, trouble) => this.#ice.trouble(target, trouble),
     iceServers: () => this.#iceServers,
     you: () => this.you,
     fail: (err) => this.#fail(err),
@@ -84,6 +85,19 @@ export class ParleyClient {
   #adaptive = new AdaptiveSubscriptions((sid, want) => this.setSubscription(sid, want));
   #closedByUs = false;
   /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
+  /** From `joined`: continues this session on a new socket (`hello.resume`). @type {string | null} */
+  #resumeToken = null;
+  /** ICE trouble on a connection: probe the socket, restart ICE, rebuild as the last resort. */
+  #ice = new IceRecovery({
+    busy: () => Boolean(this.#reconnect) || this.#closedByUs,
+    probe: () => this.#signaling?.probe(PROBE_TIMEOUT_MS),
+    pc: (leg) => (leg === 'subscriber' ? this.#subscriber?.pc : leg === 'screen' ? this.#local.screenPc : this.#local.publisherPc),
+    restart: (leg) => (leg === 'subscriber' ? this.#subscriber?.restartIce() : this.#local.restartIce(leg)),
+    rebuild: (leg) => {
+      this.#resumeToken = null; // the connections themselves are the trouble: start afresh
+      this.#signaling?.drop(`${leg} connection failed`);
+    },
+  });
   #quality = new QualityMonitor(() => this.#qualitySnapshot(), (e) => this.#events.emit('connectionQuality', e));
   /** A room token for `join` other than the hello token (a call invitation's), reused on rejoin. */
   /** @type {string | undefined} */ #roomToken;
@@ -214,8 +228,8 @@ export class ParleyClient {
     return this.#tokenValueCache;
   }
 
-  /** @param {string} token */
-  async #open(token) {
+  /** @param {string} token @param {string | null} [resume] a session's resume token */
+  async #open(token, resume = null) {
     const url = this.#url;
     if (!url) throw new ParleyError('not_connected', 'connect() was not called');
     /** @type {Signaling | null} */
@@ -233,7 +247,7 @@ export class ParleyClient {
     }, this.#options);
     self = signaling;
     this.#signaling = signaling;
-    const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token });
+    const welcome = await this.#request('hello', { version: PROTOCOL_VERSION, token, resume: resume ?? undefined });
     this.identity = welcome.identity;
     this.name = welcome.name;
     // Chat failing to set up (or catch up) must not cost the call; the next gap syncs again.
@@ -253,6 +267,7 @@ export class ParleyClient {
     const reply = await this.#request('join', { room, token: options.token });
     this.room = reply.room;
     this.#roomToken = options.token;
+    this.#resumeToken = reply.resume_token ?? null;
     this.#iceServers = reply.ice_servers ?? [];
     this.conversation = reply.conversation ?? null;
     this.#local.joined();
@@ -377,6 +392,7 @@ export class ParleyClient {
     this.#stopReconnecting();
     // Tell the server first so the others see us go now, not after our ICE times out.
     const reply = this.connected ? this.#request('leave', {}) : Promise.resolve();
+    this.#resumeToken = null;
     this.#closePeers();
     this.#local.clear();
     this.#room.clear(false);
@@ -390,6 +406,7 @@ export class ParleyClient {
     this.#closedByUs = true;
     const reconnecting = this.#reconnect !== null;
     this.#stopReconnecting();
+    this.#resumeToken = null;
     this.#closePeers();
     this.#local.clear();
     this.#room.clear(false);
@@ -466,20 +483,28 @@ export class ParleyClient {
       sendCandidate: (c) => this.#sendCandidate('subscriber', c),
       onTrack: (sid, media) => this.#room.mediaArrived(sid, media),
       onError: (err) => this.#fail(err),
-      onFailed: () => this.#mediaFailed('subscriber'),
+      onFailed: (trouble) => this.#ice.trouble('subscriber', trouble),
       iceServers: () => this.#iceServers,
     }));
   }
 
   /**
-   * A peer connection failed while signaling still works (say, UDP is blocked now). The server
-   * offers the subscriber leg and has no ICE restart request, so the whole session is rebuilt
-   * the way a dropped socket is: reconnect, join, republish, resubscribe.
-   * @param {PeerTarget} leg
+   * `welcome.resumed`: the room is brought up to date (events sent to the lost socket may not
+   * have arrived) and every connection restarts ICE (the network under them changed).
+   * @param {{room: string, you: ParticipantInfo, participants: ParticipantInfo[], resume_token: string}} resumed
    */
-  #mediaFailed(leg) {
-    if (this.#reconnect || this.#closedByUs) return;
-    this.#signaling?.drop(`${leg} connection failed`);
+  #resumed(resumed) {
+    this.#resumeToken = resumed.resume_token;
+    this.#room.resync(resumed.you, resumed.participants);
+    this.#local.restartIce().catch((err) => this.#fail(err));
+    if (this.#subscriber?.pc) this.#subscriber.restartIce().catch((err) => this.#fail(err));
+  }
+
+  /** The session is not coming back: its connections close and its room empties. */
+  #dropRoom() {
+    this.#resumeToken = null;
+    this.#closePeers();
+    this.#room.clear(true);
   }
 
   #closePeers() {
@@ -518,84 +543,54 @@ export class ParleyClient {
     this.#reconnect = abort;
     const room = this.room;
     const started = Date.now();
-    // The server forgets a session whose socket closed: its tracks and subscriptions are gone,
-    // so the room is rebuilt from scratch after the new join.
     if (this.you) this.#quality.set(this.you.sid, true, { packetLoss: null, rtt: null, jitter: null, framesPerSecond: null, stalled: true });
-    this.#closePeers();
-    this.#room.clear(true);
-    let failures = 0;
-    let refresh = false;
-    let last = reason;
-    while (shouldRetry(failures, this.#options.backoff)) {
-      const delay = backoffDelay(failures, this.#options.backoff);
-      this.#events.emit('reconnecting', { attempt: failures + 1, delay, reason: last });
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(undefined); }, { once: true });
-      });
-      if (abort.signal.aborted) return;
-      const refreshing = refresh;
-      refresh = false;
-      try {
-        await this.#open(await this.#tokenValue(refreshing));
-        if (room) {
-          await this.join(room, { token: this.#roomToken });
-          await this.#local.republish();
-        }
-        if (abort.signal.aborted) return;
-        this.#reconnect = null;
-        this.#events.emit('reconnected', { attempts: failures + 1, downtime: Date.now() - started });
-        return;
-      } catch (err) {
-        if (abort.signal.aborted) return;
-        failures++;
-        const code = /** @type {ParleyError} */ (err).code ?? '';
-        last = err instanceof Error ? err.message : String(err);
+    // The server keeps a session whose socket was lost for a while: with a resume token, its
+    // connections stay and the next socket continues it. Otherwise (or once the server says it
+    // is gone) the room is rebuilt from scratch after a new join.
+    if (!this.#resumeToken) this.#dropRoom();
+    let resumed = false;
+    const outcome = await retry({
+      backoff: this.#options.backoff, signal: abort.signal, canRefresh: typeof this.#token === 'function',
+      fatal: [...FATAL_JOIN_ERRORS, 'token_unavailable'], tokenErrors: TOKEN_ERRORS,
+      waiting: (e) => this.#events.emit('reconnecting', e),
+      failed: () => {
         this.#signaling?.drop('reconnect attempt failed');
-        this.#closePeers();
-        if (FATAL_JOIN_ERRORS.includes(code) || code === 'token_unavailable') break;
-        // The old token may not survive a server restart (random secret) or may have expired.
-        if (TOKEN_ERRORS.includes(code)) {
-          if (refreshing || typeof this.#token !== 'function') break;
-          refresh = true;
-        }
-      }
-    }
-    if (abort.signal.aborted) return;
+        if (!this.#resumeToken) this.#closePeers();
+      },
+      attempt: async (refresh) => {
+        const welcome = await this.#open(await this.#tokenValue(refresh), this.#resumeToken);
+        resumed = Boolean(welcome.resumed);
+        if (welcome.resumed) return this.#resumed(welcome.resumed);
+        if (this.#resumeToken) this.#dropRoom();
+        if (!room) return;
+        await this.join(room, { token: this.#roomToken });
+        await this.#local.republish();
+      },
+    }, reason);
+    if (!outcome) return; // aborted
     this.#reconnect = null;
+    if ('attempts' in outcome) {
+      this.#events.emit('reconnected', { attempts: outcome.attempts, downtime: Date.now() - started, resumed });
+      return;
+    }
+    if (this.#resumeToken) this.#dropRoom();
     this.room = null;
     this.conversation = null;
     this.#local.clear();
-    this.#events.emit('disconnected', { code: 1006, reason: `reconnecting failed: ${last}` });
+    this.#events.emit('disconnected', { code: 1006, reason: `reconnecting failed: ${outcome.reason}` });
   }
 
   /** What a connection-quality sample needs; null while there is nothing to judge. */
   async #qualitySnapshot() {
     const you = this.you;
     if (!you) return null;
-    const pub = this.#local.publisherPc;
-    const sub = this.#subscriber?.pc ?? null;
-    /** @param {RTCPeerConnection | null} pc @returns {Promise<StatsLike[]>} */
-    const stats = async (pc) => (pc && pc.connectionState !== 'closed' ? [...(await pc.getStats()).values()] : []);
-    const [pubStats, subStats] = await Promise.all([stats(pub), stats(sub)]);
-    if (this.you !== you) return null; // left or reconnected meanwhile
-    return {
-      cur: { pub: pubStats, sub: subStats },
-      selfSid: you.sid,
-      signalingUp: this.connected,
-      publisherState: pub?.connectionState ?? null,
-      subscriberState: sub?.connectionState ?? null,
+    return sampleInput({
+      you, signalingUp: () => this.connected, stillYou: () => this.you === you,
+      pub: this.#local.publisherPc, sub: this.#subscriber?.pc ?? null,
       // What the publisher connection sends: a screen has its own connection.
-      sent: this.localTracks.filter((l) => !isScreen(l.source)).map((l) => ({ kind: l.track.kind, camera: l.source === 'camera', muted: l.muted, trackId: l.track.id })),
-      received: [...this.participants.values()].map((p) => ({
-        sid: p.sid,
-        tracks: p.tracks.flatMap((t) => {
-          const media = this.#room.media(t.sid);
-          if (!media) return [];
-          const camera = t.source === 'camera';
-          return [{ kind: t.kind, camera, muted: Boolean(t.muted), paused: this.#paused.has(t.sid), trackId: media.mediaTrack.id }];
-        }),
-      })),
-    };
+      sent: this.localTracks.filter((l) => !isScreen(l.source)),
+      participants: [...this.participants.values()],
+      media: (sid) => this.#room.media(sid), paused: (sid) => this.#paused.has(sid),
+    });
   }
 }

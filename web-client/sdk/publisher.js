@@ -8,6 +8,8 @@
 // sender's track id there, Firefox an id of its own), so it is read from our own offer, by the
 // transceiver's mid, and never taken from the track.
 
+import { watchIce } from './ice.js';
+
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 
 /**
@@ -46,7 +48,8 @@ export const SCREEN_ENCODING = Object.freeze({ maxBitrate: 1_200_000, maxFramera
  * @typedef {object} PublisherIo
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(candidate: RTCIceCandidate) => void} sendCandidate
- * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {(trouble: import('./ice.js').IceTrouble) => void} onFailed the connection's ICE is
+ *   in trouble (see `watchIce`)
  * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 
@@ -107,9 +110,21 @@ export class Publisher {
       if (this.#held) this.#held.push(ev.candidate);
       else this.#io.sendCandidate(ev.candidate);
     };
-    this.pc.onconnectionstatechange = () => {
-      if (this.pc.connectionState === 'failed' && !this.#closed) this.#io.onFailed();
-    };
+    watchIce(this.pc, (trouble) => {
+      if (!this.#closed) this.#io.onFailed(trouble);
+    });
+  }
+
+  /**
+   * Restart ICE (our network changed): a new offer with new ICE credentials, which the server
+   * answers with its own. Only once negotiated; queued behind any negotiation in flight.
+   */
+  restartIce() {
+    return this.#serial(async () => {
+      if (this.#closed || !this.negotiated) return;
+      this.pc.restartIce();
+      await this.#negotiate();
+    });
   }
 
   /** Whether the server has answered at least once. */

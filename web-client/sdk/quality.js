@@ -201,6 +201,43 @@ export function combineMetrics(parts) {
  *   per participant, the tracks this client receives of them (`trackId`: the receiver's track id)
  */
 
+/**
+ * Gathers a sample's input: both connections' stats, and what each carries.
+ * @param {object} c
+ * @param {{sid: string}} c.you this client's participant
+ * @param {() => boolean} c.signalingUp
+ * @param {() => boolean} c.stillYou false once the client left or rejoined meanwhile
+ * @param {RTCPeerConnection | null} c.pub
+ * @param {RTCPeerConnection | null} c.sub
+ * @param {{source: string, muted: boolean, track: MediaStreamTrack}[]} c.sent tracks on `pub`
+ * @param {{sid: string, tracks: {sid: string, kind: string, source: string, muted?: boolean}[]}[]} c.participants
+ * @param {(sid: string) => {mediaTrack: MediaStreamTrack} | null} c.media received media by track sid
+ * @param {(sid: string) => boolean} c.paused
+ * @returns {Promise<Omit<QualityInput, 'prev'> | null>}
+ */
+export async function sampleInput(c) {
+  /** @param {RTCPeerConnection | null} pc @returns {Promise<StatsLike[]>} */
+  const stats = async (pc) => (pc && pc.connectionState !== 'closed' ? [...(await pc.getStats()).values()] : []);
+  const [pubStats, subStats] = await Promise.all([stats(c.pub), stats(c.sub)]);
+  if (!c.stillYou()) return null;
+  return {
+    cur: { pub: pubStats, sub: subStats },
+    selfSid: c.you.sid,
+    signalingUp: c.signalingUp(),
+    publisherState: c.pub?.connectionState ?? null,
+    subscriberState: c.sub?.connectionState ?? null,
+    sent: c.sent.map((l) => ({ kind: l.track.kind, camera: l.source === 'camera', muted: l.muted, trackId: l.track.id })),
+    received: c.participants.map((p) => ({
+      sid: p.sid,
+      tracks: p.tracks.flatMap((t) => {
+        const media = c.media(t.sid);
+        if (!media) return [];
+        return [{ kind: t.kind, camera: t.source === 'camera', muted: Boolean(t.muted), paused: c.paused(t.sid), trackId: media.mediaTrack.id }];
+      }),
+    })),
+  };
+}
+
 const PEER_DOWN = ['failed', 'disconnected', 'closed'];
 
 /**

@@ -65,6 +65,34 @@ export class Room {
     this.you = null;
   }
 
+  /**
+   * The room as the server says it is now (a resumed session): whatever changed since our last
+   * event is applied as the events would have been (joins, leaves, tracks, mutes).
+   * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+   */
+  resync(you, participants) {
+    const now = new Map(participants.map((p) => [p.sid, p]));
+    for (const sid of [...this.participants.keys()]) {
+      if (!now.has(sid)) this.handle({ type: 'participant_left', sid });
+    }
+    for (const p of participants) {
+      const known = this.participants.get(p.sid);
+      if (!known) {
+        this.handle({ type: 'participant_joined', participant: p });
+        continue;
+      }
+      for (const t of [...known.tracks]) {
+        if (!p.tracks.some((x) => x.sid === t.sid)) this.handle({ type: 'track_unpublished', sid: t.sid, participant: p.sid });
+      }
+      for (const t of p.tracks) {
+        const had = known.tracks.find((x) => x.sid === t.sid);
+        if (!had) this.handle({ type: 'track_published', track: t });
+        else if (Boolean(had.muted) !== Boolean(t.muted)) this.handle({ type: 'track_muted', participant: p.sid, track: t.sid, muted: t.muted });
+      }
+    }
+    if (this.you) this.you.tracks = you.tracks;
+  }
+
   /** The received media of a track, once announced. @param {string} sid */
   media(sid) {
     return this.#subscribed.get(sid) ?? null;

@@ -19,6 +19,7 @@ export class Signaling {
   #requestTimeout;
   /** @type {ReturnType<typeof setInterval> | undefined} */ #keepalive;
   #closed = false;
+  #probing = false;
   #handlers;
 
   /**
@@ -90,6 +91,24 @@ export class Signaling {
     this.#ws.onclose = this.#ws.onmessage = this.#ws.onerror = null;
     try { this.#ws.close(4000, reason); } catch { /* already closing */ }
     this.#closedWith(1006, reason);
+  }
+
+  /**
+   * Pings now; drops the socket if no reply comes within `timeout` ms (its network may be gone:
+   * the caller saw ICE stop hearing back). One probe at a time.
+   * @param {number} timeout
+   */
+  probe(timeout) {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    const timer = setTimeout(() => {
+      this.#probing = false;
+      this.drop('no reply to a probe');
+    }, timeout);
+    this.request('ping', {}).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      this.#probing = false;
+    });
   }
 
   /** @param {number} interval */

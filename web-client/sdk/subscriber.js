@@ -1,6 +1,8 @@
 // The subscriber peer connection: the server offers whenever the set of tracks this client
 // receives changes, and we answer. Offers are applied one at a time, in order.
 
+import { watchIce } from './ice.js';
+
 /**
  * @typedef {object} SubscriberIo
  * @property {(type: string, fields: object) => Promise<any>} request
@@ -8,7 +10,8 @@
  * @property {(streamId: string, media: {mediaTrack: MediaStreamTrack, stream: MediaStream}) => void} onTrack
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
- * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {(trouble: import('./ice.js').IceTrouble) => void} onFailed the connection's ICE is
+ *   in trouble (see `watchIce`)
  * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 
@@ -48,10 +51,23 @@ export class Subscriber {
     this.pc?.close();
   }
 
+  /**
+   * Ask the server for an ICE restart of this connection (`restart_ice`): its next offer has
+   * new ICE credentials, and our answer restarts ICE here too.
+   */
+  restartIce() {
+    return this.#io.request('restart_ice', {});
+  }
+
   /** @param {string} sdp */
   async #answer(sdp) {
     if (this.#closed) return;
     const pc = (this.pc ??= this.#create());
+    if (pc.signalingState === 'stable' && pc.remoteDescription?.sdp === sdp && pc.localDescription) {
+      // The server sent an offer again: our answer was lost with a socket (a resumed session).
+      await this.#io.request('subscribe_answer', { sdp: pc.localDescription.sdp });
+      return;
+    }
     await pc.setRemoteDescription({ type: 'offer', sdp });
     for (const c of this.#candidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
     const answer = await pc.createAnswer();
@@ -66,9 +82,9 @@ export class Subscriber {
     pc.onicecandidate = (ev) => {
       if (ev.candidate?.candidate) this.#io.sendCandidate(ev.candidate);
     };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed' && !this.#closed) this.#io.onFailed();
-    };
+    watchIce(pc, (trouble) => {
+      if (!this.#closed) this.#io.onFailed(trouble);
+    });
     pc.ontrack = (ev) => {
       const stream = ev.streams[0];
       if (!stream) return; // no msid: not a Parley track, nothing to map it to

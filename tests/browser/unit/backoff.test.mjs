@@ -1,7 +1,7 @@
 // SDK unit tests: reconnect delays.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_BACKOFF, backoffDelay, shouldRetry } from '../../../web-client/sdk/backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, retry, shouldRetry } from '../../../web-client/sdk/backoff.js';
 
 const fixed = (/** @type {number} */ r) => () => r;
 
@@ -59,4 +59,45 @@ test('shouldRetry: forever by default, else up to maxAttempts failures', () => {
   assert.equal(shouldRetry(2, { maxAttempts: 3 }), true);
   assert.equal(shouldRetry(3, { maxAttempts: 3 }), false);
   assert.equal(shouldRetry(0, { maxAttempts: 0 }), false);
+});
+
+/** Hooks for `retry` with no waiting; `results` say how each attempt ends (an error code, or 'ok'). */
+function hooks(results, extra = {}) {
+  const calls = [];
+  return {
+    calls,
+    h: {
+      backoff: { initialDelay: 0, maxDelay: 0, ...extra.backoff }, signal: new AbortController().signal,
+      canRefresh: extra.canRefresh ?? true, fatal: ['forbidden'], tokenErrors: ['token_expired'],
+      waiting: (e) => calls.push(`wait ${e.attempt}: ${e.reason}`), failed: () => calls.push('failed'),
+      attempt: async (refresh) => {
+        const r = results.shift();
+        calls.push(`try${refresh ? ' (fresh token)' : ''}`);
+        if (r !== 'ok') throw Object.assign(new Error(r), { code: r });
+      },
+    },
+  };
+}
+
+test('retry: until one attempt works, fetching a fresh token once after a refusal', async () => {
+  const { h, calls } = hooks(['unavailable', 'token_expired', 'ok']);
+  assert.deepEqual(await retry(h, 'socket lost'), { attempts: 3 });
+  assert.deepEqual(calls, ['wait 1: socket lost', 'try', 'failed', 'wait 2: unavailable', 'try', 'failed', 'wait 3: token_expired', 'try (fresh token)']);
+});
+
+test('retry: gives up on a fatal error, a second token refusal, or maxAttempts', async () => {
+  assert.deepEqual(await retry(hooks(['forbidden', 'ok']).h, 'x'), { reason: 'forbidden' });
+  assert.deepEqual(await retry(hooks(['token_expired', 'token_expired', 'ok']).h, 'x'), { reason: 'token_expired' });
+  assert.deepEqual(await retry(hooks(['token_expired', 'ok'], { canRefresh: false }).h, 'x'), { reason: 'token_expired' });
+  assert.deepEqual(await retry(hooks(['a', 'b', 'ok'], { backoff: { maxAttempts: 2 } }).h, 'x'), { reason: 'b' });
+});
+
+test('retry: an abort ends it with null', async () => {
+  const { h } = hooks(['a', 'ok']);
+  const abort = new AbortController();
+  h.signal = abort.signal;
+  h.backoff = { initialDelay: 60_000, maxDelay: 60_000 };
+  const done = retry(h, 'x');
+  abort.abort();
+  assert.equal(await done, null);
 });

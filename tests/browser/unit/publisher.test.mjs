@@ -61,8 +61,9 @@ class FakeSender {
 }
 
 /** Writes offers like Firefox: a msid track id of its own per transceiver. */
-class FakePeerConnection {
+class FakePeerConnection extends EventTarget {
   static last = /** @type {FakePeerConnection | null} */ (null);
+  iceRestarts = 0;
   /** @type {{mid: string | null, sender: FakeSender, stream: any}[]} */ transceivers = [];
   /** @type {any} */ localDescription = null;
   /** @type {any} */ remoteDescription = null;
@@ -72,7 +73,12 @@ class FakePeerConnection {
   /** @type {any} */ onconnectionstatechange = null;
 
   constructor() {
+    super();
     FakePeerConnection.last = this;
+  }
+
+  restartIce() {
+    this.iceRestarts++;
   }
 
   /** @param {any} track @param {any} init */
@@ -162,6 +168,19 @@ test('publish names each track by the msid of its m-line, and publisher_layers f
   // The same set again changes nothing.
   await pub.applyLayers('{transceiver-0}', ['q']);
   assert.equal(sender.sets.length, 1);
+  pub.close();
+});
+
+test('restartIce re-offers (after restartIce) and publishes the offer; not before the first answer', async () => {
+  const { pub, requests, camera } = publisher();
+  await pub.restartIce();
+  assert.equal(requests.length, 0, 'nothing negotiated yet: nothing to restart');
+  await pub.add([/** @type {any} */ (camera)]);
+  await pub.restartIce();
+  const pc = /** @type {FakePeerConnection} */ (FakePeerConnection.last);
+  assert.equal(pc.iceRestarts, 1);
+  assert.deepEqual(requests.map((r) => r.type), ['publish', 'publish']);
+  assert.deepEqual(requests[1].tracks, [{ track_id: '{transceiver-0}', source: 'camera' }]);
   pub.close();
 });
 

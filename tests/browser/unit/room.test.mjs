@@ -102,3 +102,31 @@ test('events that are not about the room are left to the caller', () => {
   assert.equal(room.handle({ type: 'subscribe_offer', sdp: '' }), false);
   assert.equal(room.handle({ type: 'active_speakers', speakers: [] }), false);
 });
+
+test('resync applies what changed while the socket was lost, as the events would have', () => {
+  const { room, log } = recorded();
+  const me = { sid: 'PA_me', identity: 'me', name: 'Me', tracks: [] };
+  room.joined(me, [
+    { sid: 'PA_a', identity: 'a', name: 'A', tracks: [track('TR_a1', 'PA_a'), track('TR_a2', 'PA_a', 'microphone')] },
+    { sid: 'PA_gone', identity: 'g', name: 'G', tracks: [track('TR_g', 'PA_gone')] },
+  ]);
+  room.mediaArrived('TR_a1', media('a1'));
+  log.length = 0;
+  room.resync({ ...me, tracks: [track('TR_mine', 'PA_me')] }, [
+    // A: camera unpublished, microphone muted, a screen published.
+    { sid: 'PA_a', identity: 'a', name: 'A', tracks: [{ ...track('TR_a2', 'PA_a', 'microphone'), muted: true }, track('TR_a3', 'PA_a', 'screen')] },
+    { sid: 'PA_new', identity: 'n', name: 'N', tracks: [track('TR_n', 'PA_new')] },
+  ]);
+  assert.deepEqual(names(log), [
+    'gone:TR_g', 'participantGone:PA_gone', 'participantLeft:PA_gone',
+    'gone:TR_a1', 'trackUnsubscribed:TR_a1',
+    'trackMuted:TR_a2',
+    'participantJoined:PA_new',
+  ]);
+  assert.deepEqual([...room.participants.keys()], ['PA_a', 'PA_new']);
+  assert.deepEqual(room.participants.get('PA_a')?.tracks.map((t) => t.sid), ['TR_a2', 'TR_a3']);
+  assert.deepEqual(room.you?.tracks.map((t) => t.sid), ['TR_mine']);
+  log.length = 0;
+  room.resync({ ...me, tracks: [track('TR_mine', 'PA_me')] }, [...room.participants.values()]);
+  assert.deepEqual(log, [], 'nothing changed: nothing announced');
+});

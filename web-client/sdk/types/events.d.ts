@@ -86,12 +86,14 @@ export type CallEvents = {
         reason: string;
     };
     /**
-     * back in the room, tracks
-     * published again; `downtime` in ms
+     * back in the
+     * room; `downtime` in ms. `resumed`: the server kept the session (same participant, tracks
+     * and connections, whose ICE restarted); otherwise it was joined and published again
      */
     reconnected: {
         attempts: number;
         downtime: number;
+        resumed: boolean;
     };
     /**
      * for good: by `disconnect()`, or

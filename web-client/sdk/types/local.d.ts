@@ -8,7 +8,7 @@ export function isScreen(source: TrackSource): source is "screen" | "screen_audi
  * @typedef {object} LocalMediaIo
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(target: 'publisher' | 'screen', candidate: RTCIceCandidate) => void} sendCandidate
- * @property {(target: 'publisher' | 'screen') => void} mediaFailed
+ * @property {(target: 'publisher' | 'screen', trouble: import('./ice.js').IceTrouble) => void} mediaFailed
  * @property {() => RTCIceServer[]} iceServers TURN servers for new connections
  * @property {() => ParticipantInfo | null} you this session as the server knows it
  * @property {(err: unknown) => void} fail
@@ -35,6 +35,12 @@ export class LocalMedia {
      * @param {string[]} active RIDs
      */
     applyLayers(msid: string, active: string[]): Promise<void>;
+    /**
+     * Restart ICE on the publishing connection `target` (or on both): new offers with new ICE
+     * credentials.
+     * @param {'publisher' | 'screen'} [target]
+     */
+    restartIce(target?: "publisher" | "screen"): Promise<void>;
     /** Close the connections; the local tracks stay (a reconnect publishes them again). */
     closePeers(): void;
     /** Forget the local tracks too (left the room). */
@@ -98,7 +104,7 @@ export type LocalTrack = import("./publisher.js").LocalTrack;
 export type LocalMediaIo = {
     request: (type: string, fields: object) => Promise<any>;
     sendCandidate: (target: "publisher" | "screen", candidate: RTCIceCandidate) => void;
-    mediaFailed: (target: "publisher" | "screen") => void;
+    mediaFailed: (target: "publisher" | "screen", trouble: import("./ice.js").IceTrouble) => void;
     /**
      * TURN servers for new connections
      */

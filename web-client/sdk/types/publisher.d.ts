@@ -16,7 +16,8 @@
  * @typedef {object} PublisherIo
  * @property {(type: string, fields: object) => Promise<any>} request
  * @property {(candidate: RTCIceCandidate) => void} sendCandidate
- * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {(trouble: import('./ice.js').IceTrouble) => void} onFailed the connection's ICE is
+ *   in trouble (see `watchIce`)
  * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 /**
@@ -55,6 +56,11 @@ export class Publisher {
      */
     constructor(io: PublisherIo, target?: "publisher" | "screen");
     pc: RTCPeerConnection;
+    /**
+     * Restart ICE (our network changed): a new offer with new ICE credentials, which the server
+     * answers with its own. Only once negotiated; queued behind any negotiation in flight.
+     */
+    restartIce(): Promise<void>;
     /** Whether the server has answered at least once. */
     get negotiated(): boolean;
     /** @param {string} trackId */
@@ -135,9 +141,10 @@ export type PublisherIo = {
     request: (type: string, fields: object) => Promise<any>;
     sendCandidate: (candidate: RTCIceCandidate) => void;
     /**
-     * ICE/DTLS gave up on the connection
+     * the connection's ICE is
+     * in trouble (see `watchIce`)
      */
-    onFailed: () => void;
+    onFailed: (trouble: import("./ice.js").IceTrouble) => void;
     /**
      * TURN servers for the connection
      */

@@ -57,6 +57,61 @@ export function selectedPath(cur: StatsLike[]): ConnectionPath | null;
  */
 export function combineMetrics(parts: QualityMetrics[]): QualityMetrics;
 /**
+ * What one sample needs to know besides the stats.
+ * @typedef {object} QualityInput
+ * @property {{pub: StatsLike[], sub: StatsLike[]}} prev the previous sample's stats (empty at first)
+ * @property {{pub: StatsLike[], sub: StatsLike[]}} cur
+ * @property {string} selfSid
+ * @property {boolean} signalingUp whether the WebSocket is open
+ * @property {RTCPeerConnectionState | null} publisherState null: not publishing
+ * @property {RTCPeerConnectionState | null} subscriberState null: nothing received yet
+ * @property {{kind: string, camera: boolean, muted: boolean, trackId: string}[]} sent this
+ *   client's tracks (`trackId`: the sender's current `MediaStreamTrack.id`)
+ * @property {{sid: string, tracks: {kind: string, camera: boolean, muted: boolean, paused: boolean, trackId: string}[]}[]} received
+ *   per participant, the tracks this client receives of them (`trackId`: the receiver's track id)
+ */
+/**
+ * Gathers a sample's input: both connections' stats, and what each carries.
+ * @param {object} c
+ * @param {{sid: string}} c.you this client's participant
+ * @param {() => boolean} c.signalingUp
+ * @param {() => boolean} c.stillYou false once the client left or rejoined meanwhile
+ * @param {RTCPeerConnection | null} c.pub
+ * @param {RTCPeerConnection | null} c.sub
+ * @param {{source: string, muted: boolean, track: MediaStreamTrack}[]} c.sent tracks on `pub`
+ * @param {{sid: string, tracks: {sid: string, kind: string, source: string, muted?: boolean}[]}[]} c.participants
+ * @param {(sid: string) => {mediaTrack: MediaStreamTrack} | null} c.media received media by track sid
+ * @param {(sid: string) => boolean} c.paused
+ * @returns {Promise<Omit<QualityInput, 'prev'> | null>}
+ */
+export function sampleInput(c: {
+    you: {
+        sid: string;
+    };
+    signalingUp: () => boolean;
+    stillYou: () => boolean;
+    pub: RTCPeerConnection | null;
+    sub: RTCPeerConnection | null;
+    sent: {
+        source: string;
+        muted: boolean;
+        track: MediaStreamTrack;
+    }[];
+    participants: {
+        sid: string;
+        tracks: {
+            sid: string;
+            kind: string;
+            source: string;
+            muted?: boolean;
+        }[];
+    }[];
+    media: (sid: string) => {
+        mediaTrack: MediaStreamTrack;
+    } | null;
+    paused: (sid: string) => boolean;
+}): Promise<Omit<QualityInput, "prev"> | null>;
+/**
  * One sample's metrics: for this client (what it sends, judged by the server's receiver
  * reports) and for each participant (what arrives of them). Connections still being set up
  * are left out rather than reported as lost.
@@ -129,39 +184,6 @@ export class QualityMonitor {
     set(sid: string, local: boolean, metrics: QualityMetrics, path?: ConnectionPath | null): void;
     #private;
 }
-export type QualityLevel = "excellent" | "good" | "poor" | "lost";
-/**
- * how media reaches the server: straight over
- *   UDP or TCP, or through a TURN relay
- */
-export type ConnectionPath = "udp" | "tcp" | "relay";
-export type QualityMetrics = {
-    /**
-     * fraction (0..1) of packets lost over the interval
-     */
-    packetLoss: number | null;
-    /**
-     * round-trip time to the server in ms
-     */
-    rtt: number | null;
-    /**
-     * ms, the worst stream's
-     */
-    jitter: number | null;
-    /**
-     * of the camera video, when it flows
-     */
-    framesPerSecond: number | null;
-    /**
-     * media was expected and none moved, or the connection is down
-     */
-    stalled: boolean;
-};
-export type StatsLike = {
-    id: string;
-    type: string;
-    [field: string]: any;
-};
 /**
  * What one sample needs to know besides the stats.
  */
@@ -213,5 +235,38 @@ export type QualityInput = {
             trackId: string;
         }[];
     }[];
+};
+export type QualityLevel = "excellent" | "good" | "poor" | "lost";
+/**
+ * how media reaches the server: straight over
+ *   UDP or TCP, or through a TURN relay
+ */
+export type ConnectionPath = "udp" | "tcp" | "relay";
+export type QualityMetrics = {
+    /**
+     * fraction (0..1) of packets lost over the interval
+     */
+    packetLoss: number | null;
+    /**
+     * round-trip time to the server in ms
+     */
+    rtt: number | null;
+    /**
+     * ms, the worst stream's
+     */
+    jitter: number | null;
+    /**
+     * of the camera video, when it flows
+     */
+    framesPerSecond: number | null;
+    /**
+     * media was expected and none moved, or the connection is down
+     */
+    stalled: boolean;
+};
+export type StatsLike = {
+    id: string;
+    type: string;
+    [field: string]: any;
 };
 export type ConnectionQualityEvent = import("./events.js").ConnectionQualityEvent;

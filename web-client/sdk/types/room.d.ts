@@ -34,6 +34,12 @@ export class Room {
      * @param {boolean} announce
      */
     clear(announce: boolean): void;
+    /**
+     * The room as the server says it is now (a resumed session): whatever changed since our last
+     * event is applied as the events would have been (joins, leaves, tracks, mutes).
+     * @param {ParticipantInfo} you @param {ParticipantInfo[]} participants
+     */
+    resync(you: ParticipantInfo, participants: ParticipantInfo[]): void;
     /** The received media of a track, once announced. @param {string} sid */
     media(sid: string): Media | null;
     /** @param {string} sid track sid (the msid stream id) @param {Media} media */

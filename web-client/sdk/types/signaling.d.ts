@@ -43,6 +43,12 @@ export class Signaling {
      * @param {string} reason
      */
     drop(reason: string): void;
+    /**
+     * Pings now; drops the socket if no reply comes within `timeout` ms (its network may be gone:
+     * the caller saw ICE stop hearing back). One probe at a time.
+     * @param {number} timeout
+     */
+    probe(timeout: number): void;
     #private;
 }
 export type SignalingHandlers = {

@@ -5,7 +5,8 @@
  * @property {(streamId: string, media: {mediaTrack: MediaStreamTrack, stream: MediaStream}) => void} onTrack
  *   a track arrived; its msid stream id is the server's track sid
  * @property {(err: unknown) => void} onError
- * @property {() => void} onFailed ICE/DTLS gave up on the connection
+ * @property {(trouble: import('./ice.js').IceTrouble) => void} onFailed the connection's ICE is
+ *   in trouble (see `watchIce`)
  * @property {() => RTCIceServer[]} [iceServers] TURN servers for the connection
  */
 export class Subscriber {
@@ -18,6 +19,11 @@ export class Subscriber {
     /** @param {RTCIceCandidateInit} candidate */
     addRemoteCandidate(candidate: RTCIceCandidateInit): void;
     close(): void;
+    /**
+     * Ask the server for an ICE restart of this connection (`restart_ice`): its next offer has
+     * new ICE credentials, and our answer restarts ICE here too.
+     */
+    restartIce(): Promise<any>;
     #private;
 }
 export type SubscriberIo = {
@@ -32,9 +38,10 @@ export type SubscriberIo = {
     }) => void;
     onError: (err: unknown) => void;
     /**
-     * ICE/DTLS gave up on the connection
+     * the connection's ICE is
+     * in trouble (see `watchIce`)
      */
-    onFailed: () => void;
+    onFailed: (trouble: import("./ice.js").IceTrouble) => void;
     /**
      * TURN servers for the connection
      */
