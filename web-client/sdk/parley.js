@@ -469,7 +469,9 @@ export class ParleyClient {
         this.#local.applyLayers(msg.track_id, msg.active).catch((err) => this.#fail(err));
         return;
       case 'goodbye':
-        // The close that follows carries the reason too; nothing to do until then.
+        // The server ended the session (shutdown, removed): nothing left to resume. The close
+        // that follows carries the reason too.
+        this.#resumeToken = null;
         return;
       default:
         // Newer servers may add events; ignoring unknown ones keeps old clients working.
