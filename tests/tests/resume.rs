@@ -185,3 +185,23 @@ async fn with_no_window_nothing_is_kept() {
         .is_some());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_session_gets_fresh_turn_credentials() {
+    let server = TestServer::start_with(|args| {
+        args.turn_url = Some(vec!["turn:127.0.0.1:3478?transport=udp".into()]);
+        args.turn_secret = Some("resume-test-turn-secret".into());
+    })
+    .await;
+    let (lost, joined_a) = joined(&server, "ana", "ward").await;
+    let first = &joined_a["ice_servers"][0];
+    assert!(first["username"].is_string(), "{joined_a}");
+    drop(lost);
+    let token = joined_a["resume_token"].as_str().unwrap();
+    let (_, welcome) = resume(&server, "ana", "ward", token).await;
+    let again = &welcome["resumed"]["ice_servers"][0];
+    assert_eq!(again["urls"], first["urls"], "{welcome}");
+    assert!(again["credential"].is_string());
+    assert_ne!(again["username"], first["username"], "new credentials");
+    server.stop().await;
+}

@@ -493,11 +493,16 @@ export class ParleyClient {
   /**
    * `welcome.resumed`: the room is brought up to date (events sent to the lost socket may not
    * have arrived) and every connection restarts ICE (the network under them changed).
-   * @param {{room: string, you: ParticipantInfo, participants: ParticipantInfo[], resume_token: string}} resumed
+   * @param {{room: string, you: ParticipantInfo, participants: ParticipantInfo[], resume_token: string, ice_servers?: import('./protocol.js').IceServer[]}} resumed
    */
   #resumed(resumed) {
     this.#resumeToken = resumed.resume_token;
     this.#room.resync(resumed.you, resumed.participants);
+    // Fresh TURN credentials for the restarts (the old ones may have expired).
+    this.#iceServers = resumed.ice_servers ?? [];
+    for (const pc of [this.#local.publisherPc, this.#local.screenPc, this.#subscriber?.pc]) {
+      pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: this.#iceServers });
+    }
     this.#local.restartIce().catch((err) => this.#fail(err));
     if (this.#subscriber?.pc) this.#subscriber.restartIce().catch((err) => this.#fail(err));
   }

@@ -130,6 +130,10 @@ pub struct Resumed {
     pub participants: Vec<ParticipantInfo>,
     /// For the next `hello.resume` (each token continues a session once).
     pub resume_token: String,
+    /// TURN servers with fresh credentials (the old ones may have expired meanwhile), when the
+    /// server has TURN configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// One entry of `active_speakers`.

@@ -340,13 +340,7 @@ impl Session {
             you,
             participants: others.iter().map(participant_info).collect(),
             conversation,
-            ice_servers: self
-                .state
-                .config
-                .turn
-                .iter()
-                .map(|t| t.ice_server())
-                .collect(),
+            ice_servers: self.ice_servers(),
         })
     }
 
@@ -375,6 +369,16 @@ impl Session {
         let people = sfu.request(RoomPeople { room }).await.map_err(sfu_error)?;
         let viewers = people.into_iter().filter(|p| p.meta.hidden).collect();
         Ok((others, viewers))
+    }
+
+    /// TURN servers with fresh credentials for this session's connections (none without TURN).
+    fn ice_servers(&self) -> Vec<crate::protocol::IceServer> {
+        self.state
+            .config
+            .turn
+            .iter()
+            .map(|t| t.ice_server())
+            .collect()
     }
 
     /// Joined with the `moderate` grant: sees the room's hidden viewers.

@@ -217,6 +217,7 @@ impl Session {
             you,
             participants: others.into_iter().map(super::participant_info).collect(),
             resume_token,
+            ice_servers: self.ice_servers(),
         }))
     }
 }
