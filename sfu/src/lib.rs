@@ -42,7 +42,9 @@ pub mod vp8;
 pub use crate::core::input::{self, Input};
 pub use crate::core::{Candidate, CoreConfig, PeerState, SfuCore, SfuEvent, Transmit};
 pub use config::SfuConfig;
-pub use driver::{event_channel, spawn, EventReceiver, EventSender, SfuHandle, EVENT_QUEUE};
+pub use driver::{
+    event_channel, spawn, spawn_in_memory, EventReceiver, EventSender, SfuHandle, EVENT_QUEUE,
+};
 pub use error::SfuError;
 pub use flow::{Flow, Transport};
 pub use ids::{ParticipantSid, PeerRole, TrackSid};

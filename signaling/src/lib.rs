@@ -69,17 +69,7 @@ fn random_secret() -> String {
 }
 
 impl Server {
-    pub async fn start(mut config: Config) -> Result<Self, StartError> {
-        if config.jwt_secret.is_none() {
-            tracing::warn!(
-                "no PARLEY_JWT_SECRET configured: using a random secret; tokens will not survive a restart"
-            );
-            config.jwt_secret = Some(random_secret());
-        }
-        let tokens =
-            TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes())
-                .with_max_lifetime(config.max_token_lifetime);
-        let store = chat::Store::connect(&config.database_url).await?;
+    pub async fn start(config: Config) -> Result<Self, StartError> {
         let sfu = sfu::spawn(config.sfu_config())
             .await
             .map_err(StartError::Media)?;
@@ -94,48 +84,8 @@ impl Server {
             source,
         })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let metrics = metrics::Metrics::new(sfu.stats().clone());
-        let webhooks = match &config.webhook {
-            Some(target) => {
-                webhooks::Webhooks::spawn(target.clone(), metrics.clone(), shutdown_rx.clone())
-            }
-            None => webhooks::Webhooks::disabled(),
-        };
-        let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
-        let messaging = Arc::new(
-            messaging::Messaging::new(
-                store.clone(),
-                files,
-                Arc::new(fanout::LocalFanout::new(
-                    metrics.chat_device_cutoffs_total.clone(),
-                )),
-                webhooks.clone(),
-            )
-            .with_rejoin_grace(config.rejoin_grace),
-        );
-        messaging.spawn_typing_sweeper(shutdown_rx.clone());
-        messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
-        messaging.recover_invitations().await;
-        match store.end_room_visits().await {
-            Ok(0) => {}
-            Ok(ended) => tracing::info!(ended, "room conversation visits of the last run ended"),
-            Err(err) => tracing::warn!(%err, "could not end the last run's room visits"),
-        }
-
-        let state = state::AppState {
-            messaging,
-            webhooks,
-            rooms: Arc::new(rooms::RoomRegistry::default()),
-            config: Arc::new(config),
-            metrics,
-            sfu: sfu.clone(),
-            tokens: tokens.clone(),
-            store: store.clone(),
-            media_sessions: whip::MediaSessions::default(),
-            session_rate: Arc::default(),
-            shutdown: shutdown_rx.clone(),
-            parked: Arc::default(),
-        };
+        let state = assemble(config, sfu.clone(), shutdown_rx.clone()).await?;
+        let (tokens, store) = (state.tokens.clone(), state.store.clone());
         tracing::info!(
             http = %http_addr,
             media = ?sfu.local_addrs(),
@@ -183,4 +133,66 @@ impl Server {
     pub async fn wait(&mut self) {
         let _ = (&mut self.task).await;
     }
+}
+
+/// Everything a session and the HTTP routes share, built around a running media plane: tokens,
+/// the chat store, metrics, webhooks, messaging (with its sweepers and the recovery of what a
+/// restart interrupted). `Server::start` serves it over HTTP; tests drive sessions on it
+/// directly, with `sfu::spawn_in_memory` as the media plane.
+pub async fn assemble(
+    mut config: Config,
+    sfu: sfu::SfuHandle,
+    shutdown_rx: watch::Receiver<bool>,
+) -> Result<state::AppState, StartError> {
+    if config.jwt_secret.is_none() {
+        tracing::warn!(
+            "no PARLEY_JWT_SECRET configured: using a random secret; tokens will not survive a restart"
+        );
+        config.jwt_secret = Some(random_secret());
+    }
+    let tokens = TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes())
+        .with_max_lifetime(config.max_token_lifetime);
+    let store = chat::Store::connect(&config.database_url).await?;
+    let metrics = metrics::Metrics::new(sfu.stats().clone());
+    let webhooks = match &config.webhook {
+        Some(target) => {
+            webhooks::Webhooks::spawn(target.clone(), metrics.clone(), shutdown_rx.clone())
+        }
+        None => webhooks::Webhooks::disabled(),
+    };
+    let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
+    let messaging = Arc::new(
+        messaging::Messaging::new(
+            store.clone(),
+            files,
+            Arc::new(fanout::LocalFanout::new(
+                metrics.chat_device_cutoffs_total.clone(),
+            )),
+            webhooks.clone(),
+        )
+        .with_rejoin_grace(config.rejoin_grace),
+    );
+    messaging.spawn_typing_sweeper(shutdown_rx.clone());
+    messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
+    messaging.recover_invitations().await;
+    match store.end_room_visits().await {
+        Ok(0) => {}
+        Ok(ended) => tracing::info!(ended, "room conversation visits of the last run ended"),
+        Err(err) => tracing::warn!(%err, "could not end the last run's room visits"),
+    }
+
+    Ok(state::AppState {
+        messaging,
+        webhooks,
+        rooms: Arc::new(rooms::RoomRegistry::default()),
+        config: Arc::new(config),
+        metrics,
+        sfu,
+        tokens,
+        store,
+        media_sessions: whip::MediaSessions::default(),
+        session_rate: Arc::default(),
+        shutdown: shutdown_rx.clone(),
+        parked: Arc::default(),
+    })
 }

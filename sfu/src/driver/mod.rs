@@ -306,6 +306,42 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
     spawn_with(config, TcpDeadlines::default()).await
 }
 
+/// A media plane with no sockets, on the caller's runtime: one worker and the same
+/// [`SfuHandle`] (requests, placement, events, timers, limits), but nothing is sent or
+/// received; the host candidates it advertises are the configured public IPs on the configured
+/// ports. For testing what drives the media plane (signaling's sessions) without a network; on
+/// a paused tokio clock its timers (connect deadlines, silence) run on virtual time.
+pub fn spawn_in_memory(config: &SfuConfig) -> SfuHandle {
+    let stats = Arc::new(SfuStats::new(1));
+    let placement = Arc::new(Mutex::new(Placement::new(1)));
+    let candidates: Vec<SocketAddr> = config
+        .public_ips
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, config.udp_port))
+        .collect();
+    let core = SfuCore::on_node(
+        CoreConfig {
+            candidates: candidates.clone(),
+            tcp_candidates: Vec::new(),
+            keyframe_request_interval: config.keyframe_request_interval,
+            connect_timeout: config.connect_timeout,
+            limits: config.limits,
+        },
+        stats.clone(),
+        Arc::new(Node::default()),
+        0,
+    );
+    let (jobs, job_rx) = mpsc::channel(JOB_QUEUE);
+    worker::start_in_memory(core, placement.clone(), stats.clone(), job_rx);
+    SfuHandle {
+        workers: Arc::from(vec![jobs]),
+        placement,
+        stats,
+        local_addrs: Arc::new(candidates),
+        tcp_addrs: Arc::new(Vec::new()),
+    }
+}
+
 /// [`spawn`] with other ICE-TCP deadlines.
 pub async fn spawn_with(config: SfuConfig, deadlines: TcpDeadlines) -> io::Result<SfuHandle> {
     let sockets = bind_sockets(&config)?;

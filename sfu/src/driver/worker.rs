@@ -26,6 +26,12 @@ use tokio::sync::mpsc;
 /// One request for a worker: runs on it with the core at hand and the time it runs.
 pub(super) type Job = Box<dyn FnOnce(&mut MediaTask, Instant) + Send>;
 
+/// The worker's clock: tokio's, which is the system's except on a paused runtime (tests of the
+/// in-memory media plane, whose timers then run on virtual time).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// A datagram as a receive loop read it, with when.
 pub(super) struct Received {
     pub at: Instant,
@@ -84,6 +90,33 @@ pub(super) fn start(setup: Setup<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// A worker without sockets on the caller's runtime (`super::spawn_in_memory`): what its
+/// connections would send is dropped, nothing arrives.
+pub(super) fn start_in_memory(
+    core: SfuCore,
+    placement: Arc<Mutex<Placement>>,
+    stats: Arc<SfuStats>,
+    jobs: mpsc::Receiver<Job>,
+) {
+    let task = MediaTask {
+        index: 0,
+        core,
+        sockets: Vec::new(),
+        tcp: Arc::default(),
+        allowlist: Vec::new(),
+        subscribers: HashMap::new(),
+        placement,
+        stats,
+        stopping: false,
+        outgoing: Vec::new(),
+    };
+    let (no_datagrams, datagrams) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let _open = no_datagrams; // the loop ends when its datagram channel closes
+        task.run(jobs, datagrams).await;
+    });
+}
+
 struct WorkerSocket {
     socket: UdpSocket,
     advertised: SocketAddr,
@@ -115,11 +148,11 @@ impl MediaTask {
             let deadline = self
                 .core
                 .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                .unwrap_or_else(|| now() + Duration::from_secs(3600));
             tokio::select! {
                 job = jobs.recv() => {
                     let Some(job) = job else { break };
-                    job(&mut self, Instant::now());
+                    job(&mut self, now());
                 }
                 batch = datagrams.recv() => {
                     let Some(batch) = batch else { break };
@@ -131,7 +164,7 @@ impl MediaTask {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.apply(Instant::now(), Timeout);
+                    self.apply(now(), Timeout);
                 }
             }
             self.flush_timed(None).await;
@@ -148,7 +181,7 @@ impl MediaTask {
     async fn flush_timed(&mut self, received: Option<Instant>) {
         let sent = self.flush().await;
         if let Some(received) = received.filter(|_| sent > 0) {
-            let delay = Instant::now().saturating_duration_since(received);
+            let delay = now().saturating_duration_since(received);
             self.stats
                 .forward_delay_seconds
                 .observe(delay.as_secs_f64());
@@ -264,7 +297,7 @@ impl MediaTask {
                         sid,
                         reason: "too_slow".to_owned(),
                     };
-                    self.apply(Instant::now(), removal);
+                    self.apply(now(), removal);
                 }
             }
         }
