@@ -18,8 +18,8 @@ use reports::QuietStreamReports;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::tcp_type::TcpType;
 use rtc::interceptor::{
-    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
-    TwccSenderBuilder,
+    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry,
+    SenderReportBuilder, Slot, TwccSenderBuilder,
 };
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -35,8 +35,9 @@ use rtc::peer_connection::transport::{
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind, TYPE_RTCP_FB_NACK,
+    RtpCodecKind, TYPE_RTCP_FB_NACK, TYPE_RTCP_FB_TRANSPORT_CC,
 };
+use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use rtc::shared::error::Result;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -120,9 +121,19 @@ pub const NACK_HISTORY: u16 = 512;
 // webrtc-rs keeps no history at all (so answers no NACK) unless the size is a power of two.
 const _: () = assert!(NACK_HISTORY.is_power_of_two());
 
-/// webrtc-rs's standard interceptors (NACK both ways, simulcast header extensions, TWCC
-/// feedback for what the connection receives, RTCP reports), with the NACK history above.
-fn standard_interceptors(registry: Registry, engine: &mut MediaEngine) -> Result<Registry> {
+/// webrtc-rs's standard interceptors, as each kind of leg needs them (NACK history above).
+/// Both kinds negotiate NACK, PLI and transport-cc and carry the simulcast header extensions.
+/// A leg that receives media (a publisher's) generates NACKs, transport-cc feedback and receiver
+/// reports (and keeps the rest as before). A leg that only sends (a subscriber's, a viewer's)
+/// answers NACKs and sends sender reports, nothing else: every interceptor in the chain is a
+/// hop each forwarded packet takes (a queue push and pop of the whole packet), and the
+/// generators of NACKs, feedback and receiver reports would only watch for media that never
+/// comes to such a leg.
+fn standard_interceptors(
+    registry: Registry,
+    engine: &mut MediaEngine,
+    sends_media: bool,
+) -> Result<Registry> {
     for parameter in ["", "pli"] {
         engine.register_feedback(
             RTCPFeedback {
@@ -132,15 +143,76 @@ fn standard_interceptors(registry: Registry, engine: &mut MediaEngine) -> Result
             RtpCodecKind::Video,
         );
     }
-    let registry = registry
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
     configure_simulcast_extension_headers(engine)?;
+    let registry = registry.with(
+        Slot::NackResponder,
+        NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
+    );
+    if sends_media {
+        negotiate_transport_cc(engine)?;
+        return Ok(registry.with(Slot::SenderReport, SenderReportBuilder::new().build()));
+    }
+    let registry = registry.with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
     let registry = configure_twcc_receiver_only(registry, engine)?;
     Ok(configure_rtcp_reports(registry))
+}
+
+/// What `configure_twcc_receiver_only` negotiates (the transport-cc header extension and
+/// feedback, audio and video), without its feedback generator.
+fn negotiate_transport_cc(engine: &mut MediaEngine) -> Result<()> {
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_TRANSPORT_CC.to_owned(),
+                ..Default::default()
+            },
+            kind,
+        );
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// A connection's interceptor chain: Parley's own (keyframe requests seen; on a receiving leg
+/// no reports about RID layers; on a sending leg GCC over transport-cc with its estimate, and
+/// the retransmission budget) around webrtc-rs's standard ones.
+fn interceptors(
+    engine: &mut MediaEngine,
+    sends_media: bool,
+) -> Result<(Registry, Option<DownlinkEstimate>)> {
+    let registry = Registry::new().with(Slot::from(14_000), Filtered::new(KeyframeRequestTap));
+    if !sends_media {
+        // Between the receiver-report generator (10_000) and the wire.
+        let quiet = Filtered::new(QuietStreamReports::default());
+        let registry = registry.with(Slot::from(9_000), quiet);
+        return Ok((standard_interceptors(registry, engine, false)?, None));
+    }
+    let out = DownlinkEstimate::default();
+    out.set(INITIAL_DOWNLINK_BPS);
+    let tap = EstimateTap {
+        inner: Gcc::new(INITIAL_DOWNLINK_BPS, MIN_DOWNLINK_BPS, MAX_DOWNLINK_BPS),
+        out: out.clone(),
+        monitor: DeliveryMonitor::default(),
+    };
+    let registry = registry
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(tap).build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        // The pacer's slot, which Parley leaves empty: below the NACK responder, so every
+        // retransmission passes through the budget.
+        .with(
+            Slot::Pacer,
+            Filtered::new(RetransmitBudget::new(out.clone())),
+        );
+    Ok((standard_interceptors(registry, engine, true)?, Some(out)))
 }
 
 /// Everything a new peer connection needs from the core.
@@ -160,37 +232,7 @@ pub fn build_peer(
     now: Instant,
 ) -> Result<(RTCPeerConnection, Option<DownlinkEstimate>)> {
     let mut engine = media_engine()?;
-    let mut registry = Registry::new()
-        .with(Slot::from(14_000), Filtered::new(KeyframeRequestTap))
-        // Between the receiver-report generator (10_000) and the wire.
-        .with(
-            Slot::from(9_000),
-            Filtered::new(QuietStreamReports::default()),
-        );
-    let mut estimate = None;
-    if sends_media {
-        let out = DownlinkEstimate::default();
-        out.set(INITIAL_DOWNLINK_BPS);
-        let tap = EstimateTap {
-            inner: Gcc::new(INITIAL_DOWNLINK_BPS, MIN_DOWNLINK_BPS, MAX_DOWNLINK_BPS),
-            out: out.clone(),
-            monitor: DeliveryMonitor::default(),
-        };
-        registry = registry
-            .with(
-                Slot::CongestionControl,
-                CongestionControlBuilder::new(tap).build(),
-            )
-            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
-            // The pacer's slot, which Parley leaves empty: below the NACK responder, so every
-            // retransmission passes through the budget.
-            .with(
-                Slot::Pacer,
-                Filtered::new(RetransmitBudget::new(out.clone())),
-            );
-        estimate = Some(out);
-    }
-    let registry = standard_interceptors(registry, &mut engine)?;
+    let (registry, estimate) = interceptors(&mut engine, sends_media)?;
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         // No fixed ICE credentials: the agent draws its own (16 letters, 32 characters of
@@ -240,4 +282,39 @@ pub fn host_candidate(
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    /// The chain of each kind of leg, wire to application, by interceptor type.
+    fn chain(sends_media: bool) -> Vec<String> {
+        let mut engine = media_engine().unwrap();
+        let (registry, _) = interceptors(&mut engine, sends_media).unwrap();
+        registry.slots().into_iter().map(|(_, name)| name).collect()
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn each_leg_carries_only_the_interceptors_it_uses() {
+        let rows: [(bool, &str, bool); 10] = [
+            // (sends media, interceptor, in the chain)
+            (true,  "NackResponder",     true),
+            (true,  "SenderReport",      true),
+            (true,  "TwccSender",        true),
+            (true,  "NackGenerator",     false),
+            (true,  "TwccReceiver",      false),
+            (true,  "ReceiverReport",    false),
+            (false, "NackGenerator",     true),
+            (false, "TwccReceiver",      true),
+            (false, "ReceiverReport",    true),
+            (false, "TwccSender",        false),
+        ];
+        for (sends_media, interceptor, present) in rows {
+            let names = chain(sends_media);
+            let found = names.iter().any(|n| n.contains(interceptor));
+            assert_eq!(found, present, "sends media {sends_media}, {interceptor}: {names:?}");
+        }
+    }
 }
