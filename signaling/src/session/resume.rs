@@ -57,10 +57,13 @@ impl Parked {
         if let Some(joined) = &session.joined {
             tracing::info!(room = %joined.room, participant = %joined.sid, window_secs = window.as_secs(), "socket lost: session kept for a resume");
         }
-        session.handoff = None;
+        // A resume may be asking this socket for the session right now: it learns the socket
+        // is gone when this is dropped, which is after the session is parked where it looks.
+        let asked = session.handoff.take();
         let metrics = session.state.metrics.clone();
         let held = Held::Parked(Box::new(session));
         self.lock().insert(token.clone(), Entry { identity, held });
+        drop(asked);
         metrics
             .session_resumes_total
             .with_label_values(&["parked"])
@@ -106,23 +109,32 @@ impl Parked {
         self.lock().remove(token);
     }
 
-    /// The session `token` names for `identity`, taken from wherever it is.
+    /// The session `token` names for `identity`, taken from wherever it is. A socket asked to
+    /// hand its session over may be ending at that very moment (lost): it parks the session
+    /// under the same token instead, so the map is looked at once more.
     async fn take(&self, token: &str, identity: &str) -> Option<Session> {
-        let entry = {
-            let mut map = self.lock();
-            if map.get(token)?.identity != identity {
-                return None;
-            }
-            map.remove(token)?
-        };
-        match entry.held {
-            Held::Parked(session) => Some(*session),
-            Held::Attached(ask) => {
-                let (tx, rx) = oneshot::channel();
-                ask.send(tx).ok()?;
-                tokio::time::timeout(HANDOVER_TIMEOUT, rx).await.ok()?.ok()
+        for _ in 0..2 {
+            let entry = {
+                let mut map = self.lock();
+                if map.get(token)?.identity != identity {
+                    return None;
+                }
+                map.remove(token)?
+            };
+            match entry.held {
+                Held::Parked(session) => return Some(*session),
+                Held::Attached(ask) => {
+                    let (tx, rx) = oneshot::channel();
+                    if ask.send(tx).is_ok() {
+                        if let Ok(Ok(session)) = tokio::time::timeout(HANDOVER_TIMEOUT, rx).await {
+                            return Some(session);
+                        }
+                    }
+                    // The socket went away without handing over: it parked the session.
+                }
             }
         }
+        None
     }
 
     /// How many sessions are resumable (attached or parked).
