@@ -134,3 +134,25 @@ export class IceRecovery {
     });
   }
 }
+
+/**
+ * Calls `onChange` when the device's network changes (the Network Information API's `change`,
+ * where a browser has it: Chrome on Android switching Wi-Fi and cellular) or comes back
+ * (`online`): the socket and the media paths may be dead before ICE can tell. Returns a
+ * function that stops watching.
+ * @param {() => void} onChange
+ * @param {{connection?: EventTarget | null, window?: EventTarget | null}} [sources]
+ */
+export function watchNetwork(onChange, sources = {
+  connection: /** @type {any} */ (globalThis.navigator)?.connection,
+  window: /** @type {any} */ (globalThis).window,
+}) {
+  /** @type {[EventTarget, string][]} */
+  const targets = [];
+  if (sources.connection?.addEventListener) targets.push([sources.connection, 'change']);
+  if (sources.window?.addEventListener) targets.push([sources.window, 'online']);
+  for (const [target, name] of targets) target.addEventListener(name, onChange);
+  return () => {
+    for (const [target, name] of targets) target.removeEventListener(name, onChange);
+  };
+}

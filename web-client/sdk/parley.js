@@ -16,7 +16,7 @@ import { Room } from './room.js';
 import { Signaling } from './signaling.js';
 import { QualityMonitor, sampleInput } from './quality.js';
 import { Subscriber } from './subscriber.js';
-import { IceRecovery, PROBE_TIMEOUT_MS } from './ice.js';
+import { IceRecovery, PROBE_TIMEOUT_MS, watchNetwork } from './ice.js';
 
 export { PROTOCOL_VERSION, ParleyError } from './protocol.js';
 export { SCREEN_ENCODING, SIMULCAST_ENCODINGS } from './publisher.js';
@@ -87,6 +87,8 @@ export class ParleyClient {
   /** @type {AbortController | null} set while reconnecting */ #reconnect = null;
   /** From `joined`: continues this session on a new socket (`hello.resume`). @type {string | null} */
   #resumeToken = null;
+  /** Stops probing the socket on network changes (set while in a room). @type {(() => void) | null} */
+  #unwatchNetwork = null;
   /** ICE trouble on a connection: probe the socket, restart ICE, rebuild as the last resort. */
   #ice = new IceRecovery({
     busy: () => Boolean(this.#reconnect) || this.#closedByUs,
@@ -272,6 +274,7 @@ export class ParleyClient {
     this.conversation = reply.conversation ?? null;
     this.#local.joined();
     this.#quality.start(this.#options.qualityInterval);
+    this.#unwatchNetwork ??= watchNetwork(() => this.#signaling?.probe(PROBE_TIMEOUT_MS));
     this.#room.joined(reply.you, reply.participants, reply.viewers ?? []);
     if (this.conversation && this.chat.enabled) await this.chat.track(this.conversation).catch((err) => this.#fail(err));
     return { you: reply.you, participants: reply.participants, conversation: this.conversation };
@@ -516,6 +519,8 @@ export class ParleyClient {
 
   #closePeers() {
     this.#quality.stop();
+    this.#unwatchNetwork?.();
+    this.#unwatchNetwork = null;
     this.#local.closePeers();
     this.#subscriber?.close();
     this.#subscriber = null;

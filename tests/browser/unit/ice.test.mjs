@@ -1,7 +1,7 @@
 // SDK unit tests: when a connection counts as having lost its path (ice.js).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IceRecovery, iceConnected, watchIce } from '../../../web-client/sdk/ice.js';
+import { IceRecovery, iceConnected, watchIce, watchNetwork } from '../../../web-client/sdk/ice.js';
 
 /** A peer connection whose ICE state the test sets. */
 class FakePc extends EventTarget {
@@ -76,4 +76,19 @@ test('IceRecovery: disconnected probes the socket; lost restarts ICE once; rebui
   busy = true;
   recovery.trouble('screen', 'disconnected');
   assert.equal(log.filter((l) => l === 'probe').length, 1, 'reconnecting: nothing to do');
+});
+
+test('watchNetwork: a network change or coming back online is told until stopped', () => {
+  const connection = new EventTarget();
+  const window = new EventTarget();
+  let changes = 0;
+  const stop = watchNetwork(() => changes++, { connection, window });
+  connection.dispatchEvent(new Event('change'));
+  window.dispatchEvent(new Event('online'));
+  window.dispatchEvent(new Event('offline'));
+  assert.equal(changes, 2);
+  stop();
+  connection.dispatchEvent(new Event('change'));
+  assert.equal(changes, 2, 'stopped');
+  assert.doesNotThrow(() => watchNetwork(() => {}, { connection: null, window: null })(), 'no API: nothing to watch');
 });

@@ -26,6 +26,18 @@ export function iceConnected(pc: RTCPeerConnection, timeout: number): Promise<bo
  * @param {number} [timeout] ms
  */
 export function restartIce(pc: RTCPeerConnection, restart: () => Promise<unknown> | undefined, timeout?: number): Promise<boolean>;
+/**
+ * Calls `onChange` when the device's network changes (the Network Information API's `change`,
+ * where a browser has it: Chrome on Android switching Wi-Fi and cellular) or comes back
+ * (`online`): the socket and the media paths may be dead before ICE can tell. Returns a
+ * function that stops watching.
+ * @param {() => void} onChange
+ * @param {{connection?: EventTarget | null, window?: EventTarget | null}} [sources]
+ */
+export function watchNetwork(onChange: () => void, sources?: {
+    connection?: EventTarget | null;
+    window?: EventTarget | null;
+}): () => void;
 /** `disconnected` this long (ms) counts as lost; browsers often recover sooner by themselves. */
 export const DISCONNECTED_GRACE_MS: 2000;
 /** A connection whose ICE restart has not brought it back by then is given up (ms). */
