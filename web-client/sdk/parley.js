@@ -6,8 +6,8 @@ import { AdaptiveSubscriptions } from './adaptive.js';
 import { retry } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
-  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, fetchGuestToken, subscriptionFields,
-  websocketUrl,
+  FATAL_JOIN_ERRORS, PROTOCOL_VERSION, ParleyError, TOKEN_ERRORS, bearerFetch, fetchGuestToken,
+  subscriptionFields, websocketUrl,
 } from './protocol.js';
 import { Calls } from './calls.js';
 import { Chat } from './chat.js';
@@ -427,13 +427,8 @@ export class ParleyClient {
    * @param {RequestInit} [init]
    */
   async #fetch(path, init = {}) {
-    const ws = this.#url;
-    if (!ws) throw new ParleyError('not_connected', 'connect() was not called');
-    const base = new URL(ws);
-    base.protocol = ws.protocol === 'wss:' ? 'https:' : 'http:';
-    const headers = new Headers(init.headers);
-    headers.set('authorization', `Bearer ${await this.#tokenValue(false)}`);
-    return fetch(new URL(path, base), { ...init, headers });
+    if (!this.#url) throw new ParleyError('not_connected', 'connect() was not called');
+    return bearerFetch(this.#url, await this.#tokenValue(false), path, init);
   }
 
   /** @param {string} type @param {object} fields @returns {Promise<any>} */

@@ -128,6 +128,19 @@ export function websocketUrl(url, base) {
 }
 
 /**
+ * A REST call to the server behind WebSocket URL `ws` with a bearer token.
+ * @param {URL} ws @param {string} token @param {string} path e.g. `/api/attachments/…`
+ * @param {RequestInit} init
+ */
+export function bearerFetch(ws, token, path, init) {
+  const base = new URL(ws);
+  base.protocol = ws.protocol === 'wss:' ? 'https:' : 'http:';
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(new URL(path, base), { ...init, headers });
+}
+
+/**
  * `POST /api/guest-token` (served on loopback or with `--guest-tokens`).
  * @param {string | URL} baseUrl
  * @param {string} name

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  ParleyError, PROTOCOL_VERSION, decodeMessage, encodeRequest, subscriptionFields, websocketUrl,
+  ParleyError, PROTOCOL_VERSION, bearerFetch, decodeMessage, encodeRequest, subscriptionFields, websocketUrl,
 } from '../../../web-client/sdk/protocol.js';
 
 test('hello carries type, id, version and token', () => {
@@ -77,4 +77,21 @@ test('server origins become the /ws WebSocket URL; WebSocket URLs stay as given'
   assert.equal(String(websocketUrl('wss://meet.example/custom')), 'wss://meet.example/custom');
   assert.equal(String(websocketUrl('/', 'https://meet.example/app/')), 'wss://meet.example/ws');
   assert.throws(() => websocketUrl('ftp://x'), (e) => e instanceof ParleyError && e.code === 'bad_url');
+});
+
+test('bearerFetch goes to the socket server over http(s) with the bearer token', async () => {
+  const real = globalThis.fetch;
+  /** @type {any[]} */
+  const calls = [];
+  globalThis.fetch = /** @type {any} */ (async (url, init) => { calls.push([String(url), init.headers.get('authorization'), init.method]); return new Response('ok'); });
+  try {
+    await bearerFetch(new URL('wss://call.example/ws'), 'tok', '/api/attachments/a1', { method: 'GET' });
+    await bearerFetch(new URL('ws://127.0.0.1:8080/ws'), 'tok2', '/api/x', { headers: { authorization: 'forged' } });
+  } finally {
+    globalThis.fetch = real;
+  }
+  assert.deepEqual(calls, [
+    ['https://call.example/api/attachments/a1', 'Bearer tok', 'GET'],
+    ['http://127.0.0.1:8080/api/x', 'Bearer tok2', undefined],
+  ]);
 });

@@ -40,6 +40,12 @@ export function subscriptionFields(trackSid: string, want: SubscriptionWant): {
  */
 export function websocketUrl(url: string | URL, base?: string): URL;
 /**
+ * A REST call to the server behind WebSocket URL `ws` with a bearer token.
+ * @param {URL} ws @param {string} token @param {string} path e.g. `/api/attachments/…`
+ * @param {RequestInit} init
+ */
+export function bearerFetch(ws: URL, token: string, path: string, init: RequestInit): Promise<Response>;
+/**
  * `POST /api/guest-token` (served on loopback or with `--guest-tokens`).
  * @param {string | URL} baseUrl
  * @param {string} name
