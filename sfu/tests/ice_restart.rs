@@ -7,10 +7,11 @@
 #[path = "../benches/harness/mod.rs"]
 mod harness;
 
-use harness::{sdp_attribute, stun_check, vp8_packet, Net};
+use harness::{sdp_attribute, stun_check, stun_check_nominating, vp8_packet, Net};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use sfu::input::RestartSubscriberIce;
 use sfu::SfuEvent;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A room with one VP8 publisher and one connected subscriber receiving it (its connection is
@@ -157,4 +158,32 @@ fn take_offer(net: &mut Net, sid: &sfu::ParticipantSid) -> Option<String> {
         }
     }
     offer
+}
+
+/// A client that moves to another address (its network changed) and nominates a pair from
+/// there: media follows it, and the core asks for keyframes at once, since what went the old
+/// way meanwhile was lost: for a subscriber, of the layers it is sent; for a publisher, of its
+/// video.
+#[test]
+fn a_connection_moving_to_another_path_gets_keyframes_asked_for() {
+    let mut net = Net::new();
+    let p = room(&mut net);
+    let (publisher, subscriber) = (p.0, p.1);
+    for (index, frames) in [(subscriber, 120u16), (publisher, 200)] {
+        pump(&mut net, p, frames, 30); // past the keyframe request interval
+        let before = net.core.stats().keyframe_requests.load(Ordering::Relaxed);
+        let pc = &net.clients[index].pc;
+        let server = pc.remote_description().expect("server SDP").sdp.clone();
+        let client = pc.local_description().expect("client SDP").sdp.clone();
+        let moved = std::net::SocketAddr::from(([127, 0, 0, 77], 50_000 + index as u16));
+        // A check first (a lite agent answers a nomination only on a pair it has answered).
+        net.deliver(moved, stun_check(&server, &client));
+        net.deliver(moved, stun_check_nominating(&server, &client, true));
+        net.settle();
+        let after = net.core.stats().keyframe_requests.load(Ordering::Relaxed);
+        assert!(
+            after > before,
+            "client {index}: keyframe requests {before} -> {after}"
+        );
+    }
 }

@@ -553,8 +553,14 @@ pub fn sdp_attribute(sdp: &str, name: &str) -> String {
 /// server's description) and `client_sdp` (its own): USERNAME, PRIORITY, ICE-CONTROLLING,
 /// MESSAGE-INTEGRITY with the server's password, FINGERPRINT.
 pub fn stun_check(server_sdp: &str, client_sdp: &str) -> BytesMut {
+    stun_check_nominating(server_sdp, client_sdp, false)
+}
+
+/// [`stun_check`], with USE-CANDIDATE when `nominate` (the browser picking this pair).
+pub fn stun_check_nominating(server_sdp: &str, client_sdp: &str, nominate: bool) -> BytesMut {
     use rtc::ice::attributes::control::AttrControlling;
     use rtc::ice::attributes::priority::PriorityAttr;
+    use rtc::ice::attributes::use_candidate::UseCandidateAttr;
     use rtc::stun::attributes::ATTR_USERNAME;
     use rtc::stun::fingerprint::FINGERPRINT;
     use rtc::stun::integrity::MessageIntegrity;
@@ -567,18 +573,23 @@ pub fn stun_check(server_sdp: &str, client_sdp: &str) -> BytesMut {
     );
     let provider = rtc::crypto::default_provider().unwrap();
     let mut m = Message::new();
-    let setters: Vec<Box<dyn Setter>> = vec![
+    let mut setters: Vec<Box<dyn Setter>> = vec![
         Box::new(BINDING_REQUEST),
         Box::new(TransactionId::new()),
         Box::new(Username::new(ATTR_USERNAME, username)),
         Box::new(PriorityAttr(1_845_501_695)),
         Box::new(AttrControlling(7)),
+    ];
+    if nominate {
+        setters.push(Box::new(UseCandidateAttr));
+    }
+    setters.extend::<[Box<dyn Setter>; 2]>([
         Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
             sdp_attribute(server_sdp, "ice-pwd"),
             provider.crypto(),
         )),
         Box::new(FINGERPRINT),
-    ];
+    ]);
     m.build(&setters).unwrap();
     BytesMut::from(&m.raw[..])
 }

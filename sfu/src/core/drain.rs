@@ -20,10 +20,16 @@ impl SfuCore {
                     self.learn_flow(id, &mut peer, flow);
                     if peer.nominating == Some(flow) {
                         peer.nominating = None;
+                        let moved = peer.path.is_some_and(|path| path != flow);
                         if peer.path != Some(flow) {
                             tracing::debug!(participant = %peer.owner, role = ?peer.role, peer_addr = %flow.peer, transport = ?flow.transport, "following the browser to a new candidate pair");
                         }
                         peer.path = Some(flow);
+                        if moved {
+                            // What went the old way since it stopped working was lost (a
+                            // network change, an ICE restart): decoders need keyframes.
+                            self.want_keyframes(id, &peer);
+                        }
                     }
                 } else if let Some(path) = peer.path {
                     flow = path;
@@ -47,6 +53,28 @@ impl SfuCore {
         }
         self.timers.set_peer(id, peer.pc.poll_timeout());
         self.peers.insert(id, peer);
+    }
+
+    /// Keyframes for what connection `id` carries, after a stretch in which its packets may
+    /// have been lost: for a subscriber, the layer of each track it is sent (or is waiting
+    /// for); for a publisher, every layer of its video tracks (its subscribers' decoders lost
+    /// them too).
+    fn want_keyframes(&mut self, id: PeerId, peer: &Peer) {
+        if peer.role == PeerRole::Subscriber {
+            for (track, down) in &peer.down {
+                if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
+                    self.keyframe_wanted.insert((track.clone(), ssrc));
+                }
+            }
+            return;
+        }
+        for (track, up) in &self.up_tracks {
+            if up.publisher == id && up.video_codec.is_some() {
+                for layer in &up.layers {
+                    self.keyframe_wanted.insert((track.clone(), layer.ssrc));
+                }
+            }
+        }
     }
 
     fn on_peer_event(
@@ -77,11 +105,7 @@ impl SfuCore {
                 };
                 if peer.connected && !was_connected && peer.role == PeerRole::Subscriber {
                     // Anything forwarded before DTLS completed was dropped: start with keyframes.
-                    for (track, down) in &peer.down {
-                        if let Some(ssrc) = down.layer.waiting_for().or(down.layer.current()) {
-                            self.keyframe_wanted.insert((track.clone(), ssrc));
-                        }
-                    }
+                    self.want_keyframes(id, peer);
                 }
                 let owner = peer.owner.clone();
                 let role = peer.role;
