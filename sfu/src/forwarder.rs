@@ -83,6 +83,11 @@ impl Forwarder {
         self.anchor = None;
     }
 
+    /// The sequence number the next forwarded packet will carry, once one was sent.
+    pub fn next_sequence_number(&self) -> Option<u16> {
+        self.last_sent.map(|last| last.seq.wrapping_add(1))
+    }
+
     pub fn out_ssrc(&self) -> u32 {
         self.out_ssrc
     }

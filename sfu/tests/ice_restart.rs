@@ -187,3 +187,51 @@ fn a_connection_moving_to_another_path_gets_keyframes_asked_for() {
         );
     }
 }
+
+/// What the server sent into the old path while the network was changing is not repaired
+/// afterwards: the subscriber asks for it (NACK), but the keyframe after the move is a restart
+/// point, and resending seconds of stale video would only delay that keyframe.
+#[test]
+fn packets_lost_with_the_old_path_are_not_repaired() {
+    let mut net = Net::new();
+    let p = room(&mut net);
+    let subscriber = p.1;
+    pump(&mut net, p, 60, 25);
+    let addr = net.clients[subscriber].addr;
+    let last_before = net.clients[subscriber]
+        .received
+        .last()
+        .unwrap()
+        .header
+        .sequence_number;
+    // The old path goes dead: nothing reaches the subscriber for 25 frames.
+    net.drop_to = Some(Box::new(move |to, _| to == addr));
+    pump(&mut net, p, 85, 25);
+    net.drop_to = None;
+    // It comes back from another address and nominates a pair from there.
+    let moved = std::net::SocketAddr::from(([127, 0, 0, 78], 51_000));
+    net.clients[subscriber].addr = moved;
+    let pc = &net.clients[subscriber].pc;
+    let server = pc.remote_description().expect("server SDP").sdp.clone();
+    let client = pc.local_description().expect("client SDP").sdp.clone();
+    net.deliver(moved, stun_check(&server, &client));
+    net.deliver(moved, stun_check_nominating(&server, &client, true));
+    net.settle();
+    net.clients[subscriber].received.clear();
+    // Frames 110.. (a keyframe at 120): media again over the new path.
+    let received = pump(&mut net, p, 110, 60);
+    assert!(received >= 40, "{received} packets after the move");
+    let stale: Vec<u16> = net.clients[subscriber]
+        .received
+        .iter()
+        .map(|r| r.header.sequence_number)
+        .filter(|seq| {
+            let after_last = seq.wrapping_sub(last_before);
+            after_last > 0 && after_last <= 25
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "repaired what the old path lost: {stale:?}"
+    );
+}

@@ -27,8 +27,16 @@ impl SfuCore {
                         peer.path = Some(flow);
                         if moved {
                             // What went the old way since it stopped working was lost (a
-                            // network change, an ICE restart): decoders need keyframes.
+                            // network change, an ICE restart): decoders need keyframes, and
+                            // repairing what the old path swallowed would only delay them.
                             self.want_keyframes(id, &peer);
+                            if let Some(estimate) = &peer.estimate {
+                                for down in peer.down.values() {
+                                    if let Some(next) = down.forwarder.next_sequence_number() {
+                                        estimate.restarted(down.forwarder.out_ssrc(), next);
+                                    }
+                                }
+                            }
                         }
                     }
                 } else if let Some(path) = peer.path {
