@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 import { clientStats, eventually, joinWithApp, suite, summary } from './harness.mjs';
 import { decodedVideoFrames, firstDecodedFrame, selectedLocalCandidate } from './paths.mjs';
-import { createNetns, moveToNextAddress, netnsUnsupported } from './netns.mjs';
+import { createNetns, moveToNextAddress, netnsUnsupported, openAppInNetns } from './netns.mjs';
 
 const room = `icerestart-${process.pid}`;
 /** @type {import('./netns.mjs').Netns | undefined} */
@@ -62,12 +62,7 @@ step('Alice (this machine) and Bob (his own network) are in a call and decode ea
   assert.ok(netns && env.server);
   pages.Alice = await env.openPage('Alice');
   await joinWithApp(pages.Alice, 'Alice', room);
-  const origin = `http://${netns.rootIp}:${env.server.httpPort}`;
-  nsBrowser = await netns.chromium(env.server.tmp, [`--unsafely-treat-insecure-origin-as-secure=${origin}`]);
-  const context = await nsBrowser.newContext();
-  context.setDefaultTimeout(15_000);
-  pages.Bob = await context.newPage();
-  await pages.Bob.goto(`${origin}/`);
+  ({ browser: nsBrowser, page: pages.Bob } = await openAppInNetns(netns, env.server));
   await joinWithApp(pages.Bob, 'Bob', room);
   await firstDecodedFrame(pages.Bob, 'Bob');
   await firstDecodedFrame(pages.Alice, 'Alice');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 import { eventually, joinWithApp, suite } from './harness.mjs';
 import { firstDecodedFrame, moreFrames, sdkPath, selectedLocalCandidate, serverTransports } from './paths.mjs';
-import { createNetns, netnsUnsupported, run } from './netns.mjs';
+import { createNetns, netnsUnsupported, run, openAppInNetns } from './netns.mjs';
 
 const room = `icetcp-${process.pid}`;
 /** @type {import('./netns.mjs').Netns | undefined} */
@@ -43,13 +43,7 @@ step('Bob, whose network lets no UDP out, joins over ICE-TCP; Alice over UDP; bo
   assert.ok(netns && env.server);
   pages.Alice = await env.openPage('Alice');
   await joinWithApp(pages.Alice, 'Alice', room);
-  const origin = `http://${netns.rootIp}:${env.server.httpPort}`;
-  // getUserMedia needs a secure context: localhost is one, the veth address is not.
-  nsBrowser = await netns.chromium(env.server.tmp, [`--unsafely-treat-insecure-origin-as-secure=${origin}`]);
-  const context = await nsBrowser.newContext();
-  context.setDefaultTimeout(15_000);
-  pages.Bob = await context.newPage();
-  await pages.Bob.goto(`${origin}/`);
+  ({ browser: nsBrowser, page: pages.Bob } = await openAppInNetns(netns, env.server));
   const joining = Date.now();
   await joinWithApp(pages.Bob, 'Bob', room);
   await firstDecodedFrame(pages.Bob, 'Bob');

@@ -123,3 +123,21 @@ export function moveToNextAddress(n) {
   run('ip', ['-n', n.ns, 'addr', 'del', `${n.nsIp}/30`, 'dev', n.vethNs]);
   return next;
 }
+
+/**
+ * Chromium inside the namespace with the server's app open, reached at this machine's veth
+ * address (`--unsafely-treat-insecure-origin-as-secure`: getUserMedia needs a secure context,
+ * which localhost is and the veth address is not).
+ * @param {Netns} n
+ * @param {{httpPort: number, tmp: string}} server
+ * @returns {Promise<{browser: import('playwright-core').Browser, page: import('playwright-core').Page}>}
+ */
+export async function openAppInNetns(n, server) {
+  const origin = `http://${n.rootIp}:${server.httpPort}`;
+  const browser = await n.chromium(server.tmp, [`--unsafely-treat-insecure-origin-as-secure=${origin}`]);
+  const context = await browser.newContext();
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  await page.goto(`${origin}/`);
+  return { browser, page };
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { before, after } from 'node:test';
 import { eventually, freePort, joinWithApp, suite } from './harness.mjs';
 import { firstDecodedFrame, moreFrames, sdkPath, selectedLocalCandidate, serverTransports } from './paths.mjs';
-import { createNetns, netnsUnsupported } from './netns.mjs';
+import { createNetns, netnsUnsupported, openAppInNetns } from './netns.mjs';
 
 const SECRET = `turn-browser-test-${process.pid}`;
 const room = `turn-${process.pid}`;
@@ -72,13 +72,7 @@ step('Alice joins directly; Bob, who can reach only coturn over TCP, joins throu
   assert.ok(netns && env.server);
   pages.Alice = await env.openPage('Alice');
   await joinWithApp(pages.Alice, 'Alice', room);
-  const origin = `http://${netns.rootIp}:${env.server.httpPort}`;
-  // getUserMedia needs a secure context: localhost is one, the veth address is not.
-  nsBrowser = await netns.chromium(env.server.tmp, [`--unsafely-treat-insecure-origin-as-secure=${origin}`]);
-  const context = await nsBrowser.newContext();
-  context.setDefaultTimeout(15_000);
-  pages.Bob = await context.newPage();
-  await pages.Bob.goto(`${origin}/`);
+  ({ browser: nsBrowser, page: pages.Bob } = await openAppInNetns(netns, env.server));
   const joining = Date.now();
   await joinWithApp(pages.Bob, 'Bob', room);
   await firstDecodedFrame(pages.Bob, 'Bob');

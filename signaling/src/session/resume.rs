@@ -137,15 +137,6 @@ impl Parked {
         None
     }
 
-    /// How many sessions are resumable (attached or parked).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // Each use is one insert or remove: a panic elsewhere cannot leave it half-changed.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
