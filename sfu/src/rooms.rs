@@ -238,6 +238,15 @@ impl Rooms {
     }
 
     /// Everyone in a room, hidden viewers included.
+    /// The tracks `sid` publishes, in publish order.
+    pub fn tracks_of_owner(&self, sid: &ParticipantSid) -> Vec<TrackMeta> {
+        self.room_of
+            .get(sid)
+            .and_then(|room| self.rooms.get(room))
+            .map(|room| room.tracks_of(sid).cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn members(&self, room: &str) -> Vec<ParticipantSid> {
         self.rooms
             .get(room)

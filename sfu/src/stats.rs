@@ -46,6 +46,10 @@ pub struct SfuStats {
     pub forward_delay_seconds: Histogram,
     /// Datagrams the node's receive loops dropped because a worker's queue was full.
     pub worker_queue_drops: AtomicU64,
+    /// Packets of a room spread over workers that one worker fanned out for another's track.
+    pub relayed_packets: AtomicU64,
+    /// Such packets lost on the way because the receiving worker's queue was full.
+    pub relay_drops: AtomicU64,
     /// One per media worker, by index.
     pub workers: Vec<WorkerStats>,
     /// The ICE-TCP port.
@@ -178,6 +182,8 @@ impl SfuStats {
                 ],
             ),
             worker_queue_drops: AtomicU64::default(),
+            relayed_packets: AtomicU64::default(),
+            relay_drops: AtomicU64::default(),
             workers: (0..workers.max(1))
                 .map(|_| WorkerStats::default())
                 .collect(),

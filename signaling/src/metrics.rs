@@ -294,6 +294,16 @@ impl MediaCollector {
                 |s| &s.received_packets,
             ),
             counter(
+                "parley_relayed_packets_total",
+                "RTP packets of a room spread over media workers, fanned out on a worker other than their publisher's",
+                |s| &s.relayed_packets,
+            ),
+            counter(
+                "parley_relay_drops_total",
+                "Packets of a room spread over media workers lost between workers (a full worker queue)",
+                |s| &s.relay_drops,
+            ),
+            counter(
                 "parley_received_bytes_total",
                 "UDP bytes received on the media port",
                 |s| &s.received_bytes,

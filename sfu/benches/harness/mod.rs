@@ -28,6 +28,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use sfu::core::{CoreConfig, SfuCore, SfuEvent};
 use sfu::input::{Datagram, Join, Publish, SubscriberAnswer, Timeout};
 use sfu::{Flow, ParticipantMeta, ParticipantSid, SfuStats, TrackSid};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,13 +48,20 @@ pub struct Client {
     pub screen: bool,
     /// Its SSRCs the server's receiver reports have named.
     pub acked: acks::Acked,
+    /// The media worker (core) its participant is on.
+    pub worker: usize,
 }
 
 /// Decides whether a datagram from the server to `peer` is lost (tests of repair).
 pub type DropFn = Box<dyn FnMut(SocketAddr, &[u8]) -> bool>;
 
 pub struct Net {
+    /// Worker 0's core (the only one unless made `with_workers`).
     pub core: SfuCore,
+    /// Workers 1.. of a node with several: a room spread over them relays between cores.
+    pub others: Vec<SfuCore>,
+    /// Which workers hold each room, as the node's placement would say.
+    pub shards: HashMap<String, BTreeSet<usize>>,
     pub clients: Vec<Client>,
     pub now: Instant,
     pub server: SocketAddr,
@@ -95,19 +103,30 @@ fn client_pc(addr: SocketAddr, now: Instant, acked: &acks::Acked) -> RTCPeerConn
 
 impl Net {
     pub fn new() -> Self {
+        Self::with_workers(1)
+    }
+
+    /// A node with `workers` cores sharing one node state and one stats (like the driver's
+    /// media workers); clients join a worker with `join_on`.
+    pub fn with_workers(workers: usize) -> Self {
         let server: SocketAddr = SERVER.parse().unwrap();
-        let core = SfuCore::new(
-            CoreConfig {
-                candidates: vec![server],
-                tcp_candidates: Vec::new(),
-                keyframe_request_interval: Duration::from_millis(500),
-                connect_timeout: Duration::from_secs(25),
-                limits: sfu::config::Limits::default(),
-            },
-            Arc::new(SfuStats::default()),
-        );
+        let config = CoreConfig {
+            candidates: vec![server],
+            tcp_candidates: Vec::new(),
+            keyframe_request_interval: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(25),
+            limits: sfu::config::Limits::default(),
+        };
+        let stats = Arc::new(SfuStats::new(workers));
+        let node = Arc::new(sfu::node::Node::default());
+        let mut cores: Vec<SfuCore> = (0..workers.max(1))
+            .map(|w| SfuCore::on_node(config.clone(), stats.clone(), node.clone(), w))
+            .collect();
+        let core = cores.remove(0);
         Self {
             core,
+            others: cores,
+            shards: HashMap::new(),
             clients: Vec::new(),
             now: Instant::now(),
             server,
@@ -127,6 +146,30 @@ impl Net {
     /// Adds a participant that may or may not subscribe (a client has one connection here, so
     /// one that publishes and also subscribes to others' tracks cannot be modelled).
     pub fn join_as(&mut self, room: &str, name: &str, publish: bool, subscribe: bool) -> usize {
+        self.join_as_on(0, room, name, publish, subscribe)
+    }
+
+    /// Adds a participant to `room` on media worker `worker`; returns its index.
+    pub fn join_on(&mut self, worker: usize, room: &str, name: &str, publish: bool) -> usize {
+        self.join_as_on(worker, room, name, publish, true)
+    }
+
+    /// The core of media worker `worker`.
+    pub fn core_of(&mut self, worker: usize) -> &mut SfuCore {
+        match worker {
+            0 => &mut self.core,
+            w => &mut self.others[w - 1],
+        }
+    }
+
+    fn join_as_on(
+        &mut self,
+        worker: usize,
+        room: &str,
+        name: &str,
+        publish: bool,
+        subscribe: bool,
+    ) -> usize {
         let sid = ParticipantSid::random();
         let meta = ParticipantMeta {
             sid: sid.clone(),
@@ -141,7 +184,17 @@ impl Net {
             meta,
             max_participants: None,
         };
-        self.core.handle(self.now, join).expect("join");
+        let now = self.now;
+        let shards = self.shards.entry(room.to_owned()).or_default();
+        if shards.insert(worker) && shards.len() > 1 {
+            let others = shards.iter().copied().filter(|&w| w != worker).collect();
+            let open = sfu::input::OpenShard {
+                room: room.to_owned(),
+                others,
+            };
+            self.core_of(worker).handle(now, open).expect("open shard");
+        }
+        self.core_of(worker).handle(now, join).expect("join");
         let addr: SocketAddr = format!("127.0.0.1:{}", 40_000 + self.clients.len())
             .parse()
             .unwrap();
@@ -155,6 +208,7 @@ impl Net {
             keep_received: true,
             screen: false,
             acked,
+            worker,
         });
         self.clients.len() - 1
     }
@@ -175,6 +229,7 @@ impl Net {
             keep_received: false,
             screen: true,
             acked,
+            worker: self.clients[index].worker,
         });
         self.clients.len() - 1
     }
@@ -214,7 +269,8 @@ impl Net {
             offer: rewrite(&offer.sdp),
             sources: Vec::new(),
         };
-        let answer = self.core.handle(now, publish).expect("publish");
+        let worker = self.clients[index].worker;
+        let answer = self.core_of(worker).handle(now, publish).expect("publish");
         self.clients[index]
             .pc
             .set_remote_description(now, RTCSessionDescription::answer(answer).unwrap())
@@ -303,8 +359,15 @@ impl Net {
     /// Moves datagrams, answers server offers and fires timers until nothing is in flight.
     pub fn settle(&mut self) {
         for _ in 0..10_000 {
-            let mut moved = false;
-            while let Some(t) = self.core.poll_transmit() {
+            let mut moved = self.relay();
+            let mut transmits = Vec::new();
+            let mut events = Vec::new();
+            for w in 0..=self.others.len() {
+                let core = self.core_of(w);
+                transmits.extend(std::iter::from_fn(|| core.poll_transmit()));
+                events.extend(std::iter::from_fn(|| core.poll_event()));
+            }
+            for t in transmits {
                 moved = true;
                 // Only SRTP (first byte 128..=191) may be lost: ICE and DTLS stay reliable here.
                 let is_media = t.payload.first().is_some_and(|b| (128..=191).contains(b));
@@ -327,7 +390,7 @@ impl Net {
                     });
                 }
             }
-            while let Some((sid, event)) = self.core.poll_event() {
+            for (sid, event) in events {
                 if let SfuEvent::SubscriberOffer { sdp } = event {
                     let index = self.clients.iter().position(|c| c.sid == sid).unwrap();
                     self.answer_offer(index, &sdp);
@@ -364,6 +427,29 @@ impl Net {
         }
     }
 
+    /// Hands every core's messages for other workers to them (what the driver's job queues
+    /// do); returns whether there were any.
+    fn relay(&mut self) -> bool {
+        let mut any = false;
+        for from in 0..=self.others.len() {
+            let mut out: Vec<Vec<sfu::core::relay::Relayed>> =
+                vec![Vec::new(); self.others.len() + 1];
+            let core = self.core_of(from);
+            while let Some((to, message)) = core.poll_relay() {
+                out[to].push(message);
+            }
+            let now = self.now;
+            for (to, messages) in out.into_iter().enumerate() {
+                if !messages.is_empty() {
+                    any = true;
+                    let relay = sfu::input::Relay { from, messages };
+                    self.core_of(to).handle(now, relay).expect("relay");
+                }
+            }
+        }
+        any
+    }
+
     /// Client `index` applies the server's subscriber offer `sdp` and the core its answer.
     pub fn answer_offer(&mut self, index: usize, sdp: &str) {
         let now = self.now;
@@ -382,7 +468,10 @@ impl Net {
             sid: client.sid.clone(),
             answer: answer.sdp,
         };
-        self.core.handle(now, answer).expect("subscriber answer");
+        let worker = self.clients[index].worker;
+        self.core_of(worker)
+            .handle(now, answer)
+            .expect("subscriber answer");
     }
 
     /// The first published track's sid, from the events collected so far.
@@ -402,14 +491,24 @@ impl Net {
             flow: Flow::udp(self.server, from),
             data,
         };
-        self.core.handle(self.now, datagram).expect("datagram");
+        let worker = self
+            .clients
+            .iter()
+            .find(|c| c.addr == from)
+            .map_or(0, |c| c.worker);
+        let now = self.now;
+        self.core_of(worker)
+            .handle(now, datagram)
+            .expect("datagram");
     }
 
     /// Advances time by `step`, firing every due timer, and settles.
     pub fn advance(&mut self, step: Duration) {
         self.now += step;
         let now = self.now;
-        self.core.handle(now, Timeout).expect("timeout");
+        for w in 0..=self.others.len() {
+            self.core_of(w).handle(now, Timeout).expect("timeout");
+        }
         for client in &mut self.clients {
             if client.pc.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = client.pc.handle_timeout(now);

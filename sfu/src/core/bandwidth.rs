@@ -132,10 +132,14 @@ impl SfuCore {
     pub(super) fn update_dynacast(&mut self, now: Instant) {
         let mut changes = Vec::new();
         for (sid, up) in &mut self.up_tracks {
-            if up.layers.len() < 2 || up.layers.iter().any(|l| l.rid.is_none()) {
+            // A relayed track's own shard decides (`send_demand` tells it what is needed here).
+            if up.layers.len() < 2
+                || up.layers.iter().any(|l| l.rid.is_none())
+                || up.origin.relayed_from().is_some()
+            {
                 continue;
             }
-            let mut needed: Vec<u32> = Vec::new();
+            let mut needed: Vec<u32> = up.remote_demand.values().flatten().copied().collect();
             for subscriber in &up.subscribers {
                 if let Some(down) = self.peers.get(subscriber).and_then(|p| p.down.get(sid)) {
                     needed.extend(down.layer.current());
@@ -176,6 +180,7 @@ impl SfuCore {
                 ));
             }
         }
+        self.send_demand();
         for (owner, event) in changes {
             SfuStats::add(&self.stats.dynacast_changes, 1);
             tracing::debug!(participant = %owner, ?event, "dynacast");

@@ -77,7 +77,7 @@ impl SfuCore {
             return;
         }
         for (track, up) in &self.up_tracks {
-            if up.publisher == id && up.video_codec.is_some() {
+            if up.origin.publisher() == Some(id) && up.video_codec.is_some() {
                 for layer in &up.layers {
                     self.keyframe_wanted.insert((track.clone(), layer.ssrc));
                 }

@@ -7,11 +7,13 @@
 //! A new request is one struct and its `apply` here: the driver takes any input
 //! (`SfuHandle::request`), so nothing else changes. Public as `sfu::input`.
 
+use super::relay::Relayed;
 use super::{Candidate, SfuCore};
 use crate::error::SfuError;
 use crate::flow::Flow;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::layers::LayerLimit;
+use crate::node::WorkerIndex;
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, TrackSource};
 use bytes::BytesMut;
 use std::time::Instant;
@@ -40,9 +42,7 @@ pub enum Route<'a> {
         room: &'a str,
         sid: &'a ParticipantSid,
     },
-    /// To the worker of `room` (any worker if it is not open: it finds nobody there).
-    Room(&'a str),
-    /// To the worker of the participant's room (any if it is not in one: it finds nobody).
+    /// To the participant's worker (any if it is not in a room: it finds nobody).
     Participant(&'a ParticipantSid),
     /// To every worker; the outputs are gathered ([`Request::gather`]).
     Everywhere,
@@ -100,6 +100,42 @@ impl Input for Timeout {
     type Output = ();
     fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<(), SfuError> {
         core.timeout(now);
+        Ok(())
+    }
+}
+
+/// The room is opening on this worker while `others` hold it too (placement spread it,
+/// `node::Placement`): the core introduces itself to them, and they tell it who and what is
+/// there (`core/relay.rs`). Applied by the driver just before the join that opens it. Never
+/// fails.
+#[derive(Debug, Clone)]
+pub struct OpenShard {
+    pub room: String,
+    pub others: Vec<WorkerIndex>,
+}
+
+impl Input for OpenShard {
+    type Output = ();
+    fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<(), SfuError> {
+        core.open_shard(&self.room, &self.others);
+        Ok(())
+    }
+}
+
+/// Messages from worker `from`'s shards of rooms this worker holds too, in the order it sent
+/// them (`SfuCore::poll_relay` there). Never fails.
+#[derive(Debug)]
+pub struct Relay {
+    pub from: WorkerIndex,
+    pub messages: Vec<Relayed>,
+}
+
+impl Input for Relay {
+    type Output = ();
+    fn apply(self, core: &mut SfuCore, now: Instant, _: Door) -> Result<(), SfuError> {
+        for message in self.messages {
+            core.on_relayed(now, self.from, message);
+        }
         Ok(())
     }
 }
@@ -357,8 +393,15 @@ impl Request for Rooms {
         Route::Everywhere
     }
 
+    /// A room spread over workers is listed by each with its own participants: one entry.
     fn gather(mut first: Self::Output, other: Self::Output) -> Self::Output {
-        first.extend(other);
+        for (room, people) in other {
+            match first.iter_mut().find(|(name, _)| *name == room) {
+                Some((_, listed)) => listed.extend(people),
+                None => first.push((room, people)),
+            }
+        }
+        first.sort_by(|a, b| a.0.cmp(&b.0));
         first
     }
 }
@@ -366,7 +409,12 @@ impl Request for Rooms {
 impl Input for Rooms {
     type Output = Vec<(String, Vec<ParticipantSnapshot>)>;
     fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<Self::Output, SfuError> {
-        Ok(core.rooms.list())
+        let mut rooms = core.rooms.list();
+        for (_, people) in &mut rooms {
+            people.retain(|p| !core.shards.is_remote(&p.meta.sid));
+        }
+        rooms.retain(|(_, people)| !people.is_empty());
+        Ok(rooms)
     }
 }
 
@@ -379,14 +427,22 @@ pub struct RoomPeople {
 
 impl Request for RoomPeople {
     fn route(&self) -> Route<'_> {
-        Route::Room(&self.room)
+        Route::Everywhere
+    }
+
+    /// A room spread over workers: each lists its own participants.
+    fn gather(mut first: Self::Output, other: Self::Output) -> Self::Output {
+        first.extend(other);
+        first
     }
 }
 
 impl Input for RoomPeople {
     type Output = Vec<ParticipantSnapshot>;
     fn apply(self, core: &mut SfuCore, _: Instant, _: Door) -> Result<Self::Output, SfuError> {
-        Ok(core.rooms.people(&self.room))
+        let mut people = core.rooms.people(&self.room);
+        people.retain(|p| !core.shards.is_remote(&p.meta.sid));
+        Ok(people)
     }
 }
 

@@ -32,6 +32,7 @@ impl SfuCore {
                 );
             }
         }
+        self.relay_joined(&sid);
         for track in self.rooms.tracks_for(&sid) {
             self.add_down_track(now, &sid, &track);
         }
@@ -59,28 +60,42 @@ impl SfuCore {
             self.close_peer(now, id);
         }
         if let Some(departure) = self.rooms.leave(sid) {
-            for track in &departure.removed_tracks {
-                self.end_up_track(now, &track.sid, &departure.remaining, sid);
-            }
-            for other in &departure.remaining {
-                let event = if hidden {
-                    SfuEvent::ViewerLeft(sid.clone())
-                } else {
-                    SfuEvent::ParticipantLeft(sid.clone())
-                };
-                self.emit(other, event);
-            }
-            if departure.room_closed {
-                self.speakers.remove(&departure.room);
-            } else if let Some(detector) = self.speakers.get_mut(&departure.room) {
-                detector.remove(sid);
-            }
-            tracing::info!(
-                participant = %sid,
-                room_closed = departure.room_closed,
-                "participant left"
-            );
+            let room = departure.room.clone();
+            self.announce_departure(now, sid, hidden, departure);
+            self.relay_left(now, &room, sid);
         }
+    }
+
+    /// What a participant leaving ends: its tracks (for everyone still in the room), its place
+    /// in speaker detection; the others are told it left.
+    pub(super) fn announce_departure(
+        &mut self,
+        now: Instant,
+        sid: &ParticipantSid,
+        hidden: bool,
+        departure: crate::rooms::Departure,
+    ) {
+        for track in &departure.removed_tracks {
+            self.end_up_track(now, &track.sid, &departure.remaining, sid);
+        }
+        for other in &departure.remaining {
+            let event = if hidden {
+                SfuEvent::ViewerLeft(sid.clone())
+            } else {
+                SfuEvent::ParticipantLeft(sid.clone())
+            };
+            self.emit(other, event);
+        }
+        if departure.room_closed {
+            self.speakers.remove(&departure.room);
+        } else if let Some(detector) = self.speakers.get_mut(&departure.room) {
+            detector.remove(sid);
+        }
+        tracing::info!(
+            participant = %sid,
+            room_closed = departure.room_closed,
+            "participant left"
+        );
     }
 
     /// Removes a participant (a moderator's decision, or the room ended): its session is told

@@ -22,6 +22,7 @@ mod events;
 pub mod input;
 mod membership;
 mod publish;
+pub mod relay;
 mod selection;
 mod subscribe;
 mod timers;
@@ -128,8 +129,8 @@ struct UpTrack {
     room: String,
     /// The publisher leg's id for the RFC 6464 audio-level extension, if negotiated.
     audio_level_ext: Option<u8>,
-    publisher: PeerId,
-    receiver_id: RTCRtpReceiverId,
+    /// Where its packets come from: a connection here, or another worker's shard of the room.
+    origin: TrackOrigin,
     /// One per simulcast encoding (one for a plain track).
     layers: Vec<Layer>,
     codec: RTCRtpCodec,
@@ -138,6 +139,36 @@ struct UpTrack {
     subscribers: Vec<PeerId>,
     /// Muted by a moderator: nothing is forwarded.
     force_muted: bool,
+    /// Layers other workers' subscribers need (a local track of a spread room, `relay.rs`).
+    remote_demand: HashMap<WorkerIndex, Vec<u32>>,
+}
+
+/// Where an [`UpTrack`]'s packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrackOrigin {
+    /// A publishing connection of this core, and the receiver it arrives on.
+    Local {
+        publisher: PeerId,
+        receiver_id: RTCRtpReceiverId,
+    },
+    /// Another worker's shard of the room relays them (`relay.rs`).
+    Relayed(WorkerIndex),
+}
+
+impl TrackOrigin {
+    fn relayed_from(&self) -> Option<WorkerIndex> {
+        match self {
+            TrackOrigin::Relayed(w) => Some(*w),
+            TrackOrigin::Local { .. } => None,
+        }
+    }
+
+    fn publisher(&self) -> Option<PeerId> {
+        match self {
+            TrackOrigin::Local { publisher, .. } => Some(*publisher),
+            TrackOrigin::Relayed(_) => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -197,6 +228,8 @@ pub struct SfuCore {
     /// This core's connected connections over UDP, over TCP and through a relay, as last
     /// counted.
     transport_gauges: [u64; 3],
+    /// The rooms this core shares with other workers (`relay.rs`).
+    shards: relay::Shards,
 }
 
 impl SfuCore {
@@ -237,6 +270,7 @@ impl SfuCore {
             gauges: [0; 4],
             departures: VecDeque::new(),
             transport_gauges: [0; 3],
+            shards: relay::Shards::default(),
         }
     }
 
@@ -365,6 +399,10 @@ impl SfuCore {
     }
 
     fn emit(&mut self, to: &ParticipantSid, event: SfuEvent) {
+        // Members of other workers' shards hear from their own worker.
+        if self.shards.is_remote(to) {
+            return;
+        }
         self.events.push_back((to.clone(), event));
     }
 
@@ -543,10 +581,23 @@ impl SfuCore {
     /// Adds this core's change since the last input to the node-wide gauges (other workers
     /// add theirs to the same atomics), and sets its own worker's participant gauge.
     fn update_gauges(&mut self) {
+        // A spread room's members and tracks count on the worker they are on, the room itself
+        // on its lowest-numbered worker.
+        let relayed = self
+            .up_tracks
+            .values()
+            .filter(|u| u.origin.relayed_from().is_some())
+            .count();
         let now = [
-            self.rooms.room_count() as u64,
-            self.rooms.participant_count() as u64,
-            self.rooms.track_count() as u64,
+            self.rooms.room_count().saturating_sub(
+                self.shards
+                    .counted_elsewhere(self.worker, |r| !self.rooms.members(r).is_empty()),
+            ) as u64,
+            (self
+                .rooms
+                .participant_count()
+                .saturating_sub(self.shards.remote_count())) as u64,
+            (self.rooms.track_count().saturating_sub(relayed)) as u64,
             self.peers.len() as u64,
         ];
         if now == self.gauges {

@@ -1,7 +1,8 @@
 //! The publisher leg: the client's offer, its incoming tracks, and forwarding their packets to
 //! every subscriber connection that carries them.
 
-use super::{Peer, PeerId, SfuCore, SfuEvent, UpTrack};
+use super::relay::Relayed;
+use super::{Peer, PeerId, SfuCore, SfuEvent, TrackOrigin, UpTrack};
 use crate::codec::VideoCodec;
 use crate::error::SfuError;
 use crate::forwarder::Decision;
@@ -15,6 +16,7 @@ use rtc::peer_connection::event::RTCTrackEvent;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::shared::marshal::MarshalSize;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 impl SfuCore {
@@ -119,6 +121,7 @@ impl SfuCore {
                             up.layers.push(Layer::new(rid, init.ssrc));
                         }
                     }
+                    self.relay_track(&track, false);
                     self.reselect_layers(&track);
                     return;
                 }
@@ -178,8 +181,10 @@ impl SfuCore {
                         remote_track_id: remote_id.clone(),
                         room,
                         audio_level_ext,
-                        publisher: id,
-                        receiver_id: init.receiver_id,
+                        origin: TrackOrigin::Local {
+                            publisher: id,
+                            receiver_id: init.receiver_id,
+                        },
                         layers: vec![Layer::new(
                             init.rid.as_ref().map(|r| r.to_string()),
                             init.ssrc,
@@ -188,8 +193,10 @@ impl SfuCore {
                         codec,
                         subscribers: Vec::new(),
                         force_muted: false,
+                        remote_demand: HashMap::new(),
                     },
                 );
+                self.relay_track(&meta.sid, true);
                 // The publisher too: it learns the sid it mutes or unpublishes the track by.
                 for participant in self.rooms.others(&owner).into_iter().chain([owner.clone()]) {
                     self.emit(&participant, SfuEvent::TrackPublished(meta.clone()));
@@ -223,6 +230,13 @@ impl SfuCore {
         muted: bool,
     ) -> Result<(), SfuError> {
         let others = self.rooms.set_muted(sid, track, muted)?;
+        if !self.shards.is_remote(sid) {
+            let room = self.rooms.room_name(sid).unwrap_or_default().to_owned();
+            self.relay_track_change(&room, || Relayed::Muted {
+                track: track.clone(),
+                muted,
+            });
+        }
         for other in others {
             self.emit(
                 &other,
@@ -284,8 +298,7 @@ impl SfuCore {
         if self.rooms.track(track).map(|t| &t.owner) != Some(sid) {
             return Err(SfuError::UnknownTrack);
         }
-        if let Some(up) = self.up_tracks.get(track) {
-            let publisher = up.publisher;
+        if let Some(publisher) = self.up_tracks.get(track).and_then(|u| u.origin.publisher()) {
             if let Some(by_remote) = self.track_by_remote.get_mut(&publisher) {
                 by_remote.retain(|_, t| t != track);
             }
@@ -304,7 +317,13 @@ impl SfuCore {
         audience: &[ParticipantSid],
         owner: &ParticipantSid,
     ) {
-        self.up_tracks.remove(track);
+        if let Some(up) = self.up_tracks.remove(track) {
+            if up.origin.relayed_from().is_none() {
+                self.relay_track_change(&up.room, || Relayed::Unpublished {
+                    track: track.clone(),
+                });
+            }
+        }
         for participant in audience {
             self.remove_down_track(now, participant, track);
         }
@@ -327,7 +346,8 @@ impl SfuCore {
         tracing::info!(participant = %owner, track = %track, "track unpublished");
     }
 
-    /// Forwards one publisher packet to every subscriber of its track.
+    /// Forwards one publisher packet to every subscriber of its track, here and on the other
+    /// workers holding its room.
     pub(super) fn forward_rtp(
         &mut self,
         now: Instant,
@@ -335,153 +355,221 @@ impl SfuCore {
         remote_track_id: &str,
         mut packet: rtc::rtp::Packet,
     ) {
-        let Some(track) = self
-            .track_by_remote
+        let SfuCore {
+            track_by_remote,
+            up_tracks,
+            shards,
+            speakers,
+            timers,
+            peers,
+            stats,
+            dirty,
+            ..
+        } = self;
+        let Some(track) = track_by_remote
             .get(&publisher)
             .and_then(|m| m.get(remote_track_id))
         else {
             return;
         };
-        let Some(up) = self.up_tracks.get_mut(track) else {
+        let Some(up) = up_tracks.get_mut(track) else {
             return;
         };
-        SfuStats::add(&self.stats.received_packets, 1);
+        SfuStats::add(&stats.received_packets, 1);
         if up.force_muted {
             return;
         }
-        if let Some(ext_id) = up.audio_level_ext {
-            let level = packet
-                .header
-                .extensions
-                .iter()
-                .find(|e| e.id == ext_id)
-                .and_then(|e| e.payload.first())
-                .map(|b| b & 0x7f);
-            if let Some(level) = level {
-                // Field by field: the packet path must not clone ids per packet.
-                match self.speakers.get_mut(&up.room) {
-                    Some(detector) => detector.observe(&up.owner, level, now),
-                    None => {
-                        let mut detector = SpeakerDetector::new(SpeakerConfig::default());
-                        detector.observe(&up.owner, level, now);
-                        self.speakers.insert(up.room.clone(), detector);
-                    }
-                }
-                self.timers
-                    .start(super::Timer::Speakers, now + super::SPEAKER_TICK);
-            }
+        let level = up.audio_level_ext.and_then(|id| audio_level(&packet, id));
+        if let Some(level) = level {
+            observe_level(speakers, timers, up, level, now);
         }
         // Extensions carry the publisher's ids: strip them once, not per subscriber.
         packet.header.extension = false;
         packet.header.extensions.clear();
-        let padding_only = packet.payload.is_empty();
-        let ssrc = packet.header.ssrc;
         let keyframe = up
             .video_codec
             .is_some_and(|codec| codec.is_keyframe_start(&packet.payload));
-        let mut layers_changed = false;
-        if let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) {
-            layer.bytes += packet.payload.len() as u64;
-            if keyframe && up.video_codec == Some(VideoCodec::Vp8) {
-                let size = crate::codec::vp8_keyframe_size(&packet.payload);
-                layers_changed = size.is_some() && layer.size != size;
-                if layers_changed {
-                    layer.size = size;
-                }
-            }
-        }
-        // Layers some subscriber waits for a keyframe of (at most a few; no allocation if none).
-        let mut wanted: Vec<u32> = Vec::new();
-        for subscriber in &up.subscribers {
-            let Some(peer) = self.peers.get_mut(subscriber) else {
-                continue;
-            };
-            if !peer.connected {
-                continue;
-            }
-            let Some(down) = peer.down.get_mut(track) else {
-                continue;
-            };
-            if let Some(waiting) = down.layer.waiting_for() {
-                if !wanted.contains(&waiting) {
-                    wanted.push(waiting);
-                }
-            }
-            if padding_only {
-                if down.layer.current() == Some(ssrc) {
-                    down.forwarder.skip(packet.header.sequence_number);
-                }
-                continue;
-            }
-            if down.layer.waiting_for().is_some() && down.waiting_since.is_none() {
-                down.waiting_since = Some(now);
-            }
-            let had_layer = down.layer.current().is_some() || down.cut;
-            let mut restarted = false;
-            // Audio can start anywhere; video only at a keyframe.
-            match down
-                .layer
-                .on_packet(ssrc, keyframe || up.video_codec.is_none())
-            {
-                LayerAction::Drop => continue,
-                LayerAction::Switch => {
-                    down.switch_source();
-                    down.cut = false;
-                    restarted = up.video_codec.is_some();
-                    if let Some(since) = down.waiting_since.take() {
-                        self.stats
-                            .keyframe_wait_seconds
-                            .observe(now.saturating_duration_since(since).as_secs_f64());
-                    }
-                    if had_layer {
-                        SfuStats::add(&self.stats.layer_switches, 1);
-                    }
-                }
-                LayerAction::Forward => {}
-            }
-            let mut out = packet.clone();
-            match down.forwarder.rewrite(&mut out.header, keyframe, now) {
-                Decision::Forward => {
-                    if let (true, Some(estimate)) = (restarted, &peer.estimate) {
-                        estimate.restarted(out.header.ssrc, out.header.sequence_number);
-                    }
-                    if let Some(vp8) = &mut down.vp8 {
-                        if let Some(rewritten) = vp8.rewrite(&out.payload) {
-                            out.payload = rewritten.into();
-                        }
-                    }
-                    let size = out.header.marshal_size() + out.payload.len();
-                    if let Some(mut sender) = peer.pc.rtp_sender(down.sender_id) {
-                        match sender.write_rtp(now, out) {
-                            Ok(()) => {
-                                SfuStats::add(&self.stats.forwarded_packets, 1);
-                                SfuStats::add(&self.stats.forwarded_bytes, size as u64);
-                                self.dirty.insert(*subscriber);
-                            }
-                            Err(err) => {
-                                tracing::debug!(%err, track = %track, "subscriber leg refused a packet");
-                            }
-                        }
-                    }
-                }
-                Decision::WaitingForKeyframe => {
-                    if !wanted.contains(&ssrc) {
-                        wanted.push(ssrc);
-                    }
-                }
-                Decision::NotNegotiated | Decision::BeforeStart => {}
-            }
-        }
+        SfuCore::relay_media(shards, up, track, &packet, level, keyframe);
+        let (wanted, layers_changed) = fan_out(
+            &mut Fan {
+                peers,
+                stats,
+                dirty,
+            },
+            up,
+            track,
+            packet,
+            keyframe,
+            now,
+        );
         if !wanted.is_empty() || layers_changed {
             let track = track.clone();
-            for ssrc in wanted {
-                self.keyframe_wanted.insert((track.clone(), ssrc));
-            }
+            self.after_fan_out(&track, wanted, layers_changed);
+        }
+    }
+
+    /// What forwarding one packet asked for: keyframes of layers subscribers wait for, and new
+    /// layer choices when a layer's size changed.
+    pub(super) fn after_fan_out(
+        &mut self,
+        track: &TrackSid,
+        wanted: Vec<u32>,
+        layers_changed: bool,
+    ) {
+        for ssrc in wanted {
+            self.keyframe_wanted.insert((track.clone(), ssrc));
+        }
+        if layers_changed {
+            self.reselect_layers(track);
+        }
+    }
+}
+
+/// The RFC 6464 level (0 loudest, 127 silence) of an audio packet, from extension `ext_id`.
+fn audio_level(packet: &rtc::rtp::Packet, ext_id: u8) -> Option<u8> {
+    packet
+        .header
+        .extensions
+        .iter()
+        .find(|e| e.id == ext_id)
+        .and_then(|e| e.payload.first())
+        .map(|b| b & 0x7f)
+}
+
+/// Feeds a track's audio level to its room's speaker detection.
+pub(super) fn observe_level(
+    speakers: &mut HashMap<String, SpeakerDetector<ParticipantSid>>,
+    timers: &mut super::TimerTable,
+    up: &UpTrack,
+    level: u8,
+    now: Instant,
+) {
+    // Field by field: the packet path must not clone ids per packet.
+    match speakers.get_mut(&up.room) {
+        Some(detector) => detector.observe(&up.owner, level, now),
+        None => {
+            let mut detector = SpeakerDetector::new(SpeakerConfig::default());
+            detector.observe(&up.owner, level, now);
+            speakers.insert(up.room.clone(), detector);
+        }
+    }
+    timers.start(super::Timer::Speakers, now + super::SPEAKER_TICK);
+}
+
+/// What fanning a packet out touches besides its track.
+pub(super) struct Fan<'a> {
+    pub(super) peers: &'a mut HashMap<PeerId, Box<Peer>>,
+    pub(super) stats: &'a SfuStats,
+    pub(super) dirty: &'a mut BTreeSet<PeerId>,
+}
+
+/// Counts one packet of `up` (extensions stripped) toward its layer's rate and size, and
+/// writes it, rewritten, to every connected subscriber of the track. Returns the layers some
+/// subscriber waits for a keyframe of, and whether a layer's size changed.
+pub(super) fn fan_out(
+    fan: &mut Fan<'_>,
+    up: &mut UpTrack,
+    track: &TrackSid,
+    packet: rtc::rtp::Packet,
+    keyframe: bool,
+    now: Instant,
+) -> (Vec<u32>, bool) {
+    let padding_only = packet.payload.is_empty();
+    let ssrc = packet.header.ssrc;
+    let mut layers_changed = false;
+    if let Some(layer) = up.layers.iter_mut().find(|l| l.ssrc == ssrc) {
+        layer.bytes += packet.payload.len() as u64;
+        if keyframe && up.video_codec == Some(VideoCodec::Vp8) {
+            let size = crate::codec::vp8_keyframe_size(&packet.payload);
+            layers_changed = size.is_some() && layer.size != size;
             if layers_changed {
-                self.reselect_layers(&track);
+                layer.size = size;
             }
         }
     }
+    // Layers some subscriber waits for a keyframe of (at most a few; no allocation if none).
+    let mut wanted: Vec<u32> = Vec::new();
+    for subscriber in &up.subscribers {
+        let Some(peer) = fan.peers.get_mut(subscriber) else {
+            continue;
+        };
+        if !peer.connected {
+            continue;
+        }
+        let Some(down) = peer.down.get_mut(track) else {
+            continue;
+        };
+        if let Some(waiting) = down.layer.waiting_for() {
+            if !wanted.contains(&waiting) {
+                wanted.push(waiting);
+            }
+        }
+        if padding_only {
+            if down.layer.current() == Some(ssrc) {
+                down.forwarder.skip(packet.header.sequence_number);
+            }
+            continue;
+        }
+        if down.layer.waiting_for().is_some() && down.waiting_since.is_none() {
+            down.waiting_since = Some(now);
+        }
+        let had_layer = down.layer.current().is_some() || down.cut;
+        let mut restarted = false;
+        // Audio can start anywhere; video only at a keyframe.
+        match down
+            .layer
+            .on_packet(ssrc, keyframe || up.video_codec.is_none())
+        {
+            LayerAction::Drop => continue,
+            LayerAction::Switch => {
+                down.switch_source();
+                down.cut = false;
+                restarted = up.video_codec.is_some();
+                if let Some(since) = down.waiting_since.take() {
+                    fan.stats
+                        .keyframe_wait_seconds
+                        .observe(now.saturating_duration_since(since).as_secs_f64());
+                }
+                if had_layer {
+                    SfuStats::add(&fan.stats.layer_switches, 1);
+                }
+            }
+            LayerAction::Forward => {}
+        }
+        let mut out = packet.clone();
+        match down.forwarder.rewrite(&mut out.header, keyframe, now) {
+            Decision::Forward => {
+                if let (true, Some(estimate)) = (restarted, &peer.estimate) {
+                    estimate.restarted(out.header.ssrc, out.header.sequence_number);
+                }
+                if let Some(vp8) = &mut down.vp8 {
+                    if let Some(rewritten) = vp8.rewrite(&out.payload) {
+                        out.payload = rewritten.into();
+                    }
+                }
+                let size = out.header.marshal_size() + out.payload.len();
+                if let Some(mut sender) = peer.pc.rtp_sender(down.sender_id) {
+                    match sender.write_rtp(now, out) {
+                        Ok(()) => {
+                            SfuStats::add(&fan.stats.forwarded_packets, 1);
+                            SfuStats::add(&fan.stats.forwarded_bytes, size as u64);
+                            fan.dirty.insert(*subscriber);
+                        }
+                        Err(err) => {
+                            tracing::debug!(%err, track = %track, "subscriber leg refused a packet");
+                        }
+                    }
+                }
+            }
+            Decision::WaitingForKeyframe => {
+                if !wanted.contains(&ssrc) {
+                    wanted.push(ssrc);
+                }
+            }
+            Decision::NotNegotiated | Decision::BeforeStart => {}
+        }
+    }
+    (wanted, layers_changed)
 }
 
 /// Offers with more m-lines, or publishes naming more tracks, than any real client sends.

@@ -1,7 +1,7 @@
 //! Layer choice on request (a subscriber's `update_subscription`, new layers appearing) and
 //! the keyframe requests that let a subscriber switch: at most one per layer per interval.
 
-use super::SfuCore;
+use super::{SfuCore, TrackOrigin};
 use crate::error::SfuError;
 use crate::ids::{ParticipantSid, PeerRole, TrackSid};
 use crate::layers::LayerLimit;
@@ -28,10 +28,23 @@ impl SfuCore {
             {
                 continue;
             }
-            let Some(peer) = self.peers.get_mut(&up.publisher) else {
+            let (publisher, receiver_id) = match up.origin {
+                TrackOrigin::Local {
+                    publisher,
+                    receiver_id,
+                } => (publisher, receiver_id),
+                TrackOrigin::Relayed(origin) => {
+                    // Its shard asks the publisher (and throttles too).
+                    layer.last_keyframe_request = Some(now);
+                    self.shards
+                        .send(origin, super::relay::Relayed::Keyframe { track, ssrc });
+                    continue;
+                }
+            };
+            let Some(peer) = self.peers.get_mut(&publisher) else {
                 continue;
             };
-            let Some(mut receiver) = peer.pc.rtp_receiver(up.receiver_id) else {
+            let Some(mut receiver) = peer.pc.rtp_receiver(receiver_id) else {
                 continue;
             };
             let pli =
@@ -42,7 +55,7 @@ impl SfuCore {
             if receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
                 layer.last_keyframe_request = Some(now);
                 SfuStats::add(&self.stats.keyframe_requests, 1);
-                self.dirty.insert(up.publisher);
+                self.dirty.insert(publisher);
             }
         }
     }

@@ -59,6 +59,10 @@ impl SfuCore {
         subscriber: &ParticipantSid,
         meta: &TrackMeta,
     ) {
+        // Members of other workers' shards subscribe there.
+        if !self.participants.contains_key(subscriber) {
+            return;
+        }
         let Some(codec) = self.up_tracks.get(&meta.sid).map(|up| up.codec.clone()) else {
             return;
         };

@@ -56,6 +56,7 @@ impl SfuCore {
                         self.emit(&other, SfuEvent::ViewerJoined(snapshot.clone()));
                     }
                 }
+                self.relay_joined(&sid);
                 Ok(answer)
             }
             Err(err) => {

@@ -26,7 +26,7 @@ use crate::config::SfuConfig;
 use crate::core::input::{CloseAll, Joining, Request, Route};
 use crate::core::{CoreConfig, SfuCore, SfuEvent};
 use crate::error::SfuError;
-use crate::node::{Node, Placement, WorkerIndex, WorkerLoad};
+use crate::node::{Node, Placement, Seat, WorkerIndex, WorkerLoad};
 use crate::stats::SfuStats;
 use std::io;
 use std::net::SocketAddr;
@@ -93,11 +93,15 @@ impl SfuHandle {
         let worker = match input.route() {
             Route::Join { room, sid } => {
                 let sid = sid.clone();
-                let (worker, reserved) = lock(&self.placement).join(room, &sid);
-                let output = self.run(worker, move |task, now| task.core.handle(now, input));
+                let room = room.to_owned();
+                let seat = lock(&self.placement).join(&room, &sid);
+                let reserved = seat.reserved;
+                let output = self.run(seat.worker, move |task, now| {
+                    task.open_shard(now, room, seat.others);
+                    task.core.handle(now, input)
+                });
                 return self.placed(output.await, reserved, &sid);
             }
-            Route::Room(room) => lock(&self.placement).room(room),
             Route::Participant(sid) => lock(&self.placement).participant(sid),
             Route::Everywhere => return self.everywhere(input).await,
         };
@@ -119,11 +123,21 @@ impl SfuHandle {
         I::Output: Send + 'static,
     {
         let sid = input.participant().clone();
-        let (worker, reserved) = match input.route() {
-            Route::Join { room, sid } => lock(&self.placement).join(room, sid),
-            _ => (lock(&self.placement).participant(&sid).unwrap_or(0), false),
+        let (seat, room) = match input.route() {
+            Route::Join { room, sid } => (lock(&self.placement).join(room, sid), room.to_owned()),
+            _ => {
+                let worker = lock(&self.placement).participant(&sid).unwrap_or(0);
+                let seat = Seat {
+                    worker,
+                    reserved: false,
+                    others: Vec::new(),
+                };
+                (seat, String::new())
+            }
         };
-        let output = self.run(worker, move |task, now| {
+        let reserved = seat.reserved;
+        let output = self.run(seat.worker, move |task, now| {
+            task.open_shard(now, room, seat.others);
             let sid = input.participant().clone();
             // A participant already in keeps its queue (its join is refused).
             task.subscribers.entry(sid.clone()).or_insert(events);
@@ -312,29 +326,41 @@ pub async fn spawn(config: SfuConfig) -> io::Result<SfuHandle> {
 /// ports. For testing what drives the media plane (signaling's sessions) without a network; on
 /// a paused tokio clock its timers (connect deadlines, silence) run on virtual time.
 pub fn spawn_in_memory(config: &SfuConfig) -> SfuHandle {
-    let stats = Arc::new(SfuStats::new(1));
-    let placement = Arc::new(Mutex::new(Placement::new(1)));
+    let workers = config.workers.max(1);
+    let stats = Arc::new(SfuStats::new(workers));
+    let placement = Arc::new(Mutex::new(Placement::new(workers, config.room_spread_at)));
     let candidates: Vec<SocketAddr> = config
         .public_ips
         .iter()
         .map(|ip| SocketAddr::new(*ip, config.udp_port))
         .collect();
-    let core = SfuCore::on_node(
-        CoreConfig {
-            candidates: candidates.clone(),
-            tcp_candidates: Vec::new(),
-            keyframe_request_interval: config.keyframe_request_interval,
-            connect_timeout: config.connect_timeout,
-            limits: config.limits,
-        },
-        stats.clone(),
-        Arc::new(Node::default()),
-        0,
-    );
-    let (jobs, job_rx) = mpsc::channel(JOB_QUEUE);
-    worker::start_in_memory(core, placement.clone(), stats.clone(), job_rx);
+    let core_config = CoreConfig {
+        candidates: candidates.clone(),
+        tcp_candidates: Vec::new(),
+        keyframe_request_interval: config.keyframe_request_interval,
+        connect_timeout: config.connect_timeout,
+        limits: config.limits,
+    };
+    let node = Arc::new(Node::default());
+    let relays = worker::Relays::new(workers);
+    let mut jobs = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let (job_tx, job_rx) = mpsc::channel(JOB_QUEUE);
+        let core = SfuCore::on_node(core_config.clone(), stats.clone(), node.clone(), index);
+        worker::start_in_memory(worker::InMemory {
+            index,
+            core,
+            placement: placement.clone(),
+            stats: stats.clone(),
+            relays: relays.clone(),
+            jobs: job_rx,
+        });
+        jobs.push(job_tx);
+    }
+    let workers: Arc<[mpsc::Sender<Job>]> = jobs.into();
+    relays.connect(workers.clone());
     SfuHandle {
-        workers: Arc::from(vec![jobs]),
+        workers,
         placement,
         stats,
         local_addrs: Arc::new(candidates),
@@ -349,7 +375,8 @@ pub async fn spawn_with(config: SfuConfig, deadlines: TcpDeadlines) -> io::Resul
     let workers = config.worker_count();
     let stats = Arc::new(SfuStats::new(workers));
     let node = Arc::new(Node::default());
-    let placement = Arc::new(Mutex::new(Placement::new(workers)));
+    let placement = Arc::new(Mutex::new(Placement::new(workers, config.room_spread_at)));
+    let relays = worker::Relays::new(workers);
     let tcp_paths = Arc::new(TcpPaths::default());
     let local_addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.advertised).collect();
     let tcp_addrs: Vec<SocketAddr> = listeners.iter().map(|(_, a)| *a).collect();
@@ -374,6 +401,7 @@ pub async fn spawn_with(config: SfuConfig, deadlines: TcpDeadlines) -> io::Resul
             allowlist: config.peer_allowlist.clone(),
             placement: placement.clone(),
             stats: stats.clone(),
+            relays: relays.clone(),
             jobs: job_rx,
             datagrams: datagram_rx,
         })?;
@@ -405,8 +433,10 @@ pub async fn spawn_with(config: SfuConfig, deadlines: TcpDeadlines) -> io::Resul
         tokio::spawn(tcp::accept_loop(listener, advertised, door.clone()));
     }
     tracing::info!(addrs = ?local_addrs, tcp_addrs = ?tcp_addrs, workers, "media plane listening (UDP and ICE-TCP, ICE-lite)");
+    let jobs: Arc<[mpsc::Sender<Job>]> = jobs.into();
+    relays.connect(jobs.clone());
     Ok(SfuHandle {
-        workers: jobs.into(),
+        workers: jobs,
         placement,
         stats,
         local_addrs: Arc::new(local_addrs),

@@ -7,7 +7,8 @@
 
 use super::tcp::TcpPaths;
 use super::{lock, EventSender, Socket};
-use crate::core::input::{Datagram, Input, Remove, Timeout};
+use crate::core::input::{Datagram, Input, OpenShard, Relay, Remove, Timeout};
+use crate::core::relay::Relayed;
 use crate::core::{SfuCore, Transmit};
 use crate::flow::Transport;
 use crate::ids::ParticipantSid;
@@ -17,7 +18,7 @@ use crate::udp::{self, SEND_BATCH};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -46,8 +47,41 @@ pub(super) struct Setup<'a> {
     pub allowlist: Vec<crate::config::IpNet>,
     pub placement: Arc<Mutex<Placement>>,
     pub stats: Arc<SfuStats>,
+    pub relays: Relays,
     pub jobs: mpsc::Receiver<Job>,
     pub datagrams: mpsc::Receiver<Vec<Received>>,
+}
+
+/// Every worker's job queue, for the messages a worker's shards of spread rooms send the
+/// others (`core/relay.rs`); connected once every worker is started.
+#[derive(Clone)]
+pub(super) struct Relays {
+    queues: Arc<OnceLock<Arc<[mpsc::Sender<Job>]>>>,
+    workers: usize,
+}
+
+impl Relays {
+    pub(super) fn new(workers: usize) -> Self {
+        Self {
+            queues: Arc::default(),
+            workers,
+        }
+    }
+
+    pub(super) fn connect(&self, queues: Arc<[mpsc::Sender<Job>]>) {
+        let _ = self.queues.set(queues);
+    }
+}
+
+/// At most this many messages other than media wait for a full worker queue (then the oldest
+/// are lost, logged): only a worker stalled for long gets near it.
+const HELD_RELAYS: usize = 65_536;
+
+/// What one worker has for the others, per worker.
+struct Outbox {
+    relays: Relays,
+    /// Messages gathered from the core, per destination worker.
+    pending: Vec<Vec<Relayed>>,
 }
 
 /// Starts worker `setup.index` on its own thread (named `media-<index>`, so per-thread CPU in
@@ -82,6 +116,7 @@ pub(super) fn start(setup: Setup<'_>) -> io::Result<()> {
         stats: setup.stats,
         stopping: false,
         outgoing: Vec::with_capacity(SEND_BATCH),
+        outbox: Outbox::new(setup.relays),
     };
     let (jobs, datagrams) = (setup.jobs, setup.datagrams);
     std::thread::Builder::new()
@@ -90,27 +125,33 @@ pub(super) fn start(setup: Setup<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// A worker without sockets on the caller's runtime (`super::spawn_in_memory`): what its
-/// connections would send is dropped, nothing arrives.
-pub(super) fn start_in_memory(
-    core: SfuCore,
-    placement: Arc<Mutex<Placement>>,
-    stats: Arc<SfuStats>,
-    jobs: mpsc::Receiver<Job>,
-) {
+/// A worker without sockets on the caller's runtime (`super::spawn_in_memory`).
+pub(super) struct InMemory {
+    pub index: WorkerIndex,
+    pub core: SfuCore,
+    pub placement: Arc<Mutex<Placement>>,
+    pub stats: Arc<SfuStats>,
+    pub relays: Relays,
+    pub jobs: mpsc::Receiver<Job>,
+}
+
+/// Starts an in-memory worker: what its connections would send is dropped, nothing arrives.
+pub(super) fn start_in_memory(setup: InMemory) {
     let task = MediaTask {
-        index: 0,
-        core,
+        index: setup.index,
+        core: setup.core,
         sockets: Vec::new(),
         tcp: Arc::default(),
         allowlist: Vec::new(),
         subscribers: HashMap::new(),
-        placement,
-        stats,
+        placement: setup.placement,
+        stats: setup.stats,
         stopping: false,
         outgoing: Vec::new(),
+        outbox: Outbox::new(setup.relays),
     };
     let (no_datagrams, datagrams) = mpsc::channel(1);
+    let jobs = setup.jobs;
     tokio::spawn(async move {
         let _open = no_datagrams; // the loop ends when its datagram channel closes
         task.run(jobs, datagrams).await;
@@ -136,6 +177,8 @@ pub(super) struct MediaTask {
     pub(super) stopping: bool,
     /// Datagrams being sent, with the index of their socket (kept for its allocation).
     outgoing: Vec<(usize, Transmit)>,
+    /// Messages for the other workers' shards of spread rooms.
+    outbox: Outbox,
 }
 
 impl MediaTask {
@@ -249,7 +292,64 @@ impl MediaTask {
         }
         self.outgoing = batch;
         self.deliver_events();
+        self.send_relays();
         sent
+    }
+
+    /// The room opens here while other workers hold it (placement spread it): the core
+    /// introduces itself to them before the join that opens it.
+    pub(super) fn open_shard(&mut self, now: Instant, room: String, others: Vec<WorkerIndex>) {
+        if !others.is_empty() {
+            self.apply(now, OpenShard { room, others });
+        }
+    }
+
+    /// Hands each other worker what the core has for it, one job per worker, in order. On a
+    /// full queue media is lost (counted; repairs and keyframes recover it, as on a network)
+    /// and the rest waits for the next flush.
+    fn send_relays(&mut self) {
+        let outbox = &mut self.outbox;
+        while let Some((to, message)) = self.core.poll_relay() {
+            if let Some(pending) = outbox.pending.get_mut(to) {
+                pending.push(message);
+            }
+        }
+        let Some(queues) = outbox.relays.queues.get() else {
+            return;
+        };
+        for (to, pending) in outbox.pending.iter_mut().enumerate() {
+            if pending.is_empty() {
+                continue;
+            }
+            let Some(queue) = queues.get(to) else {
+                pending.clear();
+                continue;
+            };
+            match queue.try_reserve() {
+                Ok(permit) => {
+                    let messages = std::mem::take(pending);
+                    let from = self.index;
+                    permit.send(Box::new(move |task: &mut MediaTask, now| {
+                        task.apply(now, Relay { from, messages });
+                    }));
+                }
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    let before = pending.len();
+                    pending.retain(|m| !m.is_media());
+                    SfuStats::add(&self.stats.relay_drops, (before - pending.len()) as u64);
+                    if pending.len() > HELD_RELAYS {
+                        let excess = pending.len() - HELD_RELAYS;
+                        tracing::error!(
+                            worker = to,
+                            lost = excess,
+                            "a media worker stopped taking room updates: some are lost"
+                        );
+                        pending.drain(..excess);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => pending.clear(),
+            }
+        }
     }
 
     /// The socket a transmit leaves by (the one its connection uses), unless the peer is
@@ -326,6 +426,15 @@ async fn send_run(socket: &UdpSocket, run: &[(usize, Transmit)]) {
                 tracing::debug!(%err, peer = %rest[0].0, "udp send failed");
                 sent += 1;
             }
+        }
+    }
+}
+
+impl Outbox {
+    fn new(relays: Relays) -> Self {
+        Self {
+            pending: vec![Vec::new(); relays.workers],
+            relays,
         }
     }
 }

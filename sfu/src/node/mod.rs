@@ -8,7 +8,7 @@ mod demux;
 mod placement;
 
 pub use demux::Demux;
-pub use placement::{Placement, WorkerLoad};
+pub use placement::{Placement, Seat, WorkerLoad};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

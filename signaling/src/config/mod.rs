@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Default: one per available core.
     #[arg(long, env = "PARLEY_MEDIA_WORKERS")]
     pub media_workers: Option<std::num::NonZeroUsize>,
+    /// Participants of one room a media worker takes before the room spreads to another
+    /// worker (media relayed between them); 0: a room stays on one worker. Default: 100.
+    #[arg(long, env = "PARLEY_ROOM_SPREAD_AT")]
+    pub room_spread_at: Option<usize>,
     /// Networks media may be sent to (comma-separated CIDRs). Default: anywhere.
     #[arg(long, env = "PARLEY_PEER_ALLOWLIST", value_delimiter = ',')]
     pub peer_allowlist: Option<Vec<String>>,
@@ -164,6 +168,7 @@ struct FileConfig {
     public_ip: Option<Vec<IpAddr>>,
     udp_bind_ip: Option<IpAddr>,
     media_workers: Option<std::num::NonZeroUsize>,
+    room_spread_at: Option<usize>,
     peer_allowlist: Option<Vec<String>>,
     turn_url: Option<Vec<String>>,
     turn_secret: Option<String>,
@@ -205,6 +210,8 @@ pub struct Config {
     pub udp_bind_ip: Option<IpAddr>,
     /// Media workers; `None`: one per available core.
     pub media_workers: Option<std::num::NonZeroUsize>,
+    /// See `ServeArgs::room_spread_at`.
+    pub room_spread_at: usize,
     pub peer_allowlist: Vec<sfu::config::IpNet>,
     /// TURN servers and their shared secret, when configured.
     pub turn: Option<crate::turn::TurnConfig>,
@@ -242,6 +249,7 @@ impl std::fmt::Debug for Config {
             .field("public_ips", &self.public_ips)
             .field("udp_bind_ip", &self.udp_bind_ip)
             .field("media_workers", &self.media_workers)
+            .field("room_spread_at", &self.room_spread_at)
             .field("peer_allowlist", &self.peer_allowlist)
             .field("turn", &self.turn)
             .field("data_dir", &self.data_dir)
@@ -406,6 +414,10 @@ impl Config {
                 .unwrap_or_else(default_public_ips),
             udp_bind_ip: args.udp_bind_ip.or(file.udp_bind_ip),
             media_workers: args.media_workers.or(file.media_workers),
+            room_spread_at: args
+                .room_spread_at
+                .or(file.room_spread_at)
+                .unwrap_or(sfu::config::DEFAULT_ROOM_SPREAD_AT),
             peer_allowlist,
             turn,
             data_dir,
@@ -476,6 +488,7 @@ impl Config {
             connect_timeout: self.connect_timeout,
             limits: self.media_limits,
             workers: self.media_workers.map_or(0, |n| n.get()),
+            room_spread_at: self.room_spread_at,
             ..Default::default()
         }
     }
