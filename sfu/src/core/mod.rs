@@ -19,6 +19,7 @@ mod capacity;
 mod down_track;
 mod drain;
 mod events;
+mod fan_out;
 pub mod input;
 mod membership;
 mod publish;
@@ -27,16 +28,17 @@ mod selection;
 mod subscribe;
 mod timers;
 mod transport;
+mod up_track;
 mod view;
 
 use down_track::{negotiated_payload_type, Allocation, DownTrack};
 pub use events::{Candidate, CoreConfig, PeerState, SfuEvent, Transmit};
 use timers::{Timer, TimerTable};
+use up_track::{TrackOrigin, UpTrack};
 
 use crate::error::SfuError;
 use crate::flow::{Flow, Transport};
 use crate::ids::{ParticipantSid, PeerId, PeerRole, TrackSid};
-use crate::layers::Layer;
 use crate::node::{Node, WorkerIndex};
 use crate::peer::{build_peer, PeerSetup};
 use crate::rooms::{ParticipantMeta, ParticipantSnapshot, Rooms, TrackSource};
@@ -49,8 +51,6 @@ use rtc::peer_connection::message::TaggedRTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
-use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
-use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::sansio::Protocol;
 use rtc::shared::TaggedBytesMut;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -120,56 +120,6 @@ const PUBLISHER_SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
 pub const MAX_MEDIA_SECTIONS: usize = 16;
 /// A layer nobody needs for this long is paused at the publisher (dynacast).
 const DYNACAST_PAUSE_AFTER: Duration = Duration::from_secs(3);
-
-/// A track arriving on some publisher connection.
-struct UpTrack {
-    owner: ParticipantSid,
-    /// The publisher's own id for the track (msid), which its client knows it by.
-    remote_track_id: String,
-    room: String,
-    /// The publisher leg's id for the RFC 6464 audio-level extension, if negotiated.
-    audio_level_ext: Option<u8>,
-    /// Where its packets come from: a connection here, or another worker's shard of the room.
-    origin: TrackOrigin,
-    /// One per simulcast encoding (one for a plain track).
-    layers: Vec<Layer>,
-    codec: RTCRtpCodec,
-    video_codec: Option<crate::codec::VideoCodec>,
-    /// Subscriber connections with a down track for this track.
-    subscribers: Vec<PeerId>,
-    /// Muted by a moderator: nothing is forwarded.
-    force_muted: bool,
-    /// Layers other workers' subscribers need (a local track of a spread room, `relay.rs`).
-    remote_demand: HashMap<WorkerIndex, Vec<u32>>,
-}
-
-/// Where an [`UpTrack`]'s packets come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TrackOrigin {
-    /// A publishing connection of this core, and the receiver it arrives on.
-    Local {
-        publisher: PeerId,
-        receiver_id: RTCRtpReceiverId,
-    },
-    /// Another worker's shard of the room relays them (`relay.rs`).
-    Relayed(WorkerIndex),
-}
-
-impl TrackOrigin {
-    fn relayed_from(&self) -> Option<WorkerIndex> {
-        match self {
-            TrackOrigin::Relayed(w) => Some(*w),
-            TrackOrigin::Local { .. } => None,
-        }
-    }
-
-    fn publisher(&self) -> Option<PeerId> {
-        match self {
-            TrackOrigin::Local { publisher, .. } => Some(*publisher),
-            TrackOrigin::Relayed(_) => None,
-        }
-    }
-}
 
 #[derive(Default)]
 struct ParticipantPeers {

@@ -520,10 +520,10 @@ impl SfuCore {
         }
         SfuStats::add(&self.stats.relayed_packets, 1);
         if let Some(level) = level {
-            super::publish::observe_level(&mut self.speakers, &mut self.timers, up, level, now);
+            super::fan_out::observe_level(&mut self.speakers, &mut self.timers, up, level, now);
         }
-        let (wanted, layers_changed) = super::publish::fan_out(
-            &mut super::publish::Fan {
+        let (wanted, layers_changed) = super::fan_out::fan_out(
+            &mut super::fan_out::Fan {
                 peers: &mut self.peers,
                 stats: &self.stats,
                 dirty: &mut self.dirty,
