@@ -327,3 +327,29 @@ fn a_layer_switch_across_workers_is_seamless_and_dynacast_hears_the_demand() {
     // Only worker 1 needs anything of the track, and only q: worker 0 pauses h and f.
     assert_eq!(layer_changes(&net).last(), Some(&vec!["q".to_owned()]));
 }
+
+/// A shard whose opening join failed holds nobody: the first answer to its `Hello` makes it
+/// say `Bye`, and nothing is relayed to it afterwards.
+#[test]
+fn a_shard_left_empty_by_a_failed_join_is_not_fed() {
+    let mut net = Net::with_workers(2);
+    let publisher = net.join_on(0, "lesson", "teacher", true);
+    let near = net.join_on(0, "lesson", "near", false);
+    let (sender, ssrc) = net.publish_video(publisher);
+    net.connect_all(Duration::from_secs(10));
+    let now = net.now;
+    let open = sfu::input::OpenShard {
+        room: "lesson".into(),
+        others: vec![0],
+    };
+    net.core_of(1).handle(now, open).unwrap();
+    net.settle();
+    let sent = stream(&mut net, publisher, sender, ssrc, 1000, 200);
+    assert_byte_exact(&net, near, &sent);
+    assert_eq!(relayed(&mut net), 0, "nothing fanned out on worker 1");
+    let people = net
+        .core_of(1)
+        .handle(now, sfu::input::RoomPeople { room: "lesson".into() })
+        .unwrap();
+    assert!(people.is_empty());
+}

@@ -29,6 +29,9 @@ pub struct Report<'a> {
     pub workers: Vec<super::workers::WorkerFigures>,
     /// The server's receive-to-send delay (from `/metrics`).
     pub forward_delay: Option<super::workers::ForwardDelay>,
+    /// Packets a worker fanned out for another worker's publisher, per second (from
+    /// `/metrics`; a room spread over workers).
+    pub relayed_per_s: Option<f64>,
 }
 
 /// What the subscribers received during the window.
@@ -104,6 +107,12 @@ impl<'a> Report<'a> {
         measured: &Measured<'_>,
     ) -> Self {
         let window = window(measured.start, measured.end);
+        let relayed_per_s = measured
+            .end
+            .scrape
+            .relayed
+            .zip(measured.start.scrape.relayed)
+            .map(|(end, start)| end.saturating_sub(start) as f64 / window.seconds);
         let workers = super::workers::figures(
             (&measured.start.scrape, &measured.end.scrape),
             (&measured.start.worker_cpu_s, &measured.end.worker_cpu_s),
@@ -134,6 +143,7 @@ impl<'a> Report<'a> {
                 &measured.start.scrape,
                 &measured.end.scrape,
             ),
+            relayed_per_s,
         }
     }
 
@@ -195,6 +205,9 @@ impl<'a> Report<'a> {
                 "  server receive → last send, per datagram: p50 ≤ {} ms, p99 ≤ {} ms ({} datagrams)",
                 d.p50_at_most_ms, d.p99_at_most_ms, d.datagrams
             );
+        }
+        if let Some(relayed) = self.relayed_per_s.filter(|r| *r > 0.0) {
+            println!("  relayed between workers (rooms spread over them): {relayed:.0} packets/s");
         }
         for w in &self.workers {
             let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_owned());

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 pub struct Scrape {
     /// `parley_forwarded_packets_total`.
     pub forwarded: Option<u64>,
+    /// `parley_relayed_packets_total`: packets fanned out by a worker other than their
+    /// publisher's (a room spread over workers).
+    pub relayed: Option<u64>,
     /// Datagrams sent per worker index.
     pub worker_sent: BTreeMap<usize, u64>,
     /// `parley_media_forward_delay_seconds` buckets: (upper bound in seconds, cumulative count).
@@ -27,6 +30,8 @@ impl Scrape {
         for line in text.lines() {
             if let Some(value) = line.strip_prefix("parley_forwarded_packets_total ") {
                 scrape.forwarded = value.trim().parse::<f64>().ok().map(|v| v as u64);
+            } else if let Some(value) = line.strip_prefix("parley_relayed_packets_total ") {
+                scrape.relayed = value.trim().parse::<f64>().ok().map(|v| v as u64);
             } else if let Some(rest) = line.strip_prefix(DELAY_BUCKET) {
                 let parsed = rest.split_once("\"} ").and_then(|(le, count)| {
                     let le = if le == "+Inf" {
@@ -149,11 +154,13 @@ mod tests {
     fn reads_forwarded_packets_and_each_workers_datagrams() {
         let text = "# HELP x\n\
             parley_forwarded_packets_total 1500\n\
+            parley_relayed_packets_total 250\n\
             parley_media_worker_sent_datagrams_total{worker=\"0\"} 700\n\
             parley_media_worker_sent_datagrams_total{worker=\"1\"} 9e2\n\
             parley_media_worker_participants{worker=\"1\"} 3\n";
         let scrape = Scrape::parse(text);
         assert_eq!(scrape.forwarded, Some(1500));
+        assert_eq!(scrape.relayed, Some(250));
         assert_eq!(scrape.worker_sent, BTreeMap::from([(0, 700), (1, 900)]));
     }
 

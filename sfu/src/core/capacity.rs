@@ -5,7 +5,8 @@ use super::*;
 
 impl SfuCore {
     /// Refuses a join (`input::Join`, `input::JoinViewer`) when `room` already holds
-    /// `max_participants` people, hidden viewers included.
+    /// `max_participants` people, hidden viewers included (members on other workers as this
+    /// core knows them; the driver's placement checks the exact count first).
     pub(super) fn check_room_cap(&self, room: &str, max: Option<u32>) -> Result<(), SfuError> {
         match max {
             Some(max) if self.rooms.members(room).len() >= max as usize => Err(SfuError::RoomFull),
@@ -28,8 +29,9 @@ impl SfuCore {
     }
 
     /// Refuses a join or a new peer connection in `room` when the server or the room is at its
-    /// limit. The server's count is the node's (every worker's); a room lives on one worker, so
-    /// its count is this core's.
+    /// limit. The server's count is the node's (every worker's); the room's is this core's: a
+    /// room spread over workers may hold the limit on each (its participant cap is checked
+    /// over every worker by placement).
     pub(super) fn check_capacity(&self, room: &str) -> Result<(), SfuError> {
         let limits = self.config.limits;
         if self.node.peer_connections() >= limits.peer_connections {

@@ -41,6 +41,8 @@ pub enum Route<'a> {
     Join {
         room: &'a str,
         sid: &'a ParticipantSid,
+        /// The room's cap, checked by placement over all the workers holding the room.
+        max_participants: Option<u32>,
     },
     /// To the participant's worker (any if it is not in a room: it finds nobody).
     Participant(&'a ParticipantSid),
@@ -156,6 +158,7 @@ impl Request for Join {
         Route::Join {
             room: &self.room,
             sid: &self.meta.sid,
+            max_participants: self.max_participants,
         }
     }
 }
@@ -191,6 +194,7 @@ impl Request for JoinViewer {
         Route::Join {
             room: &self.room,
             sid: &self.meta.sid,
+            max_participants: self.max_participants,
         }
     }
 }

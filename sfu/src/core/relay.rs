@@ -202,14 +202,16 @@ impl SfuCore {
         }
         self.shards
             .broadcast(room, || Relayed::Left { sid: sid.clone() });
-        let locals = self
-            .rooms
-            .members(room)
-            .iter()
-            .any(|m| !self.shards.is_remote(m));
-        if !locals {
+        if !self.has_local_member(room) {
             self.close_shard(now, room);
         }
+    }
+
+    fn has_local_member(&self, room: &str) -> bool {
+        self.rooms
+            .members(room)
+            .iter()
+            .any(|m| !self.shards.is_remote(m))
     }
 
     /// Nobody of `room` is on this worker any more: the others are told, and its remote
@@ -309,7 +311,7 @@ impl SfuCore {
                     up.remote_demand.remove(&from);
                 }
             }
-            Relayed::Joined { room, meta } => self.remote_joined(from, &room, meta),
+            Relayed::Joined { room, meta } => self.remote_joined(now, from, &room, meta),
             Relayed::Left { sid } => {
                 if self.shards.is_remote(&sid) {
                     self.forget_remote(now, &sid);
@@ -410,7 +412,13 @@ impl SfuCore {
         }
     }
 
-    fn remote_joined(&mut self, from: WorkerIndex, room: &str, meta: ParticipantMeta) {
+    fn remote_joined(
+        &mut self,
+        now: Instant,
+        from: WorkerIndex,
+        room: &str,
+        meta: ParticipantMeta,
+    ) {
         // A room this shard closed (a late message) is not reopened by it.
         if !self
             .shards
@@ -418,6 +426,13 @@ impl SfuCore {
             .get(room)
             .is_some_and(|w| w.contains(&from))
         {
+            return;
+        }
+        // Nobody here (the join that opened the shard failed): the others stop relaying.
+        // Answers to a `Hello` come after the join it preceded (one job), so this is never
+        // too early.
+        if !self.has_local_member(room) {
+            self.close_shard(now, room);
             return;
         }
         let sid = meta.sid.clone();

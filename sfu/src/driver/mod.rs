@@ -91,10 +91,16 @@ impl SfuHandle {
         I::Output: Send + 'static,
     {
         let worker = match input.route() {
-            Route::Join { room, sid } => {
+            Route::Join {
+                room,
+                sid,
+                max_participants,
+            } => {
                 let sid = sid.clone();
                 let room = room.to_owned();
-                let seat = lock(&self.placement).join(&room, &sid);
+                let seat = lock(&self.placement)
+                    .join(&room, &sid, max_participants)
+                    .ok_or(SfuError::RoomFull)?;
                 let reserved = seat.reserved;
                 let output = self.run(seat.worker, move |task, now| {
                     task.open_shard(now, room, seat.others);
@@ -124,7 +130,16 @@ impl SfuHandle {
     {
         let sid = input.participant().clone();
         let (seat, room) = match input.route() {
-            Route::Join { room, sid } => (lock(&self.placement).join(room, sid), room.to_owned()),
+            Route::Join {
+                room,
+                sid,
+                max_participants,
+            } => {
+                let seat = lock(&self.placement)
+                    .join(room, sid, max_participants)
+                    .ok_or(SfuError::RoomFull)?;
+                (seat, room.to_owned())
+            }
             _ => {
                 let worker = lock(&self.placement).participant(&sid).unwrap_or(0);
                 let seat = Seat {

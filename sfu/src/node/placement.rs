@@ -53,16 +53,22 @@ impl Placement {
         }
     }
 
-    /// Reserves a place for `sid` in `room` and says on which worker.
-    pub fn join(&mut self, room: &str, sid: &ParticipantSid) -> Seat {
+    /// Reserves a place for `sid` in `room` and says on which worker; `None` when the room
+    /// already holds `max` participants over all its workers (checked and reserved in one
+    /// step, so two joins on two workers cannot both take the last place).
+    pub fn join(&mut self, room: &str, sid: &ParticipantSid, max: Option<u32>) -> Option<Seat> {
         if let Some(worker) = self.participant(sid) {
-            return Seat {
+            return Some(Seat {
                 worker,
                 reserved: false,
                 others: Vec::new(),
-            };
+            });
         }
         let shards = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+        let held: usize = shards.iter().map(|&(_, count)| count).sum();
+        if max.is_some_and(|max| held >= max as usize) {
+            return None;
+        }
         let worker = self.choose(shards);
         let shards = self.rooms.entry(room.to_owned()).or_default();
         let others = shards
@@ -80,11 +86,11 @@ impl Placement {
         self.workers[worker].participants += 1;
         self.participants
             .insert(sid.clone(), (room.to_owned(), worker));
-        Seat {
+        Some(Seat {
             worker,
             reserved: true,
             others,
-        }
+        })
     }
 
     /// The worker a join to a room with these shards goes to.
@@ -193,7 +199,7 @@ mod tests {
         ];
         for (i, (step, want_worker, want_loads)) in table.iter().enumerate() {
             let worker = match *step {
-                Join(room, sid) => Some(placement.join(room, &sid.into()).worker),
+                Join(room, sid) => placement.join(room, &sid.into(), None).map(|s| s.worker),
                 Leave(sid) => {
                     placement.leave(&sid.into());
                     None
@@ -215,8 +221,8 @@ mod tests {
     #[test]
     fn a_second_join_of_a_placed_participant_reserves_nothing() {
         let mut placement = Placement::new(1, 0);
-        assert!(placement.join("a", &"p".into()).reserved);
-        assert!(!placement.join("b", &"p".into()).reserved);
+        assert!(placement.join("a", &"p".into(), None).unwrap().reserved);
+        assert!(!placement.join("b", &"p".into(), None).unwrap().reserved);
         assert_eq!(
             placement.loads()[0],
             WorkerLoad {
@@ -251,7 +257,7 @@ mod tests {
         ];
         for (i, (step, want, want_shards)) in table.iter().enumerate() {
             let seat = match *step {
-                Join(room, sid) => Some(placement.join(room, &sid.into())),
+                Join(room, sid) => placement.join(room, &sid.into(), None),
                 Leave(sid) => {
                     placement.leave(&sid.into());
                     None
@@ -268,5 +274,27 @@ mod tests {
         }
         assert_eq!(placement.room("a"), Some(1));
         assert_eq!(placement.participant(&"a8".into()), Some(2));
+    }
+
+    #[test]
+    fn a_cap_counts_the_room_on_every_worker() {
+        let mut placement = Placement::new(2, 1);
+        #[rustfmt::skip]
+        let table: &[(&str, Option<u32>, Option<usize>)] = &[
+            ("a1", Some(2), Some(0)),
+            ("a2", Some(2), Some(1)), // spread: on the other worker
+            ("a3", Some(2), None),    // full over both
+            ("a4", Some(3), Some(0)),
+            ("a5", None,    Some(1)),
+        ];
+        for (i, (sid, max, want)) in table.iter().enumerate() {
+            let seat = placement.join("a", &(*sid).into(), *max);
+            assert_eq!(seat.map(|s| s.worker), *want, "row {i}: {sid}");
+        }
+        assert_eq!(
+            placement.participant(&"a3".into()),
+            None,
+            "a refusal reserves nothing"
+        );
     }
 }
