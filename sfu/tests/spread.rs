@@ -349,7 +349,12 @@ fn a_shard_left_empty_by_a_failed_join_is_not_fed() {
     assert_eq!(relayed(&mut net), 0, "nothing fanned out on worker 1");
     let people = net
         .core_of(1)
-        .handle(now, sfu::input::RoomPeople { room: "lesson".into() })
+        .handle(
+            now,
+            sfu::input::RoomPeople {
+                room: "lesson".into(),
+            },
+        )
         .unwrap();
     assert!(people.is_empty());
 }
