@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium and
 # firefox-esr, coturn, the browser tests' npm packages, PostgreSQL if absent), starts PostgreSQL if it is
-# not running, then runs fmt, clippy, every Rust test (the chat store suite against SQLite and
+# not running, and NATS likewise, then runs fmt, clippy, every Rust test (the chat store suite against SQLite and
 # PostgreSQL), the Autobahn|Testsuite close-handshake check, the headless Chromium and Firefox
 # tests, and 20 s of every fuzz target. CI runs exactly this (.ci/run).
 set -euo pipefail
@@ -73,6 +73,20 @@ else
   echo "PostgreSQL did not start: failing, since the store suite must run against it" >&2
   exit 1
 fi
+
+step "NATS"
+# The multi-node tests (tests/tests/cluster.rs) join nodes over NATS: the machine's server on
+# 127.0.0.1:4222, else one started here (Debian's nats-server) and left running like PostgreSQL.
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if ! nats_up; then
+  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+  NATS_BIN="$(command -v nats-server || echo /usr/sbin/nats-server)"
+  setsid "$NATS_BIN" -a 127.0.0.1 -p 4222 -js -sd "${TMPDIR:-/tmp}/parley-test-nats" \
+    > "${TMPDIR:-/tmp}/parley-test-nats.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 30); do nats_up && break; sleep 0.5; done
+fi
+nats_up || { echo "NATS did not start: failing, since the multi-node tests need it" >&2; exit 1; }
+export PARLEY_TEST_NATS_URL="nats://127.0.0.1:4222"
 
 step "browser test packages"
 # playwright-core and puppeteer-core drive the Debian browsers above; neither may download one.

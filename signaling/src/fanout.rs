@@ -1,7 +1,6 @@
-//! The one seam chat events cross on their way to people's devices. Today every device is on
-//! this node ([`LocalFanout`]); with several nodes the same trait is implemented over NATS
-//! (publish to a subject per identity, each node delivering to the devices it holds), and
-//! nothing else changes.
+//! The one seam chat events cross on their way to people's devices: [`LocalFanout`] delivers
+//! to the devices on this node; with several nodes, `cluster::NatsFanout` also publishes each
+//! event once over NATS for the other nodes to deliver to theirs.
 //!
 //! Events are serialized once and shared by every device that gets them. A device's queue is
 //! bounded in events ([`DEVICE_QUEUE`]) and in bytes ([`DEVICE_QUEUE_BYTES`]); a device over
@@ -103,6 +102,9 @@ pub trait Fanout: Send + Sync + 'static {
     fn device_count(&self, identity: &str) -> usize;
     /// Delivers `event` to one device (e.g. what it missed while it was not connected).
     fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage);
+    /// A conversation's membership changed on this node: other nodes' cached audiences of it
+    /// are stale (nothing to do on a single node).
+    fn membership_changed(&self, _conversation: &str) {}
 }
 
 pub struct LocalFanout {
@@ -161,7 +163,28 @@ impl Fanout for LocalFanout {
         let Ok(text) = serde_json::to_string(event) else {
             return;
         };
-        let text = Utf8Bytes::from(text);
+        self.deliver(to, &Utf8Bytes::from(text), skip);
+    }
+
+    fn device_count(&self, identity: &str) -> usize {
+        self.devices
+            .lock()
+            .map(|d| d.get(identity).map_or(0, HashMap::len))
+            .unwrap_or(0)
+    }
+
+    fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage) {
+        let Ok(text) = serde_json::to_string(event) else {
+            return;
+        };
+        self.deliver_to_device(identity, device, &Utf8Bytes::from(text));
+    }
+}
+
+impl LocalFanout {
+    /// Delivers a serialized event to every device here of every identity in `to`, except
+    /// `skip` (the cluster fan-out delivers other nodes' events with it).
+    pub fn deliver(&self, to: &[String], text: &Utf8Bytes, skip: Option<DeviceId>) {
         let Ok(mut devices) = self.devices.lock() else {
             return;
         };
@@ -173,7 +196,7 @@ impl Fanout for LocalFanout {
                 if Some(*id) == skip {
                     return true;
                 }
-                match tx.offer(&text) {
+                match tx.offer(text) {
                     Offer::Queued => true,
                     Offer::Full => {
                         self.cutoffs.inc();
@@ -189,17 +212,7 @@ impl Fanout for LocalFanout {
         }
     }
 
-    fn device_count(&self, identity: &str) -> usize {
-        self.devices
-            .lock()
-            .map(|d| d.get(identity).map_or(0, HashMap::len))
-            .unwrap_or(0)
-    }
-
-    fn send_to_device(&self, identity: &str, device: DeviceId, event: &ServerMessage) {
-        let Ok(text) = serde_json::to_string(event) else {
-            return;
-        };
+    fn deliver_to_device(&self, identity: &str, device: DeviceId, text: &Utf8Bytes) {
         let Ok(mut devices) = self.devices.lock() else {
             return;
         };
@@ -207,7 +220,7 @@ impl Fanout for LocalFanout {
             return;
         };
         if let Some(tx) = mine.get(&device) {
-            match tx.offer(&Utf8Bytes::from(text)) {
+            match tx.offer(text) {
                 Offer::Queued => {}
                 // Cut off: it resyncs rather than miss this event.
                 Offer::Full => {

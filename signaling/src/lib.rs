@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod browser_policy;
+pub mod cluster;
 pub mod config;
 pub mod erasure;
 pub mod fanout;
@@ -44,6 +45,8 @@ pub enum StartError {
     Store(#[from] chat::StoreError),
     #[error("cannot bind the media port: {0}")]
     Media(std::io::Error),
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] cluster::ClusterError),
     #[error("cannot bind the HTTP address {addr}: {source}")]
     Http {
         addr: SocketAddr,
@@ -161,17 +164,37 @@ pub async fn assemble(
         None => webhooks::Webhooks::disabled(),
     };
     let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
+    let local = fanout::LocalFanout::new(metrics.chat_device_cutoffs_total.clone());
+    let (fanout, nats): (fanout::SharedFanout, _) = match &config.cluster {
+        Some(cluster) => {
+            let client = cluster::connect(cluster).await?;
+            let failures = metrics.cluster_publish_failures_total.clone();
+            let nats = cluster::NatsFanout::start(
+                client,
+                cluster.node_id.clone(),
+                local,
+                failures,
+                shutdown_rx.clone(),
+            )
+            .await?;
+            let nats = Arc::new(nats);
+            tracing::info!(node = %cluster.node_id, "one of several nodes (NATS)");
+            (nats.clone(), Some(nats))
+        }
+        None => (Arc::new(local), None),
+    };
     let messaging = Arc::new(
-        messaging::Messaging::new(
-            store.clone(),
-            files,
-            Arc::new(fanout::LocalFanout::new(
-                metrics.chat_device_cutoffs_total.clone(),
-            )),
-            webhooks.clone(),
-        )
-        .with_rejoin_grace(config.rejoin_grace),
+        messaging::Messaging::new(store.clone(), files, fanout, webhooks.clone())
+            .with_rejoin_grace(config.rejoin_grace),
     );
+    if let Some(nats) = nats {
+        let messaging = Arc::downgrade(&messaging);
+        nats.on_membership_change(move |conversation| {
+            if let Some(messaging) = messaging.upgrade() {
+                messaging.forget_cached_audience(conversation);
+            }
+        });
+    }
     messaging.spawn_typing_sweeper(shutdown_rx.clone());
     messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
     messaging.recover_invitations().await;

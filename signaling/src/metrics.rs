@@ -29,6 +29,9 @@ pub struct Metrics {
     /// Sessions whose socket was lost in a room, by outcome: `parked` (kept for a resume),
     /// `resumed` (continued on a new socket), `expired` (the window passed: left the room).
     pub session_resumes_total: IntCounterVec,
+    /// Chat events and cache invalidations meant for other nodes that never reached NATS (a
+    /// full queue, NATS down); devices there repair with `chat_sync`.
+    pub cluster_publish_failures_total: IntCounter,
 }
 
 impl Metrics {
@@ -88,6 +91,11 @@ impl Metrics {
             "Chat connections cut off with resync_required: their queue of events (count or bytes) was full",
         )
         .expect("valid metric");
+        let cluster_publish_failures_total = IntCounter::new(
+            "parley_cluster_publish_failures_total",
+            "Chat events and cache invalidations for other nodes lost before reaching NATS (full queue, NATS down)",
+        )
+        .expect("valid metric");
         let session_resumes_total = IntCounterVec::new(
             Opts::new(
                 "parley_session_resumes_total",
@@ -114,6 +122,7 @@ impl Metrics {
             Box::new(refused_total.clone()),
             Box::new(chat_device_cutoffs_total.clone()),
             Box::new(session_resumes_total.clone()),
+            Box::new(cluster_publish_failures_total.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -136,6 +145,7 @@ impl Metrics {
             http_connections,
             chat_device_cutoffs_total,
             session_resumes_total,
+            cluster_publish_failures_total,
             http_connections_refused_total,
             refused_total,
         }

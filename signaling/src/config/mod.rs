@@ -1,7 +1,13 @@
 //! The server's one typed configuration, from (highest first) command-line flags, `PARLEY_*`
 //! environment variables, an optional TOML file (`--config`), and defaults.
 
+mod cluster;
+mod integrations;
 mod redact;
+
+pub use cluster::ClusterConfig;
+
+use integrations::{turn_config, webhook_target};
 
 use clap::{Args, ValueEnum};
 pub use redact::redact_url;
@@ -72,6 +78,19 @@ pub struct ServeArgs {
     /// sqlite://... or postgres://... Default: sqlite in the data directory.
     #[arg(long, env = "PARLEY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// NATS server(s) that join this node to others as one service (comma-separated
+    /// nats://... URLs); needs a PostgreSQL --database-url shared by every node. Default: none
+    /// (a single node).
+    #[arg(
+        long,
+        env = "PARLEY_NATS_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub nats_url: Option<Vec<String>>,
+    /// This node's name among several (letters, digits, '-', '_'). Default: random per start.
+    #[arg(long, env = "PARLEY_NODE_ID")]
+    pub node_id: Option<String>,
     /// HS256 secret for participant tokens. Default: random per start (tokens die on restart).
     #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -175,6 +194,8 @@ struct FileConfig {
     turn_credential_lifetime_secs: Option<u64>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    nats_url: Option<Vec<String>>,
+    node_id: Option<String>,
     jwt_secret: Option<String>,
     guest_tokens: Option<bool>,
     log_format: Option<LogFormat>,
@@ -217,6 +238,8 @@ pub struct Config {
     pub turn: Option<crate::turn::TurnConfig>,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// Several nodes as one service (`--nats-url`); `None`: a single node.
+    pub cluster: Option<ClusterConfig>,
     /// `None` until resolved at start (a random secret is generated then).
     pub jwt_secret: Option<String>,
     pub guest_tokens: bool,
@@ -254,6 +277,7 @@ impl std::fmt::Debug for Config {
             .field("turn", &self.turn)
             .field("data_dir", &self.data_dir)
             .field("database", &redact_url(&self.database_url))
+            .field("cluster", &self.cluster)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
             .field("guest_tokens", &self.guest_tokens)
             .field("log_format", &self.log_format)
@@ -295,6 +319,8 @@ pub enum ConfigError {
     Webhook(String),
     #[error("TURN: {0}")]
     Turn(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error("invalid allowed origin: {0}")]
     Origin(String),
     #[error(
@@ -323,6 +349,11 @@ impl Config {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| default_database_url(&data_dir));
+        let cluster = cluster::cluster_config(
+            args.nats_url.clone().or(file.nats_url.clone()),
+            args.node_id.clone().or(file.node_id.clone()),
+            &database_url,
+        )?;
         let jwt_secret = args
             .jwt_secret
             .or(file.jwt_secret)
@@ -422,6 +453,7 @@ impl Config {
             turn,
             data_dir,
             database_url,
+            cluster,
             jwt_secret,
             guest_tokens: args.guest_tokens.or(file.guest_tokens).unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
@@ -492,86 +524,6 @@ impl Config {
             ..Default::default()
         }
     }
-}
-
-/// TURN servers handed to clients: none without a URL; with one, the secret is required.
-fn turn_config(
-    args: &ServeArgs,
-    file: &FileConfig,
-) -> Result<Option<crate::turn::TurnConfig>, ConfigError> {
-    let urls: Vec<String> = args
-        .turn_url
-        .clone()
-        .or(file.turn_url.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty())
-        .collect();
-    if urls.is_empty() {
-        return Ok(None);
-    }
-    let secret = args
-        .turn_secret
-        .clone()
-        .or(file.turn_secret.clone())
-        .unwrap_or_default();
-    let lifetime = args
-        .turn_credential_lifetime_secs
-        .or(file.turn_credential_lifetime_secs)
-        .unwrap_or(12 * 3600);
-    crate::turn::TurnConfig::new(urls, secret, std::time::Duration::from_secs(lifetime))
-        .map(Some)
-        .map_err(ConfigError::Turn)
-}
-
-/// The webhook receiver: HTTPS unless plain HTTP is allowed explicitly, with its own secret.
-fn webhook_target(
-    args: &ServeArgs,
-    file: &FileConfig,
-) -> Result<Option<crate::webhooks::WebhookTarget>, ConfigError> {
-    let Some(url) = args
-        .webhook_url
-        .clone()
-        .or(file.webhook_url.clone())
-        .filter(|u| !u.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    let allow_http = args
-        .webhook_allow_http
-        .or(file.webhook_allow_http)
-        .unwrap_or(false);
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("https") => {}
-        Some("http") if allow_http => {}
-        Some("http") => {
-            return Err(ConfigError::Webhook(
-                "the URL is plain http://: use https://, or --webhook-allow-http to send events unencrypted".into(),
-            ))
-        }
-        _ => return Err(ConfigError::Webhook(format!("'{}' is not an http(s) URL", redact_url(&url)))),
-    }
-    let secret = args
-        .webhook_secret
-        .clone()
-        .or(file.webhook_secret.clone())
-        .unwrap_or_default();
-    if secret.len() < crate::auth::MIN_SECRET_BYTES {
-        return Err(ConfigError::Webhook(format!(
-            "set --webhook-secret (PARLEY_WEBHOOK_SECRET) to at least {} random bytes, the receiver's own secret",
-            crate::auth::MIN_SECRET_BYTES
-        )));
-    }
-    Ok(Some(crate::webhooks::WebhookTarget {
-        url,
-        secret: secret.into_bytes(),
-        extra_roots: args
-            .webhook_ca_file
-            .clone()
-            .or(file.webhook_ca_file.clone()),
-    }))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {

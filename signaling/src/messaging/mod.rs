@@ -311,8 +311,15 @@ impl Messaging {
         }
     }
 
-    /// Membership of `conversation` changed: the next event re-reads it.
+    /// Membership of `conversation` changed: the next event re-reads it, here and on every
+    /// other node.
     fn forget_audience(&self, conversation: &str) {
+        self.forget_cached_audience(conversation);
+        self.fanout.membership_changed(conversation);
+    }
+
+    /// Forgets this node's cached audience of `conversation` (another node changed it).
+    pub fn forget_cached_audience(&self, conversation: &str) {
         if let Ok(mut audiences) = self.audiences.lock() {
             audiences.remove(conversation);
         }

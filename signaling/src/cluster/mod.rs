@@ -1,0 +1,105 @@
+//! Several Parley nodes as one service, on NATS (`--nats-url`) and a shared PostgreSQL store.
+//! Without `--nats-url` none of this runs and the node is exactly a single server.
+//!
+//! What crosses NATS today (subjects under `parley.`; payloads are a one-line JSON header, a
+//! newline, then the event as clients receive it):
+//! - `parley.chat.fanout`: every chat event a node fans out (messages, receipts, typing,
+//!   presence, call ringing) with the identities it is for; every other node delivers it to the
+//!   devices of those identities it holds ([`NatsFanout`]).
+//! - `parley.chat.members`: a conversation's membership changed; every other node forgets its
+//!   cached audience of it.
+//!
+//! NATS being down never stops a node: what it sends meanwhile is counted as lost
+//! (`parley_cluster_publish_failures_total`) and devices elsewhere catch up with `chat_sync`;
+//! the client reconnects by itself (async-nats).
+
+mod fanout;
+
+pub use fanout::NatsFanout;
+
+use crate::config::ClusterConfig;
+use std::time::Duration;
+
+/// Subject of chat events fanned out to other nodes.
+pub const FANOUT_SUBJECT: &str = "parley.chat.fanout";
+/// Subject of conversation membership changes (cache invalidation).
+pub const MEMBERS_SUBJECT: &str = "parley.chat.members";
+/// Messages waiting to be published before new ones are counted as lost.
+pub const PUBLISH_QUEUE: usize = 8192;
+/// How long one publish may wait for the NATS client (it buffers while reconnecting).
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+/// Connects to NATS. Returns at once even if NATS is not reachable yet: the client keeps
+/// trying, and the node serves its own clients meanwhile.
+pub async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, ClusterError> {
+    let node = config.node_id.clone();
+    async_nats::ConnectOptions::new()
+        .name(format!("parley-{}", config.node_id))
+        .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let node = node.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!(%node, "connected to NATS"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(%node, "NATS connection lost; reconnecting")
+                    }
+                    other => tracing::debug!(%node, event = ?other, "NATS"),
+                }
+            }
+        })
+        .connect(config.nats_urls.join(",").as_str())
+        .await
+        .map_err(|e| ClusterError::Nats(e.to_string()))
+}
+
+/// A message for other nodes: `header` as one JSON line, then `body`.
+pub(crate) fn frame(header: &impl serde::Serialize, body: &str) -> Option<bytes::Bytes> {
+    let mut payload = serde_json::to_vec(header).ok()?;
+    payload.push(b'\n');
+    payload.extend_from_slice(body.as_bytes());
+    Some(payload.into())
+}
+
+/// The header and body of a [`frame`]d message.
+pub(crate) fn unframe<'a, H: serde::Deserialize<'a>>(payload: &'a [u8]) -> Option<(H, &'a str)> {
+    let split = payload.iter().position(|&b| b == b'\n')?;
+    let header = serde_json::from_slice(&payload[..split]).ok()?;
+    let body = std::str::from_utf8(&payload[split + 1..]).ok()?;
+    Some((header, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Header {
+        node: String,
+        to: Vec<String>,
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn frames_round_trip_whatever_the_identities_hold() {
+        let rows: &[(&[&str], &str)] = &[
+            (&["ana", "ben"],          r#"{"type":"chat_typing"}"#),
+            (&["line\nbreak", "\"q\""], "body\nwith\nnewlines"),
+            (&[],                      ""),
+        ];
+        for (to, body) in rows {
+            let header = Header { node: "n1".into(), to: to.iter().map(|s| s.to_string()).collect() };
+            let framed = frame(&header, body).unwrap();
+            let (back, text): (Header, &str) = unframe(&framed).unwrap();
+            assert_eq!((back, text), (header, *body));
+        }
+        assert!(unframe::<Header>(b"no newline").is_none());
+        assert!(unframe::<Header>(b"{not json\nbody").is_none());
+    }
+}

@@ -1,0 +1,160 @@
+//! Several Parley nodes as one service: three nodes (each a whole server with its own HTTP
+//! and media ports, in this test process) on one PostgreSQL database and one NATS server.
+//! Chat crosses nodes: messages, typing and receipts reach devices on other nodes both ways,
+//! and a membership change on one node is seen by the others' cached audiences. The test
+//! command (`scripts/test.sh`) makes sure NATS and PostgreSQL run; without them this fails.
+
+use loadtest::chatter::Chatter;
+use parley_e2e::TestServer;
+use signaling::auth::Grants;
+use signaling::protocol::chat::{ModerationAction, NewConversationKind};
+use signaling::protocol::{ClientMessage, ServerMessage};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn nats_url() -> String {
+    std::env::var("PARLEY_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn postgres_url() -> String {
+    std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// One node of the cluster; fails at once if NATS is not there.
+async fn node(id: &str) -> TestServer {
+    let url = nats_url();
+    let addr = url.trim_start_matches("nats://").to_owned();
+    tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("NATS at {url} is needed (run scripts/test.sh): {e}"));
+    let id = id.to_owned();
+    TestServer::start_with(move |args| {
+        args.database_url = Some(postgres_url());
+        args.nats_url = Some(vec![url]);
+        args.node_id = Some(id);
+    })
+    .await
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn device(server: &TestServer, identity: &str) -> Chatter {
+    Chatter::connect(
+        &server.ws_url,
+        &server.token(identity, "lobby", Grants::participant()),
+    )
+    .await
+    .unwrap()
+}
+
+fn got_message(events: &[ServerMessage], id: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, ServerMessage::ChatMessage { message } if message.id == id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_crosses_nodes_both_ways_and_membership_changes_reach_every_node() {
+    let nodes = [node("n1").await, node("n2").await, node("n3").await];
+    let (ana_id, ben_id, cy_id) = (unique("ana"), unique("ben"), unique("cy"));
+    let ana = device(&nodes[0], &ana_id).await;
+    let ben = device(&nodes[1], &ben_id).await;
+    let cy = device(&nodes[2], &cy_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Group,
+            with: vec![ben_id.clone(), cy_id.clone()],
+            title: Some("ward".into()),
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let conversation = conversation.id;
+
+    // Typing on node 1 shows on node 2.
+    ana.request(|id| ClientMessage::ChatTyping {
+        id,
+        conversation: conversation.clone(),
+        typing: true,
+    })
+    .await
+    .unwrap();
+    let typist = ana_id.clone();
+    ben.wait_for("ana typing, from node 1", WAIT, move |events| {
+        events.iter().any(|e| {
+            matches!(e, ServerMessage::ChatTyping { identity, typing: true, .. } if *identity == typist)
+        })
+    })
+    .await
+    .unwrap();
+
+    // A message from node 1 reaches nodes 2 and 3; one from node 2 reaches 1 and 3.
+    let first = ana.send(&conversation, "from node 1").await.unwrap();
+    for (who, device) in [("ben", &ben), ("cy", &cy)] {
+        let id = first.id.clone();
+        device
+            .wait_for(who, WAIT, move |e| got_message(e, &id))
+            .await
+            .unwrap();
+    }
+    let reply = ben.send(&conversation, "from node 2").await.unwrap();
+    for (who, device) in [("ana", &ana), ("cy", &cy)] {
+        let id = reply.id.clone();
+        device
+            .wait_for(who, WAIT, move |e| got_message(e, &id))
+            .await
+            .unwrap();
+    }
+
+    // A receipt on node 2 reaches node 1.
+    ben.request(|id| ClientMessage::ChatMark {
+        id,
+        conversation: conversation.clone(),
+        delivered: None,
+        read: Some(1),
+    })
+    .await
+    .unwrap();
+    let reader = ben_id.clone();
+    ana.wait_for("ben's read receipt, from node 2", WAIT, move |events| {
+        events.iter().any(|e| {
+            matches!(e, ServerMessage::ChatReceipt { identity, read_up_to: 1, .. } if *identity == reader)
+        })
+    })
+    .await
+    .unwrap();
+
+    // Node 2 has the conversation's audience cached (ben sent in it). Ana removes cy on node
+    // 1: node 2 must forget it, or ben's next message would still reach cy on node 3.
+    ana.request(|id| ClientMessage::ChatModerate {
+        id,
+        conversation: conversation.clone(),
+        action: ModerationAction::Kick,
+        target: cy_id.clone(),
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // the invalidation crosses NATS
+    let after = ben.send(&conversation, "cy is gone").await.unwrap();
+    let id = after.id.clone();
+    ana.wait_for("ben's message after the kick", WAIT, move |e| {
+        got_message(e, &id)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !cy.received_messages().iter().any(|m| m.id == after.id),
+        "a removed member on another node got a message"
+    );
+    for node in nodes {
+        node.stop().await;
+    }
+}
