@@ -65,6 +65,9 @@ pub struct Server {
     task: JoinHandle<()>,
 }
 
+/// How often each of several nodes looks for ring timeouts (any node may have armed them).
+const INVITATION_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A fresh random secret, for servers started without one.
 fn random_secret() -> String {
     use rand::distr::{Alphanumeric, SampleString};
@@ -198,6 +201,9 @@ pub async fn assemble(
     messaging.spawn_typing_sweeper(shutdown_rx.clone());
     messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
     messaging.recover_invitations().await;
+    if config.cluster.is_some() {
+        messaging.spawn_invitation_sweeper(INVITATION_SWEEP, shutdown_rx.clone());
+    }
     match store.end_room_visits().await {
         Ok(0) => {}
         Ok(ended) => tracing::info!(ended, "room conversation visits of the last run ended"),

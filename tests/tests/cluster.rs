@@ -1,13 +1,15 @@
 //! Several Parley nodes as one service: three nodes (each a whole server with its own HTTP
 //! and media ports, in this test process) on one PostgreSQL database and one NATS server.
 //! Chat crosses nodes: messages, typing and receipts reach devices on other nodes both ways,
-//! and a membership change on one node is seen by the others' cached audiences. The test
+//! and a membership change on one node is seen by the others' cached audiences. Calls ring on
+//! every node, "answered elsewhere" crosses nodes, and a ring timeout fires once even when
+//! the node that started the call is gone. The test
 //! command (`scripts/test.sh`) makes sure NATS and PostgreSQL run; without them this fails.
 
 use loadtest::chatter::Chatter;
 use parley_e2e::TestServer;
 use signaling::auth::Grants;
-use signaling::protocol::chat::{ModerationAction, NewConversationKind};
+use signaling::protocol::chat::{CallMedia, InvitationInfo, ModerationAction, NewConversationKind};
 use signaling::protocol::{ClientMessage, ServerMessage};
 use std::time::Duration;
 
@@ -24,6 +26,13 @@ fn postgres_url() -> String {
 
 /// One node of the cluster; fails at once if NATS is not there.
 async fn node(id: &str) -> TestServer {
+    node_with(id, |_| {}).await
+}
+
+async fn node_with(
+    id: &str,
+    customize: impl FnOnce(&mut signaling::config::ServeArgs),
+) -> TestServer {
     let url = nats_url();
     let addr = url.trim_start_matches("nats://").to_owned();
     tokio::net::TcpStream::connect(&addr)
@@ -34,6 +43,7 @@ async fn node(id: &str) -> TestServer {
         args.database_url = Some(postgres_url());
         args.nats_url = Some(vec![url]);
         args.node_id = Some(id);
+        customize(args);
     })
     .await
 }
@@ -154,6 +164,131 @@ async fn chat_crosses_nodes_both_ways_and_membership_changes_reach_every_node() 
         !cy.received_messages().iter().any(|m| m.id == after.id),
         "a removed member on another node got a message"
     );
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// `state` of invitation `id` in the call events a device got, in order.
+fn call_states(events: &[(std::time::Instant, ServerMessage)], id: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ServerMessage::CallRinging { invitation } => Some(("ringing", invitation)),
+            ServerMessage::CallUpdate { invitation } => Some(("update", invitation)),
+            ServerMessage::CallAnsweredElsewhere { invitation } => Some(("elsewhere", invitation)),
+            _ => None,
+        })
+        .filter(|(_, i)| i.id == id)
+        .map(|(kind, i): (&str, &InvitationInfo)| format!("{kind}:{}", i.state))
+        .collect()
+}
+
+async fn invite(caller: &Chatter, conversation: &str) -> InvitationInfo {
+    let reply = caller
+        .request(|id| ClientMessage::CallInvite {
+            id,
+            conversation: conversation.to_owned(),
+            media: CallMedia::Audio,
+            invitees: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let ServerMessage::CallInvitation { invitation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    invitation
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node() {
+    let ring = |args: &mut signaling::config::ServeArgs| args.ring_timeout_secs = Some(2);
+    let mut nodes = vec![
+        node_with("c1", ring).await,
+        node_with("c2", ring).await,
+        node_with("c3", ring).await,
+    ];
+    let (ana_id, ben_id) = (unique("ana"), unique("ben"));
+    let ana = device(&nodes[0], &ana_id).await;
+    let ben_phone = device(&nodes[1], &ben_id).await;
+    let ben_laptop = device(&nodes[2], &ben_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![ben_id.clone()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+
+    // Rings on nodes 2 and 3; accepted on 3; node 2's device hears it was answered there.
+    let call = invite(&ana, &conversation.id).await;
+    for (what, device) in [("phone rings", &ben_phone), ("laptop rings", &ben_laptop)] {
+        let id = call.id.clone();
+        device
+            .wait_for(what, WAIT, move |events| {
+                events.iter().any(|e| matches!(e, ServerMessage::CallRinging { invitation } if invitation.id == id))
+            })
+            .await
+            .unwrap();
+    }
+    let accepted = ben_laptop
+        .request(|id| ClientMessage::CallAccept {
+            id,
+            invitation: call.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(accepted, ServerMessage::CallInvitation { .. }),
+        "{accepted:?}"
+    );
+    let id = call.id.clone();
+    ben_phone
+        .wait_for("answered elsewhere", WAIT, move |events| {
+            events.iter().any(|e| matches!(e, ServerMessage::CallAnsweredElsewhere { invitation } if invitation.id == id))
+        })
+        .await
+        .unwrap();
+    let id = call.id.clone();
+    ana.wait_for("the caller sees it accepted", WAIT, move |events| {
+        events.iter().any(|e| matches!(e, ServerMessage::CallUpdate { invitation } if invitation.id == id && invitation.state == "accepted"))
+    })
+    .await
+    .unwrap();
+
+    // A second call rings; its caller's node goes away; another node ends it as missed, once.
+    let missed = invite(&ana, &conversation.id).await;
+    let id = missed.id.clone();
+    ben_phone
+        .wait_for("the second call rings", WAIT, move |events| {
+            events.iter().any(
+                |e| matches!(e, ServerMessage::CallRinging { invitation } if invitation.id == id),
+            )
+        })
+        .await
+        .unwrap();
+    nodes.remove(0).stop().await;
+    let id = missed.id.clone();
+    ben_phone
+        .wait_for("missed, after the caller's node is gone", WAIT, move |events| {
+            events.iter().any(|e| matches!(e, ServerMessage::CallUpdate { invitation } if invitation.id == id && invitation.state == "missed"))
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for device in [&ben_phone, &ben_laptop] {
+        let states = call_states(&device.events(), &missed.id);
+        assert_eq!(
+            states.iter().filter(|s| *s == "update:missed").count(),
+            1,
+            "ended once: {states:?}"
+        );
+    }
     for node in nodes {
         node.stop().await;
     }

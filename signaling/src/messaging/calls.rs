@@ -320,6 +320,23 @@ impl Messaging {
         }
     }
 
+    /// On one of several nodes: sweeps for invitations past their deadline every `every`, so
+    /// a ring timeout fires even when the node that armed it is gone, and once (the store marks
+    /// each one missed in a single statement, whichever node gets there first).
+    pub fn spawn_invitation_sweeper(
+        self: &Arc<Self>,
+        every: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            while let Some(messaging) = super::next_sweep(&mut tick, &mut shutdown, &weak).await {
+                messaging.expire_due().await;
+            }
+        });
+    }
+
     /// Sweeps when this deadline passes: invitations still ringing then are missed.
     fn arm_expiry(self: &Arc<Self>, expires_at_ms: i64) {
         let messaging = Arc::downgrade(self);
