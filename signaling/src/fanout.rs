@@ -105,6 +105,9 @@ pub trait Fanout: Send + Sync + 'static {
     /// A conversation's membership changed on this node: other nodes' cached audiences of it
     /// are stale (nothing to do on a single node).
     fn membership_changed(&self, _conversation: &str) {}
+    /// This node's view of someone's presence changed: other nodes combine it with theirs
+    /// (nothing to do on a single node).
+    fn presence_changed(&self, _here: &crate::protocol::chat::PresenceInfo) {}
 }
 
 pub struct LocalFanout {

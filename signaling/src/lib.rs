@@ -170,33 +170,41 @@ pub async fn assemble(
     let local = fanout::LocalFanout::new(metrics.chat_device_cutoffs_total.clone());
     let (fanout, nats): (fanout::SharedFanout, _) = match &config.cluster {
         Some(cluster) => {
-            let client = cluster::connect(cluster).await?;
-            let failures = metrics.cluster_publish_failures_total.clone();
-            let nats = cluster::NatsFanout::start(
-                client,
-                cluster.node_id.clone(),
+            let me = cluster::incarnation(&cluster.node_id);
+            let remote = Arc::new(std::sync::Mutex::new(
+                messaging::presence::RemotePresence::new(&me),
+            ));
+            let hooks = Arc::new(cluster::PresenceHooks::default());
+            let setup = cluster::Setup {
+                client: cluster::connect(cluster).await?,
+                node: me.clone(),
                 local,
-                failures,
-                shutdown_rx.clone(),
-            )
-            .await?;
-            let nats = Arc::new(nats);
+                failures: metrics.cluster_publish_failures_total.clone(),
+                presence: cluster::ClusterPresence {
+                    node: me,
+                    remote: remote.clone(),
+                    hooks: hooks.clone(),
+                    nodes_alive: metrics.cluster_nodes.clone(),
+                },
+                shutdown: shutdown_rx.clone(),
+            };
+            let nats = Arc::new(cluster::NatsFanout::start(setup).await?);
             tracing::info!(node = %cluster.node_id, "one of several nodes (NATS)");
-            (nats.clone(), Some(nats))
+            (
+                nats.clone() as fanout::SharedFanout,
+                Some((nats, remote, hooks)),
+            )
         }
-        None => (Arc::new(local), None),
+        None => (Arc::new(local) as fanout::SharedFanout, None),
     };
-    let messaging = Arc::new(
-        messaging::Messaging::new(store.clone(), files, fanout, webhooks.clone())
-            .with_rejoin_grace(config.rejoin_grace),
-    );
-    if let Some(nats) = nats {
-        let messaging = Arc::downgrade(&messaging);
-        nats.on_membership_change(move |conversation| {
-            if let Some(messaging) = messaging.upgrade() {
-                messaging.forget_cached_audience(conversation);
-            }
-        });
+    let mut messaging = messaging::Messaging::new(store.clone(), files, fanout, webhooks.clone())
+        .with_rejoin_grace(config.rejoin_grace);
+    if let Some((_, remote, _)) = &nats {
+        messaging = messaging.with_remote_presence(remote.clone());
+    }
+    let messaging = Arc::new(messaging);
+    if let Some((nats, _, hooks)) = nats {
+        cluster::connect_messaging(&nats, &hooks, &messaging);
     }
     messaging.spawn_typing_sweeper(shutdown_rx.clone());
     messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());

@@ -32,6 +32,8 @@ pub struct Metrics {
     /// Chat events and cache invalidations meant for other nodes that never reached NATS (a
     /// full queue, NATS down); devices there repair with `chat_sync`.
     pub cluster_publish_failures_total: IntCounter,
+    /// Nodes alive as this one hears them (itself included; 1 on a single node).
+    pub cluster_nodes: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -96,6 +98,12 @@ impl Metrics {
             "Chat events and cache invalidations for other nodes lost before reaching NATS (full queue, NATS down)",
         )
         .expect("valid metric");
+        let cluster_nodes = prometheus::IntGauge::new(
+            "parley_cluster_nodes",
+            "Parley nodes alive as this one hears their heartbeats, itself included",
+        )
+        .expect("valid metric");
+        cluster_nodes.set(1);
         let session_resumes_total = IntCounterVec::new(
             Opts::new(
                 "parley_session_resumes_total",
@@ -123,6 +131,7 @@ impl Metrics {
             Box::new(chat_device_cutoffs_total.clone()),
             Box::new(session_resumes_total.clone()),
             Box::new(cluster_publish_failures_total.clone()),
+            Box::new(cluster_nodes.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -146,6 +155,7 @@ impl Metrics {
             chat_device_cutoffs_total,
             session_resumes_total,
             cluster_publish_failures_total,
+            cluster_nodes,
             http_connections_refused_total,
             refused_total,
         }

@@ -293,3 +293,81 @@ async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node(
         node.stop().await;
     }
 }
+
+/// Ben's presence events as ana received them.
+fn presence_of(events: &[(std::time::Instant, ServerMessage)], who: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ServerMessage::Presence { presence } if presence.identity == who => {
+                Some(format!("{:?}", presence.status).to_lowercase())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_one_view_over_every_node() {
+    let nodes = [node("p1").await, node("p2").await, node("p3").await];
+    let (ana_id, ben_id) = (unique("ana"), unique("ben"));
+    let ana = device(&nodes[0], &ana_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![ben_id.clone()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(reply, ServerMessage::ChatConversation { .. }));
+    let query = || async {
+        let reply = ana
+            .request(|id| ClientMessage::PresenceQuery {
+                id,
+                identities: vec![ben_id.clone()],
+            })
+            .await
+            .unwrap();
+        let ServerMessage::PresenceState { presence, .. } = reply else {
+            panic!("{reply:?}")
+        };
+        format!("{:?}", presence[0].status).to_lowercase()
+    };
+    let settle = || tokio::time::sleep(Duration::from_millis(400));
+
+    // Ben comes online on node 2: ana, on node 1, hears it.
+    let phone = device(&nodes[1], &ben_id).await;
+    let who = ben_id.clone();
+    ana.wait_for("ben online", WAIT, move |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, ServerMessage::Presence { presence } if presence.identity == who))
+    })
+    .await
+    .unwrap();
+    settle().await;
+    // A second device on node 3, then the first one gone: still online, nobody is told.
+    let laptop = device(&nodes[2], &ben_id).await;
+    settle().await;
+    phone.close();
+    settle().await;
+    assert_eq!(query().await, "online", "node 3's device counts on node 1");
+    // The last device goes: offline, once.
+    laptop.close();
+    let who = ben_id.clone();
+    ana.wait_for("ben offline", WAIT, move |events| {
+        events.iter().any(|e| matches!(e, ServerMessage::Presence { presence } if presence.identity == who && format!("{:?}", presence.status) == "Offline"))
+    })
+    .await
+    .unwrap();
+    settle().await;
+    assert_eq!(presence_of(&ana.events(), &ben_id), ["online", "offline"]);
+    assert_eq!(query().await, "offline");
+    let alive = parley_e2e::metric(&nodes[0].base_url, "parley_cluster_nodes").await;
+    assert!(alive >= 3.0, "node 1 hears the others' heartbeats: {alive}");
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -2,6 +2,7 @@
 //! publishes the event once on [`FANOUT_SUBJECT`] for the others, which deliver it to theirs.
 //! The event is serialized once; each node's device queues keep their bounds.
 
+use super::presence::{ClusterPresence, HEARTBEAT, NODES_SUBJECT, PRESENCE_SUBJECT};
 use super::{frame, unframe, ClusterError, FANOUT_SUBJECT, MEMBERS_SUBJECT, PUBLISH_QUEUE};
 use crate::fanout::{Device, DeviceId, Fanout, LocalFanout};
 use crate::protocol::ServerMessage;
@@ -29,43 +30,68 @@ type Forget = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct NatsFanout {
     local: Arc<LocalFanout>,
+    /// This process among the nodes: its node id and a random incarnation, so a node
+    /// restarted under the same id is a new one to the others.
     node: String,
+    presence: Arc<ClusterPresence>,
     out: mpsc::Sender<(&'static str, bytes::Bytes)>,
     /// What another node's membership change calls (set once `Messaging` exists).
     forget: Arc<OnceLock<Forget>>,
     failures: prometheus::IntCounter,
 }
 
+/// What [`NatsFanout::start`] needs.
+pub struct Setup {
+    pub client: async_nats::Client,
+    /// This process among the nodes ([`super::incarnation`]).
+    pub node: String,
+    pub local: LocalFanout,
+    /// Counts events lost on the way to NATS.
+    pub failures: prometheus::IntCounter,
+    pub presence: ClusterPresence,
+    pub shutdown: watch::Receiver<bool>,
+}
+
 impl NatsFanout {
-    /// Subscribes to the other nodes' events and starts publishing this node's; both tasks end
-    /// at shutdown. `failures` counts events lost on the way to NATS.
-    pub async fn start(
-        client: async_nats::Client,
-        node: String,
-        local: LocalFanout,
-        failures: prometheus::IntCounter,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Self, ClusterError> {
+    /// Subscribes to the other nodes' events and starts publishing this node's and its
+    /// heartbeats; every task ends at shutdown.
+    pub async fn start(setup: Setup) -> Result<Self, ClusterError> {
+        let Setup {
+            client,
+            node,
+            local,
+            failures,
+            presence,
+            shutdown,
+        } = setup;
         let nats = |e: async_nats::SubscribeError| ClusterError::Nats(e.to_string());
-        let events = client.subscribe(FANOUT_SUBJECT).await.map_err(nats)?;
-        let members = client.subscribe(MEMBERS_SUBJECT).await.map_err(nats)?;
+        let subscriptions = Subscriptions {
+            events: client.subscribe(FANOUT_SUBJECT).await.map_err(nats)?,
+            members: client.subscribe(MEMBERS_SUBJECT).await.map_err(nats)?,
+            presence: client.subscribe(PRESENCE_SUBJECT).await.map_err(nats)?,
+            nodes: client.subscribe(NODES_SUBJECT).await.map_err(nats)?,
+        };
         let local = Arc::new(local);
         let forget: Arc<OnceLock<Forget>> = Arc::default();
+        let presence = Arc::new(presence);
+        let (out, queue) = mpsc::channel(PUBLISH_QUEUE);
         tokio::spawn(receive(
             Receiving {
                 node: node.clone(),
                 local: local.clone(),
                 forget: forget.clone(),
+                presence: presence.clone(),
+                out: out.clone(),
             },
-            events,
-            members,
+            subscriptions,
             shutdown.clone(),
         ));
-        let (out, queue) = mpsc::channel(PUBLISH_QUEUE);
+        tokio::spawn(heartbeats(presence.clone(), out.clone(), shutdown.clone()));
         tokio::spawn(publish(client, queue, failures.clone(), shutdown));
         Ok(Self {
             local,
             node,
+            presence,
             out,
             forget,
             failures,
@@ -117,6 +143,10 @@ impl Fanout for NatsFanout {
         self.local.send_to_device(identity, device, event);
     }
 
+    fn presence_changed(&self, here: &crate::protocol::chat::PresenceInfo) {
+        self.publish(PRESENCE_SUBJECT, self.presence.change(here));
+    }
+
     fn membership_changed(&self, conversation: &str) {
         let header = MembersHeader {
             node: self.node.clone(),
@@ -130,17 +160,39 @@ struct Receiving {
     node: String,
     local: Arc<LocalFanout>,
     forget: Arc<OnceLock<Forget>>,
+    presence: Arc<ClusterPresence>,
+    out: mpsc::Sender<(&'static str, bytes::Bytes)>,
 }
 
-/// Delivers other nodes' events to this node's devices, and forgets audiences they changed.
+struct Subscriptions {
+    events: async_nats::Subscriber,
+    members: async_nats::Subscriber,
+    presence: async_nats::Subscriber,
+    nodes: async_nats::Subscriber,
+}
+
+/// Delivers other nodes' events to this node's devices, forgets audiences they changed, and
+/// keeps their presence.
 async fn receive(
     at: Receiving,
-    mut events: async_nats::Subscriber,
-    mut members: async_nats::Subscriber,
+    mut subscriptions: Subscriptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Subscriptions {
+        events,
+        members,
+        presence,
+        nodes,
+    } = &mut subscriptions;
     loop {
         tokio::select! {
+            Some(message) = presence.next() => at.presence.on_presence(&message.payload),
+            Some(message) = nodes.next() => {
+                if let Some(everyone) = at.presence.on_heartbeat(&message.payload) {
+                    // Lost on a full queue like any publish: the next node to appear asks again.
+                    let _ = at.out.try_send((PRESENCE_SUBJECT, everyone));
+                }
+            }
             Some(message) = events.next() => {
                 match unframe::<EventHeader>(&message.payload) {
                     Some((header, _)) if header.node == at.node => {}
@@ -162,6 +214,26 @@ async fn receive(
             _ = shutdown.changed() => break,
             else => break,
         }
+    }
+}
+
+/// Says this node is alive every [`HEARTBEAT`] (at once too: the others answer with their
+/// presence) and forgets nodes that stopped saying so.
+async fn heartbeats(
+    presence: Arc<ClusterPresence>,
+    out: mpsc::Sender<(&'static str, bytes::Bytes)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Some(beat) = presence.heartbeat() {
+            let _ = out.try_send((NODES_SUBJECT, beat));
+        }
+        presence.expire();
     }
 }
 

@@ -8,14 +8,18 @@
 //!   devices of those identities it holds ([`NatsFanout`]).
 //! - `parley.chat.members`: a conversation's membership changed; every other node forgets its
 //!   cached audience of it.
+//! - `parley.presence` and `parley.nodes`: each node's view of the people with devices on it,
+//!   and its heartbeat; presence combines every live node's view (`presence.rs`).
 //!
 //! NATS being down never stops a node: what it sends meanwhile is counted as lost
 //! (`parley_cluster_publish_failures_total`) and devices elsewhere catch up with `chat_sync`;
 //! the client reconnects by itself (async-nats).
 
 mod fanout;
+mod presence;
 
-pub use fanout::NatsFanout;
+pub use fanout::{NatsFanout, Setup};
+pub use presence::{ClusterPresence, PresenceHooks};
 
 use crate::config::ClusterConfig;
 use std::time::Duration;
@@ -57,6 +61,44 @@ pub async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, Clust
         .connect(config.nats_urls.join(",").as_str())
         .await
         .map_err(|e| ClusterError::Nats(e.to_string()))
+}
+
+/// This process's name among the nodes: its `--node-id` and a random suffix, so a node
+/// restarted under the same id is a new node to the others (they send it their presence).
+pub fn incarnation(node_id: &str) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!(
+        "{node_id}/{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 8)
+    )
+}
+
+/// Points what the cluster learns at this node's messaging: other nodes' membership changes
+/// drop cached audiences, a node that joins gets this node's presence, a node gone silent
+/// changes its people's presence.
+pub fn connect_messaging(
+    nats: &NatsFanout,
+    hooks: &PresenceHooks,
+    messaging: &std::sync::Arc<crate::messaging::Messaging>,
+) {
+    let weak = std::sync::Arc::downgrade(messaging);
+    nats.on_membership_change(move |conversation| {
+        if let Some(messaging) = weak.upgrade() {
+            messaging.forget_cached_audience(conversation);
+        }
+    });
+    let weak = std::sync::Arc::downgrade(messaging);
+    let _ = hooks.local_people.set(Box::new(move || {
+        weak.upgrade()
+            .map(|m| m.local_presence())
+            .unwrap_or_default()
+    }));
+    let weak = std::sync::Arc::downgrade(messaging);
+    let _ = hooks.lost.set(Box::new(move |people| {
+        if let Some(messaging) = weak.upgrade() {
+            tokio::spawn(async move { messaging.presence_lost_elsewhere(people).await });
+        }
+    }));
 }
 
 /// A message for other nodes: `header` as one JSON line, then `body`.

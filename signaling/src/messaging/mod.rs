@@ -19,7 +19,7 @@ pub mod typing;
 mod uploads;
 
 use crate::fanout::{DeviceId, SharedFanout};
-use crate::protocol::chat::{MemberChange, PresenceInfo};
+use crate::protocol::chat::{MemberChange, PresenceInfo, PresenceStatus};
 use crate::protocol::{ErrorCode, ServerMessage};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use presence::Presence;
@@ -92,6 +92,8 @@ pub struct Messaging {
     pub fanout: SharedFanout,
     pub webhooks: crate::webhooks::Webhooks,
     presence: Mutex<Presence>,
+    /// Presence on the other nodes of a cluster (`cluster`), when there are any.
+    remote_presence: Option<Arc<Mutex<presence::RemotePresence>>>,
     typing: Mutex<Typing>,
     sends_per_user: DefaultKeyedRateLimiter<String>,
     /// Identity → sessions of it in a room (a busy invitee is in a call).
@@ -132,6 +134,7 @@ impl Messaging {
             fanout,
             webhooks,
             presence: Mutex::default(),
+            remote_presence: None,
             typing: Mutex::default(),
             sends_per_user: RateLimiter::keyed(quota(SENDS_PER_USER)),
             in_call: Mutex::default(),
@@ -179,14 +182,8 @@ impl Messaging {
         moderate_room: Option<String>,
     ) -> (ChatDevice, crate::fanout::DeviceEvents) {
         let device = self.fanout.attach(identity);
-        let change = self
-            .presence
-            .lock()
-            .ok()
-            .and_then(|mut p| p.connect(identity, device.id, now_ms()));
-        if let Some(change) = change {
-            self.broadcast_presence(change).await;
-        }
+        self.change_presence(identity, |p| p.connect(identity, device.id, now_ms()))
+            .await;
         self.ring_new_device(identity, device.id).await;
         (
             ChatDevice {
@@ -203,18 +200,17 @@ impl Messaging {
 
     pub async fn disconnect(&self, device: &ChatDevice) {
         self.fanout.detach(&device.identity, device.id);
-        let change = self
-            .presence
-            .lock()
-            .ok()
-            .and_then(|mut p| p.disconnect(&device.identity, device.id, now_ms()));
-        if let Some(change) = change {
-            // Last seen lives in the store once nobody holds a device of theirs.
+        if self.fanout.device_count(&device.identity) == 0 {
+            // Last seen lives in the store once nobody holds a device of theirs; recorded
+            // before anyone is told they went offline.
             if let Err(err) = self.store.upsert_user(&device.identity, &device.name).await {
                 tracing::warn!(%err, "could not record last seen");
             }
-            self.broadcast_presence(change).await;
         }
+        self.change_presence(&device.identity, |p| {
+            p.disconnect(&device.identity, device.id, now_ms())
+        })
+        .await;
     }
 
     /// The call room's conversation, with this person as a member (they joined the call).
@@ -276,8 +272,42 @@ impl Messaging {
         )
     }
 
+    /// Someone's presence over every node: `None` when no device of theirs is connected
+    /// anywhere (the store has their last seen time).
     fn presence_of_connected(&self, identity: &str) -> Option<PresenceInfo> {
-        self.presence.lock().ok().and_then(|p| p.get(identity))
+        let here = self.presence.lock().ok().and_then(|p| p.get(identity));
+        presence::combine(here, self.remote_presence_of(identity))
+    }
+
+    fn remote_presence_of(&self, identity: &str) -> Option<PresenceInfo> {
+        let remote = self.remote_presence.as_ref()?;
+        remote.lock().ok().and_then(|r| r.get(identity))
+    }
+
+    /// Applies a change of this node's devices (`change` returns this node's new view of the
+    /// person when it changed): the other nodes learn the view, and the person's contacts
+    /// are told when their presence over every node changed. Returns this node's change.
+    async fn change_presence(
+        &self,
+        identity: &str,
+        change: impl FnOnce(&mut Presence) -> Option<PresenceInfo>,
+    ) -> Option<PresenceInfo> {
+        let remote = self.remote_presence_of(identity);
+        let (before, local) = {
+            let mut presence = self.presence.lock().ok()?;
+            let before = presence.get(identity);
+            (before, change(&mut presence)?)
+        };
+        self.fanout.presence_changed(&local);
+        let status = |p: &Option<PresenceInfo>| p.as_ref().map(|p| p.status);
+        let was = presence::combine(before, remote.clone());
+        let here = (local.status != PresenceStatus::Offline).then(|| local.clone());
+        let now = presence::combine(here, remote);
+        if status(&was) != status(&now) {
+            self.broadcast_presence(now.unwrap_or_else(|| local.clone()))
+                .await;
+        }
+        Some(local)
     }
 
     /// Identities of a conversation's members (the audience of its events).
@@ -316,6 +346,37 @@ impl Messaging {
     fn forget_audience(&self, conversation: &str) {
         self.forget_cached_audience(conversation);
         self.fanout.membership_changed(conversation);
+    }
+
+    /// One of several nodes: presence combines this node's devices with what the others
+    /// report (`remote`).
+    pub fn with_remote_presence(mut self, remote: Arc<Mutex<presence::RemotePresence>>) -> Self {
+        self.remote_presence = Some(remote);
+        self
+    }
+
+    /// Everyone with a device on this node, as this node sees them (for a node that just
+    /// joined the cluster).
+    pub fn local_presence(&self) -> Vec<PresenceInfo> {
+        self.presence
+            .lock()
+            .map(|p| p.everyone())
+            .unwrap_or_default()
+    }
+
+    /// Another node went silent (its heartbeats stopped) with these people's devices on it:
+    /// their contacts hear of whoever is now offline everywhere, or differently present.
+    pub async fn presence_lost_elsewhere(&self, identities: Vec<String>) {
+        for identity in identities {
+            let info = self
+                .presence_of_connected(&identity)
+                .unwrap_or(PresenceInfo {
+                    identity: identity.clone(),
+                    status: PresenceStatus::Offline,
+                    last_seen_at: Some(now_ms()),
+                });
+            self.broadcast_presence(info).await;
+        }
     }
 
     /// Forgets this node's cached audience of `conversation` (another node changed it).

@@ -292,14 +292,8 @@ impl Messaging {
                         ))
                     }
                 };
-                let change = self
-                    .presence
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.set_away(me, device.id, away, super::now_ms()));
-                if let Some(change) = change {
-                    self.broadcast_presence(change).await;
-                }
+                self.change_presence(me, |p| p.set_away(me, device.id, away, super::now_ms()))
+                    .await;
                 Ok(ServerMessage::Ok { reply_to: id })
             }
             ClientMessage::PresenceQuery { id, identities } => {

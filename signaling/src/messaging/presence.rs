@@ -92,6 +92,11 @@ impl Presence {
         })
     }
 
+    /// Everyone with a device connected here.
+    pub fn everyone(&self) -> Vec<PresenceInfo> {
+        self.people.keys().filter_map(|i| self.get(i)).collect()
+    }
+
     fn update(
         &mut self,
         identity: &str,
@@ -108,6 +113,133 @@ impl Presence {
             status: after,
             last_seen_at: Some(now_ms),
         })
+    }
+}
+
+/// Presence as the other nodes of a cluster see it (`cluster`): each node's view of the people
+/// with devices on it, kept while the node is heard from (its heartbeats), with time as an
+/// input.
+#[derive(Debug)]
+pub struct RemotePresence {
+    me: String,
+    nodes: HashMap<String, NodeView>,
+}
+
+#[derive(Debug)]
+struct NodeView {
+    last_heard: std::time::Instant,
+    people: HashMap<String, PresenceInfo>,
+}
+
+fn rank(status: PresenceStatus) -> u8 {
+    match status {
+        PresenceStatus::Online => 2,
+        PresenceStatus::Away => 1,
+        PresenceStatus::Offline => 0,
+    }
+}
+
+/// Someone's presence over two views: the more present status; `None` for offline.
+pub fn combine(a: Option<PresenceInfo>, b: Option<PresenceInfo>) -> Option<PresenceInfo> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if rank(b.status) > rank(a.status) {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl RemotePresence {
+    /// `me`: this node's id (its own messages are not kept).
+    pub fn new(me: &str) -> Self {
+        Self {
+            me: me.to_owned(),
+            nodes: HashMap::new(),
+        }
+    }
+
+    /// Node `node` was heard from; true if it was not known (it just started, or came back).
+    pub fn heard(&mut self, node: &str, now: std::time::Instant) -> bool {
+        if node == self.me {
+            return false;
+        }
+        match self.nodes.get_mut(node) {
+            Some(view) => {
+                view.last_heard = now;
+                false
+            }
+            None => {
+                self.nodes.insert(
+                    node.to_owned(),
+                    NodeView {
+                        last_heard: now,
+                        people: HashMap::new(),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// What `node` says of people with devices on it; `full`: that is everyone it has.
+    pub fn update(
+        &mut self,
+        node: &str,
+        people: Vec<PresenceInfo>,
+        full: bool,
+        now: std::time::Instant,
+    ) {
+        if node == self.me {
+            return;
+        }
+        self.heard(node, now);
+        let Some(view) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if full {
+            view.people.clear();
+        }
+        for info in people {
+            if info.status == PresenceStatus::Offline {
+                view.people.remove(&info.identity);
+            } else {
+                view.people.insert(info.identity.clone(), info);
+            }
+        }
+    }
+
+    /// Forgets nodes not heard from for `after`; returns who had devices on them.
+    pub fn expire(&mut self, now: std::time::Instant, after: std::time::Duration) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.nodes.retain(|_, view| {
+            let alive = now.saturating_duration_since(view.last_heard) < after;
+            if !alive {
+                gone.extend(view.people.keys().cloned());
+            }
+            alive
+        });
+        gone
+    }
+
+    /// Someone's presence over the other nodes; `None`: offline there.
+    pub fn get(&self, identity: &str) -> Option<PresenceInfo> {
+        self.nodes
+            .values()
+            .filter_map(|v| v.people.get(identity).cloned())
+            .fold(None, |best, info| combine(best, Some(info)))
+    }
+
+    /// Nodes alive as far as this one knows, itself included.
+    pub fn alive(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// Whether this node has the lowest id of those alive (it speaks for the cluster when a
+    /// node goes silent, so contacts hear of it once).
+    pub fn is_lowest(&self) -> bool {
+        self.nodes.keys().all(|n| self.me < *n)
     }
 }
 
@@ -155,5 +287,56 @@ mod tests {
         let gone = p.disconnect("ben", DeviceId(1), 900).unwrap();
         assert_eq!(gone.status, Offline);
         assert_eq!(gone.last_seen_at, Some(900));
+    }
+
+    fn seen(identity: &str, status: PresenceStatus) -> PresenceInfo {
+        PresenceInfo {
+            identity: identity.into(),
+            status,
+            last_seen_at: Some(1),
+        }
+    }
+
+    #[test]
+    fn other_nodes_views_combine_and_expire_with_their_heartbeats() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut r = RemotePresence::new("b");
+        assert!(r.heard("a", at(0)), "a new node");
+        assert!(!r.heard("a", at(1)));
+        assert!(!r.heard("b", at(1)), "itself is never a remote node");
+        r.update("a", vec![seen("ana", Away)], false, at(1));
+        r.update(
+            "c",
+            vec![seen("ana", Online), seen("ben", Online)],
+            true,
+            at(1),
+        );
+        #[rustfmt::skip]
+        let rows = [
+            ("ana", Some(Online)), // online on c beats away on a
+            ("ben", Some(Online)),
+            ("cy",  None),
+        ];
+        for (who, want) in rows {
+            assert_eq!(r.get(who).map(|i| i.status), want, "{who}");
+        }
+        r.update("c", vec![seen("ben", Online)], true, at(2)); // c's full view: ana gone there
+        assert_eq!(r.get("ana").map(|i| i.status), Some(Away));
+        r.update("a", vec![seen("ana", Offline)], false, at(2));
+        assert_eq!(r.get("ana"), None);
+        assert_eq!((r.alive(), r.is_lowest()), (3, false));
+        r.heard("a", at(7));
+        let mut gone = r.expire(at(8), std::time::Duration::from_secs(6));
+        gone.sort();
+        assert_eq!(gone, vec!["ben".to_owned()], "c went silent at 2");
+        assert_eq!(r.get("ben"), None);
+        assert_eq!(r.alive(), 2);
+        r.expire(at(20), std::time::Duration::from_secs(6));
+        assert!(r.is_lowest(), "alone");
+        assert_eq!(
+            combine(Some(seen("x", Away)), Some(seen("x", Online))).map(|i| i.status),
+            Some(Online)
+        );
     }
 }

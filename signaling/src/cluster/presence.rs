@@ -1,0 +1,134 @@
+//! Presence over several nodes: each node publishes its own view of the people with devices
+//! on it (`parley.presence`, a change at a time, or everything it has when another node
+//! appears) and a heartbeat (`parley.nodes`) every [`HEARTBEAT`]; each node keeps the others'
+//! views while their heartbeats come ([`RemotePresence`]) and forgets a node silent for
+//! [`NODE_SILENT_AFTER`], whose people's contacts then hear of the change from the node with
+//! the lowest id (once, not once per node).
+
+use super::{frame, unframe};
+use crate::messaging::presence::RemotePresence;
+use crate::protocol::chat::PresenceInfo;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const PRESENCE_SUBJECT: &str = "parley.presence";
+pub const NODES_SUBJECT: &str = "parley.nodes";
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A node not heard from for this long is gone: its devices no longer count.
+pub const NODE_SILENT_AFTER: Duration = Duration::from_secs(6);
+
+#[derive(Serialize, Deserialize)]
+struct PresenceHeader {
+    node: String,
+    /// The body is everyone with a device on `node` (else only changes).
+    full: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Heartbeat {
+    node: String,
+}
+
+type LocalPeople = Box<dyn Fn() -> Vec<PresenceInfo> + Send + Sync>;
+type Lost = Box<dyn Fn(Vec<String>) + Send + Sync>;
+
+/// What the cluster's presence needs from the node's messaging, set once it exists.
+#[derive(Default)]
+pub struct PresenceHooks {
+    /// Everyone with a device here.
+    pub local_people: OnceLock<LocalPeople>,
+    /// These people's devices were on a node that went silent.
+    pub lost: OnceLock<Lost>,
+}
+
+/// This node's side of cluster presence.
+pub struct ClusterPresence {
+    pub node: String,
+    pub remote: Arc<Mutex<RemotePresence>>,
+    pub hooks: Arc<PresenceHooks>,
+    pub nodes_alive: prometheus::IntGauge,
+}
+
+impl ClusterPresence {
+    /// A change of this node's view of someone, for the other nodes.
+    pub fn change(&self, here: &PresenceInfo) -> Option<bytes::Bytes> {
+        self.framed(false, std::slice::from_ref(here))
+    }
+
+    fn framed(&self, full: bool, people: &[PresenceInfo]) -> Option<bytes::Bytes> {
+        let header = PresenceHeader {
+            node: self.node.clone(),
+            full,
+        };
+        frame(&header, &serde_json::to_string(people).ok()?)
+    }
+
+    pub fn heartbeat(&self) -> Option<bytes::Bytes> {
+        frame(
+            &Heartbeat {
+                node: self.node.clone(),
+            },
+            "",
+        )
+    }
+
+    /// Another node's presence message.
+    pub fn on_presence(&self, payload: &[u8]) {
+        let Some((header, body)) = unframe::<PresenceHeader>(payload) else {
+            tracing::warn!("a malformed presence message from NATS was dropped");
+            return;
+        };
+        let Ok(people) = serde_json::from_str::<Vec<PresenceInfo>>(body) else {
+            return;
+        };
+        if let Ok(mut remote) = self.remote.lock() {
+            remote.update(&header.node, people, header.full, Instant::now());
+        }
+    }
+
+    /// A heartbeat: a node not known yet is sent everything this node has (returned, to
+    /// publish).
+    pub fn on_heartbeat(&self, payload: &[u8]) -> Option<bytes::Bytes> {
+        let (beat, _) = unframe::<Heartbeat>(payload)?;
+        let (new, alive) = {
+            let mut remote = self.remote.lock().ok()?;
+            (remote.heard(&beat.node, Instant::now()), remote.alive())
+        };
+        if !new {
+            return None;
+        }
+        self.nodes_alive.set(alive as i64);
+        tracing::info!(node = %beat.node, "another node joined");
+        let people = self
+            .hooks
+            .local_people
+            .get()
+            .map(|f| f())
+            .unwrap_or_default();
+        self.framed(true, &people)
+    }
+
+    /// Forgets silent nodes; the lowest-id node tells the contacts of their people.
+    pub fn expire(&self) {
+        let (gone, lowest, alive) = {
+            let Ok(mut remote) = self.remote.lock() else {
+                return;
+            };
+            let gone = remote.expire(Instant::now(), NODE_SILENT_AFTER);
+            (gone, remote.is_lowest(), remote.alive())
+        };
+        self.nodes_alive.set(alive as i64);
+        if gone.is_empty() || !lowest {
+            return;
+        }
+        tracing::warn!(
+            people = gone.len(),
+            "a node went silent; its devices no longer count"
+        );
+        if let Some(lost) = self.hooks.lost.get() {
+            lost(gone);
+        }
+    }
+}
