@@ -371,3 +371,137 @@ async fn presence_is_one_view_over_every_node() {
         node.stop().await;
     }
 }
+
+/// A NATS server of this test's own (the machine's is never stopped), killed on drop.
+struct OwnNats {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnNats {
+    async fn start(port: u16) -> Self {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("nats-server is needed (scripts/test.sh installs Debian's)");
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not listen on {port}");
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_going_away_and_back_loses_no_message_once_synced() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nats = OwnNats::start(port).await;
+    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let own = |id: &'static str| {
+        let url = url.clone();
+        async move {
+            TestServer::start_with(move |args| {
+                args.database_url = Some(postgres_url());
+                args.nats_url = Some(vec![url]);
+                args.node_id = Some(id.into());
+            })
+            .await
+        }
+    };
+    let nodes = [own("o1").await, own("o2").await];
+    let (ana_id, ben_id) = (unique("ana"), unique("ben"));
+    let ana = device(&nodes[0], &ana_id).await;
+    let ben = device(&nodes[1], &ben_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![ben_id.clone()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let first = ana.send(&conversation.id, "before").await.unwrap();
+    let id = first.id.clone();
+    ben.wait_for("the first message", WAIT, move |e| got_message(e, &id))
+        .await
+        .unwrap();
+
+    // NATS goes away: each node keeps serving its own devices.
+    drop(nats);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = ana
+        .send(&conversation.id, "while NATS is down")
+        .await
+        .unwrap();
+
+    // NATS comes back on the same address: the nodes reconnect by themselves.
+    let _nats = OwnNats::start(port).await;
+    let mut crossed = false;
+    for attempt in 0..30 {
+        let probe = ana
+            .send(&conversation.id, &format!("probe {attempt}"))
+            .await
+            .unwrap();
+        let id = probe.id.clone();
+        if ben
+            .wait_for("a probe", Duration::from_secs(1), move |e| {
+                got_message(e, &id)
+            })
+            .await
+            .is_ok()
+        {
+            crossed = true;
+            break;
+        }
+    }
+    assert!(crossed, "chat crosses nodes again after NATS returned");
+    // What was sent meanwhile is there for ben's catch-up, whether or not it was delivered.
+    let reply = ben
+        .request(|id| ClientMessage::ChatSync {
+            id,
+            cursors: vec![signaling::protocol::chat::SyncCursor {
+                conversation: conversation.id.clone(),
+                after_seq: first.seq,
+                after_version: None,
+            }],
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatSync { batches, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let synced: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| b.messages.iter().map(|m| m.id.as_str()))
+        .collect();
+    assert!(synced.contains(&during.id.as_str()), "{synced:?}");
+    for node in nodes {
+        node.stop().await;
+    }
+}
