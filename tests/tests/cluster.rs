@@ -390,12 +390,14 @@ impl OwnNats {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nats-server starts");
+        // Owned at once, so it is killed and reaped however this ends.
+        let nats = Self { child, port };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self { child, port };
+                return nats;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
