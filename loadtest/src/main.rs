@@ -18,9 +18,15 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "parley-loadtest", about = "Synthetic Parley participants")]
 struct Cli {
-    /// Server base URL.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Server base URL; for `chat`, several nodes of one cluster may be named
+    /// (comma-separated): connections are spread over them.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// The server's token secret: participants get tokens minted with it (required for `chat`).
     #[arg(long, global = true, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -101,10 +107,16 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = fdlimit::raise_to_hard() {
         eprintln!("warning: could not raise the open-file limit: {e}");
     }
-    let ws_url = format!("{}/ws", cli.url.replacen("http", "ws", 1));
-    let tokens = Tokens::new(&cli.url, cli.jwt_secret.as_deref());
+    let url = cli.url.first().cloned().unwrap_or_default();
+    let ws_urls: Vec<String> = cli
+        .url
+        .iter()
+        .map(|u| format!("{}/ws", u.replacen("http", "ws", 1)))
+        .collect();
+    let ws_url = ws_urls.first().cloned().unwrap_or_default();
+    let tokens = Tokens::new(&url, cli.jwt_secret.as_deref());
     match cli.scenario {
-        Scenario::Media(args) => media_load::run(&tokens, &cli.url, &ws_url, args).await,
-        Scenario::Chat(args) => chat_load::run(&tokens, &cli.url, &ws_url, args).await,
+        Scenario::Media(args) => media_load::run(&tokens, &url, &ws_url, args).await,
+        Scenario::Chat(args) => chat_load::run(&tokens, &url, &ws_urls, args).await,
     }
 }

@@ -66,11 +66,12 @@ pub struct ChatArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// Runs the chat or idle scenario against the server at `url` (`ws_url` is its WebSocket).
+/// Runs the chat or idle scenario against the server at `url` (`ws_urls`: the WebSocket of
+/// each node connections are spread over; one for a single server).
 pub async fn run(
     tokens: &crate::Tokens,
     url: &str,
-    ws_url: &str,
+    ws_urls: &[String],
     args: ChatArgs,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -83,7 +84,8 @@ pub async fn run(
     );
     anyhow::ensure!(args.interval_ms > 0, "--interval-ms must be positive");
     anyhow::ensure!(args.idle || args.seconds > 0, "--seconds must be positive");
-    let setup = setup::Setup::prepare(tokens, url, ws_url, &args).await?;
+    anyhow::ensure!(!ws_urls.is_empty(), "--url names no server");
+    let setup = setup::Setup::prepare(tokens, url, ws_urls, &args).await?;
     let report = if args.idle {
         idle::run(setup, url, args).await?
     } else {

@@ -39,7 +39,7 @@ impl Setup {
     pub async fn prepare(
         tokens: &crate::Tokens,
         url: &str,
-        ws_url: &str,
+        ws_urls: &[String],
         args: &ChatArgs,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
@@ -54,7 +54,7 @@ impl Setup {
         let monitor = watch_server(args.server_pid, url, started)?;
         let before = monitor.as_ref().and_then(ServerMonitor::snapshot);
         let connecting = Instant::now();
-        let chatters = connect_all(tokens, ws_url, args).await?;
+        let chatters = connect_all(tokens, ws_urls, args).await?;
         let connect_seconds = connecting.elapsed().as_secs_f64();
         let groups = create_groups(&chatters, args.conversations).await?;
         tokio::time::sleep(SETTLE).await;
@@ -84,10 +84,11 @@ impl Setup {
 }
 
 /// Connects `chatter-0` … `chatter-{n-1}`, `connect_concurrency` at a time; the result is in
-/// that order whatever order they finished in.
+/// that order whatever order they finished in. With several nodes, chatter `i` connects to
+/// node [`node_of`]`(i)`, so every group spans the nodes.
 async fn connect_all(
     tokens: &crate::Tokens,
-    ws_url: &str,
+    ws_urls: &[String],
     args: &ChatArgs,
 ) -> anyhow::Result<Vec<Arc<Chatter>>> {
     let bar = ProgressBar::new(args.connections as u64);
@@ -98,6 +99,7 @@ async fn connect_all(
         .map(|i| async move {
             let name = format!("chatter-{i}");
             let token = tokens.token(&name, "chat-load").await?;
+            let ws_url = &ws_urls[node_of(i, args.conversations, ws_urls.len())];
             let chatter = Chatter::connect(ws_url, &token)
                 .await
                 .with_context(|| format!("{name} could not connect"))?;
@@ -112,6 +114,12 @@ async fn connect_all(
     }
     bar.finish();
     Ok(slots.into_iter().flatten().collect())
+}
+
+/// The node chatter `i` connects to: group g's k-th member (chatter g + k * conversations)
+/// goes to node k mod nodes, so a group's members are on every node.
+pub fn node_of(i: usize, conversations: usize, nodes: usize) -> usize {
+    (i / conversations.max(1)) % nodes.max(1)
 }
 
 /// Group g: chatters g, g + conversations, g + 2 * conversations, ..., created by the first.
@@ -142,4 +150,23 @@ async fn create_groups(
         .buffered(CREATE_CONCURRENCY)
         .try_collect()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_of;
+
+    #[test]
+    #[rustfmt::skip]
+    fn every_group_spans_every_node() {
+        // (chatter, conversations, nodes, node)
+        let rows = [
+            (0,   100, 3, 0), (100, 100, 3, 1), (200, 100, 3, 2), (300, 100, 3, 0),
+            (57,  100, 3, 0), (157, 100, 3, 1),
+            (5,   10,  1, 0), (999, 10,  1, 0),
+        ];
+        for (i, conversations, nodes, want) in rows {
+            assert_eq!(node_of(i, conversations, nodes), want, "chatter {i}");
+        }
+    }
 }
