@@ -185,6 +185,8 @@ pub async fn assemble(
                     remote: remote.clone(),
                     hooks: hooks.clone(),
                     nodes_alive: metrics.cluster_nodes.clone(),
+                    node_rooms: metrics.cluster_node_rooms.clone(),
+                    sfu_stats: sfu.stats().clone(),
                 },
                 shutdown: shutdown_rx.clone(),
             };

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub cluster_publish_failures_total: IntCounter,
     /// Nodes alive as this one hears them (itself included; 1 on a single node).
     pub cluster_nodes: prometheus::IntGauge,
+    /// Rooms open on each node of the cluster, by `--node-id` (a handful of values).
+    pub cluster_node_rooms: prometheus::IntGaugeVec,
 }
 
 impl Metrics {
@@ -104,6 +106,14 @@ impl Metrics {
         )
         .expect("valid metric");
         cluster_nodes.set(1);
+        let cluster_node_rooms = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "parley_cluster_node_rooms",
+                "Rooms open on each node of the cluster, as its heartbeats say",
+            ),
+            &["node"],
+        )
+        .expect("valid metric");
         let session_resumes_total = IntCounterVec::new(
             Opts::new(
                 "parley_session_resumes_total",
@@ -132,6 +142,7 @@ impl Metrics {
             Box::new(session_resumes_total.clone()),
             Box::new(cluster_publish_failures_total.clone()),
             Box::new(cluster_nodes.clone()),
+            Box::new(cluster_node_rooms.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -156,6 +167,7 @@ impl Metrics {
             session_resumes_total,
             cluster_publish_failures_total,
             cluster_nodes,
+            cluster_node_rooms,
             http_connections_refused_total,
             refused_total,
         }

@@ -367,6 +367,25 @@ async fn presence_is_one_view_over_every_node() {
     assert_eq!(query().await, "offline");
     let alive = parley_e2e::metric(&nodes[0].base_url, "parley_cluster_nodes").await;
     assert!(alive >= 3.0, "node 1 hears the others' heartbeats: {alive}");
+    // A room opens on node 2: node 1's gauge of rooms per node says so after a heartbeat.
+    let mut socket = parley_e2e::RawSocket::connect(&nodes[1].ws_url).await;
+    let token = nodes[1].token(&unique("host"), "clinic", Grants::participant());
+    socket.hello(&token).await;
+    let joined = socket
+        .request(r#"{"type": "join", "id": "j", "room": "clinic"}"#)
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let rooms_on_p2 = r#"parley_cluster_node_rooms{node="p2"}"#;
+    let mut seen = 0.0;
+    for _ in 0..30 {
+        seen = parley_e2e::metric(&nodes[0].base_url, rooms_on_p2).await;
+        if seen >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen >= 1.0, "node 1 sees node 2's room: {seen}");
+    socket.close().await;
     for node in nodes {
         node.stop().await;
     }

@@ -29,6 +29,9 @@ struct PresenceHeader {
 #[derive(Serialize, Deserialize)]
 struct Heartbeat {
     node: String,
+    /// Rooms open on the node (its `parley_rooms`).
+    #[serde(default)]
+    rooms: u64,
 }
 
 type LocalPeople = Box<dyn Fn() -> Vec<PresenceInfo> + Send + Sync>;
@@ -49,6 +52,15 @@ pub struct ClusterPresence {
     pub remote: Arc<Mutex<RemotePresence>>,
     pub hooks: Arc<PresenceHooks>,
     pub nodes_alive: prometheus::IntGauge,
+    /// Rooms per node as each heartbeat says (`parley_cluster_node_rooms{node}`).
+    pub node_rooms: prometheus::IntGaugeVec,
+    /// This node's media plane (its rooms, for its heartbeat).
+    pub sfu_stats: std::sync::Arc<sfu::SfuStats>,
+}
+
+/// The `--node-id` part of a node's name (what the rooms gauge is labelled with).
+fn node_id(node: &str) -> &str {
+    node.split('/').next().unwrap_or(node)
 }
 
 impl ClusterPresence {
@@ -66,12 +78,15 @@ impl ClusterPresence {
     }
 
     pub fn heartbeat(&self) -> Option<bytes::Bytes> {
-        frame(
-            &Heartbeat {
-                node: self.node.clone(),
-            },
-            "",
-        )
+        let rooms = sfu::SfuStats::get(&self.sfu_stats.rooms);
+        self.node_rooms
+            .with_label_values(&[node_id(&self.node)])
+            .set(rooms as i64);
+        let beat = Heartbeat {
+            node: self.node.clone(),
+            rooms,
+        };
+        frame(&beat, "")
     }
 
     /// Another node's presence message.
@@ -92,6 +107,11 @@ impl ClusterPresence {
     /// publish).
     pub fn on_heartbeat(&self, payload: &[u8]) -> Option<bytes::Bytes> {
         let (beat, _) = unframe::<Heartbeat>(payload)?;
+        if beat.node != self.node {
+            self.node_rooms
+                .with_label_values(&[node_id(&beat.node)])
+                .set(beat.rooms as i64);
+        }
         let (new, alive) = {
             let mut remote = self.remote.lock().ok()?;
             (remote.heard(&beat.node, Instant::now()), remote.alive())
@@ -120,15 +140,15 @@ impl ClusterPresence {
             (gone, remote.is_lowest(), remote.alive())
         };
         self.nodes_alive.set(alive as i64);
-        if gone.is_empty() || !lowest {
+        for node in &gone.nodes {
+            tracing::warn!(node = %node, "a node went silent; its devices no longer count");
+            let _ = self.node_rooms.remove_label_values(&[node_id(node)]);
+        }
+        if gone.people.is_empty() || !lowest {
             return;
         }
-        tracing::warn!(
-            people = gone.len(),
-            "a node went silent; its devices no longer count"
-        );
         if let Some(lost) = self.hooks.lost.get() {
-            lost(gone);
+            lost(gone.people);
         }
     }
 }

@@ -139,6 +139,13 @@ fn rank(status: PresenceStatus) -> u8 {
     }
 }
 
+/// Nodes forgotten by [`RemotePresence::expire`], and the people who had devices on them.
+#[derive(Debug, Default, PartialEq)]
+pub struct Expired {
+    pub nodes: Vec<String>,
+    pub people: Vec<String>,
+}
+
 /// Someone's presence over two views: the more present status; `None` for offline.
 pub fn combine(a: Option<PresenceInfo>, b: Option<PresenceInfo>) -> Option<PresenceInfo> {
     match (a, b) {
@@ -210,13 +217,14 @@ impl RemotePresence {
         }
     }
 
-    /// Forgets nodes not heard from for `after`; returns who had devices on them.
-    pub fn expire(&mut self, now: std::time::Instant, after: std::time::Duration) -> Vec<String> {
-        let mut gone = Vec::new();
-        self.nodes.retain(|_, view| {
+    /// Forgets nodes not heard from for `after`; returns them and who had devices on them.
+    pub fn expire(&mut self, now: std::time::Instant, after: std::time::Duration) -> Expired {
+        let mut gone = Expired::default();
+        self.nodes.retain(|node, view| {
             let alive = now.saturating_duration_since(view.last_heard) < after;
             if !alive {
-                gone.extend(view.people.keys().cloned());
+                gone.nodes.push(node.clone());
+                gone.people.extend(view.people.keys().cloned());
             }
             alive
         });
@@ -327,9 +335,12 @@ mod tests {
         assert_eq!(r.get("ana"), None);
         assert_eq!((r.alive(), r.is_lowest()), (3, false));
         r.heard("a", at(7));
-        let mut gone = r.expire(at(8), std::time::Duration::from_secs(6));
-        gone.sort();
-        assert_eq!(gone, vec!["ben".to_owned()], "c went silent at 2");
+        let gone = r.expire(at(8), std::time::Duration::from_secs(6));
+        let want = Expired {
+            nodes: vec!["c".into()],
+            people: vec!["ben".into()],
+        };
+        assert_eq!(gone, want, "c went silent at 2");
         assert_eq!(r.get("ben"), None);
         assert_eq!(r.alive(), 2);
         r.expire(at(20), std::time::Duration::from_secs(6));
