@@ -108,6 +108,9 @@ pub trait Fanout: Send + Sync + 'static {
     /// This node's view of someone's presence changed: other nodes combine it with theirs
     /// (nothing to do on a single node).
     fn presence_changed(&self, _here: &crate::protocol::chat::PresenceInfo) {}
+    /// Someone's first session on this node entered a call room (`true`) or their last left
+    /// it: other nodes count them busy (nothing to do on a single node).
+    fn in_call_changed(&self, _identity: &str, _in_call: bool) {}
 }
 
 pub struct LocalFanout {

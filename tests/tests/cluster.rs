@@ -24,13 +24,59 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// One node of the cluster; fails at once if NATS is not there.
-async fn node(id: &str) -> TestServer {
-    node_with(id, |_| {}).await
+/// One test's PostgreSQL database, dropped at the end: every node of a cluster sweeps its
+/// store (ring timeouts), so clusters of tests running at once must not share one.
+struct Database {
+    server: String,
+    name: String,
+}
+
+impl Database {
+    fn fresh() -> Self {
+        let base = postgres_url();
+        let (server, _) = base.rsplit_once('/').expect("a database URL");
+        let db = Self {
+            server: server.to_owned(),
+            name: format!("parley_cluster_{}", uuid::Uuid::new_v4().simple()),
+        };
+        db.admin(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    fn admin(&self, sql: &str) {
+        let status = std::process::Command::new("psql")
+            .arg(format!("{}/postgres", self.server))
+            .args(["-qc", sql])
+            .status()
+            .expect("psql is needed (scripts/test.sh installs PostgreSQL)");
+        assert!(status.success(), "{sql} failed");
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(format!("{}/postgres", self.server))
+            .args([
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .status();
+    }
+}
+
+/// One node of the cluster on `db`; fails at once if NATS is not there.
+async fn node(id: &str, db: &Database) -> TestServer {
+    node_with(id, db, |_| {}).await
 }
 
 async fn node_with(
     id: &str,
+    db: &Database,
     customize: impl FnOnce(&mut signaling::config::ServeArgs),
 ) -> TestServer {
     let url = nats_url();
@@ -39,8 +85,9 @@ async fn node_with(
         .await
         .unwrap_or_else(|e| panic!("NATS at {url} is needed (run scripts/test.sh): {e}"));
     let id = id.to_owned();
+    let database = db.url();
     TestServer::start_with(move |args| {
-        args.database_url = Some(postgres_url());
+        args.database_url = Some(database);
         args.nats_url = Some(vec![url]);
         args.node_id = Some(id);
         customize(args);
@@ -69,7 +116,12 @@ fn got_message(events: &[ServerMessage], id: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_crosses_nodes_both_ways_and_membership_changes_reach_every_node() {
-    let nodes = [node("n1").await, node("n2").await, node("n3").await];
+    let db = Database::fresh();
+    let nodes = [
+        node("n1", &db).await,
+        node("n2", &db).await,
+        node("n3", &db).await,
+    ];
     let (ana_id, ben_id, cy_id) = (unique("ana"), unique("ben"), unique("cy"));
     let ana = device(&nodes[0], &ana_id).await;
     let ben = device(&nodes[1], &ben_id).await;
@@ -202,11 +254,12 @@ async fn invite(caller: &Chatter, conversation: &str) -> InvitationInfo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node() {
+    let db = Database::fresh();
     let ring = |args: &mut signaling::config::ServeArgs| args.ring_timeout_secs = Some(2);
     let mut nodes = vec![
-        node_with("c1", ring).await,
-        node_with("c2", ring).await,
-        node_with("c3", ring).await,
+        node_with("c1", &db, ring).await,
+        node_with("c2", &db, ring).await,
+        node_with("c3", &db, ring).await,
     ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
     let ana = device(&nodes[0], &ana_id).await;
@@ -309,7 +362,12 @@ fn presence_of(events: &[(std::time::Instant, ServerMessage)], who: &str) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_is_one_view_over_every_node() {
-    let nodes = [node("p1").await, node("p2").await, node("p3").await];
+    let db = Database::fresh();
+    let nodes = [
+        node("p1", &db).await,
+        node("p2", &db).await,
+        node("p3", &db).await,
+    ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
     let ana = device(&nodes[0], &ana_id).await;
     let reply = ana
@@ -433,6 +491,7 @@ impl Drop for OwnNats {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_going_away_and_back_loses_no_message_once_synced() {
+    let db = Database::fresh();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -440,11 +499,12 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
         .port();
     let nats = OwnNats::start(port).await;
     let url = format!("nats://127.0.0.1:{}", nats.port);
+    let database = db.url();
     let own = |id: &'static str| {
-        let url = url.clone();
+        let (url, database) = (url.clone(), database.clone());
         async move {
             TestServer::start_with(move |args| {
-                args.database_url = Some(postgres_url());
+                args.database_url = Some(database);
                 args.nats_url = Some(vec![url]);
                 args.node_id = Some(id.into());
             })
@@ -522,6 +582,54 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
         .flat_map(|b| b.messages.iter().map(|m| m.id.as_str()))
         .collect();
     assert!(synced.contains(&during.id.as_str()), "{synced:?}");
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitee_in_a_call_on_another_node_is_busy() {
+    let db = Database::fresh();
+    let nodes = [node("b1", &db).await, node("b2", &db).await];
+    let (ana_id, ben_id) = (unique("ana"), unique("ben"));
+    let ana = device(&nodes[0], &ana_id).await;
+    let _ben = device(&nodes[1], &ben_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![ben_id.clone()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let state_of_ben = |invitation: &InvitationInfo| {
+        invitation
+            .invitees
+            .iter()
+            .find(|i| i.identity == ben_id)
+            .map(|i| i.state.clone())
+    };
+    // Ben is in a room on node 2.
+    let mut in_room = parley_e2e::RawSocket::connect(&nodes[1].ws_url).await;
+    in_room
+        .hello(&nodes[1].token(&ben_id, "elsewhere", Grants::participant()))
+        .await;
+    let joined = in_room
+        .request(r#"{"type": "join", "id": "j", "room": "elsewhere"}"#)
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let call = invite(&ana, &conversation.id).await;
+    assert_eq!(state_of_ben(&call).as_deref(), Some("busy"), "{call:?}");
+    // He leaves it: the next call rings.
+    in_room.close().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let call = invite(&ana, &conversation.id).await;
+    assert_eq!(state_of_ben(&call).as_deref(), Some("ringing"), "{call:?}");
     for node in nodes {
         node.stop().await;
     }

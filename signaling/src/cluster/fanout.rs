@@ -2,7 +2,9 @@
 //! publishes the event once on [`FANOUT_SUBJECT`] for the others, which deliver it to theirs.
 //! The event is serialized once; each node's device queues keep their bounds.
 
-use super::presence::{ClusterPresence, HEARTBEAT, NODES_SUBJECT, PRESENCE_SUBJECT};
+use super::presence::{
+    ClusterPresence, HEARTBEAT, IN_CALL_SUBJECT, NODES_SUBJECT, PRESENCE_SUBJECT,
+};
 use super::{frame, unframe, ClusterError, FANOUT_SUBJECT, MEMBERS_SUBJECT, PUBLISH_QUEUE};
 use crate::fanout::{Device, DeviceId, Fanout, LocalFanout};
 use crate::protocol::ServerMessage;
@@ -70,6 +72,7 @@ impl NatsFanout {
             members: client.subscribe(MEMBERS_SUBJECT).await.map_err(nats)?,
             presence: client.subscribe(PRESENCE_SUBJECT).await.map_err(nats)?,
             nodes: client.subscribe(NODES_SUBJECT).await.map_err(nats)?,
+            in_call: client.subscribe(IN_CALL_SUBJECT).await.map_err(nats)?,
         };
         let local = Arc::new(local);
         let forget: Arc<OnceLock<Forget>> = Arc::default();
@@ -147,6 +150,10 @@ impl Fanout for NatsFanout {
         self.publish(PRESENCE_SUBJECT, self.presence.change(here));
     }
 
+    fn in_call_changed(&self, identity: &str, in_call: bool) {
+        self.publish(IN_CALL_SUBJECT, self.presence.in_call(identity, in_call));
+    }
+
     fn membership_changed(&self, conversation: &str) {
         let header = MembersHeader {
             node: self.node.clone(),
@@ -169,6 +176,7 @@ struct Subscriptions {
     members: async_nats::Subscriber,
     presence: async_nats::Subscriber,
     nodes: async_nats::Subscriber,
+    in_call: async_nats::Subscriber,
 }
 
 /// Delivers other nodes' events to this node's devices, forgets audiences they changed, and
@@ -183,14 +191,18 @@ async fn receive(
         members,
         presence,
         nodes,
+        in_call,
     } = &mut subscriptions;
     loop {
         tokio::select! {
             Some(message) = presence.next() => at.presence.on_presence(&message.payload),
+            Some(message) = in_call.next() => at.presence.on_in_call(&message.payload),
             Some(message) = nodes.next() => {
-                if let Some(everyone) = at.presence.on_heartbeat(&message.payload) {
+                if let Some(everything) = at.presence.on_heartbeat(&message.payload) {
                     // Lost on a full queue like any publish: the next node to appear asks again.
-                    let _ = at.out.try_send((PRESENCE_SUBJECT, everyone));
+                    for message in everything {
+                        let _ = at.out.try_send(message);
+                    }
                 }
             }
             Some(message) = events.next() => {

@@ -10,6 +10,8 @@
 //!   cached audience of it.
 //! - `parley.presence` and `parley.nodes`: each node's view of the people with devices on it,
 //!   and its heartbeat; presence combines every live node's view (`presence.rs`).
+//! - `parley.calls.in_call`: who entered or left every call room on a node, so an invitation
+//!   from another node finds them busy.
 //!
 //! NATS being down never stops a node: what it sends meanwhile is counted as lost
 //! (`parley_cluster_publish_failures_total`) and devices elsewhere catch up with `chat_sync`;
@@ -91,6 +93,12 @@ pub fn connect_messaging(
     let _ = hooks.local_people.set(Box::new(move || {
         weak.upgrade()
             .map(|m| m.local_presence())
+            .unwrap_or_default()
+    }));
+    let weak = std::sync::Arc::downgrade(messaging);
+    let _ = hooks.local_in_call.set(Box::new(move || {
+        weak.upgrade()
+            .map(|m| m.local_in_call())
             .unwrap_or_default()
     }));
     let weak = std::sync::Arc::downgrade(messaging);

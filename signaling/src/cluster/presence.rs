@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 pub const PRESENCE_SUBJECT: &str = "parley.presence";
 pub const NODES_SUBJECT: &str = "parley.nodes";
+/// Who entered or left call rooms on a node ("busy" for invitations from other nodes).
+pub const IN_CALL_SUBJECT: &str = "parley.calls.in_call";
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node not heard from for this long is gone: its devices no longer count.
@@ -34,7 +36,16 @@ struct Heartbeat {
     rooms: u64,
 }
 
+/// Who is in a call room on `node`: `(identity, in a call)` changes, or everyone (`full`).
+#[derive(Serialize, Deserialize)]
+struct InCall {
+    node: String,
+    full: bool,
+    people: Vec<(String, bool)>,
+}
+
 type LocalPeople = Box<dyn Fn() -> Vec<PresenceInfo> + Send + Sync>;
+type LocalInCall = Box<dyn Fn() -> Vec<String> + Send + Sync>;
 type Lost = Box<dyn Fn(Vec<String>) + Send + Sync>;
 
 /// What the cluster's presence needs from the node's messaging, set once it exists.
@@ -42,6 +53,8 @@ type Lost = Box<dyn Fn(Vec<String>) + Send + Sync>;
 pub struct PresenceHooks {
     /// Everyone with a device here.
     pub local_people: OnceLock<LocalPeople>,
+    /// Everyone in a call room here.
+    pub local_in_call: OnceLock<LocalInCall>,
     /// These people's devices were on a node that went silent.
     pub lost: OnceLock<Lost>,
 }
@@ -77,6 +90,42 @@ impl ClusterPresence {
         frame(&header, &serde_json::to_string(people).ok()?)
     }
 
+    /// Someone entered (`true`) or left every call room here, for the other nodes.
+    pub fn in_call(&self, identity: &str, in_call: bool) -> Option<bytes::Bytes> {
+        let message = InCall {
+            node: self.node.clone(),
+            full: false,
+            people: vec![(identity.to_owned(), in_call)],
+        };
+        frame(&message, "")
+    }
+
+    /// Everyone in a call room here, for a node that just appeared.
+    fn everyone_in_call(&self) -> Option<bytes::Bytes> {
+        let people = self
+            .hooks
+            .local_in_call
+            .get()
+            .map(|f| f())
+            .unwrap_or_default();
+        let message = InCall {
+            node: self.node.clone(),
+            full: true,
+            people: people.into_iter().map(|i| (i, true)).collect(),
+        };
+        frame(&message, "")
+    }
+
+    /// Another node's in-call message.
+    pub fn on_in_call(&self, payload: &[u8]) {
+        let Some((message, _)) = unframe::<InCall>(payload) else {
+            return;
+        };
+        if let Ok(mut remote) = self.remote.lock() {
+            remote.update_in_call(&message.node, message.people, message.full, Instant::now());
+        }
+    }
+
     pub fn heartbeat(&self) -> Option<bytes::Bytes> {
         let rooms = sfu::SfuStats::get(&self.sfu_stats.rooms);
         self.node_rooms
@@ -105,7 +154,7 @@ impl ClusterPresence {
 
     /// A heartbeat: a node not known yet is sent everything this node has (returned, to
     /// publish).
-    pub fn on_heartbeat(&self, payload: &[u8]) -> Option<bytes::Bytes> {
+    pub fn on_heartbeat(&self, payload: &[u8]) -> Option<[(&'static str, bytes::Bytes); 2]> {
         let (beat, _) = unframe::<Heartbeat>(payload)?;
         if beat.node != self.node {
             self.node_rooms
@@ -127,7 +176,10 @@ impl ClusterPresence {
             .get()
             .map(|f| f())
             .unwrap_or_default();
-        self.framed(true, &people)
+        Some([
+            (PRESENCE_SUBJECT, self.framed(true, &people)?),
+            (IN_CALL_SUBJECT, self.everyone_in_call()?),
+        ])
     }
 
     /// Forgets silent nodes; the lowest-id node tells the contacts of their people.

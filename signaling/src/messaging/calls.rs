@@ -35,24 +35,48 @@ fn minutes(duration_ms: i64) -> String {
 
 impl Messaging {
     /// Someone's session entered (`+1`) or left (`-1`) a room: "in a call" decides busy.
+    /// Other nodes hear when someone's first session here enters a room or their last leaves.
     pub fn track_in_call(&self, identity: &str, entered: bool) {
-        if let Ok(mut in_call) = self.in_call.lock() {
+        let flipped = {
+            let Ok(mut in_call) = self.in_call.lock() else {
+                return;
+            };
             let count = in_call.entry(identity.to_owned()).or_insert(0);
             if entered {
                 *count += 1;
+                *count == 1
             } else {
                 *count = count.saturating_sub(1);
-                if *count == 0 {
+                let last = *count == 0;
+                if last {
                     in_call.remove(identity);
                 }
+                last
             }
+        };
+        if flipped {
+            self.fanout.in_call_changed(identity, entered);
         }
     }
 
+    /// In a call here, or on another node of the cluster.
     fn is_in_call(&self, identity: &str) -> bool {
+        let here = self
+            .in_call
+            .lock()
+            .is_ok_and(|in_call| in_call.contains_key(identity));
+        here || self
+            .remote_presence
+            .as_ref()
+            .is_some_and(|r| r.lock().is_ok_and(|r| r.in_call(identity)))
+    }
+
+    /// Everyone in a call room on this node (for a node that just joined the cluster).
+    pub fn local_in_call(&self) -> Vec<String> {
         self.in_call
             .lock()
-            .is_ok_and(|in_call| in_call.contains_key(identity))
+            .map(|in_call| in_call.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn room_token(

@@ -129,6 +129,8 @@ pub struct RemotePresence {
 struct NodeView {
     last_heard: std::time::Instant,
     people: HashMap<String, PresenceInfo>,
+    /// People in a call room on that node ("busy" for call invitations).
+    in_call: std::collections::HashSet<String>,
 }
 
 fn rank(status: PresenceStatus) -> u8 {
@@ -183,6 +185,7 @@ impl RemotePresence {
                     NodeView {
                         last_heard: now,
                         people: HashMap::new(),
+                        in_call: Default::default(),
                     },
                 );
                 true
@@ -215,6 +218,38 @@ impl RemotePresence {
                 view.people.insert(info.identity.clone(), info);
             }
         }
+    }
+
+    /// Who is in a call on `node` (`full`: everyone there; else changes, `in_call` each).
+    pub fn update_in_call(
+        &mut self,
+        node: &str,
+        people: Vec<(String, bool)>,
+        full: bool,
+        now: std::time::Instant,
+    ) {
+        if node == self.me {
+            return;
+        }
+        self.heard(node, now);
+        let Some(view) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if full {
+            view.in_call.clear();
+        }
+        for (identity, in_call) in people {
+            if in_call {
+                view.in_call.insert(identity);
+            } else {
+                view.in_call.remove(&identity);
+            }
+        }
+    }
+
+    /// Whether `identity` is in a call on another live node.
+    pub fn in_call(&self, identity: &str) -> bool {
+        self.nodes.values().any(|v| v.in_call.contains(identity))
     }
 
     /// Forgets nodes not heard from for `after`; returns them and who had devices on them.
@@ -333,6 +368,14 @@ mod tests {
         assert_eq!(r.get("ana").map(|i| i.status), Some(Away));
         r.update("a", vec![seen("ana", Offline)], false, at(2));
         assert_eq!(r.get("ana"), None);
+        r.update_in_call(
+            "c",
+            vec![("ben".into(), true), ("cy".into(), true)],
+            false,
+            at(2),
+        );
+        r.update_in_call("c", vec![("cy".into(), false)], false, at(2));
+        assert!(r.in_call("ben") && !r.in_call("cy"));
         assert_eq!((r.alive(), r.is_lowest()), (3, false));
         r.heard("a", at(7));
         let gone = r.expire(at(8), std::time::Duration::from_secs(6));
@@ -342,6 +385,7 @@ mod tests {
         };
         assert_eq!(gone, want, "c went silent at 2");
         assert_eq!(r.get("ben"), None);
+        assert!(!r.in_call("ben"), "a silent node's calls no longer count");
         assert_eq!(r.alive(), 2);
         r.expire(at(20), std::time::Duration::from_secs(6));
         assert!(r.is_lowest(), "alone");
