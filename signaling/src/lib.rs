@@ -177,6 +177,7 @@ pub async fn assemble(
             let hooks = Arc::new(cluster::PresenceHooks::default());
             let setup = cluster::Setup {
                 client: cluster::connect(cluster).await?,
+                cluster: cluster.name.clone(),
                 node: me.clone(),
                 local,
                 failures: metrics.cluster_publish_failures_total.clone(),

@@ -85,9 +85,11 @@ async fn node_with(
         .await
         .unwrap_or_else(|e| panic!("NATS at {url} is needed (run scripts/test.sh): {e}"));
     let id = id.to_owned();
-    let database = db.url();
+    let (database, name) = (db.url(), db.name.clone());
     TestServer::start_with(move |args| {
         args.database_url = Some(database);
+        // Each test's cluster is its own: tests running at once share the NATS server.
+        args.cluster_name = Some(name);
         args.nats_url = Some(vec![url]);
         args.node_id = Some(id);
         customize(args);
@@ -633,4 +635,43 @@ async fn an_invitee_in_a_call_on_another_node_is_busy() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+/// Two deployments on one NATS server (different `--cluster-name`, different stores): a
+/// message in one never reaches a device of the same identity in the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_sharing_a_nats_server_never_hear_each_other() {
+    let (db_a, db_b) = (Database::fresh(), Database::fresh());
+    let (a, b) = (node("x1", &db_a).await, node("y1", &db_b).await);
+    let (ana_id, ben_id) = (unique("ana"), unique("ben"));
+    let ana = device(&a, &ana_id).await;
+    let ben_here = device(&a, &ben_id).await;
+    let ben_elsewhere = device(&b, &ben_id).await;
+    let reply = ana
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![ben_id.clone()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    let sent = ana.send(&conversation.id, "private").await.unwrap();
+    let id = sent.id.clone();
+    ben_here
+        .wait_for("ben in the same deployment", WAIT, move |e| {
+            got_message(e, &id)
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        ben_elsewhere.received_messages().is_empty(),
+        "another deployment's device got a message"
+    );
+    a.stop().await;
+    b.stop().await;
 }

@@ -2,10 +2,8 @@
 //! publishes the event once on [`FANOUT_SUBJECT`] for the others, which deliver it to theirs.
 //! The event is serialized once; each node's device queues keep their bounds.
 
-use super::presence::{
-    ClusterPresence, HEARTBEAT, IN_CALL_SUBJECT, NODES_SUBJECT, PRESENCE_SUBJECT,
-};
-use super::{frame, unframe, ClusterError, FANOUT_SUBJECT, MEMBERS_SUBJECT, PUBLISH_QUEUE};
+use super::presence::{ClusterPresence, HEARTBEAT};
+use super::{frame, unframe, ClusterError, Topic, PUBLISH_QUEUE};
 use crate::fanout::{Device, DeviceId, Fanout, LocalFanout};
 use crate::protocol::ServerMessage;
 use axum::extract::ws::Utf8Bytes;
@@ -36,7 +34,7 @@ pub struct NatsFanout {
     /// restarted under the same id is a new one to the others.
     node: String,
     presence: Arc<ClusterPresence>,
-    out: mpsc::Sender<(&'static str, bytes::Bytes)>,
+    out: mpsc::Sender<(Topic, bytes::Bytes)>,
     /// What another node's membership change calls (set once `Messaging` exists).
     forget: Arc<OnceLock<Forget>>,
     failures: prometheus::IntCounter,
@@ -45,6 +43,8 @@ pub struct NatsFanout {
 /// What [`NatsFanout::start`] needs.
 pub struct Setup {
     pub client: async_nats::Client,
+    /// The cluster's name: every subject is under it.
+    pub cluster: String,
     /// This process among the nodes ([`super::incarnation`]).
     pub node: String,
     pub local: LocalFanout,
@@ -60,6 +60,7 @@ impl NatsFanout {
     pub async fn start(setup: Setup) -> Result<Self, ClusterError> {
         let Setup {
             client,
+            cluster,
             node,
             local,
             failures,
@@ -68,11 +69,26 @@ impl NatsFanout {
         } = setup;
         let nats = |e: async_nats::SubscribeError| ClusterError::Nats(e.to_string());
         let subscriptions = Subscriptions {
-            events: client.subscribe(FANOUT_SUBJECT).await.map_err(nats)?,
-            members: client.subscribe(MEMBERS_SUBJECT).await.map_err(nats)?,
-            presence: client.subscribe(PRESENCE_SUBJECT).await.map_err(nats)?,
-            nodes: client.subscribe(NODES_SUBJECT).await.map_err(nats)?,
-            in_call: client.subscribe(IN_CALL_SUBJECT).await.map_err(nats)?,
+            events: client
+                .subscribe(Topic::Fanout.subject(&cluster))
+                .await
+                .map_err(nats)?,
+            members: client
+                .subscribe(Topic::Members.subject(&cluster))
+                .await
+                .map_err(nats)?,
+            presence: client
+                .subscribe(Topic::Presence.subject(&cluster))
+                .await
+                .map_err(nats)?,
+            nodes: client
+                .subscribe(Topic::Nodes.subject(&cluster))
+                .await
+                .map_err(nats)?,
+            in_call: client
+                .subscribe(Topic::InCall.subject(&cluster))
+                .await
+                .map_err(nats)?,
         };
         let local = Arc::new(local);
         let forget: Arc<OnceLock<Forget>> = Arc::default();
@@ -90,7 +106,7 @@ impl NatsFanout {
             shutdown.clone(),
         ));
         tokio::spawn(heartbeats(presence.clone(), out.clone(), shutdown.clone()));
-        tokio::spawn(publish(client, queue, failures.clone(), shutdown));
+        tokio::spawn(publish(client, cluster, queue, failures.clone(), shutdown));
         Ok(Self {
             local,
             node,
@@ -107,11 +123,11 @@ impl NatsFanout {
         let _ = self.forget.set(Box::new(forget));
     }
 
-    fn publish(&self, subject: &'static str, payload: Option<bytes::Bytes>) {
+    fn publish(&self, topic: Topic, payload: Option<bytes::Bytes>) {
         let Some(payload) = payload else {
             return;
         };
-        if self.out.try_send((subject, payload)).is_err() {
+        if self.out.try_send((topic, payload)).is_err() {
             self.failures.inc();
         }
     }
@@ -134,7 +150,7 @@ impl Fanout for NatsFanout {
             node: self.node.clone(),
             to: to.to_vec(),
         };
-        self.publish(FANOUT_SUBJECT, frame(&header, &text));
+        self.publish(Topic::Fanout, frame(&header, &text));
         self.local.deliver(to, &Utf8Bytes::from(text), skip);
     }
 
@@ -147,11 +163,11 @@ impl Fanout for NatsFanout {
     }
 
     fn presence_changed(&self, here: &crate::protocol::chat::PresenceInfo) {
-        self.publish(PRESENCE_SUBJECT, self.presence.change(here));
+        self.publish(Topic::Presence, self.presence.change(here));
     }
 
     fn in_call_changed(&self, identity: &str, in_call: bool) {
-        self.publish(IN_CALL_SUBJECT, self.presence.in_call(identity, in_call));
+        self.publish(Topic::InCall, self.presence.in_call(identity, in_call));
     }
 
     fn membership_changed(&self, conversation: &str) {
@@ -159,7 +175,7 @@ impl Fanout for NatsFanout {
             node: self.node.clone(),
             conversation: conversation.to_owned(),
         };
-        self.publish(MEMBERS_SUBJECT, frame(&header, ""));
+        self.publish(Topic::Members, frame(&header, ""));
     }
 }
 
@@ -168,7 +184,7 @@ struct Receiving {
     local: Arc<LocalFanout>,
     forget: Arc<OnceLock<Forget>>,
     presence: Arc<ClusterPresence>,
-    out: mpsc::Sender<(&'static str, bytes::Bytes)>,
+    out: mpsc::Sender<(Topic, bytes::Bytes)>,
 }
 
 struct Subscriptions {
@@ -233,7 +249,7 @@ async fn receive(
 /// presence) and forgets nodes that stopped saying so.
 async fn heartbeats(
     presence: Arc<ClusterPresence>,
-    out: mpsc::Sender<(&'static str, bytes::Bytes)>,
+    out: mpsc::Sender<(Topic, bytes::Bytes)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(HEARTBEAT);
@@ -243,7 +259,7 @@ async fn heartbeats(
             _ = shutdown.changed() => break,
         }
         if let Some(beat) = presence.heartbeat() {
-            let _ = out.try_send((NODES_SUBJECT, beat));
+            let _ = out.try_send((Topic::Nodes, beat));
         }
         presence.expire();
     }
@@ -253,18 +269,20 @@ async fn heartbeats(
 /// reconnecting; past the bound the event is counted lost and `chat_sync` repairs it).
 async fn publish(
     client: async_nats::Client,
-    mut queue: mpsc::Receiver<(&'static str, bytes::Bytes)>,
+    cluster: String,
+    mut queue: mpsc::Receiver<(Topic, bytes::Bytes)>,
     failures: prometheus::IntCounter,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let (subject, payload) = tokio::select! {
+        let (topic, payload) = tokio::select! {
             next = queue.recv() => match next {
                 Some(next) => next,
                 None => break,
             },
             _ = shutdown.changed() => break,
         };
+        let subject = topic.subject(&cluster);
         let sent = tokio::time::timeout(super::PUBLISH_TIMEOUT, client.publish(subject, payload));
         match sent.await {
             Ok(Ok(())) => {}

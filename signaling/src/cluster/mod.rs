@@ -1,8 +1,9 @@
 //! Several Parley nodes as one service, on NATS (`--nats-url`) and a shared PostgreSQL store.
 //! Without `--nats-url` none of this runs and the node is exactly a single server.
 //!
-//! What crosses NATS today (subjects under `parley.`; payloads are a one-line JSON header, a
-//! newline, then the event as clients receive it):
+//! What crosses NATS today (subjects under the cluster's name, `--cluster-name`, default
+//! `parley`; payloads are a one-line JSON header, a newline, then the event as clients
+//! receive it):
 //! - `parley.chat.fanout`: every chat event a node fans out (messages, receipts, typing,
 //!   presence, call ringing) with the identities it is for; every other node delivers it to the
 //!   devices of those identities it holds ([`NatsFanout`]).
@@ -26,10 +27,35 @@ pub use presence::{ClusterPresence, PresenceHooks};
 use crate::config::ClusterConfig;
 use std::time::Duration;
 
-/// Subject of chat events fanned out to other nodes.
-pub const FANOUT_SUBJECT: &str = "parley.chat.fanout";
-/// Subject of conversation membership changes (cache invalidation).
-pub const MEMBERS_SUBJECT: &str = "parley.chat.members";
+/// What crosses NATS, each on its subject under the cluster's name (`--cluster-name`, so
+/// deployments sharing a NATS server never hear each other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Chat events fanned out to other nodes.
+    Fanout,
+    /// Conversation membership changes (cache invalidation).
+    Members,
+    /// Each node's view of presence.
+    Presence,
+    /// Heartbeats.
+    Nodes,
+    /// Who entered or left call rooms.
+    InCall,
+}
+
+impl Topic {
+    /// The subject under cluster `name`.
+    pub fn subject(self, name: &str) -> String {
+        let suffix = match self {
+            Topic::Fanout => "chat.fanout",
+            Topic::Members => "chat.members",
+            Topic::Presence => "presence",
+            Topic::Nodes => "nodes",
+            Topic::InCall => "calls.in_call",
+        };
+        format!("{name}.{suffix}")
+    }
+}
 /// Messages waiting to be published before new ones are counted as lost.
 pub const PUBLISH_QUEUE: usize = 8192;
 /// How long one publish may wait for the NATS client (it buffers while reconnecting).

@@ -5,17 +5,13 @@
 //! [`NODE_SILENT_AFTER`], whose people's contacts then hear of the change from the node with
 //! the lowest id (once, not once per node).
 
-use super::{frame, unframe};
+use super::{frame, unframe, Topic};
 use crate::messaging::presence::RemotePresence;
 use crate::protocol::chat::PresenceInfo;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub const PRESENCE_SUBJECT: &str = "parley.presence";
-pub const NODES_SUBJECT: &str = "parley.nodes";
-/// Who entered or left call rooms on a node ("busy" for invitations from other nodes).
-pub const IN_CALL_SUBJECT: &str = "parley.calls.in_call";
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node not heard from for this long is gone: its devices no longer count.
@@ -154,7 +150,7 @@ impl ClusterPresence {
 
     /// A heartbeat: a node not known yet is sent everything this node has (returned, to
     /// publish).
-    pub fn on_heartbeat(&self, payload: &[u8]) -> Option<[(&'static str, bytes::Bytes); 2]> {
+    pub fn on_heartbeat(&self, payload: &[u8]) -> Option<[(Topic, bytes::Bytes); 2]> {
         let (beat, _) = unframe::<Heartbeat>(payload)?;
         if beat.node != self.node {
             self.node_rooms
@@ -177,8 +173,8 @@ impl ClusterPresence {
             .map(|f| f())
             .unwrap_or_default();
         Some([
-            (PRESENCE_SUBJECT, self.framed(true, &people)?),
-            (IN_CALL_SUBJECT, self.everyone_in_call()?),
+            (Topic::Presence, self.framed(true, &people)?),
+            (Topic::InCall, self.everyone_in_call()?),
         ])
     }
 

@@ -6,6 +6,9 @@ use super::{redact::redact_url, ConfigError};
 #[derive(Clone)]
 pub struct ClusterConfig {
     pub nats_urls: Vec<String>,
+    /// Every NATS subject is under it (`--cluster-name`), so deployments sharing a NATS
+    /// server never hear each other.
+    pub name: String,
     /// This node's name on the bus and in logs (`--node-id`, else random per start).
     pub node_id: String,
 }
@@ -15,6 +18,7 @@ impl std::fmt::Debug for ClusterConfig {
         let urls: Vec<String> = self.nats_urls.iter().map(|u| redact_url(u)).collect();
         f.debug_struct("ClusterConfig")
             .field("nats_urls", &urls)
+            .field("name", &self.name)
             .field("node_id", &self.node_id)
             .finish()
     }
@@ -24,7 +28,7 @@ impl std::fmt::Debug for ClusterConfig {
 /// reach: SQLite (a file of one machine) is refused.
 pub(super) fn cluster_config(
     nats_urls: Option<Vec<String>>,
-    node_id: Option<String>,
+    (name, node_id): (Option<String>, Option<String>),
     database_url: &str,
 ) -> Result<Option<ClusterConfig>, ConfigError> {
     let nats_urls: Vec<String> = nats_urls
@@ -52,17 +56,28 @@ pub(super) fn cluster_config(
                 .to_lowercase()
         }
     };
-    let valid = !node_id.is_empty()
-        && node_id.len() <= 64
-        && node_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !plain(&node_id) {
         return Err(ConfigError::Cluster(format!(
             "--node-id '{node_id}': 1 to 64 letters, digits, '-' or '_'"
         )));
     }
-    Ok(Some(ClusterConfig { nats_urls, node_id }))
+    let name = name.unwrap_or_else(|| "parley".to_owned());
+    if !plain(&name) {
+        return Err(ConfigError::Cluster(format!(
+            "--cluster-name '{name}': 1 to 64 letters, digits, '-' or '_'"
+        )));
+    }
+    Ok(Some(ClusterConfig {
+        nats_urls,
+        name,
+        node_id,
+    }))
 }
 
 #[cfg(test)]
@@ -92,14 +107,17 @@ mod tests {
             (nats(),                Some(""),       pg,                         Err("cluster: --node-id ''")),
         ];
         for (i, (urls, id, db, want)) in rows.into_iter().enumerate() {
-            let got = cluster_config(urls, id.map(str::to_owned), db);
+            let got = cluster_config(urls, (None, id.map(str::to_owned)), db);
             match (got, want) {
                 (Ok(c), Ok(want)) => assert_eq!(c.map(|c| c.node_id), want.map(str::to_owned), "row {i}"),
                 (Err(e), Err(start)) => assert!(e.to_string().starts_with(start), "row {i}: {e}"),
                 (got, want) => panic!("row {i}: {got:?} vs {want:?}"),
             }
         }
-        let random = cluster_config(nats(), None, pg).unwrap().unwrap();
+        let random = cluster_config(nats(), (None, None), pg).unwrap().unwrap();
+        assert_eq!(random.name, "parley");
+        let named = cluster_config(nats(), (Some("a.b".into()), None), pg);
+        assert!(named.unwrap_err().to_string().contains("--cluster-name 'a.b'"));
         assert_eq!(random.node_id.len(), 8);
     }
 }

@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// This node's name among several (letters, digits, '-', '_'). Default: random per start.
     #[arg(long, env = "PARLEY_NODE_ID")]
     pub node_id: Option<String>,
+    /// The cluster's name: every NATS subject is under it, so deployments sharing one NATS
+    /// server never hear each other (letters, digits, '-', '_'). Default: parley.
+    #[arg(long, env = "PARLEY_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
     /// HS256 secret for participant tokens. Default: random per start (tokens die on restart).
     #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -196,6 +200,7 @@ struct FileConfig {
     database_url: Option<String>,
     nats_url: Option<Vec<String>>,
     node_id: Option<String>,
+    cluster_name: Option<String>,
     jwt_secret: Option<String>,
     guest_tokens: Option<bool>,
     log_format: Option<LogFormat>,
@@ -351,7 +356,10 @@ impl Config {
             .unwrap_or_else(|| default_database_url(&data_dir));
         let cluster = cluster::cluster_config(
             args.nats_url.clone().or(file.nats_url.clone()),
-            args.node_id.clone().or(file.node_id.clone()),
+            (
+                args.cluster_name.clone().or(file.cluster_name.clone()),
+                args.node_id.clone().or(file.node_id.clone()),
+            ),
             &database_url,
         )?;
         let jwt_secret = args
