@@ -188,6 +188,7 @@ async fn a_later_visitor_sees_nothing_of_an_earlier_visit() {
         assert!(again.is_empty(), "{again:?}");
         // At start nobody is in a room: visits a crash left open end (one test, since this
         // touches every room of the database).
+        a_node_starting_ends_only_its_own_visits(store).await;
         assert!(store.end_room_visits().await.unwrap() >= 3);
         let gone = store
             .history(&doctor, &conv.id, HistoryQuery::default())
@@ -197,5 +198,32 @@ async fn a_later_visitor_sees_nothing_of_an_earlier_visit() {
             store.leave_room_conversation(&room, &doctor).await.unwrap(),
             None
         );
+    }
+}
+
+/// Several nodes share the store: one starting ends only the room visits it began, since
+/// the others' rooms are live. (Run inside the test that ends every visit, before it does:
+/// run beside it, that test would end these too.)
+async fn a_node_starting_ends_only_its_own_visits(store: &chat::Store) {
+    {
+        let room = uid("ward");
+        let (ana, ben) = (uid("ana"), uid("ben"));
+        let here = store.clone().with_node(&uid("n1"));
+        let there = store.clone().with_node(&uid("n2"));
+        let conv = here
+            .join_room_conversation(&room, &ana, None)
+            .await
+            .unwrap();
+        there
+            .join_room_conversation(&room, &ben, None)
+            .await
+            .unwrap();
+        assert_eq!(here.end_room_visits().await.unwrap(), 1);
+        let gone = here.history(&ana, &conv.id, HistoryQuery::default()).await;
+        assert!(matches!(gone, Err(StoreError::NotMember)), "{gone:?}");
+        there
+            .history(&ben, &conv.id, HistoryQuery::default())
+            .await
+            .expect("the other node's visit goes on");
     }
 }

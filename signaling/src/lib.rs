@@ -158,7 +158,11 @@ pub async fn assemble(
     }
     let tokens = TokenAuthority::new(config.jwt_secret.as_deref().unwrap_or_default().as_bytes())
         .with_max_lifetime(config.max_token_lifetime);
-    let store = chat::Store::connect(&config.database_url).await?;
+    let mut store = chat::Store::connect(&config.database_url).await?;
+    if let Some(cluster) = &config.cluster {
+        // Room visits are this node's own: at start it ends only those (others' rooms live).
+        store = store.with_node(&cluster.node_id);
+    }
     let metrics = metrics::Metrics::new(sfu.stats().clone());
     let webhooks = match &config.webhook {
         Some(target) => {

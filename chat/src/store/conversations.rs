@@ -212,8 +212,8 @@ impl Store {
             return Err(StoreError::Banned);
         }
         sqlx::query(
-            "INSERT INTO members (conversation_id, identity, role, joined_at, visible_from_seq)
-             SELECT $1, $2, $3, $4, COALESCE($5, last_seq) FROM conversations WHERE id = $1
+            "INSERT INTO members (conversation_id, identity, role, joined_at, visible_from_seq, node)
+             SELECT $1, $2, $3, $4, COALESCE($5, last_seq), $6 FROM conversations WHERE id = $1
              ON CONFLICT (conversation_id, identity) DO NOTHING",
         )
         .bind(&conversation.id)
@@ -221,6 +221,7 @@ impl Store {
         .bind(Role::Member.as_str())
         .bind(now_ms())
         .bind(resume_from)
+        .bind(self.node.as_deref())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -253,16 +254,18 @@ impl Store {
     }
 
     /// Ends every visit to every room conversation: at start, nobody is in a room yet, so
-    /// memberships left by a crash are over. Returns how many ended.
+    /// memberships left by a crash are over. A node of several (`with_node`) ends only the
+    /// visits it started: the others' rooms are live. Returns how many ended.
     pub async fn end_room_visits(&self) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let ended = sqlx::query(
-            "DELETE FROM members WHERE conversation_id IN
-               (SELECT id FROM conversations WHERE kind = 'room')",
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let rooms = "DELETE FROM members
+             WHERE conversation_id IN (SELECT id FROM conversations WHERE kind = 'room')";
+        let mine = format!("{rooms} AND node = $1");
+        let query = match self.node.as_deref() {
+            None => sqlx::query(rooms),
+            Some(node) => sqlx::query(&mine).bind(node),
+        };
+        let ended = query.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(ended)
     }

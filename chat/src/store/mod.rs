@@ -44,6 +44,9 @@ pub struct Store {
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Messages waiting for the next group commit (SQLite; see `Store::send`).
     send_queue: std::sync::Arc<std::sync::Mutex<Vec<messages::QueuedSend>>>,
+    /// The server node using this store, when several share it (`with_node`): room visits
+    /// are recorded as its own, and it ends only its own at start.
+    node: Option<std::sync::Arc<str>>,
 }
 
 /// A write transaction, holding the writer's turn on SQLite until it commits or drops.
@@ -129,6 +132,13 @@ impl Store {
     /// Connects and runs migrations. SQLite files are created (with their directory) on demand,
     /// in WAL mode (readers do not block the writer) with `synchronous = FULL`, so a commit that
     /// returned is on disk.
+    /// This store as used by server node `node` of several sharing the database: room
+    /// visits it starts are its own, and `end_room_visits` ends only those.
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
@@ -179,6 +189,7 @@ impl Store {
                 dialect: Dialect::Sqlite,
                 write_turn: Default::default(),
                 send_queue: Default::default(),
+                node: None,
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -192,6 +203,7 @@ impl Store {
                 dialect: Dialect::Postgres,
                 write_turn: Default::default(),
                 send_queue: Default::default(),
+                node: None,
             }
         } else {
             return Err(StoreError::UnsupportedUrl);
