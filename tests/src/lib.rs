@@ -2,6 +2,7 @@
 //! 127.0.0.1:0, media on one UDP port picked by the OS, loopback only), plus raw WebSocket
 //! helpers for protocol-level tests.
 
+pub mod cluster;
 pub mod coturn;
 
 use futures_util::{SinkExt, StreamExt};

@@ -1,12 +1,14 @@
-//! Several Parley nodes as one service: three nodes (each a whole server with its own HTTP
-//! and media ports, in this test process) on one PostgreSQL database and one NATS server.
-//! Chat crosses nodes: messages, typing and receipts reach devices on other nodes both ways,
-//! and a membership change on one node is seen by the others' cached audiences. Calls ring on
-//! every node, "answered elsewhere" crosses nodes, and a ring timeout fires once even when
-//! the node that started the call is gone. The test
+//! Several Parley nodes as one service: nodes (each a whole server with its own HTTP and
+//! media ports, in this test process) on one PostgreSQL database per test and one NATS
+//! server (`parley_e2e::cluster`). Chat crosses nodes both ways, and a membership change on
+//! one node reaches the others' cached audiences; calls ring on every node, "answered
+//! elsewhere" crosses nodes, a ring timeout fires once even when the caller's node is gone,
+//! and busy is known across nodes; presence is one view; deployments sharing a NATS server
+//! never hear each other; NATS going away and back loses nothing once synced. The test
 //! command (`scripts/test.sh`) makes sure NATS and PostgreSQL run; without them this fails.
 
 use loadtest::chatter::Chatter;
+use parley_e2e::cluster::{node, node_with, Database, OwnNats};
 use parley_e2e::TestServer;
 use signaling::auth::Grants;
 use signaling::protocol::chat::{CallMedia, InvitationInfo, ModerationAction, NewConversationKind};
@@ -14,88 +16,6 @@ use signaling::protocol::{ClientMessage, ServerMessage};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn nats_url() -> String {
-    std::env::var("PARLEY_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-fn postgres_url() -> String {
-    std::env::var("PARLEY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// One test's PostgreSQL database, dropped at the end: every node of a cluster sweeps its
-/// store (ring timeouts), so clusters of tests running at once must not share one.
-struct Database {
-    server: String,
-    name: String,
-}
-
-impl Database {
-    fn fresh() -> Self {
-        let base = postgres_url();
-        let (server, _) = base.rsplit_once('/').expect("a database URL");
-        let db = Self {
-            server: server.to_owned(),
-            name: format!("parley_cluster_{}", uuid::Uuid::new_v4().simple()),
-        };
-        db.admin(&format!("CREATE DATABASE {}", db.name));
-        db
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    fn admin(&self, sql: &str) {
-        let status = std::process::Command::new("psql")
-            .arg(format!("{}/postgres", self.server))
-            .args(["-qc", sql])
-            .status()
-            .expect("psql is needed (scripts/test.sh installs PostgreSQL)");
-        assert!(status.success(), "{sql} failed");
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .arg(format!("{}/postgres", self.server))
-            .args([
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
-}
-
-/// One node of the cluster on `db`; fails at once if NATS is not there.
-async fn node(id: &str, db: &Database) -> TestServer {
-    node_with(id, db, |_| {}).await
-}
-
-async fn node_with(
-    id: &str,
-    db: &Database,
-    customize: impl FnOnce(&mut signaling::config::ServeArgs),
-) -> TestServer {
-    let url = nats_url();
-    let addr = url.trim_start_matches("nats://").to_owned();
-    tokio::net::TcpStream::connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("NATS at {url} is needed (run scripts/test.sh): {e}"));
-    let id = id.to_owned();
-    let (database, name) = (db.url(), db.name.clone());
-    TestServer::start_with(move |args| {
-        args.database_url = Some(database);
-        // Each test's cluster is its own: tests running at once share the NATS server.
-        args.cluster_name = Some(name);
-        args.nats_url = Some(vec![url]);
-        args.node_id = Some(id);
-        customize(args);
-    })
-    .await
-}
 
 fn unique(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
@@ -448,46 +368,6 @@ async fn presence_is_one_view_over_every_node() {
     socket.close().await;
     for node in nodes {
         node.stop().await;
-    }
-}
-
-/// A NATS server of this test's own (the machine's is never stopped), killed on drop.
-struct OwnNats {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl OwnNats {
-    async fn start(port: u16) -> Self {
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("nats-server is needed (scripts/test.sh installs Debian's)");
-        let child = std::process::Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        // Owned at once, so it is killed and reaped however this ends.
-        let nats = Self { child, port };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return nats;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nats-server did not listen on {port}");
-    }
-}
-
-impl Drop for OwnNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
