@@ -179,40 +179,53 @@ pub async fn assemble(
                 messaging::presence::RemotePresence::new(&me),
             ));
             let hooks = Arc::new(cluster::PresenceHooks::default());
+            let loads = cluster::rooms::Loads::default();
+            let client = cluster::connect(cluster).await?;
             let setup = cluster::Setup {
-                client: cluster::connect(cluster).await?,
+                client: client.clone(),
                 cluster: cluster.name.clone(),
                 node: me.clone(),
                 local,
                 failures: metrics.cluster_publish_failures_total.clone(),
                 presence: cluster::ClusterPresence {
-                    node: me,
+                    node: me.clone(),
                     remote: remote.clone(),
                     hooks: hooks.clone(),
                     nodes_alive: metrics.cluster_nodes.clone(),
                     node_rooms: metrics.cluster_node_rooms.clone(),
+                    loads: loads.clone(),
                     sfu_stats: sfu.stats().clone(),
                 },
                 shutdown: shutdown_rx.clone(),
             };
             let nats = Arc::new(cluster::NatsFanout::start(setup).await?);
             tracing::info!(node = %cluster.node_id, "one of several nodes (NATS)");
+            let placement =
+                cluster::RoomPlacement::new(store.clone(), me, loads, sfu.stats().clone());
+            let relay = cluster::Relay::new(client, cluster.name.clone(), placement, &metrics);
             (
                 nats.clone() as fanout::SharedFanout,
-                Some((nats, remote, hooks)),
+                Some((nats, remote, hooks, relay)),
             )
         }
         None => (Arc::new(local) as fanout::SharedFanout, None),
     };
     let mut messaging = messaging::Messaging::new(store.clone(), files, fanout, webhooks.clone())
         .with_rejoin_grace(config.rejoin_grace);
-    if let Some((_, remote, _)) = &nats {
+    if let Some((_, remote, _, _)) = &nats {
         messaging = messaging.with_remote_presence(remote.clone());
     }
     let messaging = Arc::new(messaging);
-    if let Some((nats, _, hooks)) = nats {
+    let relay = nats.map(|(nats, _, hooks, relay)| {
         cluster::connect_messaging(&nats, &hooks, &messaging);
-    }
+        let weak = Arc::downgrade(&relay);
+        let _ = hooks.gone.set(Box::new(move |nodes| {
+            if let Some(relay) = weak.upgrade() {
+                tokio::spawn(async move { relay.node_gone(&nodes).await });
+            }
+        }));
+        relay
+    });
     messaging.spawn_typing_sweeper(shutdown_rx.clone());
     messaging.spawn_upload_sweeper(config.unsent_upload_ttl, shutdown_rx.clone());
     messaging.recover_invitations().await;
@@ -225,7 +238,7 @@ pub async fn assemble(
         Err(err) => tracing::warn!(%err, "could not end the last run's room visits"),
     }
 
-    Ok(state::AppState {
+    let state = state::AppState {
         messaging,
         webhooks,
         rooms: Arc::new(rooms::RoomRegistry::default()),
@@ -238,5 +251,11 @@ pub async fn assemble(
         session_rate: Arc::default(),
         shutdown: shutdown_rx.clone(),
         parked: Arc::default(),
-    })
+        relay: relay.clone(),
+    };
+    if let Some(relay) = relay {
+        cluster::relay::start(relay.clone(), state.clone()).await?;
+        tokio::spawn(cluster::rooms::keep_claims(relay, state.clone()));
+    }
+    Ok(state)
 }

@@ -8,7 +8,9 @@ use sfu::input::RoomPeople;
 
 /// Admission to a room, the same at every door (WebSocket `join`, WHIP, WHEP): the ban list
 /// (removal is revocation), `--auto-create-rooms`, guests only in rooms nobody created through
-/// the server API. Opens the room if it was not (`room_started`). The participant cap (viewers
+/// the server API; with several nodes, the room must be this node's (claimed here: a WHIP or
+/// WHEP request at a node not holding it is refused, a WebSocket join is relayed before it
+/// gets here). Opens the room if it was not (`room_started`). The participant cap (viewers
 /// count) is the media plane's, checked in the same step as the join: pass
 /// `Admitted::config.max_participants` to `sfu::input::Join` or `JoinViewer`, and call
 /// [`join_refused`] if the media plane refuses.
@@ -17,6 +19,16 @@ pub async fn admit(
     room: &str,
     claims: &crate::auth::Claims,
 ) -> Result<Admitted, AdmitError> {
+    if let Some(relay) = &state.relay {
+        match relay.placement.claim_here(room).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AdmitError::Elsewhere),
+            Err(err) => {
+                tracing::warn!(%err, "could not claim a room");
+                return Err(AdmitError::Unplaced);
+            }
+        }
+    }
     let admitted = state.rooms.admit(
         room,
         (&claims.sub, claims.guest),
@@ -90,6 +102,9 @@ fn close_when_empty(state: &AppState, room: &str, people: &[sfu::ParticipantSnap
         tokio::time::sleep(grace).await;
         if state.rooms.close_if_idle(&room, epoch).is_some() {
             tracing::info!(room = %room, "room closed");
+            if let Some(relay) = &state.relay {
+                relay.placement.release(&room).await;
+            }
             state.webhooks.send(WebhookEvent::RoomFinished { room });
         }
     });

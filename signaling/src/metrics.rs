@@ -36,6 +36,10 @@ pub struct Metrics {
     pub cluster_nodes: prometheus::IntGauge,
     /// Rooms open on each node of the cluster, by `--node-id` (a handful of values).
     pub cluster_node_rooms: prometheus::IntGaugeVec,
+    /// Requests to another node's room that failed (NATS down, the node gone or too slow).
+    pub cluster_relay_failures_total: IntCounter,
+    /// Sessions this node holds for sockets on other nodes (their rooms are here).
+    pub cluster_relayed_sessions: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -114,6 +118,16 @@ impl Metrics {
             &["node"],
         )
         .expect("valid metric");
+        let cluster_relay_failures_total = IntCounter::new(
+            "parley_cluster_relay_failures_total",
+            "Signaling requests relayed to a room's node that failed (NATS down, the node gone or not answering in time)",
+        )
+        .expect("valid metric");
+        let cluster_relayed_sessions = prometheus::IntGauge::new(
+            "parley_cluster_relayed_sessions",
+            "Sessions held here for clients whose socket is on another node (the room is on this one)",
+        )
+        .expect("valid metric");
         let session_resumes_total = IntCounterVec::new(
             Opts::new(
                 "parley_session_resumes_total",
@@ -143,6 +157,8 @@ impl Metrics {
             Box::new(cluster_publish_failures_total.clone()),
             Box::new(cluster_nodes.clone()),
             Box::new(cluster_node_rooms.clone()),
+            Box::new(cluster_relay_failures_total.clone()),
+            Box::new(cluster_relayed_sessions.clone()),
             Box::new(ws_connections_total.clone()),
             Box::new(ws_messages_total.clone()),
             Box::new(ws_errors_total.clone()),
@@ -168,6 +184,8 @@ impl Metrics {
             cluster_publish_failures_total,
             cluster_nodes,
             cluster_node_rooms,
+            cluster_relay_failures_total,
+            cluster_relayed_sessions,
             http_connections_refused_total,
             refused_total,
         }

@@ -29,6 +29,12 @@ pub enum AdmitError {
     Banned { retry_after_secs: u64 },
     #[error("this room was created by its app: guest tokens cannot join it")]
     GuestsNotAllowed,
+    /// One of several nodes: another node holds the room.
+    #[error("the room is held by another node of the cluster")]
+    Elsewhere,
+    /// One of several nodes: the shared store cannot say who holds the room.
+    #[error("cannot tell which node holds the room now (the store is unreachable); try again")]
+    Unplaced,
 }
 
 #[derive(Debug, Default)]

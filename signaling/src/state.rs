@@ -26,4 +26,7 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Sessions whose socket was lost, waiting to be resumed (`session/resume.rs`).
     pub parked: Arc<crate::session::Parked>,
+    /// One of several nodes: where rooms are placed and how signaling reaches them
+    /// (`cluster/relay.rs`); `None` for a single node.
+    pub relay: Option<Arc<crate::cluster::Relay>>,
 }

@@ -132,6 +132,8 @@ async fn admit(
                 AdmitError::NotFound => (StatusCode::NOT_FOUND, "room_not_found"),
                 AdmitError::Banned { .. } => (StatusCode::FORBIDDEN, "banned"),
                 AdmitError::GuestsNotAllowed => (StatusCode::FORBIDDEN, "forbidden"),
+                AdmitError::Elsewhere => (StatusCode::CONFLICT, "room_on_another_node"),
+                AdmitError::Unplaced => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             };
             ApiError::new(status, code, err.to_string())
         })?;

@@ -184,6 +184,12 @@ async fn run(socket: WebSocket, state: AppState) {
                 None => std::future::pending().await,
             }
         };
+        let relayed = async {
+            match conn.session.remote.as_mut() {
+                Some(remote) => remote.events.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let handoff = async {
             match conn.session.handoff.as_mut() {
                 Some(asked) => asked.await.ok(),
@@ -201,6 +207,7 @@ async fn run(socket: WebSocket, state: AppState) {
                 event => conn.media_event(event).await,
             },
             chat_event = chat_event => conn.chat_event(chat_event).await,
+            relayed = relayed => conn.relayed_event(relayed).await,
             asked = handoff => match asked {
                 Some(handover) => Flow::HandOver(handover),
                 None => {
@@ -273,6 +280,44 @@ impl Connection {
         }
     }
 
+    /// Writes a reply or event already serialized (by the room's node).
+    async fn reply_text(&mut self, text: String) -> Flow {
+        self.metrics
+            .ws_messages_total
+            .with_label_values(&["out"])
+            .inc();
+        if write(&mut self.sink, Message::Text(Utf8Bytes::from(text))).await {
+            Flow::Continue
+        } else {
+            Flow::Lost
+        }
+    }
+
+    /// An event from this socket's room on another node; `None`: the link fell behind.
+    async fn relayed_event(&mut self, event: Option<crate::cluster::RelayedEvent>) -> Flow {
+        let Some(event) = event else {
+            self.session.drop_remote();
+            let _ = self
+                .reply(ServerMessage::Goodbye {
+                    reason: "too_slow".into(),
+                })
+                .await;
+            close(&mut self.sink, 1008, "too slow").await;
+            return Flow::Close;
+        };
+        let flow = self.reply_text(event.text).await;
+        if !event.goodbye {
+            return flow;
+        }
+        // The session there ended (removed, the room or its node gone): so does this
+        // connection, as for a local room; the client decides whether to come back.
+        self.session.drop_remote();
+        if matches!(flow, Flow::Continue) {
+            close(&mut self.sink, 1000, "room ended on its node").await;
+        }
+        Flow::Close
+    }
+
     /// A frame from the client (or the end of the stream).
     async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Flow {
         self.last_inbound = Instant::now();
@@ -309,7 +354,10 @@ impl Connection {
                     .inc();
                 // Boxed: a request's state is allocated while it runs, not carried in every
                 // idle connection's task.
-                Box::pin(self.session.handle_text(text.as_str())).await
+                match Box::pin(self.session.handle_frame(text.as_str())).await {
+                    crate::session::Reply::Message(reply) => reply,
+                    crate::session::Reply::Relayed(text) => return self.reply_text(text).await,
+                }
             }
             Some(Ok(Message::Binary(_))) => ServerMessage::Error {
                 reply_to: None,

@@ -11,6 +11,7 @@ mod erase;
 mod invitations;
 mod messages;
 mod moderation;
+mod placement;
 mod reading;
 mod receipts;
 mod rows;

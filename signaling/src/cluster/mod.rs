@@ -13,16 +13,24 @@
 //!   and its heartbeat; presence combines every live node's view (`presence.rs`).
 //! - `parley.calls.in_call`: who entered or left every call room on a node, so an invitation
 //!   from another node finds them busy.
+//! - `parley.relay.<node>` and `parley.relay.<node>.events`: signaling of a socket on one node
+//!   for a room held by another (`relay.rs`); which node holds a room is a claim in the shared
+//!   store (`rooms.rs`).
 //!
 //! NATS being down never stops a node: what it sends meanwhile is counted as lost
 //! (`parley_cluster_publish_failures_total`) and devices elsewhere catch up with `chat_sync`;
 //! the client reconnects by itself (async-nats).
 
 mod fanout;
+mod held;
 mod presence;
+pub mod relay;
+pub mod rooms;
 
 pub use fanout::{NatsFanout, Setup};
 pub use presence::{ClusterPresence, PresenceHooks};
+pub use relay::{Relay, RelayedEvent, RemoteRoom};
+pub use rooms::RoomPlacement;
 
 use crate::config::ClusterConfig;
 use std::time::Duration;

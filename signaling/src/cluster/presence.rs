@@ -43,6 +43,7 @@ struct InCall {
 type LocalPeople = Box<dyn Fn() -> Vec<PresenceInfo> + Send + Sync>;
 type LocalInCall = Box<dyn Fn() -> Vec<String> + Send + Sync>;
 type Lost = Box<dyn Fn(Vec<String>) + Send + Sync>;
+type Gone = Box<dyn Fn(Vec<String>) + Send + Sync>;
 
 /// What the cluster's presence needs from the node's messaging, set once it exists.
 #[derive(Default)]
@@ -53,6 +54,8 @@ pub struct PresenceHooks {
     pub local_in_call: OnceLock<LocalInCall>,
     /// These people's devices were on a node that went silent.
     pub lost: OnceLock<Lost>,
+    /// These nodes went silent (every node hears of it; relayed rooms and claims end).
+    pub gone: OnceLock<Gone>,
 }
 
 /// This node's side of cluster presence.
@@ -63,6 +66,8 @@ pub struct ClusterPresence {
     pub nodes_alive: prometheus::IntGauge,
     /// Rooms per node as each heartbeat says (`parley_cluster_node_rooms{node}`).
     pub node_rooms: prometheus::IntGaugeVec,
+    /// Each other live node's rooms, for placing new rooms (`rooms.rs`).
+    pub loads: super::rooms::Loads,
     /// This node's media plane (its rooms, for its heartbeat).
     pub sfu_stats: std::sync::Arc<sfu::SfuStats>,
 }
@@ -156,6 +161,9 @@ impl ClusterPresence {
             self.node_rooms
                 .with_label_values(&[node_id(&beat.node)])
                 .set(beat.rooms as i64);
+            if let Ok(mut loads) = self.loads.lock() {
+                loads.insert(beat.node.clone(), beat.rooms);
+            }
         }
         let (new, alive) = {
             let mut remote = self.remote.lock().ok()?;
@@ -191,6 +199,14 @@ impl ClusterPresence {
         for node in &gone.nodes {
             tracing::warn!(node = %node, "a node went silent; its devices no longer count");
             let _ = self.node_rooms.remove_label_values(&[node_id(node)]);
+            if let Ok(mut loads) = self.loads.lock() {
+                loads.remove(node);
+            }
+        }
+        if !gone.nodes.is_empty() {
+            if let Some(hook) = self.hooks.gone.get() {
+                hook(gone.nodes.clone());
+            }
         }
         if gone.people.is_empty() || !lowest {
             return;

@@ -13,9 +13,11 @@ use sfu::{ParticipantMeta, ParticipantSid, ParticipantSnapshot};
 
 mod convert;
 mod media;
+mod relayed;
 mod resume;
 pub(crate) use convert::sfu_error;
 use convert::{participant_info, token_error};
+pub use relayed::Reply;
 pub use resume::{Handover, Parked};
 
 pub struct Joined {
@@ -44,6 +46,11 @@ pub struct Session {
     resume_token: Option<String>,
     /// Fires when a resume on another socket wants this session (`resume.rs`).
     pub handoff: Option<tokio::sync::oneshot::Receiver<Handover>>,
+    /// In a room on another node of the cluster (this node holds the socket): its events
+    /// arrive here.
+    pub remote: Option<crate::cluster::RemoteRoom>,
+    /// Held here for a socket on another node (`relayed.rs`).
+    relayed: bool,
 }
 
 fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
@@ -65,6 +72,8 @@ impl Session {
             chat_events: None,
             resume_token: None,
             handoff: None,
+            remote: None,
+            relayed: false,
         }
     }
 
@@ -285,6 +294,9 @@ impl Session {
                 crate::rooms::AdmitError::GuestsNotAllowed => {
                     (ErrorCode::Forbidden, err.to_string())
                 }
+                crate::rooms::AdmitError::Elsewhere | crate::rooms::AdmitError::Unplaced => {
+                    (ErrorCode::Unavailable, err.to_string())
+                }
             })?;
         let meta = ParticipantMeta {
             sid: ParticipantSid::random(),
@@ -308,9 +320,11 @@ impl Session {
             sid: meta.sid.to_string(),
         });
         // The call's side-panel conversation; the call works without it if chat storage fails.
-        let conversation = match &self.chat {
-            Some(_) => self.state.messaging.join_room(&room, &claims.sub).await,
-            None => None,
+        // A held session's device is on the socket's node; the conversation is the store's.
+        let conversation = if self.chat.is_some() || (self.relayed && claims.grants.chat) {
+            self.state.messaging.join_room(&room, &claims.sub).await
+        } else {
+            None
         };
         let you = ParticipantInfo {
             sid: meta.sid.to_string(),
@@ -418,6 +432,8 @@ impl Session {
 
     /// Leaves the room if in one (also called when the socket closes).
     pub async fn leave(&mut self) {
+        // A room on another node: dropping the link closes the session there.
+        self.remote = None;
         if let Some(token) = self.resume_token.take() {
             self.state.parked.forget(&token);
         }

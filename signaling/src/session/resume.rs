@@ -157,7 +157,8 @@ impl Session {
         }
         self.handoff = None;
         let identity = self.joined.as_ref()?.identity.clone();
-        if self.state.config.resume_window.is_zero() {
+        // Held for another node's socket: that node has no way to resume it here.
+        if self.state.config.resume_window.is_zero() || self.relayed {
             return None;
         }
         use rand::distr::{Alphanumeric, SampleString};

@@ -1,0 +1,164 @@
+//! Rooms over several nodes (PostgreSQL for the room claims, NATS between nodes): a room is
+//! held by one node; a client whose socket is on another node joins it there, its signaling
+//! relayed over NATS, its media straight to the room's node, and what it receives is byte for
+//! byte what was published. When the room's node stops, its relayed participants are told to
+//! rejoin (`goodbye {reason: "migrate"}`) and their rejoin places the room on a live node.
+
+use loadtest::SyntheticClient;
+use parley_e2e::cluster::{node, Database};
+use parley_e2e::{metric, RawSocket};
+use signaling::auth::Grants;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn join(room: &str) -> String {
+    serde_json::json!({"type": "join", "id": "join", "room": room}).to_string()
+}
+
+/// Polls `name` on `base` until it is `want`.
+async fn metric_becomes(base: &str, name: &str, want: f64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = metric(base, name).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} on {base}: {got}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_takes_participants_from_every_node_and_forwards_intact() {
+    let db = Database::fresh();
+    let nodes = [node("r1", &db).await, node("r2", &db).await];
+    let room = "consult";
+    // The doctor's socket is on node 1, which holds the room (the least loaded: itself).
+    let token = nodes[0].token("doctor", room, Grants::participant());
+    let mut doctor = SyntheticClient::join(&nodes[0].ws_url, &token, room)
+        .await
+        .unwrap();
+    let publication = doctor.publish().await.unwrap();
+    // The patient's socket is on node 2: the join, the offers, answers and candidates are
+    // relayed to node 1, and the media flows from node 1's port.
+    let grants = Grants {
+        join: true,
+        subscribe: true,
+        ..Default::default()
+    };
+    let token = nodes[1].token("patient", room, grants);
+    let patient = SyntheticClient::join(&nodes[1].ws_url, &token, room)
+        .await
+        .unwrap();
+    let sid = &doctor.you.sid;
+    parley_e2e::two_tracks_flowing(&patient, sid, 60, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&nodes[0].base_url, "parley_cluster_relayed_sessions").await,
+        1.0
+    );
+    // The doctor's publisher and the patient's subscriber connection, both on node 1.
+    assert_eq!(
+        metric(&nodes[0].base_url, "parley_peer_connections").await,
+        2.0
+    );
+    assert_eq!(
+        metric(&nodes[1].base_url, "parley_peer_connections").await,
+        0.0
+    );
+    assert_eq!(
+        metric(&nodes[1].base_url, "parley_rooms").await,
+        0.0,
+        "no room on node 2"
+    );
+    doctor.stop_media();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let view = patient.view();
+    let tracks = &view.participants[sid].tracks;
+    assert_eq!(tracks.len(), 2);
+    for track in tracks {
+        parley_e2e::assert_intact(&view.received[&track.sid], &publication);
+    }
+    // The patient's socket closing ends the session held for it on node 1.
+    patient.close().await;
+    metric_becomes(&nodes[0].base_url, "parley_cluster_relayed_sessions", 0.0).await;
+    metric_becomes(&nodes[0].base_url, "parley_participants", 1.0).await;
+    doctor.close().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_node_stopping_sends_its_relayed_participants_to_rejoin_on_a_live_node() {
+    let db = Database::fresh();
+    let mut nodes = vec![node("s1", &db).await, node("s2", &db).await];
+    let room = "lesson";
+    let mut teacher = RawSocket::connect(&nodes[0].ws_url).await;
+    teacher
+        .hello(&nodes[0].token("teacher", room, Grants::participant()))
+        .await;
+    assert_eq!(teacher.request(join(room)).await["type"], "joined");
+    let mut pupil = RawSocket::connect(&nodes[1].ws_url).await;
+    pupil
+        .hello(&nodes[1].token("pupil", room, Grants::participant()))
+        .await;
+    let joined = pupil.request(join(room)).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert!(
+        joined["resume_token"].is_null(),
+        "no resume across nodes: {joined}"
+    );
+    let others: Vec<_> = joined["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].clone())
+        .collect();
+    assert_eq!(others, ["teacher"], "{joined}");
+    // A request after the join goes to the room's node too.
+    let left_teacher = async {
+        loop {
+            let event = teacher.recv().await;
+            if event["type"] == "participant_joined" {
+                return event;
+            }
+        }
+    };
+    assert_eq!(left_teacher.await["participant"]["identity"], "pupil");
+
+    let stopped = Instant::now();
+    nodes.remove(0).stop().await;
+    let goodbye = loop {
+        let event = pupil.recv().await;
+        if event["type"] == "goodbye" {
+            break event;
+        }
+    };
+    assert_eq!(goodbye["reason"], "migrate", "{goodbye}");
+    assert!(
+        pupil.closed().await.is_some(),
+        "the socket closes after the goodbye"
+    );
+    // The pupil's SDK would reconnect and join again: the room is placed on the live node.
+    let mut pupil = RawSocket::connect(&nodes[0].ws_url).await;
+    pupil
+        .hello(&nodes[0].token("pupil", room, Grants::participant()))
+        .await;
+    let rejoined = pupil.request(join(room)).await;
+    assert_eq!(rejoined["type"], "joined", "{rejoined}");
+    let back_in = stopped.elapsed();
+    assert!(
+        !rejoined["resume_token"].is_null(),
+        "a local room again: {rejoined}"
+    );
+    assert_eq!(metric(&nodes[0].base_url, "parley_rooms").await, 1.0);
+    eprintln!("back in the room on the live node {back_in:?} after its node began stopping");
+    pupil.close().await;
+    nodes.remove(0).stop().await;
+}
