@@ -355,7 +355,7 @@ impl Connection {
                 // Boxed: a request's state is allocated while it runs, not carried in every
                 // idle connection's task.
                 match Box::pin(self.session.handle_frame(text.as_str())).await {
-                    crate::session::Reply::Message(reply) => reply,
+                    crate::session::Reply::Message(reply) => *reply,
                     crate::session::Reply::Relayed(text) => return self.reply_text(text).await,
                 }
             }

@@ -144,11 +144,13 @@ pub async fn keep_claims(relay: Arc<super::Relay>, state: crate::state::AppState
 mod tests {
     use super::*;
 
+    /// This node's rooms, the others' rooms, the node chosen.
+    type Row = (u64, &'static [(&'static str, u64)], &'static str);
+
     #[test]
     #[rustfmt::skip]
     fn a_new_room_goes_to_the_least_loaded_node_preferring_this_one() {
-        // (this node's rooms, the others' rooms, chosen)
-        let rows: &[(u64, &[(&str, u64)], &str)] = &[
+        let rows: &[Row] = &[
             (0, &[],                      "me"),
             (3, &[("b", 1), ("c", 2)],    "b"),
             (1, &[("b", 1), ("c", 1)],    "me"),  // a tie: this node, no relay

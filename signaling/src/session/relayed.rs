@@ -12,8 +12,8 @@ use crate::state::AppState;
 
 /// What a client's frame is answered with.
 pub enum Reply {
-    /// Answered here.
-    Message(ServerMessage),
+    /// Answered here (boxed: most replies are small, one variant need not carry the largest).
+    Message(Box<ServerMessage>),
     /// Answered by the room's node, already serialized.
     Relayed(String),
 }
@@ -60,7 +60,8 @@ impl Session {
         let message = match crate::protocol::decode(text) {
             Ok(message) => message,
             Err(refusal) => {
-                return Reply::Message(error(refusal.reply_to, refusal.code, refusal.message))
+                let refusal = error(refusal.reply_to, refusal.code, refusal.message);
+                return Reply::Message(Box::new(refusal));
             }
         };
         let id = message.id().to_owned();
@@ -69,10 +70,10 @@ impl Session {
             Some(Err(failure)) => Err(failure),
             None => self.handle(message).await,
         };
-        Reply::Message(match outcome {
+        Reply::Message(Box::new(match outcome {
             Ok(reply) => reply,
             Err((code, message)) => error(Some(id), code, message),
-        })
+        }))
     }
 
     /// Sends the frame to the room's node when the room is (or is placed) on another node;
