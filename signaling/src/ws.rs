@@ -293,17 +293,21 @@ impl Connection {
         }
     }
 
+    /// The room's events fell a queue behind: goodbye (`too_slow`), then close.
+    async fn too_slow(&mut self) -> Flow {
+        let goodbye = ServerMessage::Goodbye {
+            reason: "too_slow".into(),
+        };
+        let _ = self.reply(goodbye).await;
+        close(&mut self.sink, 1008, "too slow").await;
+        Flow::Close
+    }
+
     /// An event from this socket's room on another node; `None`: the link fell behind.
     async fn relayed_event(&mut self, event: Option<crate::cluster::RelayedEvent>) -> Flow {
         let Some(event) = event else {
             self.session.drop_remote();
-            let _ = self
-                .reply(ServerMessage::Goodbye {
-                    reason: "too_slow".into(),
-                })
-                .await;
-            close(&mut self.sink, 1008, "too slow").await;
-            return Flow::Close;
+            return self.too_slow().await;
         };
         let flow = self.reply_text(event.text).await;
         if !event.goodbye {
@@ -413,13 +417,7 @@ impl Connection {
             if self.session.in_room() {
                 // It fell more than a queue of events behind. Its participant is gone; the
                 // client may rejoin.
-                let _ = self
-                    .reply(ServerMessage::Goodbye {
-                        reason: "too_slow".into(),
-                    })
-                    .await;
-                close(&mut self.sink, 1008, "too slow").await;
-                return Flow::Close;
+                return self.too_slow().await;
             }
             return Flow::Continue;
         };

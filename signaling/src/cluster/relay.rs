@@ -90,9 +90,13 @@ impl Drop for RemoteRoom {
             from: relay.placement.me.clone(),
             conn,
         };
-        tokio::spawn(async move {
-            let _ = relay.send(&node, &op, "").await;
-        });
+        // Outside a runtime (the process ending) there is nobody to tell: the session there
+        // ends when this node goes silent.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = relay.send(&node, &op, "").await;
+            });
+        }
     }
 }
 
