@@ -56,7 +56,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         // The server API: for an app's backend, never CORS.
-        .merge(crate::admin::routes())
+        .merge(
+            crate::admin::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::cluster::api::route_to_room_node,
+            )),
+        )
         .merge(crate::erasure::routes())
         .route("/", get(index))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))

@@ -63,6 +63,9 @@ pub struct Server {
     tokens: TokenAuthority,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Set by [`Server::drain`]: no new room opens here.
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    sfu_stats: Arc<sfu::SfuStats>,
 }
 
 /// How often each of several nodes looks for ring timeouts (any node may have armed them).
@@ -92,6 +95,7 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = assemble(config, sfu.clone(), shutdown_rx.clone()).await?;
         let (tokens, store) = (state.tokens.clone(), state.store.clone());
+        let (draining, sfu_stats) = (state.draining.clone(), sfu.stats().clone());
         tracing::info!(
             http = %http_addr,
             media = ?sfu.local_addrs(),
@@ -121,7 +125,27 @@ impl Server {
             tokens,
             shutdown: shutdown_tx,
             task,
+            draining,
+            sfu_stats,
         })
+    }
+
+    /// Stops opening rooms here (with several nodes, new rooms go to the others: this node's
+    /// heartbeats say it is stopping) and waits up to `timeout` for the rooms open here to
+    /// empty. Then [`Server::shutdown`] tells whoever is left to rejoin elsewhere.
+    pub async fn drain(&self, timeout: std::time::Duration) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let rooms = || sfu::SfuStats::get(&self.sfu_stats.rooms);
+        tracing::info!(
+            rooms = rooms(),
+            timeout_secs = timeout.as_secs(),
+            "draining: no new rooms here"
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        while rooms() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 
     /// The authority that signs this server's tokens (tests and `parley token` use it).
@@ -172,6 +196,7 @@ pub async fn assemble(
     };
     let files = chat::AttachmentStore::new(config.data_dir.join("attachments"))?;
     let local = fanout::LocalFanout::new(metrics.chat_device_cutoffs_total.clone());
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (fanout, nats): (fanout::SharedFanout, _) = match &config.cluster {
         Some(cluster) => {
             let me = cluster::incarnation(&cluster.node_id);
@@ -180,6 +205,7 @@ pub async fn assemble(
             ));
             let hooks = Arc::new(cluster::PresenceHooks::default());
             let loads = cluster::rooms::Loads::default();
+            let draining = draining.clone();
             let client = cluster::connect(cluster).await?;
             let setup = cluster::Setup {
                 client: client.clone(),
@@ -194,14 +220,20 @@ pub async fn assemble(
                     nodes_alive: metrics.cluster_nodes.clone(),
                     node_rooms: metrics.cluster_node_rooms.clone(),
                     loads: loads.clone(),
+                    draining: draining.clone(),
                     sfu_stats: sfu.stats().clone(),
                 },
                 shutdown: shutdown_rx.clone(),
             };
             let nats = Arc::new(cluster::NatsFanout::start(setup).await?);
             tracing::info!(node = %cluster.node_id, "one of several nodes (NATS)");
-            let placement =
-                cluster::RoomPlacement::new(store.clone(), me, loads, sfu.stats().clone());
+            let placement = cluster::RoomPlacement::new(
+                store.clone(),
+                me,
+                loads,
+                sfu.stats().clone(),
+                draining,
+            );
             let relay = cluster::Relay::new(client, cluster.name.clone(), placement, &metrics);
             (
                 nats.clone() as fanout::SharedFanout,
@@ -252,9 +284,11 @@ pub async fn assemble(
         shutdown: shutdown_rx.clone(),
         parked: Arc::default(),
         relay: relay.clone(),
+        draining,
     };
     if let Some(relay) = relay {
         cluster::relay::start(relay.clone(), state.clone()).await?;
+        cluster::api::serve(relay.clone(), state.clone()).await?;
         tokio::spawn(cluster::rooms::keep_claims(relay, state.clone()));
     }
     Ok(state)

@@ -29,6 +29,14 @@ pub async fn admit(
             }
         }
     }
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) && state.rooms.get(room).is_none()
+    {
+        // Placed here before the others heard this node is stopping: placed anew on retry.
+        if let Some(relay) = &state.relay {
+            relay.placement.release(room).await;
+        }
+        return Err(AdmitError::Draining);
+    }
     let admitted = state.rooms.admit(
         room,
         (&claims.sub, claims.guest),

@@ -97,11 +97,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
     init_logging(config.log_format);
     tracing::info!(?config, "starting");
+    let drain_timeout = config.drain_timeout;
     let mut server = signaling::Server::start(config)
         .await
         .context("cannot start parley")?;
     tokio::select! {
         _ = shutdown_signal() => {
+            // A second signal stops at once.
+            tokio::select! {
+                () = server.drain(drain_timeout) => {}
+                _ = shutdown_signal() => {}
+            }
             tracing::info!("shutdown requested: telling participants and closing connections");
             server.shutdown().await;
         }

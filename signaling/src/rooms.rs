@@ -35,6 +35,9 @@ pub enum AdmitError {
     /// One of several nodes: the shared store cannot say who holds the room.
     #[error("cannot tell which node holds the room now (the store is unreachable); try again")]
     Unplaced,
+    /// This node is stopping: rooms open here may finish, no new one opens.
+    #[error("this node is stopping and opens no new room; try again")]
+    Draining,
 }
 
 #[derive(Debug, Default)]

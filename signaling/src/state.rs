@@ -29,4 +29,6 @@ pub struct AppState {
     /// One of several nodes: where rooms are placed and how signaling reaches them
     /// (`cluster/relay.rs`); `None` for a single node.
     pub relay: Option<Arc<crate::cluster::Relay>>,
+    /// Set on SIGTERM (`Server::drain`): no new room opens here; the open ones may finish.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

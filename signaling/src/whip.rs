@@ -133,7 +133,9 @@ async fn admit(
                 AdmitError::Banned { .. } => (StatusCode::FORBIDDEN, "banned"),
                 AdmitError::GuestsNotAllowed => (StatusCode::FORBIDDEN, "forbidden"),
                 AdmitError::Elsewhere => (StatusCode::CONFLICT, "room_on_another_node"),
-                AdmitError::Unplaced => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                AdmitError::Unplaced | AdmitError::Draining => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                }
             };
             ApiError::new(status, code, err.to_string())
         })?;

@@ -402,8 +402,13 @@ impl Connection {
 
     /// The server is stopping: goodbye, then close.
     async fn shutdown(&mut self) -> Flow {
+        // With several nodes the rooms go on elsewhere: the client joins again.
+        let reason = match self.session.clustered() {
+            true => "migrate",
+            false => "server_shutdown",
+        };
         let goodbye = ServerMessage::Goodbye {
-            reason: "server_shutdown".into(),
+            reason: reason.into(),
         };
         let _ = self.reply(goodbye).await;
         close(&mut self.sink, 1001, "server shutting down").await;

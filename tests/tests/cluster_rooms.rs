@@ -162,3 +162,171 @@ async fn a_rooms_node_stopping_sends_its_relayed_participants_to_rejoin_on_a_liv
     pupil.close().await;
     nodes.remove(0).stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_api_answers_for_every_room_from_any_node() {
+    let db = Database::fresh();
+    let nodes = [node("a1", &db).await, node("a2", &db).await];
+    let http = reqwest::Client::new();
+    let admin = nodes[1].admin_token();
+    let api = |path: &str| format!("{}/api/{path}", nodes[1].base_url);
+    // Node 2 holds a room, so it is the busier once the nodes heard each other.
+    let mut pupil = RawSocket::connect(&nodes[1].ws_url).await;
+    pupil
+        .hello(&nodes[1].token("pupil", "yard", Grants::participant()))
+        .await;
+    assert_eq!(pupil.request(join("yard")).await["type"], "joined");
+    metric_becomes(&nodes[1].base_url, "parley_cluster_nodes", 2.0).await;
+    metric_becomes(
+        &nodes[1].base_url,
+        r#"parley_cluster_node_rooms{node="a1"}"#,
+        0.0,
+    )
+    .await;
+
+    // Created through node 2, placed on node 1 (the least loaded), which holds its settings.
+    let created = http
+        .post(api("rooms"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "clinic", "max_participants": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["max_participants"], 5, "{created}");
+    let mut patient = RawSocket::connect(&nodes[1].ws_url).await;
+    patient
+        .hello(&nodes[1].token("patient", "clinic", Grants::participant()))
+        .await;
+    assert_eq!(patient.request(join("clinic")).await["type"], "joined");
+    assert_eq!(
+        metric(&nodes[0].base_url, "parley_participants").await,
+        1.0,
+        "on node 1"
+    );
+
+    // Node 2 lists every node's rooms and answers about node 1's.
+    let list: serde_json::Value = http
+        .get(api("rooms"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rooms: Vec<_> = list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["participants"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rooms, [("clinic".into(), 1), ("yard".into(), 1)], "{list}");
+    let people: serde_json::Value = http
+        .get(api("rooms/clinic/participants"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(people["participants"][0]["identity"], "patient", "{people}");
+    let removed = http
+        .delete(api("rooms/clinic/participants/patient"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let goodbye = loop {
+        let event = patient.recv().await;
+        if event["type"] == "goodbye" {
+            break event;
+        }
+    };
+    assert_eq!(goodbye["reason"], "removed", "{goodbye}");
+    let ended = http
+        .delete(api("rooms/clinic"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let gone = http
+        .get(api("rooms/clinic"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    // Without the admin grant nothing crosses.
+    let refused = http
+        .get(api("rooms/clinic/participants"))
+        .bearer_auth(nodes[1].token("pupil", "clinic", Grants::participant()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    pupil.close().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_opens_no_new_room_and_stops_once_its_rooms_empty() {
+    let db = Database::fresh();
+    let mut nodes = vec![node("d1", &db).await, node("d2", &db).await];
+    let mut teacher = RawSocket::connect(&nodes[0].ws_url).await;
+    teacher
+        .hello(&nodes[0].token("teacher", "lesson", Grants::participant()))
+        .await;
+    assert_eq!(teacher.request(join("lesson")).await["type"], "joined");
+    let leave = serde_json::json!({"type": "leave", "id": "leave"}).to_string();
+    metric_becomes(&nodes[0].base_url, "parley_cluster_nodes", 2.0).await;
+
+    let started = Instant::now();
+    let drain = nodes[0].server.drain(WAIT);
+    let meanwhile = async {
+        // A room already on the draining node still takes people...
+        let mut pupil = RawSocket::connect(&nodes[0].ws_url).await;
+        pupil
+            .hello(&nodes[0].token("pupil", "lesson", Grants::participant()))
+            .await;
+        let joined = pupil.request(join("lesson")).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        assert!(!joined["resume_token"].is_null(), "on this node: {joined}");
+        // ...but a new one opens on the other node, even for a socket on this one.
+        let mut late = RawSocket::connect(&nodes[0].ws_url).await;
+        late.hello(&nodes[0].token("late", "other", Grants::participant()))
+            .await;
+        let joined = late.request(join("other")).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        assert!(joined["resume_token"].is_null(), "relayed: {joined}");
+        assert_eq!(metric(&nodes[1].base_url, "parley_rooms").await, 1.0);
+        // The lesson ends: the drain is over.
+        for socket in [&mut teacher, &mut pupil] {
+            assert_eq!(socket.request(leave.clone()).await["type"], "ok");
+        }
+        Instant::now()
+    };
+    let ((), emptied) = tokio::join!(drain, meanwhile);
+    let drained = started.elapsed();
+    assert!(
+        drained < WAIT,
+        "the drain ended with the last room, not its timeout: {drained:?}"
+    );
+    eprintln!(
+        "drain over {:?} after the last room emptied",
+        emptied.elapsed()
+    );
+    nodes.remove(0).stop().await;
+    nodes.remove(0).stop().await;
+}

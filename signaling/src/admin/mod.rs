@@ -326,6 +326,9 @@ async fn end_room(
             .webhooks
             .send(WebhookEvent::RoomFinished { room: room.clone() });
     }
+    if let Some(relay) = &state.relay {
+        relay.placement.release(&room).await;
+    }
     tracing::info!(room = %room, actor = %claims.sub, "room ended through the API");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,11 +16,13 @@
 //! - `parley.relay.<node>` and `parley.relay.<node>.events`: signaling of a socket on one node
 //!   for a room held by another (`relay.rs`); which node holds a room is a claim in the shared
 //!   store (`rooms.rs`).
+//! - `parley.api.<node>`: server-API requests about a room, answered by its node (`api.rs`).
 //!
 //! NATS being down never stops a node: what it sends meanwhile is counted as lost
 //! (`parley_cluster_publish_failures_total`) and devices elsewhere catch up with `chat_sync`;
 //! the client reconnects by itself (async-nats).
 
+pub mod api;
 mod fanout;
 mod held;
 mod presence;

@@ -30,6 +30,9 @@ struct Heartbeat {
     /// Rooms open on the node (its `parley_rooms`).
     #[serde(default)]
     rooms: u64,
+    /// Stopping: no new room goes there.
+    #[serde(default)]
+    draining: bool,
 }
 
 /// Who is in a call room on `node`: `(identity, in a call)` changes, or everyone (`full`).
@@ -68,6 +71,8 @@ pub struct ClusterPresence {
     pub node_rooms: prometheus::IntGaugeVec,
     /// Each other live node's rooms, for placing new rooms (`rooms.rs`).
     pub loads: super::rooms::Loads,
+    /// This node is stopping (`Server::drain`), said in its heartbeats.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// This node's media plane (its rooms, for its heartbeat).
     pub sfu_stats: std::sync::Arc<sfu::SfuStats>,
 }
@@ -135,6 +140,7 @@ impl ClusterPresence {
         let beat = Heartbeat {
             node: self.node.clone(),
             rooms,
+            draining: self.draining.load(std::sync::atomic::Ordering::Relaxed),
         };
         frame(&beat, "")
     }
@@ -162,7 +168,11 @@ impl ClusterPresence {
                 .with_label_values(&[node_id(&beat.node)])
                 .set(beat.rooms as i64);
             if let Ok(mut loads) = self.loads.lock() {
-                loads.insert(beat.node.clone(), beat.rooms);
+                let load = super::rooms::Load {
+                    rooms: beat.rooms,
+                    draining: beat.draining,
+                };
+                loads.insert(beat.node.clone(), load);
             }
         }
         let (new, alive) = {

@@ -6,14 +6,24 @@
 
 use crate::messaging::now_ms;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a claim holds without renewal (renewed every heartbeat, 2 s).
 pub const LEASE: Duration = Duration::from_secs(10);
 
-/// Each other live node's load figure (rooms open there), as its heartbeats say.
-pub type Loads = Arc<Mutex<HashMap<String, u64>>>;
+/// What a node's heartbeat says of its load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Rooms open there.
+    pub rooms: u64,
+    /// Stopping: no new room goes there.
+    pub draining: bool,
+}
+
+/// Each other live node's load, as its heartbeats say.
+pub type Loads = Arc<Mutex<HashMap<String, Load>>>;
 
 pub struct RoomPlacement {
     store: chat::Store,
@@ -21,6 +31,8 @@ pub struct RoomPlacement {
     pub me: String,
     loads: Loads,
     sfu_stats: Arc<sfu::SfuStats>,
+    /// This node is stopping: it places no new room on itself.
+    draining: Arc<AtomicBool>,
 }
 
 fn lease_ms() -> i64 {
@@ -28,15 +40,22 @@ fn lease_ms() -> i64 {
 }
 
 /// The node a new room goes to: the one with the fewest rooms, this one when it is among the
-/// fewest (no relay needed), else the lowest name (every node picks the same).
-pub fn least_loaded(me: &str, mine: u64, others: &HashMap<String, u64>) -> String {
-    let mut best = (mine, me);
-    for (node, &rooms) in others {
-        if rooms < best.0 || (rooms == best.0 && best.1 != me && node.as_str() < best.1) {
-            best = (rooms, node.as_str());
+/// fewest (no relay needed), else the lowest name (every node picks the same). Stopping nodes
+/// (this one: `mine` is `None`) are passed over; if every node is stopping, this one.
+pub fn least_loaded(me: &str, mine: Option<u64>, others: &HashMap<String, Load>) -> String {
+    let mut best: Option<(u64, &str)> = mine.map(|rooms| (rooms, me));
+    for (node, load) in others.iter().filter(|(_, load)| !load.draining) {
+        let better = match best {
+            None => true,
+            Some((rooms, name)) => {
+                load.rooms < rooms || (load.rooms == rooms && name != me && node.as_str() < name)
+            }
+        };
+        if better {
+            best = Some((load.rooms, node.as_str()));
         }
     }
-    best.1.to_owned()
+    best.map_or(me, |(_, node)| node).to_owned()
 }
 
 impl RoomPlacement {
@@ -45,13 +64,19 @@ impl RoomPlacement {
         me: String,
         loads: Loads,
         sfu_stats: Arc<sfu::SfuStats>,
+        draining: Arc<AtomicBool>,
     ) -> Self {
         Self {
             store,
             me,
             loads,
             sfu_stats,
+            draining,
         }
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The node holding `room`: the one with a running claim, else the least loaded live node,
@@ -63,7 +88,7 @@ impl RoomPlacement {
             return Ok(holder);
         }
         let candidate = {
-            let mine = sfu::SfuStats::get(&self.sfu_stats.rooms);
+            let mine = (!self.draining()).then(|| sfu::SfuStats::get(&self.sfu_stats.rooms));
             let loads = self.loads.lock().map(|l| l.clone()).unwrap_or_default();
             least_loaded(&self.me, mine, &loads)
         };
@@ -72,9 +97,26 @@ impl RoomPlacement {
             .await
     }
 
+    /// The node holding `room` now, if any.
+    pub async fn holder(&self, room: &str) -> Result<Option<String>, chat::StoreError> {
+        self.store.room_holder(room, now_ms()).await
+    }
+
+    /// The other live nodes (heard from in the last few seconds).
+    pub fn other_nodes(&self) -> Vec<String> {
+        let loads = self.loads.lock().map(|l| l.keys().cloned().collect());
+        let mut nodes: Vec<String> = loads.unwrap_or_default();
+        nodes.sort();
+        nodes
+    }
+
     /// Claims `room` for this node (a join arriving here, relayed or not): `false` when another
     /// node holds it.
     pub async fn claim_here(&self, room: &str) -> Result<bool, chat::StoreError> {
+        if self.draining() {
+            // Stopping: only the rooms it holds (admission refuses new ones).
+            return Ok(self.holder(room).await?.as_deref() == Some(self.me.as_str()));
+        }
         let now = now_ms();
         let holder = self
             .store
@@ -144,22 +186,33 @@ pub async fn keep_claims(relay: Arc<super::Relay>, state: crate::state::AppState
 mod tests {
     use super::*;
 
-    /// This node's rooms, the others' rooms, the node chosen.
-    type Row = (u64, &'static [(&'static str, u64)], &'static str);
+    /// This node's rooms (`None`: stopping), the others' (name, rooms, stopping), the node
+    /// chosen.
+    type Row = (
+        Option<u64>,
+        &'static [(&'static str, u64, bool)],
+        &'static str,
+    );
 
     #[test]
     #[rustfmt::skip]
     fn a_new_room_goes_to_the_least_loaded_node_preferring_this_one() {
         let rows: &[Row] = &[
-            (0, &[],                      "me"),
-            (3, &[("b", 1), ("c", 2)],    "b"),
-            (1, &[("b", 1), ("c", 1)],    "me"),  // a tie: this node, no relay
-            (5, &[("c", 2), ("b", 2)],    "b"),   // a tie elsewhere: the lowest name
-            (2, &[("b", 7)],              "me"),
+            (Some(0), &[],                                   "me"),
+            (Some(3), &[("b", 1, false), ("c", 2, false)],   "b"),
+            (Some(1), &[("b", 1, false), ("c", 1, false)],   "me"),  // a tie: this node, no relay
+            (Some(5), &[("c", 2, false), ("b", 2, false)],   "b"),   // a tie elsewhere: the lowest name
+            (Some(2), &[("b", 7, false)],                    "me"),
+            (Some(3), &[("b", 0, true), ("c", 1, false)],    "c"),   // b is stopping
+            (None,    &[("b", 4, false), ("c", 1, false)],   "c"),   // this node is stopping
+            (None,    &[("b", 0, true)],                     "me"),  // everyone is: nowhere better
         ];
         for (mine, others, chosen) in rows {
-            let others: HashMap<String, u64> = others.iter().map(|(n, r)| (n.to_string(), *r)).collect();
-            assert_eq!(least_loaded("me", *mine, &others), *chosen, "{mine} {others:?}");
+            let others: HashMap<String, Load> = others
+                .iter()
+                .map(|(n, rooms, draining)| (n.to_string(), Load { rooms: *rooms, draining: *draining }))
+                .collect();
+            assert_eq!(least_loaded("me", *mine, &others), *chosen, "{mine:?} {others:?}");
         }
     }
 }

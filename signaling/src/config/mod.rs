@@ -178,6 +178,11 @@ pub struct ServeArgs {
     /// with the same participant, connections and tracks; 0: never kept. Default 20.
     #[arg(long, env = "PARLEY_RESUME_WINDOW_SECS")]
     pub resume_window_secs: Option<u64>,
+    /// On SIGTERM, rooms stop being placed here and the node waits up to this many seconds
+    /// for its rooms to empty before it stops (their people are then told to rejoin:
+    /// `goodbye migrate` with several nodes). Default 0: stop at once.
+    #[arg(long, env = "PARLEY_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
 }
 
 /// The TOML file: same names as the flags, snake_case.
@@ -217,6 +222,7 @@ struct FileConfig {
     ws_idle_timeout_secs: Option<u64>,
     rejoin_grace_secs: Option<u64>,
     resume_window_secs: Option<u64>,
+    drain_timeout_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
     frame_ancestors: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -260,6 +266,8 @@ pub struct Config {
     pub rejoin_grace: std::time::Duration,
     /// How long a session whose socket was lost may be resumed (zero: not kept).
     pub resume_window: std::time::Duration,
+    /// How long SIGTERM waits for this node's rooms to empty (zero: it stops at once).
+    pub drain_timeout: std::time::Duration,
     /// Normalized `scheme://host[:port]`.
     pub allowed_origins: Vec<String>,
     pub frame_ancestors: Vec<String>,
@@ -296,6 +304,7 @@ impl std::fmt::Debug for Config {
             .field("ws_idle_timeout", &self.ws_idle_timeout)
             .field("rejoin_grace", &self.rejoin_grace)
             .field("resume_window", &self.resume_window)
+            .field("drain_timeout", &self.drain_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("frame_ancestors", &self.frame_ancestors)
             .field("connection_limits", &self.connection_limits)
@@ -514,6 +523,11 @@ impl Config {
                 args.resume_window_secs
                     .or(file.resume_window_secs)
                     .unwrap_or(20),
+            ),
+            drain_timeout: std::time::Duration::from_secs(
+                args.drain_timeout_secs
+                    .or(file.drain_timeout_secs)
+                    .unwrap_or(0),
             ),
         })
     }

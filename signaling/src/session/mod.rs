@@ -294,9 +294,9 @@ impl Session {
                 crate::rooms::AdmitError::GuestsNotAllowed => {
                     (ErrorCode::Forbidden, err.to_string())
                 }
-                crate::rooms::AdmitError::Elsewhere | crate::rooms::AdmitError::Unplaced => {
-                    (ErrorCode::Unavailable, err.to_string())
-                }
+                crate::rooms::AdmitError::Elsewhere
+                | crate::rooms::AdmitError::Unplaced
+                | crate::rooms::AdmitError::Draining => (ErrorCode::Unavailable, err.to_string()),
             })?;
         let meta = ParticipantMeta {
             sid: ParticipantSid::random(),

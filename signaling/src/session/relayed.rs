@@ -123,6 +123,11 @@ impl Session {
         Some(answer)
     }
 
+    /// One of several nodes.
+    pub fn clustered(&self) -> bool {
+        self.state.relay.is_some()
+    }
+
     /// The relayed room ended (a goodbye, or the link fell behind).
     pub fn drop_remote(&mut self) {
         self.remote = None;
