@@ -6,7 +6,7 @@
 
 use loadtest::SyntheticClient;
 use parley_e2e::cluster::{node, Database};
-use parley_e2e::{metric, RawSocket};
+use parley_e2e::{metric, RawSocket, TestServer};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,17 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn join(room: &str) -> String {
     serde_json::json!({"type": "join", "id": "join", "room": room}).to_string()
+}
+
+/// A socket on `node` for `identity`, joined to `room`, and the `joined` reply.
+async fn in_room(node: &TestServer, identity: &str, room: &str) -> (RawSocket, serde_json::Value) {
+    let mut socket = RawSocket::connect(&node.ws_url).await;
+    socket
+        .hello(&node.token(identity, room, Grants::participant()))
+        .await;
+    let joined = socket.request(join(room)).await;
+    assert_eq!(joined["type"], "joined", "{identity} in {room}: {joined}");
+    (socket, joined)
 }
 
 /// Polls `name` on `base` until it is `want`.
@@ -99,17 +110,10 @@ async fn a_rooms_node_stopping_sends_its_relayed_participants_to_rejoin_on_a_liv
     let db = Database::fresh();
     let mut nodes = vec![node("s1", &db).await, node("s2", &db).await];
     let room = "lesson";
-    let mut teacher = RawSocket::connect(&nodes[0].ws_url).await;
-    teacher
-        .hello(&nodes[0].token("teacher", room, Grants::participant()))
-        .await;
-    assert_eq!(teacher.request(join(room)).await["type"], "joined");
-    let mut pupil = RawSocket::connect(&nodes[1].ws_url).await;
-    pupil
-        .hello(&nodes[1].token("pupil", room, Grants::participant()))
-        .await;
-    let joined = pupil.request(join(room)).await;
-    assert_eq!(joined["type"], "joined", "{joined}");
+    let (mut teacher, _) = in_room(&nodes[0], "teacher", room).await;
+
+    let (mut pupil, joined) = in_room(&nodes[1], "pupil", room).await;
+
     assert!(
         joined["resume_token"].is_null(),
         "no resume across nodes: {joined}"
@@ -146,12 +150,8 @@ async fn a_rooms_node_stopping_sends_its_relayed_participants_to_rejoin_on_a_liv
         "the socket closes after the goodbye"
     );
     // The pupil's SDK would reconnect and join again: the room is placed on the live node.
-    let mut pupil = RawSocket::connect(&nodes[0].ws_url).await;
-    pupil
-        .hello(&nodes[0].token("pupil", room, Grants::participant()))
-        .await;
-    let rejoined = pupil.request(join(room)).await;
-    assert_eq!(rejoined["type"], "joined", "{rejoined}");
+    let (mut pupil, rejoined) = in_room(&nodes[0], "pupil", room).await;
+
     let back_in = stopped.elapsed();
     assert!(
         !rejoined["resume_token"].is_null(),
@@ -171,11 +171,8 @@ async fn the_server_api_answers_for_every_room_from_any_node() {
     let admin = nodes[1].admin_token();
     let api = |path: &str| format!("{}/api/{path}", nodes[1].base_url);
     // Node 2 holds a room, so it is the busier once the nodes heard each other.
-    let mut pupil = RawSocket::connect(&nodes[1].ws_url).await;
-    pupil
-        .hello(&nodes[1].token("pupil", "yard", Grants::participant()))
-        .await;
-    assert_eq!(pupil.request(join("yard")).await["type"], "joined");
+    let (mut pupil, _) = in_room(&nodes[1], "pupil", "yard").await;
+
     metric_becomes(&nodes[1].base_url, "parley_cluster_nodes", 2.0).await;
     metric_becomes(
         &nodes[1].base_url,
@@ -195,11 +192,8 @@ async fn the_server_api_answers_for_every_room_from_any_node() {
     assert_eq!(created.status(), 201);
     let created: serde_json::Value = created.json().await.unwrap();
     assert_eq!(created["max_participants"], 5, "{created}");
-    let mut patient = RawSocket::connect(&nodes[1].ws_url).await;
-    patient
-        .hello(&nodes[1].token("patient", "clinic", Grants::participant()))
-        .await;
-    assert_eq!(patient.request(join("clinic")).await["type"], "joined");
+    let (mut patient, _) = in_room(&nodes[1], "patient", "clinic").await;
+
     assert_eq!(
         metric(&nodes[0].base_url, "parley_participants").await,
         1.0,
@@ -284,11 +278,8 @@ async fn the_server_api_answers_for_every_room_from_any_node() {
 async fn a_draining_node_opens_no_new_room_and_stops_once_its_rooms_empty() {
     let db = Database::fresh();
     let mut nodes = vec![node("d1", &db).await, node("d2", &db).await];
-    let mut teacher = RawSocket::connect(&nodes[0].ws_url).await;
-    teacher
-        .hello(&nodes[0].token("teacher", "lesson", Grants::participant()))
-        .await;
-    assert_eq!(teacher.request(join("lesson")).await["type"], "joined");
+    let (mut teacher, _) = in_room(&nodes[0], "teacher", "lesson").await;
+
     let leave = serde_json::json!({"type": "leave", "id": "leave"}).to_string();
     metric_becomes(&nodes[0].base_url, "parley_cluster_nodes", 2.0).await;
 
@@ -296,19 +287,12 @@ async fn a_draining_node_opens_no_new_room_and_stops_once_its_rooms_empty() {
     let drain = nodes[0].server.drain(WAIT);
     let meanwhile = async {
         // A room already on the draining node still takes people...
-        let mut pupil = RawSocket::connect(&nodes[0].ws_url).await;
-        pupil
-            .hello(&nodes[0].token("pupil", "lesson", Grants::participant()))
-            .await;
-        let joined = pupil.request(join("lesson")).await;
-        assert_eq!(joined["type"], "joined", "{joined}");
+        let (mut pupil, joined) = in_room(&nodes[0], "pupil", "lesson").await;
+
         assert!(!joined["resume_token"].is_null(), "on this node: {joined}");
         // ...but a new one opens on the other node, even for a socket on this one.
-        let mut late = RawSocket::connect(&nodes[0].ws_url).await;
-        late.hello(&nodes[0].token("late", "other", Grants::participant()))
-            .await;
-        let joined = late.request(join("other")).await;
-        assert_eq!(joined["type"], "joined", "{joined}");
+        let (_late, joined) = in_room(&nodes[0], "late", "other").await;
+
         assert!(joined["resume_token"].is_null(), "relayed: {joined}");
         assert_eq!(metric(&nodes[1].base_url, "parley_rooms").await, 1.0);
         // The lesson ends: the drain is over.
