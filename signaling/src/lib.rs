@@ -66,6 +66,7 @@ pub struct Server {
     /// Set by [`Server::drain`]: no new room opens here.
     draining: Arc<std::sync::atomic::AtomicBool>,
     sfu_stats: Arc<sfu::SfuStats>,
+    relay: Option<Arc<cluster::Relay>>,
 }
 
 /// How often each of several nodes looks for ring timeouts (any node may have armed them).
@@ -111,9 +112,16 @@ impl Server {
             state.metrics.http_connections.clone(),
             state.metrics.http_connections_refused_total.clone(),
         );
+        let relay = state.relay.clone();
         let app = http::router(state);
+        let winding = relay.clone();
         let task = tokio::spawn(async move {
             listener::serve(listener, app, tracker, shutdown_rx).await;
+            // The sessions held for other nodes' sockets leave their rooms and tell those
+            // sockets to rejoin before the media plane and the NATS connection go.
+            if let Some(relay) = winding {
+                relay.wind_down().await;
+            }
             sfu.shutdown().await;
             store.close().await;
             tracing::info!("parley stopped");
@@ -127,6 +135,7 @@ impl Server {
             task,
             draining,
             sfu_stats,
+            relay,
         })
     }
 
@@ -155,6 +164,11 @@ impl Server {
 
     /// Tells every session goodbye, closes sockets and peer connections, and waits.
     pub async fn shutdown(self) {
+        // With several nodes, this node's rooms are placed anew at once: everyone told to
+        // rejoin finds them free.
+        if let Some(relay) = &self.relay {
+            relay.placement.release_all().await;
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }

@@ -126,9 +126,6 @@ async fn run(
                     None => {
                         session.events = None;
                         let stopping = *state.shutdown.borrow();
-                        if stopping {
-                            relay.placement.release_all().await;
-                        }
                         let reason = if stopping { "migrate" } else { "too_slow" };
                         Some(ServerMessage::Goodbye { reason: reason.into() })
                     }
@@ -142,8 +139,8 @@ async fn run(
             }
             () = idle => break,
             () = stopping => {
-                // The room is not here any more: its people rejoin, and it is placed anew.
-                relay.placement.release_all().await;
+                // The room is not here any more (`Server::shutdown` ended this node's claims):
+                // its people rejoin, and it is placed anew.
                 let bye = ServerMessage::Goodbye { reason: "migrate".into() };
                 tell(&relay, &from, conn, &bye, true).await;
                 break;

@@ -35,6 +35,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HELD: usize = 10_000;
 /// A held session not in a room for this long ends.
 pub const HELD_IDLE: Duration = Duration::from_secs(30);
+/// How long a stopping node waits for its held sessions to say goodbye.
+pub const WIND_DOWN: Duration = Duration::from_secs(3);
 /// Frames waiting for a held session at most (a socket sends one at a time).
 pub(super) const HELD_QUEUE: usize = 16;
 
@@ -275,6 +277,23 @@ impl Relay {
         if let Ok(mut held) = self.held.lock() {
             held.remove(&(from.to_owned(), conn));
             self.held_gauge.set(held.len() as i64);
+        }
+    }
+
+    /// At shutdown, once sessions were told: waits (up to [`WIND_DOWN`]) for the sessions held
+    /// here to end, then for what they sent to reach NATS.
+    pub async fn wind_down(&self) {
+        let deadline = tokio::time::Instant::now() + WIND_DOWN;
+        let held = || self.held.lock().map(|h| h.len()).unwrap_or(0);
+        while held() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if tokio::time::timeout(left.max(Duration::from_millis(500)), self.client.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("NATS did not take the last messages before stopping");
         }
     }
 
