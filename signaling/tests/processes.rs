@@ -264,6 +264,12 @@ async fn a_rooms_node_killed_then_another_stopped_its_people_rejoin_on_a_live_no
     assert_eq!(goodbye(&mut cy).await, "migrate");
     let _cy = in_room(&nodes[2], "cy", "ward").await;
     let back = stopped.elapsed();
+    // Told by the stopping node itself, not by the others noticing its silence (6 s and more):
+    // its last messages reached NATS before it exited.
+    assert!(
+        back < Duration::from_secs(5),
+        "the goodbye came from the silence: {back:?}"
+    );
     assert_eq!(
         nodes[2].metric("parley_participants").await,
         1.0,
