@@ -1,7 +1,8 @@
 //! Several nodes as separate `parley` processes (one PostgreSQL database, the test command's
 //! NATS): a room's node killed with SIGKILL, then another stopped with SIGTERM; each time the
 //! participants whose sockets are on the surviving nodes are told to rejoin (`goodbye
-//! migrate`) and are back in one room on a live node. How long that takes is printed.
+//! migrate`) and are back in one room on a live node, and chat acked by the killed node is all
+//! there after a catch-up. How long that takes is printed.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -237,10 +238,21 @@ async fn a_rooms_node_killed_then_another_stopped_its_people_rejoin_on_a_live_no
         node.hears(3.0).await;
     }
     // The room is on node 1 (its first participant's); the others' sockets are relayed there.
-    let _ana = in_room(&nodes[0], "ana", "ward").await;
+    let mut ana = in_room(&nodes[0], "ana", "ward").await;
     let mut ben = in_room(&nodes[1], "ben", "ward").await;
     let mut cy = in_room(&nodes[2], "cy", "ward").await;
     assert_eq!(nodes[0].metric("parley_participants").await, 3.0);
+    // Ana chats with Ben from the node about to die: what was acked is kept.
+    let create = json!({"type": "chat_create", "id": "c", "kind": "direct", "with": ["ben"]});
+    let conversation = request(&mut ana, create).await["conversation"]["id"].clone();
+    let mut acked = Vec::new();
+    for n in 0..3 {
+        let send = json!({"type": "chat_send", "id": format!("s{n}"), "conversation": conversation,
+            "client_msg_id": format!("m{n}"), "text": format!("before the crash {n}")});
+        let ack = request(&mut ana, send).await;
+        assert_eq!(ack["type"], "chat_ack", "{ack}");
+        acked.push(ack["message"]["id"].clone());
+    }
 
     // SIGKILL: nobody says goodbye for node 1; the others notice its silence.
     let killed = Instant::now();
@@ -248,9 +260,21 @@ async fn a_rooms_node_killed_then_another_stopped_its_people_rejoin_on_a_live_no
     assert_eq!(goodbye(&mut ben).await, "migrate");
     assert_eq!(goodbye(&mut cy).await, "migrate");
     let told = killed.elapsed();
-    let _ben = in_room(&nodes[1], "ben", "ward").await;
+    let mut ben = in_room(&nodes[1], "ben", "ward").await;
     let mut cy = in_room(&nodes[2], "cy", "ward").await;
     let back = killed.elapsed();
+    // Ben's catch-up on his new socket has every message Ana's dead node acked.
+    let cursor = json!({"conversation": conversation, "after_seq": 0});
+    let sync = request(
+        &mut ben,
+        json!({"type": "chat_sync", "id": "y", "cursors": [cursor]}),
+    )
+    .await;
+    let synced: Vec<Value> = sync["batches"][0]["messages"]
+        .as_array()
+        .map(|m| m.iter().map(|m| m["id"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(synced, acked, "{sync}");
     assert_eq!(
         nodes[1].metric("parley_participants").await,
         2.0,

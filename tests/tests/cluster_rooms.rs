@@ -5,7 +5,7 @@
 //! rejoin (`goodbye {reason: "migrate"}`) and their rejoin places the room on a live node.
 
 use loadtest::SyntheticClient;
-use parley_e2e::cluster::{node, Database};
+use parley_e2e::cluster::{node, node_with, Database, OwnNats};
 use parley_e2e::{metric, RawSocket, TestServer};
 use signaling::auth::Grants;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ async fn metric_becomes(base: &str, name: &str, want: f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_room_takes_participants_from_every_node_and_forwards_intact() {
+async fn a_call_with_its_parties_on_two_nodes_forwards_intact_both_ways() {
     let db = Database::fresh();
     let nodes = [node("r1", &db).await, node("r2", &db).await];
     let room = "consult";
@@ -55,28 +55,27 @@ async fn a_room_takes_participants_from_every_node_and_forwards_intact() {
         .unwrap();
     let publication = doctor.publish().await.unwrap();
     // The patient's socket is on node 2: the join, the offers, answers and candidates are
-    // relayed to node 1, and the media flows from node 1's port.
-    let grants = Grants {
-        join: true,
-        subscribe: true,
-        ..Default::default()
-    };
-    let token = nodes[1].token("patient", room, grants);
-    let patient = SyntheticClient::join(&nodes[1].ws_url, &token, room)
+    // relayed to node 1, and the media flows both ways through node 1's port.
+    let token = nodes[1].token("patient", room, Grants::participant());
+    let mut patient = SyntheticClient::join(&nodes[1].ws_url, &token, room)
         .await
         .unwrap();
+    let from_patient = patient.publish().await.unwrap();
     let sid = &doctor.you.sid;
     parley_e2e::two_tracks_flowing(&patient, sid, 60, WAIT)
+        .await
+        .unwrap();
+    parley_e2e::two_tracks_flowing(&doctor, &patient.you.sid, 60, WAIT)
         .await
         .unwrap();
     assert_eq!(
         metric(&nodes[0].base_url, "parley_cluster_relayed_sessions").await,
         1.0
     );
-    // The doctor's publisher and the patient's subscriber connection, both on node 1.
+    // Both publisher and subscriber connections, all four on node 1.
     assert_eq!(
         metric(&nodes[0].base_url, "parley_peer_connections").await,
-        2.0
+        4.0
     );
     assert_eq!(
         metric(&nodes[1].base_url, "parley_peer_connections").await,
@@ -88,12 +87,19 @@ async fn a_room_takes_participants_from_every_node_and_forwards_intact() {
         "no room on node 2"
     );
     doctor.stop_media();
+    patient.stop_media();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let view = patient.view();
-    let tracks = &view.participants[sid].tracks;
-    assert_eq!(tracks.len(), 2);
-    for track in tracks {
-        parley_e2e::assert_intact(&view.received[&track.sid], &publication);
+    let pairs = [
+        (&patient, sid.as_str(), &publication),
+        (&doctor, patient.you.sid.as_str(), &from_patient),
+    ];
+    for (receiver, from, sent) in pairs {
+        let view = receiver.view();
+        let tracks = &view.participants[from].tracks;
+        assert_eq!(tracks.len(), 2);
+        for track in tracks {
+            parley_e2e::assert_intact(&view.received[&track.sid], sent);
+        }
     }
     // The patient's socket closing ends the session held for it on node 1.
     patient.close().await;
@@ -313,4 +319,96 @@ async fn a_draining_node_opens_no_new_room_and_stops_once_its_rooms_empty() {
     );
     nodes.remove(0).stop().await;
     nodes.remove(0).stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_keeps_relayed_calls_going_and_their_requests_fail_as_unavailable() {
+    use loadtest::signal::SignalError;
+    use signaling::protocol::{ClientMessage, ErrorCode};
+    let db = Database::fresh();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nats = OwnNats::start(port).await;
+    let url = format!("nats://127.0.0.1:{port}");
+    let nodes = [
+        node_with("o1", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
+        node_with("o2", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
+    ];
+    let token = nodes[0].token("doctor", "visit", Grants::participant());
+    let mut doctor = SyntheticClient::join(&nodes[0].ws_url, &token, "visit")
+        .await
+        .unwrap();
+    let publication = doctor.publish().await.unwrap();
+    let token = nodes[1].token("patient", "visit", Grants::participant());
+    let patient = SyntheticClient::join(&nodes[1].ws_url, &token, "visit")
+        .await
+        .unwrap();
+    let sid = doctor.you.sid.clone();
+    let view = parley_e2e::two_tracks_flowing(&patient, &sid, 30, WAIT)
+        .await
+        .unwrap();
+    metric_becomes(&nodes[1].base_url, "parley_cluster_nodes", 2.0).await;
+    let track = view.participants[&sid].tracks[0].sid.clone();
+    let update = |id| ClientMessage::UpdateSubscription {
+        id,
+        track: track.clone(),
+        paused: false,
+        max_layer: None,
+        width: None,
+        height: None,
+    };
+    let received =
+        |view: &loadtest::RoomView| -> u64 { view.received.values().map(|r| r.packets).sum() };
+
+    drop(nats);
+    let refused = patient.signaling().request(update).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(SignalError::Refused {
+                code: ErrorCode::Unavailable,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // Longer than a node's silence may last: nobody is declared gone for NATS being down,
+    // and the media, which never crosses NATS, keeps flowing.
+    let before = received(&patient.view());
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(
+        received(&patient.view()) > before + 100,
+        "media kept flowing"
+    );
+    assert_eq!(
+        metric(&nodes[0].base_url, "parley_cluster_relayed_sessions").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&nodes[1].base_url, "parley_cluster_nodes").await,
+        2.0
+    );
+
+    let _nats = OwnNats::start(port).await;
+    let deadline = Instant::now() + WAIT;
+    while patient.signaling().request(update).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "relayed requests work again once NATS is back"
+        );
+    }
+    doctor.stop_media();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let view = patient.view();
+    for track in &view.participants[&sid].tracks {
+        parley_e2e::assert_intact(&view.received[&track.sid], &publication);
+    }
+    patient.close().await;
+    doctor.close().await;
+    for node in nodes {
+        node.stop().await;
+    }
 }

@@ -105,7 +105,12 @@ impl NatsFanout {
             subscriptions,
             shutdown.clone(),
         ));
-        tokio::spawn(heartbeats(presence.clone(), out.clone(), shutdown.clone()));
+        tokio::spawn(heartbeats(
+            presence.clone(),
+            out.clone(),
+            client.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(publish(client, cluster, queue, failures.clone(), shutdown));
         Ok(Self {
             local,
@@ -250,6 +255,7 @@ async fn receive(
 async fn heartbeats(
     presence: Arc<ClusterPresence>,
     out: mpsc::Sender<(Topic, bytes::Bytes)>,
+    client: async_nats::Client,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(HEARTBEAT);
@@ -261,7 +267,10 @@ async fn heartbeats(
         if let Some(beat) = presence.heartbeat() {
             let _ = out.try_send((Topic::Nodes, beat));
         }
-        presence.expire();
+        match client.connection_state() {
+            async_nats::connection::State::Connected => presence.expire(),
+            _ => presence.hold(),
+        }
     }
 }
 

@@ -196,6 +196,14 @@ impl ClusterPresence {
         ])
     }
 
+    /// This node's NATS connection is down: nobody is declared gone meanwhile (their silence
+    /// is this node's deafness; a room's node is not written off during a NATS blip).
+    pub fn hold(&self) {
+        if let Ok(mut remote) = self.remote.lock() {
+            remote.hold(Instant::now());
+        }
+    }
+
     /// Forgets silent nodes; the lowest-id node tells the contacts of their people.
     pub fn expire(&self) {
         let (gone, lowest, alive) = {

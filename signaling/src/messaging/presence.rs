@@ -253,6 +253,14 @@ impl RemotePresence {
     }
 
     /// Forgets nodes not heard from for `after`; returns them and who had devices on them.
+    /// This node cannot hear anyone now (its NATS connection is down): silence proves nothing,
+    /// so every node counts as heard at `now` and gets a full window once NATS is back.
+    pub fn hold(&mut self, now: std::time::Instant) {
+        for view in self.nodes.values_mut() {
+            view.last_heard = now;
+        }
+    }
+
     pub fn expire(&mut self, now: std::time::Instant, after: std::time::Duration) -> Expired {
         let mut gone = Expired::default();
         self.nodes.retain(|node, view| {
@@ -387,7 +395,14 @@ mod tests {
         assert_eq!(r.get("ben"), None);
         assert!(!r.in_call("ben"), "a silent node's calls no longer count");
         assert_eq!(r.alive(), 2);
-        r.expire(at(20), std::time::Duration::from_secs(6));
+        // This node's own NATS connection down from 9 to 19: nobody is declared gone for it.
+        r.hold(at(19));
+        assert_eq!(
+            r.expire(at(20), std::time::Duration::from_secs(6)),
+            Expired::default()
+        );
+        assert_eq!(r.alive(), 2);
+        r.expire(at(26), std::time::Duration::from_secs(6));
         assert!(r.is_lowest(), "alone");
         assert_eq!(
             combine(Some(seen("x", Away)), Some(seen("x", Online))).map(|i| i.status),
