@@ -94,6 +94,19 @@ pub struct OwnNats {
 }
 
 impl OwnNats {
+    /// On a free port (`url` says which; restart it there with [`OwnNats::start`]).
+    pub async fn start_anywhere() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start(port).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
     pub async fn start(port: u16) -> Self {
         let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
             .into_iter()

@@ -374,13 +374,8 @@ async fn presence_is_one_view_over_every_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_going_away_and_back_loses_no_message_once_synced() {
     let db = Database::fresh();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let nats = OwnNats::start(port).await;
-    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let nats = OwnNats::start_anywhere().await;
+    let (port, url) = (nats.port, nats.url());
     let database = db.url();
     let own = |id: &'static str| {
         let (url, database) = (url.clone(), database.clone());

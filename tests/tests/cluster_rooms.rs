@@ -326,13 +326,8 @@ async fn a_nats_outage_keeps_relayed_calls_going_and_their_requests_fail_as_unav
     use loadtest::signal::SignalError;
     use signaling::protocol::{ClientMessage, ErrorCode};
     let db = Database::fresh();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let nats = OwnNats::start(port).await;
-    let url = format!("nats://127.0.0.1:{port}");
+    let nats = OwnNats::start_anywhere().await;
+    let (port, url) = (nats.port, nats.url());
     let nodes = [
         node_with("o1", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
         node_with("o2", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
