@@ -56,25 +56,27 @@ impl Store {
     }
 
     /// Extends `node`'s leases of `rooms` (those open on it) to `until_ms`; claims it lost
-    /// (another node took the room after the lease ran out) are left alone. Returns how many
-    /// were renewed.
+    /// (another node took the room after the lease ran out) are left alone. Returns the rooms
+    /// renewed.
     pub async fn renew_rooms(
         &self,
         node: &str,
         rooms: &[String],
         until_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let mut renewed = 0;
+    ) -> Result<Vec<String>, StoreError> {
+        let mut renewed = Vec::with_capacity(rooms.len());
         for chunk in rooms.chunks(RENEW_CHUNK) {
             let sql = format!(
-                "UPDATE room_nodes SET until_ms = $1 WHERE node = $2 AND room IN ({})",
+                "UPDATE room_nodes SET until_ms = $1 WHERE node = $2 AND room IN ({}) RETURNING room",
                 placeholders(3, chunk.len())
             );
-            let mut query = sqlx::query(&sql).bind(until_ms).bind(node);
+            let mut query = sqlx::query_scalar::<_, String>(&sql)
+                .bind(until_ms)
+                .bind(node);
             for room in chunk {
                 query = query.bind(room);
             }
-            renewed += query.execute(&self.pool).await?.rows_affected();
+            renewed.extend(query.fetch_all(&self.pool).await?);
         }
         Ok(renewed)
     }

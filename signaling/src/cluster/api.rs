@@ -6,7 +6,6 @@
 //! The node answering a relayed request runs it through its own server API, authentication
 //! included; a relayed request is never relayed again.
 
-use super::relay::REQUEST_TIMEOUT;
 use super::{frame, unframe, Relay};
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -146,21 +145,12 @@ async fn ask(
 ) -> Result<Response, String> {
     let body = std::str::from_utf8(body).map_err(|_| "the body is not text".to_owned())?;
     let payload = frame(asked, body).ok_or("encoding")?;
-    let request = relay
-        .client()
-        .request(subject(relay.cluster(), node), payload);
-    let answer = match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(err)) => {
-            relay.count_failure();
-            return Err(err.to_string());
-        }
-        Err(_) => {
-            relay.count_failure();
-            return Err("no answer in time".into());
-        }
-    };
-    let (head, body) = unframe::<ApiResponse>(&answer.payload).ok_or("a malformed answer")?;
+    let subject = subject(relay.cluster(), node);
+    let answer = relay
+        .ask(subject, payload)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (head, body) = unframe::<ApiResponse>(&answer).ok_or("a malformed answer")?;
     let status = StatusCode::from_u16(head.status).map_err(|e| e.to_string())?;
     let mut response = Response::new(Body::from(body.to_owned()));
     *response.status_mut() = status;

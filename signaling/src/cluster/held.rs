@@ -59,8 +59,8 @@ pub(super) async fn serve(relay: Arc<Relay>, state: AppState, mut asked: async_n
     }
 }
 
-/// An `unavailable` error for a frame (its id is unknown here: the socket's node fills the
-/// reply in from its own request), or a reason for `open`.
+/// Why a request is refused, as its answer: the socket's node turns it into `unavailable`
+/// (a frame's answer is otherwise a message, which starts with `{`; `open`'s is empty).
 fn refusal(why: &str) -> String {
     why.to_owned()
 }

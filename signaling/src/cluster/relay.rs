@@ -172,13 +172,23 @@ impl Relay {
 
     async fn request(&self, node: &str, op: &Op, body: &str) -> Result<String, RelayError> {
         let payload = frame(op, body).ok_or(RelayError::Unreachable("encoding".into()))?;
-        let asked = self.client.request(requests(&self.cluster, node), payload);
-        let answer = match tokio::time::timeout(REQUEST_TIMEOUT, asked).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => return Err(self.failed(err.to_string())),
-            Err(_) => return Err(self.failed("no answer in time".into())),
-        };
-        String::from_utf8(answer.payload.to_vec()).map_err(|_| self.failed("not text".into()))
+        let answer = self.ask(requests(&self.cluster, node), payload).await?;
+        String::from_utf8(answer.to_vec()).map_err(|_| self.failed("not text".into()))
+    }
+
+    /// A NATS request to another node within [`REQUEST_TIMEOUT`]; a failure is counted and
+    /// logged. Every request between nodes goes through here.
+    pub(super) async fn ask(
+        &self,
+        subject: String,
+        payload: bytes::Bytes,
+    ) -> Result<bytes::Bytes, RelayError> {
+        let asked = self.client.request(subject, payload);
+        match tokio::time::timeout(REQUEST_TIMEOUT, asked).await {
+            Ok(Ok(answer)) => Ok(answer.payload),
+            Ok(Err(err)) => Err(self.failed(err.to_string())),
+            Err(_) => Err(self.failed("no answer in time".into())),
+        }
     }
 
     fn failed(&self, why: String) -> RelayError {

@@ -130,11 +130,15 @@ impl RoomPlacement {
     pub async fn renew(&self, open: &[String]) -> Result<(), chat::StoreError> {
         let now = now_ms();
         let until = now.saturating_add(lease_ms());
-        let renewed = self.store.renew_rooms(&self.me, open, until).await?;
-        if renewed < open.len() as u64 {
-            for room in open {
-                self.store.claim_room(room, &self.me, now, until).await?;
-            }
+        let renewed: std::collections::HashSet<String> = self
+            .store
+            .renew_rooms(&self.me, open, until)
+            .await?
+            .into_iter()
+            .collect();
+        // Only the rooms whose claim ended are claimed again, one statement each.
+        for room in open.iter().filter(|room| !renewed.contains(*room)) {
+            self.store.claim_room(room, &self.me, now, until).await?;
         }
         Ok(())
     }
