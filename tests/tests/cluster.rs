@@ -11,7 +11,9 @@ use loadtest::chatter::Chatter;
 use parley_e2e::cluster::{node, node_with, Database, OwnNats};
 use parley_e2e::TestServer;
 use signaling::auth::Grants;
-use signaling::protocol::chat::{CallMedia, InvitationInfo, ModerationAction, NewConversationKind};
+use signaling::protocol::chat::{
+    CallMedia, ConversationInfo, InvitationInfo, ModerationAction, NewConversationKind,
+};
 use signaling::protocol::{ClientMessage, ServerMessage};
 use std::time::Duration;
 
@@ -28,6 +30,23 @@ async fn device(server: &TestServer, identity: &str) -> Chatter {
     )
     .await
     .unwrap()
+}
+
+/// `from`'s direct conversation with `with`.
+async fn direct(from: &Chatter, with: &str) -> ConversationInfo {
+    let reply = from
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![with.to_owned()],
+            title: None,
+        })
+        .await
+        .unwrap();
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    conversation
 }
 
 fn got_message(events: &[ServerMessage], id: &str) -> bool {
@@ -187,18 +206,7 @@ async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node(
     let ana = device(&nodes[0], &ana_id).await;
     let ben_phone = device(&nodes[1], &ben_id).await;
     let ben_laptop = device(&nodes[2], &ben_id).await;
-    let reply = ana
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![ben_id.clone()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
+    let conversation = direct(&ana, &ben_id).await;
 
     // Rings on nodes 2 and 3; accepted on 3; node 2's device hears it was answered there.
     let call = invite(&ana, &conversation.id).await;
@@ -292,16 +300,7 @@ async fn presence_is_one_view_over_every_node() {
     ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
     let ana = device(&nodes[0], &ana_id).await;
-    let reply = ana
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![ben_id.clone()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    assert!(matches!(reply, ServerMessage::ChatConversation { .. }));
+    direct(&ana, &ben_id).await;
     let query = || async {
         let reply = ana
             .request(|id| ClientMessage::PresenceQuery {
@@ -376,34 +375,14 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
     let db = Database::fresh();
     let nats = OwnNats::start_anywhere().await;
     let (port, url) = (nats.port, nats.url());
-    let database = db.url();
-    let own = |id: &'static str| {
-        let (url, database) = (url.clone(), database.clone());
-        async move {
-            TestServer::start_with(move |args| {
-                args.database_url = Some(database);
-                args.nats_url = Some(vec![url]);
-                args.node_id = Some(id.into());
-            })
-            .await
-        }
-    };
-    let nodes = [own("o1").await, own("o2").await];
+    let nodes = [
+        node_with("o1", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
+        node_with("o2", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
+    ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
     let ana = device(&nodes[0], &ana_id).await;
     let ben = device(&nodes[1], &ben_id).await;
-    let reply = ana
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![ben_id.clone()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
+    let conversation = direct(&ana, &ben_id).await;
     let first = ana.send(&conversation.id, "before").await.unwrap();
     let id = first.id.clone();
     ben.wait_for("the first message", WAIT, move |e| got_message(e, &id))
@@ -471,18 +450,7 @@ async fn an_invitee_in_a_call_on_another_node_is_busy() {
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
     let ana = device(&nodes[0], &ana_id).await;
     let _ben = device(&nodes[1], &ben_id).await;
-    let reply = ana
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![ben_id.clone()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
+    let conversation = direct(&ana, &ben_id).await;
     let state_of_ben = |invitation: &InvitationInfo| {
         invitation
             .invitees
@@ -522,18 +490,7 @@ async fn clusters_sharing_a_nats_server_never_hear_each_other() {
     let ana = device(&a, &ana_id).await;
     let ben_here = device(&a, &ben_id).await;
     let ben_elsewhere = device(&b, &ben_id).await;
-    let reply = ana
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![ben_id.clone()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
+    let conversation = direct(&ana, &ben_id).await;
     let sent = ana.send(&conversation.id, "private").await.unwrap();
     let id = sent.id.clone();
     ben_here
