@@ -141,6 +141,9 @@ impl Shards {
 
     /// Sends `message` to every other worker holding `room`.
     fn broadcast(&mut self, room: &str, message: impl Fn() -> Relayed) {
+        if self.rooms.is_empty() {
+            return;
+        }
         let Some(workers) = self.rooms.get(room) else {
             return;
         };
@@ -270,21 +273,13 @@ impl SfuCore {
         level: Option<u8>,
         keyframe: bool,
     ) {
-        let Some(workers) = shards.of(&up.room) else {
-            return;
-        };
-        let workers: Vec<WorkerIndex> = workers.iter().copied().collect();
-        for w in workers {
-            shards.send(
-                w,
-                Relayed::Media {
-                    track: track.clone(),
-                    packet: packet.clone(),
-                    level,
-                    keyframe,
-                },
-            );
-        }
+        // Per packet: no list of workers is built (a room on one worker costs one check).
+        shards.broadcast(&up.room, || Relayed::Media {
+            track: track.clone(),
+            packet: packet.clone(),
+            level,
+            keyframe,
+        });
     }
 
     /// A message from worker `from` (`input::Relay`).
