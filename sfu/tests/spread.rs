@@ -13,7 +13,7 @@ use harness::{vp8_layer_packet, vp8_packet, Net};
 use sfu::input::SetLayerLimit;
 use sfu::{LayerLimit, SfuEvent, SfuStats};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A keyframe-every-30 VP8 packet whose payload also carries its own sequence number, so each
 /// forwarded payload can be matched to what was sent.
@@ -87,6 +87,14 @@ fn assert_byte_exact(net: &Net, index: usize, sent: &HashMap<u16, Bytes>) -> usi
 
 fn sent_seq(packet: &rtc::rtp::Packet) -> u16 {
     u16::from_be_bytes([packet.payload[11], packet.payload[12]])
+}
+
+/// Who worker `worker` says is in the lesson.
+fn lesson_on(net: &mut Net, worker: usize, now: Instant) -> Vec<sfu::ParticipantSnapshot> {
+    let people = sfu::input::RoomPeople {
+        room: "lesson".into(),
+    };
+    net.core_of(worker).handle(now, people).unwrap()
 }
 
 fn relayed(net: &mut Net) -> u64 {
@@ -231,15 +239,7 @@ fn the_publishers_leaving_reaches_the_other_worker() {
     assert!(heard(
         &|e| matches!(e, SfuEvent::ParticipantLeft(p) if *p == teacher)
     ));
-    let people = net
-        .core_of(1)
-        .handle(
-            now,
-            sfu::input::RoomPeople {
-                room: "lesson".into(),
-            },
-        )
-        .unwrap();
+    let people = lesson_on(&mut net, 1, now);
     assert_eq!(people.len(), 1, "only far is left: {people:?}");
 }
 
@@ -347,14 +347,6 @@ fn a_shard_left_empty_by_a_failed_join_is_not_fed() {
     let sent = stream(&mut net, publisher, sender, ssrc, 1000, 200);
     assert_byte_exact(&net, near, &sent);
     assert_eq!(relayed(&mut net), 0, "nothing fanned out on worker 1");
-    let people = net
-        .core_of(1)
-        .handle(
-            now,
-            sfu::input::RoomPeople {
-                room: "lesson".into(),
-            },
-        )
-        .unwrap();
+    let people = lesson_on(&mut net, 1, now);
     assert!(people.is_empty());
 }
