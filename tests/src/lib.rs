@@ -75,6 +75,19 @@ impl TestServer {
         self.token("backend", "-", grants)
     }
 
+    /// `GET /api/rooms` with the server-API token: every room, as the API lists them.
+    pub async fn rooms(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/api/rooms", self.base_url))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .expect("GET /api/rooms")
+            .json()
+            .await
+            .expect("a room list")
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }

@@ -207,15 +207,7 @@ async fn the_server_api_answers_for_every_room_from_any_node() {
     );
 
     // Node 2 lists every node's rooms and answers about node 1's.
-    let list: serde_json::Value = http
-        .get(api("rooms"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = nodes[1].rooms().await;
     let rooms: Vec<_> = list["rooms"]
         .as_array()
         .unwrap()

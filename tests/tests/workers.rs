@@ -70,16 +70,7 @@ async fn two_rooms_on_two_workers_forward_intact_through_one_port() {
     }
     assert_eq!(server.server.media_addrs.len(), 1, "one media port");
     // The room list asks every worker.
-    let admin = server.admin_token();
-    let listed: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/rooms", server.base_url))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.rooms().await;
     for name in ["north", "south"] {
         let room = listed["rooms"]
             .as_array()
@@ -155,16 +146,7 @@ async fn a_room_spread_over_two_workers_forwards_intact_to_both() {
         })
         .await
         .unwrap();
-    let admin = server.admin_token();
-    let listed: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/rooms", server.base_url))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.rooms().await;
     let rooms = listed["rooms"].as_array().unwrap();
     assert_eq!(rooms.len(), 1, "one room, listed once: {listed}");
     assert_eq!(rooms[0]["participants"], 3, "{listed}");
