@@ -75,6 +75,14 @@ impl TestServer {
         self.token("backend", "-", grants)
     }
 
+    /// A chat device of `identity` (a participant token for the room `lobby`).
+    pub async fn chat_device(&self, identity: &str) -> loadtest::chatter::Chatter {
+        let token = self.token(identity, "lobby", Grants::participant());
+        loadtest::chatter::Chatter::connect(&self.ws_url, &token)
+            .await
+            .expect("a chat device connects")
+    }
+
     /// `GET /api/rooms` with the server-API token: every room, as the API lists them.
     pub async fn rooms(&self) -> serde_json::Value {
         reqwest::Client::new()
@@ -325,4 +333,23 @@ pub fn assert_contiguous(r: &loadtest::TrackReceipt, publication: &loadtest::cli
     );
     let first = r.first_index.expect("packets received");
     assert_eq!(r.packets, sent - first, "{r:?}");
+}
+
+/// `from`'s direct conversation with `to` (created, or the one they have): its id.
+pub async fn direct(from: &loadtest::chatter::Chatter, to: &str) -> String {
+    use signaling::protocol::chat::NewConversationKind;
+    use signaling::protocol::{ClientMessage, ServerMessage};
+    let reply = from
+        .request(|id| ClientMessage::ChatCreate {
+            id,
+            kind: NewConversationKind::Direct,
+            with: vec![to.into()],
+            title: None,
+        })
+        .await
+        .expect("chat_create");
+    let ServerMessage::ChatConversation { conversation, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    conversation.id
 }

@@ -6,38 +6,13 @@
 use loadtest::chatter::Chatter;
 use loadtest::signal::SignalError;
 use loadtest::SyntheticClient;
-use parley_e2e::TestServer;
+use parley_e2e::{direct, TestServer};
 use signaling::auth::Grants;
-use signaling::protocol::chat::{CallMedia, InvitationInfo, NewConversationKind};
+use signaling::protocol::chat::{CallMedia, InvitationInfo};
 use signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn device(server: &TestServer, identity: &str) -> Chatter {
-    Chatter::connect(
-        &server.ws_url,
-        &server.token(identity, "lobby", Grants::participant()),
-    )
-    .await
-    .unwrap()
-}
-
-async fn direct(from: &Chatter, to: &str) -> String {
-    let reply = from
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![to.into()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
-    conversation.id
-}
 
 async fn invite(caller: &Chatter, conversation: &str) -> (InvitationInfo, String) {
     let reply = caller
@@ -95,9 +70,9 @@ async fn call_notices(who: &Chatter, conversation: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_accept_call_and_hang_up_is_recorded() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben_phone = device(&server, "ben").await;
-    let ben_laptop = device(&server, "ben").await;
+    let ana = server.chat_device("ana").await;
+    let ben_phone = server.chat_device("ben").await;
+    let ben_laptop = server.chat_device("ben").await;
     let conversation = direct(&ana, "ben").await;
     let (invitation, ana_token) = invite(&ana, &conversation).await;
     assert_eq!(invitation.state, "ringing");
@@ -110,7 +85,7 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
             .unwrap();
     }
     // A device that connects while it rings rings too.
-    let ben_tablet = device(&server, "ben").await;
+    let ben_tablet = server.chat_device("ben").await;
     let id = invitation.id.clone();
     ben_tablet
         .wait_for("ringing on a late device", WAIT, move |e| rang(e, &id))
@@ -229,9 +204,9 @@ async fn ring_accept_call_and_hang_up_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_cancel_busy_and_refusals() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben = device(&server, "ben").await;
-    let eve = device(&server, "eve").await;
+    let ana = server.chat_device("ana").await;
+    let ben = server.chat_device("ben").await;
+    let eve = server.chat_device("eve").await;
     let conversation = direct(&ana, "ben").await;
 
     // Decline: the caller is told; the conversation says so.
@@ -341,8 +316,8 @@ async fn unanswered_calls_are_missed_even_across_a_restart() {
         args.data_dir = Some(dir);
     })
     .await;
-    let ana = device(&server, "ana").await;
-    let ben = device(&server, "ben").await;
+    let ana = server.chat_device("ana").await;
+    let ben = server.chat_device("ben").await;
     let conversation = direct(&ana, "ben").await;
     let (invitation, _) = invite(&ana, &conversation).await;
     let id = invitation.id.clone();
@@ -361,7 +336,7 @@ async fn unanswered_calls_are_missed_even_across_a_restart() {
         args.data_dir = Some(dir);
     })
     .await;
-    let ana = device(&server, "ana").await;
+    let ana = server.chat_device("ana").await;
     let notices = call_notices(&ana, &conversation).await;
     assert_eq!(
         notices,

@@ -14,15 +14,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn device(server: &TestServer, identity: &str) -> Chatter {
-    Chatter::connect(
-        &server.ws_url,
-        &server.token(identity, "lobby", Grants::participant()),
-    )
-    .await
-    .unwrap()
-}
-
 async fn group(owner: &Chatter, with: &[&str]) -> String {
     let reply = owner
         .request(|id| ClientMessage::ChatCreate {
@@ -49,9 +40,9 @@ fn refused(result: Result<ServerMessage, SignalError>) -> ErrorCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_reach_every_device_with_receipts_typing_and_edits() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben_phone = device(&server, "ben").await;
-    let ben_laptop = device(&server, "ben").await;
+    let ana = server.chat_device("ana").await;
+    let ben_phone = server.chat_device("ben").await;
+    let ben_laptop = server.chat_device("ben").await;
     let conversation = group(&ana, &["ben"]).await;
 
     // Typing shows on both of ben's devices, then lapses by itself.
@@ -190,8 +181,8 @@ async fn messages_reach_every_device_with_receipts_typing_and_edits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_is_aggregated_over_devices() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben_1 = device(&server, "ben").await;
+    let ana = server.chat_device("ana").await;
+    let ben_1 = server.chat_device("ben").await;
     group(&ana, &["ben"]).await;
     let status_of = |events: &[ServerMessage]| {
         events.iter().rev().find_map(|e| match e {
@@ -201,7 +192,7 @@ async fn presence_is_aggregated_over_devices() {
             _ => None,
         })
     };
-    let ben_2 = device(&server, "ben").await;
+    let ben_2 = server.chat_device("ben").await;
     ben_1.close();
     // One of two devices left: still online, and nobody is told anything.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -257,8 +248,8 @@ async fn presence_is_aggregated_over_devices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben = device(&server, "ben").await;
+    let ana = server.chat_device("ana").await;
+    let ben = server.chat_device("ben").await;
     let conversation = group(&ana, &["ben"]).await;
     ana.send(&conversation, "before").await.unwrap();
     ben.wait_for("first message", WAIT, |events| {
@@ -291,7 +282,7 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
     assert!(again.1, "a duplicate");
     assert_eq!(again.0.id, sent[10].id);
 
-    let ben = device(&server, "ben").await;
+    let ben = server.chat_device("ben").await;
     let reply = ben
         .request(|id| ClientMessage::ChatSync {
             id,
@@ -326,9 +317,9 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsiders_muted_and_banned_members_are_refused() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
-    let ben = device(&server, "ben").await;
-    let eve = device(&server, "eve").await;
+    let ana = server.chat_device("ana").await;
+    let ben = server.chat_device("ben").await;
+    let eve = server.chat_device("eve").await;
     let conversation = group(&ana, &["ben"]).await;
     ana.send(&conversation, "members only").await.unwrap();
 
@@ -431,7 +422,7 @@ async fn outsiders_muted_and_banned_members_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_chat_input_gets_clear_errors_and_the_connection_survives() {
     let server = TestServer::start().await;
-    let ana = device(&server, "ana").await;
+    let ana = server.chat_device("ana").await;
     let conversation = group(&ana, &["ben"]).await;
     let oversized = "x".repeat(chat::MAX_TEXT_BYTES + 1);
     assert!(matches!(
@@ -469,7 +460,7 @@ async fn bad_chat_input_gets_clear_errors_and_the_connection_survives() {
     assert_eq!(ok.seq, 1);
 
     // A flood: ana's device is told to slow down; ben, on the same conversation, is not.
-    let ben = device(&server, "ben").await;
+    let ben = server.chat_device("ben").await;
     let mut limited = 0;
     for n in 0..60 {
         let sent = ana

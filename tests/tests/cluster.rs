@@ -9,11 +9,9 @@
 
 use loadtest::chatter::Chatter;
 use parley_e2e::cluster::{node, node_with, Database, OwnNats};
-use parley_e2e::TestServer;
+use parley_e2e::direct;
 use signaling::auth::Grants;
-use signaling::protocol::chat::{
-    CallMedia, ConversationInfo, InvitationInfo, ModerationAction, NewConversationKind,
-};
+use signaling::protocol::chat::{CallMedia, InvitationInfo, ModerationAction, NewConversationKind};
 use signaling::protocol::{ClientMessage, ServerMessage};
 use std::time::Duration;
 
@@ -21,32 +19,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn unique(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn device(server: &TestServer, identity: &str) -> Chatter {
-    Chatter::connect(
-        &server.ws_url,
-        &server.token(identity, "lobby", Grants::participant()),
-    )
-    .await
-    .unwrap()
-}
-
-/// `from`'s direct conversation with `with`.
-async fn direct(from: &Chatter, with: &str) -> ConversationInfo {
-    let reply = from
-        .request(|id| ClientMessage::ChatCreate {
-            id,
-            kind: NewConversationKind::Direct,
-            with: vec![with.to_owned()],
-            title: None,
-        })
-        .await
-        .unwrap();
-    let ServerMessage::ChatConversation { conversation, .. } = reply else {
-        panic!("{reply:?}")
-    };
-    conversation
 }
 
 fn got_message(events: &[ServerMessage], id: &str) -> bool {
@@ -64,9 +36,9 @@ async fn chat_crosses_nodes_both_ways_and_membership_changes_reach_every_node() 
         node("n3", &db).await,
     ];
     let (ana_id, ben_id, cy_id) = (unique("ana"), unique("ben"), unique("cy"));
-    let ana = device(&nodes[0], &ana_id).await;
-    let ben = device(&nodes[1], &ben_id).await;
-    let cy = device(&nodes[2], &cy_id).await;
+    let ana = nodes[0].chat_device(&ana_id).await;
+    let ben = nodes[1].chat_device(&ben_id).await;
+    let cy = nodes[2].chat_device(&cy_id).await;
     let reply = ana
         .request(|id| ClientMessage::ChatCreate {
             id,
@@ -203,13 +175,13 @@ async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node(
         node_with("c3", &db, ring).await,
     ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
-    let ana = device(&nodes[0], &ana_id).await;
-    let ben_phone = device(&nodes[1], &ben_id).await;
-    let ben_laptop = device(&nodes[2], &ben_id).await;
+    let ana = nodes[0].chat_device(&ana_id).await;
+    let ben_phone = nodes[1].chat_device(&ben_id).await;
+    let ben_laptop = nodes[2].chat_device(&ben_id).await;
     let conversation = direct(&ana, &ben_id).await;
 
     // Rings on nodes 2 and 3; accepted on 3; node 2's device hears it was answered there.
-    let call = invite(&ana, &conversation.id).await;
+    let call = invite(&ana, &conversation).await;
     for (what, device) in [("phone rings", &ben_phone), ("laptop rings", &ben_laptop)] {
         let id = call.id.clone();
         device
@@ -245,7 +217,7 @@ async fn a_call_rings_on_every_node_and_its_timeout_fires_once_without_its_node(
     .unwrap();
 
     // A second call rings; its caller's node goes away; another node ends it as missed, once.
-    let missed = invite(&ana, &conversation.id).await;
+    let missed = invite(&ana, &conversation).await;
     let id = missed.id.clone();
     ben_phone
         .wait_for("the second call rings", WAIT, move |events| {
@@ -299,7 +271,7 @@ async fn presence_is_one_view_over_every_node() {
         node("p3", &db).await,
     ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
-    let ana = device(&nodes[0], &ana_id).await;
+    let ana = nodes[0].chat_device(&ana_id).await;
     direct(&ana, &ben_id).await;
     let query = || async {
         let reply = ana
@@ -317,7 +289,7 @@ async fn presence_is_one_view_over_every_node() {
     let settle = || tokio::time::sleep(Duration::from_millis(400));
 
     // Ben comes online on node 2: ana, on node 1, hears it.
-    let phone = device(&nodes[1], &ben_id).await;
+    let phone = nodes[1].chat_device(&ben_id).await;
     let who = ben_id.clone();
     ana.wait_for("ben online", WAIT, move |events| {
         events
@@ -328,7 +300,7 @@ async fn presence_is_one_view_over_every_node() {
     .unwrap();
     settle().await;
     // A second device on node 3, then the first one gone: still online, nobody is told.
-    let laptop = device(&nodes[2], &ben_id).await;
+    let laptop = nodes[2].chat_device(&ben_id).await;
     settle().await;
     phone.close();
     settle().await;
@@ -380,10 +352,10 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
         node_with("o2", &db, |a| a.nats_url = Some(vec![url.clone()])).await,
     ];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
-    let ana = device(&nodes[0], &ana_id).await;
-    let ben = device(&nodes[1], &ben_id).await;
+    let ana = nodes[0].chat_device(&ana_id).await;
+    let ben = nodes[1].chat_device(&ben_id).await;
     let conversation = direct(&ana, &ben_id).await;
-    let first = ana.send(&conversation.id, "before").await.unwrap();
+    let first = ana.send(&conversation, "before").await.unwrap();
     let id = first.id.clone();
     ben.wait_for("the first message", WAIT, move |e| got_message(e, &id))
         .await
@@ -392,17 +364,14 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
     // NATS goes away: each node keeps serving its own devices.
     drop(nats);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = ana
-        .send(&conversation.id, "while NATS is down")
-        .await
-        .unwrap();
+    let during = ana.send(&conversation, "while NATS is down").await.unwrap();
 
     // NATS comes back on the same address: the nodes reconnect by themselves.
     let _nats = OwnNats::start(port).await;
     let mut crossed = false;
     for attempt in 0..30 {
         let probe = ana
-            .send(&conversation.id, &format!("probe {attempt}"))
+            .send(&conversation, &format!("probe {attempt}"))
             .await
             .unwrap();
         let id = probe.id.clone();
@@ -423,7 +392,7 @@ async fn nats_going_away_and_back_loses_no_message_once_synced() {
         .request(|id| ClientMessage::ChatSync {
             id,
             cursors: vec![signaling::protocol::chat::SyncCursor {
-                conversation: conversation.id.clone(),
+                conversation: conversation.clone(),
                 after_seq: first.seq,
                 after_version: None,
             }],
@@ -448,8 +417,8 @@ async fn an_invitee_in_a_call_on_another_node_is_busy() {
     let db = Database::fresh();
     let nodes = [node("b1", &db).await, node("b2", &db).await];
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
-    let ana = device(&nodes[0], &ana_id).await;
-    let _ben = device(&nodes[1], &ben_id).await;
+    let ana = nodes[0].chat_device(&ana_id).await;
+    let _ben = nodes[1].chat_device(&ben_id).await;
     let conversation = direct(&ana, &ben_id).await;
     let state_of_ben = |invitation: &InvitationInfo| {
         invitation
@@ -468,12 +437,12 @@ async fn an_invitee_in_a_call_on_another_node_is_busy() {
         .await;
     assert_eq!(joined["type"], "joined", "{joined}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let call = invite(&ana, &conversation.id).await;
+    let call = invite(&ana, &conversation).await;
     assert_eq!(state_of_ben(&call).as_deref(), Some("busy"), "{call:?}");
     // He leaves it: the next call rings.
     in_room.close().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let call = invite(&ana, &conversation.id).await;
+    let call = invite(&ana, &conversation).await;
     assert_eq!(state_of_ben(&call).as_deref(), Some("ringing"), "{call:?}");
     for node in nodes {
         node.stop().await;
@@ -487,11 +456,11 @@ async fn clusters_sharing_a_nats_server_never_hear_each_other() {
     let (db_a, db_b) = (Database::fresh(), Database::fresh());
     let (a, b) = (node("x1", &db_a).await, node("y1", &db_b).await);
     let (ana_id, ben_id) = (unique("ana"), unique("ben"));
-    let ana = device(&a, &ana_id).await;
-    let ben_here = device(&a, &ben_id).await;
-    let ben_elsewhere = device(&b, &ben_id).await;
+    let ana = a.chat_device(&ana_id).await;
+    let ben_here = a.chat_device(&ben_id).await;
+    let ben_elsewhere = b.chat_device(&ben_id).await;
     let conversation = direct(&ana, &ben_id).await;
-    let sent = ana.send(&conversation.id, "private").await.unwrap();
+    let sent = ana.send(&conversation, "private").await.unwrap();
     let id = sent.id.clone();
     ben_here
         .wait_for("ben in the same deployment", WAIT, move |e| {
